@@ -1,0 +1,252 @@
+//! The threaded shell around a [`ServiceCore`]: one writer thread per service.
+//!
+//! Callers (HTTP handlers, sync links, benchmarks) send requests through a queue. The writer
+//! takes everything waiting as one batch and runs it through [`ServiceCore::execute`], so
+//! concurrent writers share one transaction and one fsync (group commit); then it answers each
+//! caller. Because one thread appends, sequences are assigned in commit order. Queries read
+//! the model under a read lock that the writer holds while a batch is applied and committed,
+//! so no query sees state that is not yet durable.
+
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::event::{CloudEvent, StoredEvent};
+use crate::model::Model;
+use crate::runtime::{Command, CommandError, Cursor, Env, PutReport, Reply, Request, ServiceCore};
+use crate::store::{EventStore, StoreError};
+
+/// How many requests one group commit takes at most.
+const MAX_BATCH_REQUESTS: usize = 1024;
+
+/// Why a request sent to the host did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("the event store failed: {0}")]
+    Store(String),
+    #[error("the service is shutting down")]
+    Stopped,
+}
+
+enum Job<M> {
+    Work {
+        request: Request<M>,
+        reply: oneshot::Sender<Result<Reply, HostError>>,
+    },
+    /// Everything queued before this is finished; then the writer stops.
+    Stop,
+}
+
+struct Shared<M> {
+    core: RwLock<ServiceCore<M>>,
+    store: Arc<dyn EventStore>,
+    /// The last committed sequence; changes wake whoever waits for new events.
+    committed: watch::Sender<u64>,
+}
+
+/// A running service: cheap to clone, shared by every handler and link.
+pub struct Host<M> {
+    queue: mpsc::UnboundedSender<Job<M>>,
+    shared: Arc<Shared<M>>,
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl<M> Clone for Host<M> {
+    fn clone(&self) -> Self {
+        Host {
+            queue: self.queue.clone(),
+            shared: Arc::clone(&self.shared),
+            writer: Arc::clone(&self.writer),
+        }
+    }
+}
+
+impl<M: Model> Host<M> {
+    /// Starts the writer thread for a service already opened on `store`.
+    pub fn start(
+        core: ServiceCore<M>,
+        store: Arc<dyn EventStore>,
+        env: Box<dyn Env>,
+    ) -> Result<Self, StoreError> {
+        let (committed, _) = watch::channel(store.last_sequence()?);
+        let shared = Arc::new(Shared {
+            core: RwLock::new(core),
+            store,
+            committed,
+        });
+        let (queue, jobs) = mpsc::unbounded_channel();
+        let writer = {
+            let shared = Arc::clone(&shared);
+            let name = shared
+                .core
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .name()
+                .to_owned();
+            std::thread::Builder::new()
+                .name(format!("{name}-writer"))
+                .spawn(move || write_loop(&shared, jobs, env))
+                .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?
+        };
+        Ok(Host {
+            queue,
+            shared,
+            writer: Arc::new(Mutex::new(Some(writer))),
+        })
+    }
+
+    /// Runs a command; answers with its events once they are durable.
+    pub async fn command(&self, command: Command<M>) -> Result<Vec<StoredEvent>, HostError> {
+        let reply = self.submit(Request::Command(command))?.await;
+        Self::command_reply(reply)
+    }
+
+    /// Hands the service external events (and a link cursor to move with them).
+    pub async fn put_events(
+        &self,
+        events: Vec<CloudEvent>,
+        cursor: Option<Cursor>,
+    ) -> Result<PutReport, HostError> {
+        let reply = self.submit(Request::External { events, cursor })?.await;
+        Self::external_reply(reply)
+    }
+
+    /// [`Host::command`] for callers outside an async runtime.
+    pub fn command_blocking(&self, command: Command<M>) -> Result<Vec<StoredEvent>, HostError> {
+        let reply = self.submit(Request::Command(command))?.blocking_recv();
+        Self::command_reply(reply)
+    }
+
+    /// [`Host::put_events`] for callers outside an async runtime.
+    pub fn put_events_blocking(
+        &self,
+        events: Vec<CloudEvent>,
+        cursor: Option<Cursor>,
+    ) -> Result<PutReport, HostError> {
+        let reply = self
+            .submit(Request::External { events, cursor })?
+            .blocking_recv();
+        Self::external_reply(reply)
+    }
+
+    /// Reads the model (and the rest of the core) under the read lock.
+    pub fn core(&self) -> RwLockReadGuard<'_, ServiceCore<M>> {
+        self.shared.core.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a query against the model.
+    pub fn query<R>(&self, query: impl FnOnce(&M) -> R) -> R {
+        query(self.core().model())
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.shared.store
+    }
+
+    /// Follows the last committed sequence, e.g. to wake a push link on every commit.
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.shared.committed.subscribe()
+    }
+
+    /// Finishes every request queued so far, then stops the writer and waits for it. Requests
+    /// submitted afterwards, through any clone, fail with [`HostError::Stopped`].
+    pub fn shutdown(&self) {
+        let _ = self.queue.send(Job::Stop);
+        let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+
+    fn submit(
+        &self,
+        request: Request<M>,
+    ) -> Result<oneshot::Receiver<Result<Reply, HostError>>, HostError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job::Work { request, reply })
+            .map_err(|_| HostError::Stopped)?;
+        Ok(answer)
+    }
+
+    fn command_reply(
+        reply: Result<Result<Reply, HostError>, oneshot::error::RecvError>,
+    ) -> Result<Vec<StoredEvent>, HostError> {
+        match reply.map_err(|_| HostError::Stopped)?? {
+            Reply::Command(result) => Ok(result?),
+            Reply::External(_) => unreachable!("a command is answered with a command reply"),
+        }
+    }
+
+    fn external_reply(
+        reply: Result<Result<Reply, HostError>, oneshot::error::RecvError>,
+    ) -> Result<PutReport, HostError> {
+        match reply.map_err(|_| HostError::Stopped)?? {
+            Reply::External(report) => Ok(report),
+            Reply::Command(_) => unreachable!("external events are answered with a report"),
+        }
+    }
+}
+
+fn write_loop<M: Model>(
+    shared: &Shared<M>,
+    mut jobs: mpsc::UnboundedReceiver<Job<M>>,
+    mut env: Box<dyn Env>,
+) {
+    let mut stopping = false;
+    while !stopping {
+        let mut requests = Vec::new();
+        let mut replies = Vec::new();
+        let mut next = jobs.blocking_recv();
+        let closed = next.is_none();
+        while let Some(job) = next {
+            match job {
+                Job::Work { request, reply } => {
+                    requests.push(request);
+                    replies.push(reply);
+                }
+                Job::Stop => {
+                    stopping = true;
+                    break;
+                }
+            }
+            if requests.len() == MAX_BATCH_REQUESTS {
+                break;
+            }
+            next = jobs.try_recv().ok();
+        }
+        if closed {
+            return; // every sender is gone
+        }
+        if requests.is_empty() {
+            continue;
+        }
+        let result = {
+            let mut core = shared.core.write().unwrap_or_else(|p| p.into_inner());
+            core.execute(&*shared.store, &mut *env, requests)
+        };
+        match result {
+            Ok(answers) => {
+                if let Ok(last) = shared.store.last_sequence() {
+                    shared.committed.send_if_modified(|current| {
+                        let moved = *current != last;
+                        *current = last;
+                        moved
+                    });
+                }
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(Ok(answer));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(HostError::Store(message.clone())));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Concord: a framework for event-sourced services that keep shared data in sync by
+//! exchanging CloudEvents.
+//!
+//! It knows nothing about any particular domain. A domain supplies a [`Model`] (state
+//! changed only by `apply(event)`), a [`Catalogue`] (which event types it understands and
+//! how to validate their data) and commands; Concord supplies everything around it.
+//!
+//! # Layout
+//!
+//! - [`event`]: the CloudEvents 1.0 envelope, its parsing with precise errors, timestamps.
+//! - [`store`]: the event-store traits ([`EventReader`], [`EventAppender`]), the in-memory
+//!   backend, and the conformance suite every backend must pass.
+//! - [`model`]: the [`Model`] trait and the building blocks that make a model idempotent and
+//!   order independent by construction ([`Lww`], [`Registry`], [`GrowSet`], [`Stamp`]).
+//! - [`acceptance`]: which external events a service takes, by source, type and data.
+//! - [`runtime`]: the one apply path ([`ServiceCore`]), sans-IO: commands, external events
+//!   and replay all change the model through it.
+//! - [`host`]: the thin threaded shell around a [`ServiceCore`]: one writer thread, group
+//!   commit, replies to async or blocking callers.
+//!
+//! The requirements this crate exists to keep (R1 one path, R2 acceptance, R3 idempotence,
+//! R4 not vetoable, R5 order independence, R6 durability) are described in ARCHITECTURE.md.
+
+pub mod acceptance;
+pub mod event;
+pub mod host;
+pub mod model;
+pub mod runtime;
+pub mod store;
+
+pub use acceptance::{AcceptancePolicy, AcceptanceRule};
+pub use event::{CloudEvent, DataFilter, EventError, StoredEvent, Timestamp};
+pub use model::{GrowSet, Lww, Model, Registry, Stamp};
+pub use runtime::{Catalogue, CommandError, EventDraft, ServiceCore};
+pub use store::{
+    AppendOutcome, EventAppender, EventReader, EventStore, ReadPage, ReadQuery, StoreError,
+};

@@ -1,0 +1,22 @@
+//! Models and the building blocks that make them convergent by construction.
+//!
+//! A [`Model`] changes only through `apply(event)` (R1). If it keeps its state in the blocks
+//! below — objects found or created by id ([`Registry`]), attributes that the later event
+//! wins ([`Lww`]), to-many relations as sets ([`GrowSet`]) — then applying an event twice
+//! changes nothing (R3), no event can be refused for lack of context (R4), and the state
+//! reached does not depend on arrival order (R5).
+
+mod blocks;
+
+pub use blocks::{GrowSet, Lww, Registry, Stamp};
+
+use crate::event::CloudEvent;
+
+/// The state of one service, changed only by applying events.
+///
+/// `apply` must never fail and never veto: an event that reached it has been validated and
+/// accepted, and is a fact. It must be idempotent and order independent; building the state
+/// from the blocks in this module gives both.
+pub trait Model: Default + Send + Sync + 'static {
+    fn apply(&mut self, event: &CloudEvent);
+}

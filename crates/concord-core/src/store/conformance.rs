@@ -1,0 +1,387 @@
+//! The conformance suite: what every [`EventStore`] backend must do, checked the same way.
+//!
+//! A backend's tests call [`run_all`] with a factory that opens a fresh, empty store. Each
+//! check panics with a message naming the promise that broke.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::{AppendOutcome, CursorUpdate, EventStore, ReadQuery};
+use crate::event::{CloudEvent, DataFilter, Timestamp};
+
+/// Opens a fresh, empty store of the backend under test.
+pub type Factory<'a> = dyn FnMut() -> Box<dyn EventStore> + 'a;
+
+/// Runs every check against stores made by `fresh`.
+pub fn run_all(fresh: &mut Factory<'_>) {
+    appends_in_sequence_order(fresh());
+    duplicates_are_exact_and_forever(fresh());
+    events_round_trip_unchanged(fresh());
+    reads_filter_and_page(fresh());
+    sparse_filters_never_rescan(fresh());
+    cursors_commit_with_their_batch(fresh());
+    counts_and_membership(fresh());
+    replay_feeds_everything_in_order(fresh());
+    concurrent_readers_never_skip(Arc::from(fresh()));
+}
+
+/// A small event for tests: `n` picks the id and time, the rest is caller's choice.
+pub fn sample_event(id: &str, source: &str, ty: &str, data: Value) -> CloudEvent {
+    let data: Map<String, Value> = match data {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let n: i128 = id.bytes().map(i128::from).sum();
+    CloudEvent::new(
+        id,
+        source,
+        ty,
+        Timestamp::from_unix_nanos(1_790_000_000_000_000_000 + n * 1000),
+        data,
+    )
+}
+
+fn plain(id: &str) -> CloudEvent {
+    sample_event(id, "svc-a", "thingMade", json!({"thingId": id}))
+}
+
+fn sequences(outcomes: &[AppendOutcome]) -> Vec<u64> {
+    outcomes
+        .iter()
+        .filter_map(|o| match o {
+            AppendOutcome::Appended(s) => Some(*s),
+            AppendOutcome::Duplicate => None,
+        })
+        .collect()
+}
+
+fn appends_in_sequence_order(store: Box<dyn EventStore>) {
+    assert_eq!(
+        store.last_sequence().unwrap(),
+        0,
+        "an empty store starts at 0"
+    );
+    let first = store.append(&[plain("a"), plain("b")], &[]).unwrap();
+    let second = store.append(&[plain("c")], &[]).unwrap();
+    let all: Vec<u64> = sequences(&first)
+        .into_iter()
+        .chain(sequences(&second))
+        .collect();
+    assert_eq!(
+        all.len(),
+        3,
+        "every new event is appended: {first:?} {second:?}"
+    );
+    assert!(
+        all.windows(2).all(|w| w[0] < w[1]),
+        "sequences strictly increase: {all:?}"
+    );
+    assert!(all[0] >= 1, "sequences start above 0");
+    assert_eq!(store.last_sequence().unwrap(), all[2]);
+    assert!(
+        store.append(&[], &[]).unwrap().is_empty(),
+        "an empty batch is fine"
+    );
+}
+
+fn duplicates_are_exact_and_forever(store: Box<dyn EventStore>) {
+    store.append(&[plain("a")], &[]).unwrap();
+    for _ in 0..3 {
+        store.append(&[plain("filler")], &[]).unwrap();
+    }
+    let mut changed = plain("a");
+    changed.ty = "somethingElse".into();
+    let outcomes = store
+        .append(&[plain("x"), changed, plain("x"), plain("y")], &[])
+        .unwrap();
+    assert!(
+        matches!(outcomes[0], AppendOutcome::Appended(_)),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes[1],
+        AppendOutcome::Duplicate,
+        "a stored id is a duplicate whatever its type"
+    );
+    assert_eq!(
+        outcomes[2],
+        AppendOutcome::Duplicate,
+        "a repeat within one batch is a duplicate"
+    );
+    assert!(matches!(outcomes[3], AppendOutcome::Appended(_)));
+    assert_eq!(store.count().unwrap(), 4, "a, filler, x, y");
+    let page = store.read(&ReadQuery::after(0, 100)).unwrap();
+    let a = page.events.iter().find(|e| &*e.event.id == "a").unwrap();
+    assert_eq!(
+        a.event.ty, "thingMade",
+        "a duplicate never replaces the stored event"
+    );
+}
+
+fn events_round_trip_unchanged(store: Box<dyn EventStore>) {
+    let mut event = CloudEvent::from_value(json!({
+        "specversion":"1.0","id":"rt-1","source":"svc-a","type":"thingMade",
+        "time":"2026-11-26T10:30:00.5+01:00","traceparent":"00-ab","priority":3,
+        "data":{"nested":{"list":[1,2.5,"x",null,true]},"text":"ünïcode ✓"}}))
+    .unwrap();
+    event.datacontenttype = None;
+    store.append(std::slice::from_ref(&event), &[]).unwrap();
+    let page = store.read(&ReadQuery::after(0, 10)).unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(
+        page.events[0].event, event,
+        "every attribute, extension and data byte survives"
+    );
+    assert_eq!(
+        page.events[0].event.time_text(),
+        "2026-11-26T10:30:00.5+01:00"
+    );
+}
+
+fn reads_filter_and_page(store: Box<dyn EventStore>) {
+    let batch: Vec<CloudEvent> = (0..30)
+        .map(|i| {
+            let (source, ty) = match i % 3 {
+                0 => ("svc-a", "thingMade"),
+                1 => ("svc-b", "thingMade"),
+                _ => ("svc-b", "thingRated"),
+            };
+            let group = if i % 2 == 0 { "even" } else { "odd" };
+            sample_event(
+                &format!("e{i:02}"),
+                source,
+                ty,
+                json!({"group": group, "n": i, "flag": i == 7}),
+            )
+        })
+        .collect();
+    store.append(&batch, &[]).unwrap();
+    let last = store.last_sequence().unwrap();
+
+    let page = store.read(&ReadQuery::after(0, 10)).unwrap();
+    assert_eq!(page.events.len(), 10, "limit caps a page");
+    assert!(page.has_more, "more events follow the first page");
+    assert_eq!(
+        page.next_after, page.events[9].sequence,
+        "a full page ends at its last event"
+    );
+    let rest = store.read(&ReadQuery::after(page.next_after, 100)).unwrap();
+    assert_eq!(rest.events.len(), 20);
+    assert!(!rest.has_more);
+    assert_eq!(rest.next_after, last);
+    let mut seen: Vec<&str> = page
+        .events
+        .iter()
+        .chain(&rest.events)
+        .map(|e| &*e.event.id)
+        .collect();
+    seen.dedup();
+    assert_eq!(seen.len(), 30, "paging sees every event once");
+
+    let mut by_type = ReadQuery::after(0, 100);
+    by_type.types = vec!["thingRated".into()];
+    let rated = store.read(&by_type).unwrap();
+    assert_eq!(rated.events.len(), 10);
+    assert!(rated.events.iter().all(|e| e.event.ty == "thingRated"));
+
+    let mut by_source = ReadQuery::after(0, 100);
+    by_source.sources = vec!["svc-a".into(), "svc-c".into()];
+    assert_eq!(store.read(&by_source).unwrap().events.len(), 10);
+
+    let mut by_data = ReadQuery::after(0, 100);
+    by_data.types = vec!["thingMade".into()];
+    by_data.data = vec![DataFilter::new("group", "even")];
+    let even: Vec<i64> = store
+        .read(&by_data)
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e.event.data["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        even,
+        vec![0, 4, 6, 10, 12, 16, 18, 22, 24, 28],
+        "type and data filters combine"
+    );
+
+    let mut by_number = ReadQuery::after(0, 100);
+    by_number.data = vec![DataFilter::new("n", "7"), DataFilter::new("flag", "true")];
+    let seven = store.read(&by_number).unwrap();
+    assert_eq!(
+        seven.events.len(),
+        1,
+        "numbers and booleans compare by JSON text"
+    );
+    assert_eq!(&*seven.events[0].event.id, "e07");
+
+    let beyond = store.read(&ReadQuery::after(last + 5, 10)).unwrap();
+    assert!(beyond.events.is_empty());
+    assert!(!beyond.has_more);
+    assert_eq!(
+        beyond.next_after,
+        last + 5,
+        "reading past the end examines nothing"
+    );
+}
+
+fn sparse_filters_never_rescan(store: Box<dyn EventStore>) {
+    let mut batch: Vec<CloudEvent> = (0..500).map(|i| plain(&format!("p{i:03}"))).collect();
+    batch.insert(100, sample_event("rare-1", "svc-z", "rareThing", json!({})));
+    store.append(&batch, &[]).unwrap();
+    let last = store.last_sequence().unwrap();
+    let mut rare = ReadQuery::after(0, 10);
+    rare.types = vec!["rareThing".into()];
+    let page = store.read(&rare).unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(
+        page.next_after, last,
+        "a sparse filter advances over everything it examined"
+    );
+    assert!(!page.has_more);
+    store.append(&[plain("late")], &[]).unwrap();
+    rare.after = page.next_after;
+    let again = store.read(&rare).unwrap();
+    assert!(again.events.is_empty());
+    assert_eq!(again.next_after, store.last_sequence().unwrap());
+    assert!(!again.has_more);
+}
+
+fn cursors_commit_with_their_batch(store: Box<dyn EventStore>) {
+    assert_eq!(
+        store.cursor("pull-office").unwrap(),
+        0,
+        "an unknown link starts at 0"
+    );
+    store
+        .append(
+            &[plain("c1")],
+            &[CursorUpdate {
+                link: "pull-office",
+                position: 17,
+            }],
+        )
+        .unwrap();
+    assert_eq!(store.cursor("pull-office").unwrap(), 17);
+    store
+        .append(
+            &[],
+            &[
+                CursorUpdate {
+                    link: "pull-office",
+                    position: 40,
+                },
+                CursorUpdate {
+                    link: "push-pool",
+                    position: 3,
+                },
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        store.cursor("pull-office").unwrap(),
+        40,
+        "a cursor can advance with no events"
+    );
+    assert_eq!(store.cursor("push-pool").unwrap(), 3);
+    store
+        .append(
+            &[plain("c1")],
+            &[CursorUpdate {
+                link: "pull-office",
+                position: 41,
+            }],
+        )
+        .unwrap();
+    assert_eq!(
+        store.cursor("pull-office").unwrap(),
+        41,
+        "duplicates still move the cursor"
+    );
+}
+
+fn counts_and_membership(store: Box<dyn EventStore>) {
+    assert_eq!(store.count().unwrap(), 0);
+    store
+        .append(&[plain("m1"), plain("m2"), plain("m1")], &[])
+        .unwrap();
+    assert_eq!(store.count().unwrap(), 2);
+    assert_eq!(
+        store.contains(&["m2", "zz", "m1"]).unwrap(),
+        vec![true, false, true]
+    );
+    assert!(store.contains(&[]).unwrap().is_empty());
+}
+
+fn replay_feeds_everything_in_order(store: Box<dyn EventStore>) {
+    let batch: Vec<CloudEvent> = (0..2500).map(|i| plain(&format!("r{i:04}"))).collect();
+    store.append(&batch[..1200], &[]).unwrap();
+    store.append(&batch[1200..], &[]).unwrap();
+    let mut seen = Vec::new();
+    let last = store.replay(0, &mut |e| seen.push(e)).unwrap();
+    assert_eq!(seen.len(), 2500);
+    assert_eq!(last, store.last_sequence().unwrap());
+    assert!(seen.windows(2).all(|w| w[0].sequence < w[1].sequence));
+    let ids: Vec<&str> = seen.iter().map(|e| &*e.event.id).collect();
+    let expected: Vec<String> = (0..2500).map(|i| format!("r{i:04}")).collect();
+    assert_eq!(ids, expected, "replay yields events in append order");
+    let mut tail = 0;
+    let from_middle = store
+        .replay(seen[2000].sequence, &mut |_| tail += 1)
+        .unwrap();
+    assert_eq!(tail, 499);
+    assert_eq!(from_middle, last);
+}
+
+/// Writers race while a reader follows `next_after`; the reader must end up with every event.
+fn concurrent_readers_never_skip(store: Arc<dyn EventStore>) {
+    const WRITERS: usize = 4;
+    const BATCHES: usize = 50;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let store = Arc::clone(&store);
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut seen = BTreeSet::new();
+            let mut after = 0;
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = store.read(&ReadQuery::after(after, 37)).unwrap();
+                for e in &page.events {
+                    assert!(
+                        e.sequence > after,
+                        "a page only holds events after its cursor"
+                    );
+                    seen.insert(e.event.id.to_string());
+                }
+                after = page.next_after;
+                if finished && !page.has_more {
+                    return seen;
+                }
+            }
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for b in 0..BATCHES {
+                    let batch: Vec<CloudEvent> =
+                        (0..3).map(|i| plain(&format!("w{w}-{b}-{i}"))).collect();
+                    store.append(&batch, &[]).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reader.join().unwrap();
+    assert_eq!(
+        seen.len(),
+        WRITERS * BATCHES * 3,
+        "a reader following next_after skipped events"
+    );
+}
