@@ -15,6 +15,8 @@
 //! - [`acceptance`]: which external events a service takes, by source, type and data.
 //! - [`runtime`]: the one apply path ([`ServiceCore`]), sans-IO: commands, external events
 //!   and replay all change the model through it.
+//! - [`service`]: how a domain declares a service: name, catalogue, acceptance, commands
+//!   and queries as plain functions ([`ServiceSpec`], [`Api`]).
 //! - [`host`]: the thin threaded shell around a [`ServiceCore`]: one writer thread, group
 //!   commit, replies to async or blocking callers.
 //!
@@ -26,12 +28,14 @@ pub mod event;
 pub mod host;
 pub mod model;
 pub mod runtime;
+pub mod service;
 pub mod store;
 
 pub use acceptance::{AcceptancePolicy, AcceptanceRule};
 pub use event::{CloudEvent, DataFilter, EventError, StoredEvent, Timestamp};
 pub use model::{GrowSet, Lww, Model, Registry, Stamp};
 pub use runtime::{Catalogue, CommandError, EventDraft, ServiceCore};
+pub use service::{Api, Params, ServiceSpec};
 pub use store::{
     AppendOutcome, EventAppender, EventReader, EventStore, ReadPage, ReadQuery, StoreError,
 };
