@@ -1,0 +1,311 @@
+//! The one apply path, end to end over the in-memory store: commands, external events,
+//! acceptance, deduplication, replay and failure handling, as given/when/then scenarios.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::{external, name_item, price_item, Inventory, InventoryCatalogue};
+use concord_core::acceptance::{AcceptancePolicy, AcceptanceRule};
+use concord_core::event::{CloudEvent, Timestamp};
+use concord_core::host::{Host, HostError};
+use concord_core::runtime::{
+    CommandError, Cursor, Disposition, PutReport, Reply, Request, SeededEnv, ServiceCore,
+};
+use concord_core::store::{
+    AppendOutcome, CursorUpdate, EventAppender, EventReader, EventStore, MemoryStore, ReadPage,
+    ReadQuery, StoreError,
+};
+use concord_core::StoredEvent;
+use serde_json::json;
+
+fn policy() -> AcceptancePolicy {
+    AcceptancePolicy::new(vec![
+        AcceptanceRule::new("warehouse", "itemNamed"),
+        AcceptanceRule::new("pricing", "itemPriced").with_data("currency", "EUR"),
+    ])
+}
+
+fn open(store: &dyn EventStore) -> ServiceCore<Inventory> {
+    ServiceCore::open("shop", Box::new(InventoryCatalogue), policy(), store).unwrap()
+}
+
+fn env() -> SeededEnv {
+    SeededEnv::new(1, Timestamp::parse("2026-11-26T09:00:00Z").unwrap())
+}
+
+/// Given a store holding `given`, when `requests` run, then the replies.
+fn when(
+    core: &mut ServiceCore<Inventory>,
+    store: &dyn EventStore,
+    requests: Vec<Request<Inventory>>,
+) -> Vec<Reply> {
+    core.execute(store, &mut env(), requests).unwrap()
+}
+
+fn put(events: Vec<CloudEvent>) -> Request<Inventory> {
+    Request::External { events, cursor: None }
+}
+
+fn report(reply: &Reply) -> &PutReport {
+    match reply {
+        Reply::External(report) => report,
+        Reply::Command(_) => panic!("expected a put report"),
+    }
+}
+
+fn command_events(reply: Reply) -> Result<Vec<StoredEvent>, CommandError> {
+    match reply {
+        Reply::Command(result) => result,
+        Reply::External(_) => panic!("expected a command reply"),
+    }
+}
+
+#[test]
+fn a_command_raises_stamped_events_that_change_the_model_and_the_store() {
+    let store = MemoryStore::new();
+    let mut core = open(&store);
+    let replies = when(
+        &mut core,
+        &store,
+        vec![Request::Command(Box::new(|m| name_item(m, "i-1", "Lamp")))],
+    );
+    let events = command_events(replies.into_iter().next().unwrap()).unwrap();
+    assert_eq!(events.len(), 1);
+    let event = &events[0].event;
+    assert_eq!(event.source, "shop", "a service raises events under its own name");
+    assert_eq!(event.ty, "itemNamed");
+    assert_eq!(event.time, Timestamp::parse("2026-11-26T09:00:00Z").unwrap());
+    assert_eq!(store.count().unwrap(), 1);
+    let name = core.model().items.get("i-1").unwrap().name.get().cloned();
+    assert_eq!(name.as_deref(), Some("Lamp"));
+}
+
+#[test]
+fn a_refused_command_changes_nothing() {
+    let store = MemoryStore::new();
+    let mut core = open(&store);
+    let replies = when(
+        &mut core,
+        &store,
+        vec![
+            Request::Command(Box::new(|m| price_item(m, "nope", 3))),
+            Request::Command(Box::new(|m| name_item(m, "i-1", ""))),
+        ],
+    );
+    let mut replies = replies.into_iter();
+    assert!(matches!(command_events(replies.next().unwrap()), Err(CommandError::NotFound(_))));
+    assert!(matches!(command_events(replies.next().unwrap()), Err(CommandError::Invalid(_))));
+    assert_eq!(store.count().unwrap(), 0);
+    assert!(core.model().items.is_empty());
+}
+
+#[test]
+fn commands_in_one_group_commit_see_each_other_in_order() {
+    let store = MemoryStore::new();
+    let mut core = open(&store);
+    let replies = when(
+        &mut core,
+        &store,
+        vec![
+            Request::Command(Box::new(|m| price_item(m, "i-1", 3))),
+            Request::Command(Box::new(|m| name_item(m, "i-1", "Lamp"))),
+            Request::Command(Box::new(|m| price_item(m, "i-1", 4))),
+            Request::Command(Box::new(|m| name_item(m, "i-1", "Lamp"))),
+        ],
+    );
+    let results: Vec<usize> = replies
+        .into_iter()
+        .map(|r| command_events(r).map(|e| e.len()).unwrap_or(usize::MAX))
+        .collect();
+    assert_eq!(results, vec![usize::MAX, 1, 1, 0], "404, named, priced, nothing to change");
+    let item = core.model().items.get("i-1").unwrap();
+    assert_eq!(item.price.get(), Some(&4));
+    let page = store.read(&ReadQuery::after(0, 10)).unwrap();
+    let times: Vec<_> = page.events.iter().map(|e| e.event.time).collect();
+    assert!(times[0] < times[1], "own events get strictly increasing times");
+}
+
+#[test]
+fn external_events_are_accepted_ignored_or_duplicate() {
+    let store = MemoryStore::new();
+    let mut core = open(&store);
+    let named = external("x-1", "warehouse", "itemNamed", 5, json!({"itemId":"i-9","name":"Desk"}));
+    let priced_eur = external("x-2", "pricing", "itemPriced", 6, json!({"itemId":"i-9","price":90,"currency":"EUR"}));
+    let priced_usd = external("x-3", "pricing", "itemPriced", 7, json!({"itemId":"i-9","price":99,"currency":"USD"}));
+    let stranger = external("x-4", "elsewhere", "itemNamed", 8, json!({"itemId":"i-9","name":"Junk"}));
+    let unknown = external("x-5", "warehouse", "itemBurned", 9, json!({"itemId":"i-9"}));
+    let replies = when(
+        &mut core,
+        &store,
+        vec![put(vec![named.clone(), priced_eur, priced_usd, stranger, unknown, named.clone()])],
+    );
+    let statuses: Vec<&str> = report(&replies[0])
+        .results
+        .iter()
+        .map(|(_, d)| match d {
+            Disposition::Accepted => "accepted",
+            Disposition::Duplicate => "duplicate",
+            Disposition::Ignored(_) => "ignored",
+            Disposition::Rejected(_) => "rejected",
+        })
+        .collect();
+    assert_eq!(statuses, ["accepted", "accepted", "ignored", "ignored", "ignored", "duplicate"]);
+    assert_eq!(store.count().unwrap(), 2, "only accepted events are stored");
+    let item = core.model().items.get("i-9").unwrap();
+    assert_eq!(item.price.get(), Some(&90));
+    assert_eq!(item.name.get().map(String::as_str), Some("Desk"));
+
+    let again = when(&mut core, &store, vec![put(vec![named])]);
+    assert_eq!(report(&again[0]).duplicates(), 1, "an id stays a duplicate forever");
+    assert_eq!(store.count().unwrap(), 2);
+}
+
+#[test]
+fn an_accepted_event_about_an_unknown_item_creates_a_placeholder() {
+    let store = MemoryStore::new();
+    let mut core = open(&store);
+    let price = external("p-1", "pricing", "itemPriced", 1, json!({"itemId":"ghost","price":1,"currency":"EUR"}));
+    when(&mut core, &store, vec![put(vec![price])]);
+    let ghost = core.model().items.get("ghost").expect("placeholder made on the fly");
+    assert!(!ghost.name.is_set(), "a placeholder has no name until its own event arrives");
+}
+
+#[test]
+fn a_malformed_event_reaching_the_core_is_rejected_not_stored() {
+    let store = MemoryStore::new();
+    let mut core = open(&store);
+    let bad = external("b-1", "warehouse", "itemNamed", 1, json!({"itemId":"i-1"}));
+    assert_eq!(core.validate(std::slice::from_ref(&bad)).unwrap_err().0, 0);
+    let replies = when(&mut core, &store, vec![put(vec![bad])]);
+    assert_eq!(report(&replies[0]).rejected(), 1);
+    assert_eq!(store.count().unwrap(), 0);
+}
+
+#[test]
+fn a_cursor_moves_in_the_same_commit_as_the_events() {
+    let store = MemoryStore::new();
+    let mut core = open(&store);
+    let named = external("x-1", "warehouse", "itemNamed", 5, json!({"itemId":"i-9","name":"Desk"}));
+    core.execute(
+        &store,
+        &mut env(),
+        vec![Request::External {
+            events: vec![named],
+            cursor: Some(Cursor { link: "pull-warehouse".into(), position: 12 }),
+        }],
+    )
+    .unwrap();
+    assert_eq!(store.cursor("pull-warehouse").unwrap(), 12);
+}
+
+#[test]
+fn replay_rebuilds_exactly_the_live_model() {
+    let store = MemoryStore::new();
+    let mut live = open(&store);
+    let mut env = env();
+    for i in 0..50 {
+        let id = format!("i-{}", i % 7);
+        let name = format!("name-{i}");
+        let price = i64::from(i);
+        live.execute(
+            &store,
+            &mut env,
+            vec![
+                Request::Command(Box::new(move |m| name_item(m, &id, &name))),
+                put(vec![external(&format!("e-{i}"), "pricing", "itemPriced", 100 - i64::from(i),
+                    json!({"itemId": format!("i-{}", i % 5), "price": price, "currency":"EUR"}))]),
+            ],
+        )
+        .unwrap();
+        env.advance_millis(1);
+    }
+    let replayed = open(&store);
+    assert_eq!(replayed.model(), live.model());
+}
+
+/// A store whose appends can be made to fail, to check the model never runs ahead of it.
+struct Flaky {
+    inner: MemoryStore,
+    fail: AtomicBool,
+}
+
+impl EventReader for Flaky {
+    fn read(&self, q: &ReadQuery) -> Result<ReadPage, StoreError> {
+        self.inner.read(q)
+    }
+    fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError> {
+        self.inner.replay(after, sink)
+    }
+    fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+        self.inner.contains(ids)
+    }
+    fn count(&self) -> Result<u64, StoreError> {
+        self.inner.count()
+    }
+    fn last_sequence(&self) -> Result<u64, StoreError> {
+        self.inner.last_sequence()
+    }
+    fn cursor(&self, link: &str) -> Result<u64, StoreError> {
+        self.inner.cursor(link)
+    }
+}
+
+impl EventAppender for Flaky {
+    fn append(&self, e: &[CloudEvent], c: &[CursorUpdate<'_>]) -> Result<Vec<AppendOutcome>, StoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("disk full".into()));
+        }
+        self.inner.append(e, c)
+    }
+}
+
+#[test]
+fn a_failed_append_acknowledges_nothing_and_rolls_the_model_back() {
+    let store = Flaky { inner: MemoryStore::new(), fail: AtomicBool::new(false) };
+    let mut core = open(&store);
+    core.execute(&store, &mut env(), vec![Request::Command(Box::new(|m| name_item(m, "i-1", "Lamp")))])
+        .unwrap();
+    store.fail.store(true, Ordering::SeqCst);
+    let result = core.execute(
+        &store,
+        &mut env(),
+        vec![Request::Command(Box::new(|m| name_item(m, "i-1", "Chair")))],
+    );
+    assert!(result.is_err());
+    let name = core.model().items.get("i-1").unwrap().name.get().cloned();
+    assert_eq!(name.as_deref(), Some("Lamp"), "the model holds only what the store holds");
+}
+
+#[test]
+fn the_host_group_commits_concurrent_writers() {
+    let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+    let core = open(&*store);
+    let host = Host::start(core, Arc::clone(&store), Box::new(env())).unwrap();
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let host = host.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let id = format!("i-{w}-{i}");
+                    let events = host
+                        .command_blocking(Box::new(move |m| name_item(m, &id, "x")))
+                        .unwrap();
+                    assert_eq!(events.len(), 1);
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    assert_eq!(store.count().unwrap(), 400);
+    assert_eq!(host.query(|m| m.items.len()), 400);
+    let refused = host.command_blocking(Box::new(|m| price_item(m, "nope", 1)));
+    assert!(matches!(refused, Err(HostError::Command(CommandError::NotFound(_)))));
+    host.shutdown();
+    let after = host.command_blocking(Box::new(|m| name_item(m, "late", "x")));
+    assert!(matches!(after, Err(HostError::Stopped)), "nothing is taken after shutdown");
+    assert_eq!(store.count().unwrap(), 400);
+}
