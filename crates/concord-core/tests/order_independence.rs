@@ -31,7 +31,10 @@ fn arb_history() -> impl Strategy<Value = (Vec<CloudEvent>, Vec<CloudEvent>)> {
     proptest::collection::vec(arb_event(), 0..40)
         .prop_map(|events| {
             let mut seen = std::collections::HashSet::new();
-            events.into_iter().filter(|e| seen.insert(e.id.clone())).collect::<Vec<_>>()
+            events
+                .into_iter()
+                .filter(|e| seen.insert(e.id.clone()))
+                .collect::<Vec<_>>()
         })
         .prop_flat_map(|set| {
             let n = set.len();

@@ -45,7 +45,10 @@ fn when(
 }
 
 fn put(events: Vec<CloudEvent>) -> Request<Inventory> {
-    Request::External { events, cursor: None }
+    Request::External {
+        events,
+        cursor: None,
+    }
 }
 
 fn report(reply: &Reply) -> &PutReport {
@@ -74,9 +77,15 @@ fn a_command_raises_stamped_events_that_change_the_model_and_the_store() {
     let events = command_events(replies.into_iter().next().unwrap()).unwrap();
     assert_eq!(events.len(), 1);
     let event = &events[0].event;
-    assert_eq!(event.source, "shop", "a service raises events under its own name");
+    assert_eq!(
+        event.source, "shop",
+        "a service raises events under its own name"
+    );
     assert_eq!(event.ty, "itemNamed");
-    assert_eq!(event.time, Timestamp::parse("2026-11-26T09:00:00Z").unwrap());
+    assert_eq!(
+        event.time,
+        Timestamp::parse("2026-11-26T09:00:00Z").unwrap()
+    );
     assert_eq!(store.count().unwrap(), 1);
     let name = core.model().items.get("i-1").unwrap().name.get().cloned();
     assert_eq!(name.as_deref(), Some("Lamp"));
@@ -95,8 +104,14 @@ fn a_refused_command_changes_nothing() {
         ],
     );
     let mut replies = replies.into_iter();
-    assert!(matches!(command_events(replies.next().unwrap()), Err(CommandError::NotFound(_))));
-    assert!(matches!(command_events(replies.next().unwrap()), Err(CommandError::Invalid(_))));
+    assert!(matches!(
+        command_events(replies.next().unwrap()),
+        Err(CommandError::NotFound(_))
+    ));
+    assert!(matches!(
+        command_events(replies.next().unwrap()),
+        Err(CommandError::Invalid(_))
+    ));
     assert_eq!(store.count().unwrap(), 0);
     assert!(core.model().items.is_empty());
 }
@@ -119,27 +134,65 @@ fn commands_in_one_group_commit_see_each_other_in_order() {
         .into_iter()
         .map(|r| command_events(r).map(|e| e.len()).unwrap_or(usize::MAX))
         .collect();
-    assert_eq!(results, vec![usize::MAX, 1, 1, 0], "404, named, priced, nothing to change");
+    assert_eq!(
+        results,
+        vec![usize::MAX, 1, 1, 0],
+        "404, named, priced, nothing to change"
+    );
     let item = core.model().items.get("i-1").unwrap();
     assert_eq!(item.price.get(), Some(&4));
     let page = store.read(&ReadQuery::after(0, 10)).unwrap();
     let times: Vec<_> = page.events.iter().map(|e| e.event.time).collect();
-    assert!(times[0] < times[1], "own events get strictly increasing times");
+    assert!(
+        times[0] < times[1],
+        "own events get strictly increasing times"
+    );
 }
 
 #[test]
 fn external_events_are_accepted_ignored_or_duplicate() {
     let store = MemoryStore::new();
     let mut core = open(&store);
-    let named = external("x-1", "warehouse", "itemNamed", 5, json!({"itemId":"i-9","name":"Desk"}));
-    let priced_eur = external("x-2", "pricing", "itemPriced", 6, json!({"itemId":"i-9","price":90,"currency":"EUR"}));
-    let priced_usd = external("x-3", "pricing", "itemPriced", 7, json!({"itemId":"i-9","price":99,"currency":"USD"}));
-    let stranger = external("x-4", "elsewhere", "itemNamed", 8, json!({"itemId":"i-9","name":"Junk"}));
+    let named = external(
+        "x-1",
+        "warehouse",
+        "itemNamed",
+        5,
+        json!({"itemId":"i-9","name":"Desk"}),
+    );
+    let priced_eur = external(
+        "x-2",
+        "pricing",
+        "itemPriced",
+        6,
+        json!({"itemId":"i-9","price":90,"currency":"EUR"}),
+    );
+    let priced_usd = external(
+        "x-3",
+        "pricing",
+        "itemPriced",
+        7,
+        json!({"itemId":"i-9","price":99,"currency":"USD"}),
+    );
+    let stranger = external(
+        "x-4",
+        "elsewhere",
+        "itemNamed",
+        8,
+        json!({"itemId":"i-9","name":"Junk"}),
+    );
     let unknown = external("x-5", "warehouse", "itemBurned", 9, json!({"itemId":"i-9"}));
     let replies = when(
         &mut core,
         &store,
-        vec![put(vec![named.clone(), priced_eur, priced_usd, stranger, unknown, named.clone()])],
+        vec![put(vec![
+            named.clone(),
+            priced_eur,
+            priced_usd,
+            stranger,
+            unknown,
+            named.clone(),
+        ])],
     );
     let statuses: Vec<&str> = report(&replies[0])
         .results
@@ -151,14 +204,28 @@ fn external_events_are_accepted_ignored_or_duplicate() {
             Disposition::Rejected(_) => "rejected",
         })
         .collect();
-    assert_eq!(statuses, ["accepted", "accepted", "ignored", "ignored", "ignored", "duplicate"]);
+    assert_eq!(
+        statuses,
+        [
+            "accepted",
+            "accepted",
+            "ignored",
+            "ignored",
+            "ignored",
+            "duplicate"
+        ]
+    );
     assert_eq!(store.count().unwrap(), 2, "only accepted events are stored");
     let item = core.model().items.get("i-9").unwrap();
     assert_eq!(item.price.get(), Some(&90));
     assert_eq!(item.name.get().map(String::as_str), Some("Desk"));
 
     let again = when(&mut core, &store, vec![put(vec![named])]);
-    assert_eq!(report(&again[0]).duplicates(), 1, "an id stays a duplicate forever");
+    assert_eq!(
+        report(&again[0]).duplicates(),
+        1,
+        "an id stays a duplicate forever"
+    );
     assert_eq!(store.count().unwrap(), 2);
 }
 
@@ -166,10 +233,23 @@ fn external_events_are_accepted_ignored_or_duplicate() {
 fn an_accepted_event_about_an_unknown_item_creates_a_placeholder() {
     let store = MemoryStore::new();
     let mut core = open(&store);
-    let price = external("p-1", "pricing", "itemPriced", 1, json!({"itemId":"ghost","price":1,"currency":"EUR"}));
+    let price = external(
+        "p-1",
+        "pricing",
+        "itemPriced",
+        1,
+        json!({"itemId":"ghost","price":1,"currency":"EUR"}),
+    );
     when(&mut core, &store, vec![put(vec![price])]);
-    let ghost = core.model().items.get("ghost").expect("placeholder made on the fly");
-    assert!(!ghost.name.is_set(), "a placeholder has no name until its own event arrives");
+    let ghost = core
+        .model()
+        .items
+        .get("ghost")
+        .expect("placeholder made on the fly");
+    assert!(
+        !ghost.name.is_set(),
+        "a placeholder has no name until its own event arrives"
+    );
 }
 
 #[test]
@@ -187,13 +267,22 @@ fn a_malformed_event_reaching_the_core_is_rejected_not_stored() {
 fn a_cursor_moves_in_the_same_commit_as_the_events() {
     let store = MemoryStore::new();
     let mut core = open(&store);
-    let named = external("x-1", "warehouse", "itemNamed", 5, json!({"itemId":"i-9","name":"Desk"}));
+    let named = external(
+        "x-1",
+        "warehouse",
+        "itemNamed",
+        5,
+        json!({"itemId":"i-9","name":"Desk"}),
+    );
     core.execute(
         &store,
         &mut env(),
         vec![Request::External {
             events: vec![named],
-            cursor: Some(Cursor { link: "pull-warehouse".into(), position: 12 }),
+            cursor: Some(Cursor {
+                link: "pull-warehouse".into(),
+                position: 12,
+            }),
         }],
     )
     .unwrap();
@@ -214,8 +303,13 @@ fn replay_rebuilds_exactly_the_live_model() {
             &mut env,
             vec![
                 Request::Command(Box::new(move |m| name_item(m, &id, &name))),
-                put(vec![external(&format!("e-{i}"), "pricing", "itemPriced", 100 - i64::from(i),
-                    json!({"itemId": format!("i-{}", i % 5), "price": price, "currency":"EUR"}))]),
+                put(vec![external(
+                    &format!("e-{i}"),
+                    "pricing",
+                    "itemPriced",
+                    100 - i64::from(i),
+                    json!({"itemId": format!("i-{}", i % 5), "price": price, "currency":"EUR"}),
+                )]),
             ],
         )
         .unwrap();
@@ -253,7 +347,11 @@ impl EventReader for Flaky {
 }
 
 impl EventAppender for Flaky {
-    fn append(&self, e: &[CloudEvent], c: &[CursorUpdate<'_>]) -> Result<Vec<AppendOutcome>, StoreError> {
+    fn append(
+        &self,
+        e: &[CloudEvent],
+        c: &[CursorUpdate<'_>],
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
         if self.fail.load(Ordering::SeqCst) {
             return Err(StoreError::Backend("disk full".into()));
         }
@@ -263,10 +361,17 @@ impl EventAppender for Flaky {
 
 #[test]
 fn a_failed_append_acknowledges_nothing_and_rolls_the_model_back() {
-    let store = Flaky { inner: MemoryStore::new(), fail: AtomicBool::new(false) };
+    let store = Flaky {
+        inner: MemoryStore::new(),
+        fail: AtomicBool::new(false),
+    };
     let mut core = open(&store);
-    core.execute(&store, &mut env(), vec![Request::Command(Box::new(|m| name_item(m, "i-1", "Lamp")))])
-        .unwrap();
+    core.execute(
+        &store,
+        &mut env(),
+        vec![Request::Command(Box::new(|m| name_item(m, "i-1", "Lamp")))],
+    )
+    .unwrap();
     store.fail.store(true, Ordering::SeqCst);
     let result = core.execute(
         &store,
@@ -275,7 +380,11 @@ fn a_failed_append_acknowledges_nothing_and_rolls_the_model_back() {
     );
     assert!(result.is_err());
     let name = core.model().items.get("i-1").unwrap().name.get().cloned();
-    assert_eq!(name.as_deref(), Some("Lamp"), "the model holds only what the store holds");
+    assert_eq!(
+        name.as_deref(),
+        Some("Lamp"),
+        "the model holds only what the store holds"
+    );
 }
 
 #[test]
@@ -303,9 +412,15 @@ fn the_host_group_commits_concurrent_writers() {
     assert_eq!(store.count().unwrap(), 400);
     assert_eq!(host.query(|m| m.items.len()), 400);
     let refused = host.command_blocking(Box::new(|m| price_item(m, "nope", 1)));
-    assert!(matches!(refused, Err(HostError::Command(CommandError::NotFound(_)))));
+    assert!(matches!(
+        refused,
+        Err(HostError::Command(CommandError::NotFound(_)))
+    ));
     host.shutdown();
     let after = host.command_blocking(Box::new(|m| name_item(m, "late", "x")));
-    assert!(matches!(after, Err(HostError::Stopped)), "nothing is taken after shutdown");
+    assert!(
+        matches!(after, Err(HostError::Stopped)),
+        "nothing is taken after shutdown"
+    );
     assert_eq!(store.count().unwrap(), 400);
 }

@@ -25,7 +25,9 @@ pub struct Inventory {
 
 impl Model for Inventory {
     fn apply(&mut self, event: &CloudEvent) {
-        let Some(item_id) = event.data_str("itemId") else { return };
+        let Some(item_id) = event.data_str("itemId") else {
+            return;
+        };
         let item = self.items.get_or_create(item_id.to_owned());
         let stamp = event.stamp();
         match event.ty.as_str() {
@@ -63,7 +65,10 @@ impl Catalogue for InventoryCatalogue {
         Some(if !id_ok {
             Err(EventError::new("data.itemId", "must be a non-empty string"))
         } else if !event.data.get(field).is_some_and(check) {
-            Err(EventError::new(format!("data.{field}"), "is missing or of the wrong kind"))
+            Err(EventError::new(
+                format!("data.{field}"),
+                "is missing or of the wrong kind",
+            ))
         } else {
             Ok(())
         })
@@ -93,14 +98,24 @@ pub fn name_item(
     if current.map(String::as_str) == Some(name) {
         return Ok(vec![]);
     }
-    Ok(vec![EventDraft::new("itemNamed", json!({"itemId": item_id, "name": name}))])
+    Ok(vec![EventDraft::new(
+        "itemNamed",
+        json!({"itemId": item_id, "name": name}),
+    )])
 }
 
-pub fn price_item(model: &Inventory, item_id: &str, price: i64) -> Result<Vec<EventDraft>, CommandError> {
+pub fn price_item(
+    model: &Inventory,
+    item_id: &str,
+    price: i64,
+) -> Result<Vec<EventDraft>, CommandError> {
     if !model.items.contains(item_id) {
         return Err(CommandError::NotFound(format!("item {item_id} is unknown")));
     }
-    Ok(vec![EventDraft::new("itemPriced", json!({"itemId": item_id, "price": price}))])
+    Ok(vec![EventDraft::new(
+        "itemPriced",
+        json!({"itemId": item_id, "price": price}),
+    )])
 }
 
 /// An external event with an explicit time (milliseconds after an arbitrary origin).

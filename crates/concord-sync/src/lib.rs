@@ -1,0 +1,32 @@
+//! Synchronisation links, as sans-IO state machines.
+//!
+//! A *pull* link reads a peer's log (getEvents) after its cursor and hands each page to the
+//! local service's one path together with the new cursor, so the cursor is durable exactly
+//! when the events it covers are. A *push* link reads the service's own log after its cursor
+//! (the log is the outbox), delivers the page to the peer (putEvents), and advances its cursor
+//! once the peer acknowledged. Delivery is at least once both ways; the receiver's exact
+//! deduplication by id makes it effectively once.
+//!
+//! Nothing here does I/O or reads a clock: callers pass the time in, perform the request a
+//! link asks for (over HTTP, NATS, or a simulated network) and report the result back. The
+//! async runner and the deterministic simulator drive the very same code.
+//!
+//! # Layout
+//! - [`spec`]: a link's configuration ([`LinkSpec`]) and the paper's default topology.
+//! - [`pull`] and [`push`]: the two state machines.
+//! - [`schedule`]: when a link runs next — its interval, and exponential backoff with jitter.
+//! - [`status`]: what `GET /api/sync` shows per link.
+
+pub mod pull;
+pub mod push;
+pub mod schedule;
+pub mod spec;
+pub mod status;
+
+pub use pull::{Page, PageRequest, PullLink, PullStep};
+pub use push::{DeliveryError, PushBatch, PushLink};
+pub use spec::{Direction, LinkSpec};
+pub use status::{LinkStatus, Rejection};
+
+/// A link's way of expressing how long to wait, in milliseconds.
+pub type Millis = u64;
