@@ -1,0 +1,127 @@
+//! Invariants every simulated run must keep, whatever its scenario.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use concord_core::event::CloudEvent;
+use concord_core::model::Stamp;
+use concord_core::store::{EventReader, MemoryStore};
+use concord_sync::{Direction, LinkSpec};
+
+use crate::service::SimService;
+
+fn all_events(store: &MemoryStore) -> Vec<CloudEvent> {
+    let mut events = Vec::new();
+    store
+        .replay(0, &mut |stored| events.push(stored.event))
+        .expect("the memory store does not fail");
+    events
+}
+
+/// R6: every id a node acknowledged (a command's events, accepted external events) is in its
+/// store — crashes lose memory, never acknowledged events.
+pub fn nothing_acknowledged_was_lost(
+    name: &str,
+    store: &MemoryStore,
+    acknowledged: &[String],
+) -> Result<(), String> {
+    let ids: Vec<&str> = acknowledged.iter().map(String::as_str).collect();
+    let present = store.contains(&ids).expect("memory store");
+    match ids.iter().zip(present).find(|(_, present)| !present) {
+        Some((id, _)) => Err(format!(
+            "{name}: acknowledged event {id} is not in its store"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// R3: no id is stored twice.
+pub fn each_id_stored_once(name: &str, store: &MemoryStore) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for event in all_events(store) {
+        if !seen.insert(event.id.clone()) {
+            return Err(format!("{name}: event {} is stored twice", event.id));
+        }
+    }
+    Ok(())
+}
+
+/// Every link has carried everything: a pull link's cursor has reached its peer's last
+/// sequence, a push link's cursor its own.
+pub fn links_drained(
+    nodes: &[(&str, &[LinkSpec])],
+    stores: &[&MemoryStore],
+    peers: &[Vec<usize>],
+) -> Result<(), String> {
+    for (node, (name, specs)) in nodes.iter().enumerate() {
+        for (link, spec) in specs.iter().enumerate() {
+            let cursor = stores[node].cursor(&spec.name).expect("memory store");
+            let end = match spec.direction {
+                Direction::Pull => stores[peers[node][link]].last_sequence(),
+                Direction::Push => stores[node].last_sequence(),
+            }
+            .expect("memory store");
+            if cursor != end {
+                return Err(format!(
+                    "{name}: link {} stopped at {cursor}, but its log ends at {end}",
+                    spec.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Partial synchronisation (Copei & Zündorf): for every pair of services, the active events
+/// of what they share are equal. What A shares with B are the events in A's store that B
+/// would accept or that B raised; active are those not overwritten by a later event with the
+/// same overwrite key.
+pub fn partially_synchronized(
+    services: &[&dyn SimService],
+    stores: &[&MemoryStore],
+) -> Result<(), String> {
+    let events: Vec<Vec<CloudEvent>> = stores.iter().map(|s| all_events(s)).collect();
+    for a in 0..services.len() {
+        for b in a + 1..services.len() {
+            let a_shares = active(services[a], &events[a], services[b]);
+            let b_shares = active(services[b], &events[b], services[a]);
+            if a_shares != b_shares {
+                let only_a: Vec<_> = a_shares.difference(&b_shares).collect();
+                let only_b: Vec<_> = b_shares.difference(&a_shares).collect();
+                return Err(format!(
+                    "{} and {} are not partially synchronized: active shared events only at {}: {only_a:?}; only at {}: {only_b:?}",
+                    services[a].name(),
+                    services[b].name(),
+                    services[a].name(),
+                    services[b].name()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The active events (as `key → id`) among `events` held by `holder` that `other` shares.
+fn active(
+    holder: &dyn SimService,
+    events: &[CloudEvent],
+    other: &dyn SimService,
+) -> BTreeSet<(String, String)> {
+    let mut latest: BTreeMap<String, (Stamp, String)> = BTreeMap::new();
+    for event in events {
+        let shared = event.source == other.name() || other.policy().check(event).is_none();
+        if !shared {
+            continue;
+        }
+        let Some(key) = holder.catalogue().overwrite_key(event) else {
+            continue;
+        };
+        let stamp = event.stamp();
+        match latest.get(&key) {
+            Some((current, _)) if *current >= stamp => {}
+            _ => {
+                latest.insert(key, (stamp, event.id.to_string()));
+            }
+        }
+    }
+    latest.into_iter().map(|(key, (_, id))| (key, id)).collect()
+}

@@ -1,0 +1,25 @@
+//! Deterministic simulation: the real service cores and the real link state machines, run on
+//! one thread under a seeded random schedule, with simulated time, a simulated network and
+//! simulated crashes (after TigerBeetle's VOPR and FoundationDB's simulator).
+//!
+//! The network delays, reorders, duplicates and drops messages; pairs of services are
+//! partitioned and healed; services crash (their memory — model, links, in-flight work — is
+//! lost, their store is kept) and restart by replaying their store. A scenario supplies the
+//! services, their links, a workload of commands and domain-level checks. At the end the
+//! simulator heals everything, lets the links quiesce and checks the invariants of
+//! [`check`]. Every run is a pure function of its seed, so a failing seed replays exactly.
+//!
+//! # Layout
+//! - [`service`]: the type-erased view of a service the simulator drives ([`SimService`]).
+//! - [`network`]: messages in flight and the faults applied to them.
+//! - [`world`]: the simulation loop ([`simulate`]), nodes, links, crashes, partitions.
+//! - [`check`]: invariants every scenario must keep: partial synchronisation, no lost
+//!   acknowledgement, exact deduplication, live state equal to replayed state.
+
+pub mod check;
+pub mod network;
+pub mod service;
+pub mod world;
+
+pub use service::{hosted, Opener, SimService};
+pub use world::{simulate, Faults, NodeSpec, Outcome, Scenario, SimConfig};

@@ -1,0 +1,641 @@
+//! The simulation loop: nodes running the real cores and links, driven by a seeded RNG.
+
+use concord_core::event::Timestamp;
+use concord_core::runtime::SeededEnv;
+use concord_core::store::{EventReader, MemoryStore};
+use concord_sync::{DeliveryError, Direction, LinkSpec, PullLink, PushLink};
+use serde_json::Value;
+
+use crate::check;
+use crate::network::{Message, Network, NetworkFaults, Payload};
+use crate::service::{Opener, SimService};
+
+/// How long a link waits for an answer before it counts the round as failed.
+const ROUND_TIMEOUT_MS: u64 = 1_000;
+/// The quiet period that, with an empty network, counts as quiescence.
+const QUIET_WINDOW_MS: u64 = 3_000;
+const MAX_QUIET_WINDOWS: usize = 400;
+
+/// What can go wrong, and how often (probabilities per step unless said otherwise).
+#[derive(Clone, Copy, Debug)]
+pub struct Faults {
+    pub network: NetworkFaults,
+    pub crash: f64,
+    pub max_down_ms: u64,
+    pub partition: f64,
+    pub heal: f64,
+    /// Each node's clock is off by up to this much, either way.
+    pub max_clock_skew_ms: u64,
+}
+
+impl Faults {
+    pub fn none() -> Self {
+        Faults {
+            network: NetworkFaults {
+                drop: 0.0,
+                duplicate: 0.0,
+                max_delay_ms: 5,
+            },
+            crash: 0.0,
+            max_down_ms: 0,
+            partition: 0.0,
+            heal: 1.0,
+            max_clock_skew_ms: 0,
+        }
+    }
+
+    /// Faults drawn from the seed, so that runs differ in how hostile they are.
+    pub fn random(rng: &mut fastrand::Rng) -> Self {
+        Faults {
+            network: NetworkFaults {
+                drop: rng.f64() * 0.3,
+                duplicate: rng.f64() * 0.2,
+                max_delay_ms: rng.u64(1..=400),
+            },
+            crash: rng.f64() * 0.02,
+            max_down_ms: rng.u64(50..=3_000),
+            partition: rng.f64() * 0.03,
+            heal: rng.f64() * 0.05,
+            max_clock_skew_ms: rng.u64(0..=200),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// Workload steps before healing.
+    pub steps: usize,
+    /// `None`: faults drawn from the seed.
+    pub faults: Option<Faults>,
+}
+
+impl SimConfig {
+    pub fn new(seed: u64) -> Self {
+        SimConfig {
+            seed,
+            steps: 300,
+            faults: None,
+        }
+    }
+}
+
+/// One service of a scenario and its links (peers named by service name).
+pub struct NodeSpec {
+    pub name: String,
+    pub open: Opener,
+    pub links: Vec<LinkSpec>,
+}
+
+/// A domain's part of a simulation: which services, what users do, what must hold.
+pub trait Scenario {
+    fn nodes(&self) -> Vec<NodeSpec>;
+
+    /// The next user command: (service name, path, JSON body); `None` to skip this step.
+    fn command(&mut self, rng: &mut fastrand::Rng) -> Option<(String, String, Value)>;
+
+    /// Domain checks on the quiescent services (in `nodes()` order): shared data agree.
+    fn check(&self, services: &[&dyn SimService]) -> Result<(), String>;
+}
+
+/// What a successful run did, for the summary line.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub seed: u64,
+    pub commands_acked: u64,
+    pub commands_refused: u64,
+    pub events_stored: Vec<(String, u64)>,
+    pub crashes: u64,
+    pub partitions: u64,
+    pub messages_delivered: u64,
+    pub messages_dropped: u64,
+    pub messages_duplicated: u64,
+    pub simulated_ms: u64,
+}
+
+enum Link {
+    Pull(PullLink),
+    Push(PushLink),
+}
+
+struct Node {
+    name: String,
+    store: MemoryStore,
+    open: Opener,
+    specs: Vec<LinkSpec>,
+    service: Option<Box<dyn SimService>>,
+    links: Vec<Link>,
+    /// Per link: the round in flight and when it times out.
+    rounds: Vec<Option<(u64, u64)>>,
+    env: SeededEnv,
+    skew_ms: i64,
+    down_until: Option<u64>,
+    /// Ids this node acknowledged (command 2xx, putEvents accepted): must never be lost.
+    acknowledged: Vec<String>,
+}
+
+struct World {
+    rng: fastrand::Rng,
+    faults: Faults,
+    now: u64,
+    nodes: Vec<Node>,
+    peers: Vec<Vec<usize>>,
+    network: Network,
+    next_round: u64,
+    outcome: Outcome,
+}
+
+fn epoch() -> Timestamp {
+    Timestamp::parse("2026-11-26T00:00:00Z").expect("a valid constant")
+}
+
+/// Runs one seeded simulation of `scenario`; `Err` carries a report naming the seed.
+pub fn simulate(config: SimConfig, scenario: &mut dyn Scenario) -> Result<Outcome, String> {
+    let mut world = World::new(config, scenario)?;
+    for _ in 0..config.steps {
+        world.step(scenario);
+    }
+    world.heal();
+    world.quiesce()?;
+    world
+        .check(scenario)
+        .map_err(|e| format!("seed {}: {e}", config.seed))?;
+    world.outcome.simulated_ms = world.now;
+    world.outcome.messages_delivered = world.network.delivered;
+    world.outcome.messages_dropped = world.network.dropped;
+    world.outcome.messages_duplicated = world.network.duplicated;
+    world.outcome.events_stored = world
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.store.count().unwrap_or(0)))
+        .collect();
+    Ok(world.outcome)
+}
+
+impl World {
+    fn new(config: SimConfig, scenario: &dyn Scenario) -> Result<Self, String> {
+        let mut rng = fastrand::Rng::with_seed(config.seed);
+        let faults = config.faults.unwrap_or_else(|| Faults::random(&mut rng));
+        let specs = scenario.nodes();
+        let names: Vec<String> = specs.iter().map(|n| n.name.clone()).collect();
+        let peers = specs
+            .iter()
+            .map(|n| {
+                n.links
+                    .iter()
+                    .map(|l| {
+                        names
+                            .iter()
+                            .position(|name| *name == l.peer)
+                            .ok_or_else(|| format!("link {} names unknown peer {}", l.name, l.peer))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let nodes = specs
+            .into_iter()
+            .map(|spec| {
+                let skew = faults.max_clock_skew_ms as i64;
+                let skew_ms = if skew == 0 { 0 } else { rng.i64(-skew..=skew) };
+                Node {
+                    name: spec.name,
+                    store: MemoryStore::new(),
+                    open: spec.open,
+                    rounds: vec![None; spec.links.len()],
+                    specs: spec.links,
+                    service: None,
+                    links: Vec::new(),
+                    env: SeededEnv::new(rng.u64(..), epoch()),
+                    skew_ms,
+                    down_until: Some(0),
+                    acknowledged: Vec::new(),
+                }
+            })
+            .collect();
+        let mut world = World {
+            rng,
+            faults,
+            now: 0,
+            nodes,
+            peers,
+            network: Network::default(),
+            next_round: 0,
+            outcome: Outcome {
+                seed: config.seed,
+                ..Outcome::default()
+            },
+        };
+        for node in 0..world.nodes.len() {
+            world.restart(node);
+        }
+        Ok(world)
+    }
+
+    fn time(&self, node: usize) -> Timestamp {
+        let ms = self.now as i128 + i128::from(self.nodes[node].skew_ms);
+        Timestamp::from_unix_nanos(epoch().unix_nanos() + ms * 1_000_000)
+    }
+
+    fn step(&mut self, scenario: &mut dyn Scenario) {
+        self.now += self.rng.u64(1..=20);
+        self.inject_faults();
+        if let Some((service, path, body)) = scenario.command(&mut self.rng) {
+            self.run_command(&service, &path, body);
+        }
+        self.run_until(self.now);
+    }
+
+    fn inject_faults(&mut self) {
+        let count = self.nodes.len();
+        for node in 0..count {
+            if self.nodes[node].down_until.is_some_and(|t| t <= self.now) {
+                self.restart(node);
+            }
+        }
+        if self.rng.f64() < self.faults.crash {
+            let node = self.rng.usize(..count);
+            if self.nodes[node].service.is_some() {
+                let down = self.rng.u64(0..=self.faults.max_down_ms);
+                self.crash(node, down);
+            }
+        }
+        if self.rng.f64() < self.faults.partition {
+            let (a, b) = (self.rng.usize(..count), self.rng.usize(..count));
+            if a != b {
+                self.network.partition(a, b);
+                self.outcome.partitions += 1;
+            }
+        }
+        if self.network.partitions() > 0 && self.rng.f64() < self.faults.heal {
+            self.network.heal();
+        }
+    }
+
+    fn crash(&mut self, node: usize, down_ms: u64) {
+        let n = &mut self.nodes[node];
+        n.service = None;
+        n.links.clear();
+        n.rounds.iter_mut().for_each(|r| *r = None);
+        n.down_until = Some(self.now + down_ms);
+        self.outcome.crashes += 1;
+    }
+
+    /// Starts a node from its store, as a process restart would: replay, links from cursors.
+    fn restart(&mut self, node: usize) {
+        let now = self.time(node);
+        let seed = self.rng.u64(..);
+        let n = &mut self.nodes[node];
+        n.service = Some((n.open)(&n.store));
+        n.links = n
+            .specs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let cursor = n.store.cursor(&spec.name).expect("memory store");
+                let seed = seed.wrapping_add(i as u64);
+                match spec.direction {
+                    Direction::Pull => Link::Pull(PullLink::new(spec.clone(), cursor, now, seed)),
+                    Direction::Push => Link::Push(PushLink::new(spec.clone(), cursor, now, seed)),
+                }
+            })
+            .collect();
+        n.rounds.iter_mut().for_each(|r| *r = None);
+        n.down_until = None;
+    }
+
+    fn run_command(&mut self, service: &str, path: &str, body: Value) {
+        let Some(node) = self.nodes.iter().position(|n| n.name == service) else {
+            return;
+        };
+        let now = self.time(node);
+        let n = &mut self.nodes[node];
+        let Some(svc) = n.service.as_mut() else {
+            self.outcome.commands_refused += 1; // the service is down: the user sees an error
+            return;
+        };
+        n.env.now = now;
+        match svc.command(&n.store, &mut n.env, path, body) {
+            Ok(events) => {
+                self.outcome.commands_acked += 1;
+                n.acknowledged
+                    .extend(events.iter().map(|e| e.event.id.to_string()));
+            }
+            Err(_) => self.outcome.commands_refused += 1,
+        }
+        self.wake_push_links(node);
+    }
+
+    fn wake_push_links(&mut self, node: usize) {
+        let now = self.time(node);
+        for link in &mut self.nodes[node].links {
+            if let Link::Push(push) = link {
+                push.schedule().wake(now);
+            }
+        }
+    }
+
+    /// Delivers every message and runs every link round due up to `until`.
+    fn run_until(&mut self, until: u64) {
+        loop {
+            while let Some(message) = self.network.pop_due(self.now) {
+                self.deliver(message);
+            }
+            self.run_links();
+            match self.network.next_due().filter(|at| *at <= until) {
+                Some(at) => self.now = self.now.max(at),
+                None if self.now < until => self.now = until,
+                None => break,
+            }
+        }
+    }
+
+    fn run_links(&mut self) {
+        for node in 0..self.nodes.len() {
+            if self.nodes[node].service.is_none() {
+                continue;
+            }
+            for link in 0..self.nodes[node].links.len() {
+                self.expire_round(node, link);
+                self.start_round(node, link);
+            }
+        }
+    }
+
+    fn expire_round(&mut self, node: usize, link: usize) {
+        let now = self.time(node);
+        let n = &mut self.nodes[node];
+        let Some((_, timeout_at)) = n.rounds[link] else {
+            return;
+        };
+        if self.now < timeout_at {
+            return;
+        }
+        n.rounds[link] = None;
+        match &mut n.links[link] {
+            Link::Pull(pull) => {
+                pull.fetched(now, Err("timed out".into()));
+            }
+            Link::Push(push) => {
+                push.delivered(now, Err(DeliveryError::Unreachable("timed out".into())));
+            }
+        }
+    }
+
+    fn start_round(&mut self, node: usize, link: usize) {
+        if self.nodes[node].rounds[link].is_some() {
+            return;
+        }
+        let now = self.time(node);
+        let peer = self.peers[node][link];
+        let round = self.next_round;
+        let n = &mut self.nodes[node];
+        let payload = match &mut n.links[link] {
+            Link::Pull(pull) => match pull.start(now) {
+                Some(query) => Payload::Fetch { link, round, query },
+                None => return,
+            },
+            Link::Push(push) => match push.start(now, &n.store) {
+                Ok(Some(batch)) if batch.events.is_empty() => {
+                    // Only events this link does not carry: move the cursor, no delivery.
+                    if let Some(cursor) = push.delivered(now, Ok(())) {
+                        let svc = n.service.as_mut().expect("running");
+                        n.env.now = now;
+                        svc.put(&n.store, &mut n.env, Vec::new(), Some(cursor));
+                        push.saved(now, Ok(()));
+                    }
+                    return;
+                }
+                Ok(Some(batch)) => Payload::Deliver {
+                    link,
+                    round,
+                    events: batch.events.into_iter().map(|e| e.event).collect(),
+                },
+                Ok(None) | Err(_) => return,
+            },
+        };
+        self.next_round += 1;
+        n.rounds[link] = Some((round, self.now + ROUND_TIMEOUT_MS));
+        let faults = self.faults.network;
+        self.network.send(
+            &mut self.rng,
+            faults,
+            self.now,
+            Message {
+                from: node,
+                to: peer,
+                payload,
+            },
+        );
+    }
+
+    fn deliver(&mut self, message: Message) {
+        let Message { from, to, payload } = message;
+        let now = self.time(to);
+        let faults = self.faults.network;
+        match payload {
+            Payload::Fetch { link, round, query } => {
+                let n = &self.nodes[to];
+                if n.service.is_none() {
+                    return; // a request to a crashed service is lost
+                }
+                let page = n.store.read(&query).expect("memory store");
+                let page = concord_sync::Page {
+                    events: page.events.into_iter().map(|e| e.event).collect(),
+                    malformed: Vec::new(),
+                    next_after: page.next_after,
+                    has_more: page.has_more,
+                    peer_last_sequence: n.store.last_sequence().ok(),
+                };
+                let reply = Message {
+                    from: to,
+                    to: from,
+                    payload: Payload::Page { link, round, page },
+                };
+                self.network.send(&mut self.rng, faults, self.now, reply);
+            }
+            Payload::Deliver {
+                link,
+                round,
+                events,
+            } => {
+                let n = &mut self.nodes[to];
+                let Some(svc) = n.service.as_mut() else {
+                    return;
+                };
+                n.env.now = now;
+                let report = svc.put(&n.store, &mut n.env, events, None);
+                for (id, disposition) in &report.results {
+                    if *disposition == concord_core::runtime::Disposition::Accepted {
+                        n.acknowledged.push(id.clone());
+                    }
+                }
+                let reply = Message {
+                    from: to,
+                    to: from,
+                    payload: Payload::Ack {
+                        link,
+                        round,
+                        result: Ok(()),
+                    },
+                };
+                self.network.send(&mut self.rng, faults, self.now, reply);
+                self.wake_push_links(to);
+            }
+            Payload::Page { link, round, page } => {
+                if !self.is_current(to, link, round) {
+                    return;
+                }
+                let n = &mut self.nodes[to];
+                n.rounds[link] = None;
+                let Link::Pull(pull) = &mut n.links[link] else {
+                    return;
+                };
+                let Some(step) = pull.fetched(now, Ok(page)) else {
+                    return;
+                };
+                let svc = n
+                    .service
+                    .as_mut()
+                    .expect("a current round means the node runs");
+                n.env.now = now;
+                let report = svc.put(&n.store, &mut n.env, step.events, Some(step.cursor));
+                for (id, disposition) in &report.results {
+                    if *disposition == concord_core::runtime::Disposition::Accepted {
+                        n.acknowledged.push(id.clone());
+                    }
+                }
+                pull.applied(now, Ok(&report));
+                if report.accepted() > 0 {
+                    self.wake_push_links(to);
+                }
+            }
+            Payload::Ack {
+                link,
+                round,
+                result,
+            } => {
+                if !self.is_current(to, link, round) {
+                    return;
+                }
+                let n = &mut self.nodes[to];
+                n.rounds[link] = None;
+                let Link::Push(push) = &mut n.links[link] else {
+                    return;
+                };
+                if let Some(cursor) = push.delivered(now, result) {
+                    let svc = n
+                        .service
+                        .as_mut()
+                        .expect("a current round means the node runs");
+                    n.env.now = now;
+                    svc.put(&n.store, &mut n.env, Vec::new(), Some(cursor));
+                    push.saved(now, Ok(()));
+                }
+            }
+        }
+    }
+
+    fn is_current(&self, node: usize, link: usize, round: u64) -> bool {
+        let n = &self.nodes[node];
+        n.service.is_some()
+            && n.rounds
+                .get(link)
+                .copied()
+                .flatten()
+                .is_some_and(|(r, _)| r == round)
+    }
+
+    /// Ends every fault: nodes restart, partitions heal, the network turns reliable.
+    fn heal(&mut self) {
+        self.faults.network.drop = 0.0;
+        self.faults.network.duplicate = 0.0;
+        self.faults.crash = 0.0;
+        self.faults.partition = 0.0;
+        self.network.heal();
+        for node in 0..self.nodes.len() {
+            if self.nodes[node].service.is_none() {
+                self.restart(node);
+            }
+        }
+    }
+
+    /// Runs until two windows pass in which nothing changes although every link was made to
+    /// run at the start of each (links keep polling, so the network itself is never silent).
+    fn quiesce(&mut self) -> Result<(), String> {
+        let mut last = None;
+        let mut quiet = 0;
+        for _ in 0..MAX_QUIET_WINDOWS {
+            for node in 0..self.nodes.len() {
+                let now = self.time(node);
+                for link in &mut self.nodes[node].links {
+                    match link {
+                        Link::Pull(pull) => pull.schedule().force(now),
+                        Link::Push(push) => push.schedule().force(now),
+                    }
+                }
+            }
+            let end = self.now + QUIET_WINDOW_MS;
+            while self.now < end {
+                let next = (self.now + 10).min(end);
+                self.run_until(next);
+            }
+            let fingerprint = self.fingerprint();
+            quiet = if last.as_ref() == Some(&fingerprint) {
+                quiet + 1
+            } else {
+                0
+            };
+            if quiet == 2 {
+                return Ok(());
+            }
+            last = Some(fingerprint);
+        }
+        Err(format!(
+            "seed {}: the links did not quiesce within {} s of simulated time",
+            self.outcome.seed,
+            MAX_QUIET_WINDOWS as u64 * QUIET_WINDOW_MS / 1000
+        ))
+    }
+
+    fn fingerprint(&self) -> Vec<u64> {
+        let mut print = Vec::new();
+        for n in &self.nodes {
+            print.push(n.store.last_sequence().unwrap_or(0));
+            for spec in &n.specs {
+                print.push(n.store.cursor(&spec.name).unwrap_or(0));
+            }
+        }
+        print
+    }
+
+    fn check(&self, scenario: &dyn Scenario) -> Result<(), String> {
+        let services: Vec<&dyn SimService> = self
+            .nodes
+            .iter()
+            .map(|n| n.service.as_deref().expect("every node runs after healing"))
+            .collect();
+        let stores: Vec<&MemoryStore> = self.nodes.iter().map(|n| &n.store).collect();
+        for n in &self.nodes {
+            check::nothing_acknowledged_was_lost(&n.name, &n.store, &n.acknowledged)?;
+            check::each_id_stored_once(&n.name, &n.store)?;
+            let replayed = (n.open)(&n.store);
+            let live = n.service.as_deref().expect("running");
+            if !live.same_state(&*replayed) {
+                return Err(format!(
+                    "{}: the live model differs from the model replayed from its store\nlive: {}\nreplayed: {}",
+                    n.name,
+                    live.describe(),
+                    replayed.describe()
+                ));
+            }
+        }
+        let links: Vec<(&str, &[LinkSpec])> = self
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.specs.as_slice()))
+            .collect();
+        check::links_drained(&links, &stores, &self.peers)?;
+        check::partially_synchronized(&services, &stores)?;
+        scenario.check(&services)
+    }
+}

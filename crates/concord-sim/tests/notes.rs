@@ -1,0 +1,225 @@
+//! The simulator on a toy domain: two writers, a hub pulling from both, a reader pulling from
+//! the hub. Thousands of faulty schedules must converge; a model where arrival order wins
+//! must be caught.
+
+use concord_core::acceptance::{AcceptancePolicy, AcceptanceRule};
+use concord_core::event::{CloudEvent, EventError, Timestamp};
+use concord_core::model::{Lww, Model, Registry};
+use concord_core::runtime::{Catalogue, CommandError, EventDraft};
+use concord_core::service::{Api, Params, ServiceSpec};
+use concord_sim::service::model_of;
+use concord_sim::{hosted, simulate, NodeSpec, Scenario, SimConfig, SimService};
+use concord_sync::LinkSpec;
+use serde_json::{json, Value};
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Notes {
+    notes: Registry<String, Lww<String>>,
+}
+
+impl Model for Notes {
+    fn apply(&mut self, event: &CloudEvent) {
+        if let (Some(id), Some(text)) = (event.data_str("noteId"), event.data_str("text")) {
+            self.notes
+                .get_or_create(id.to_owned())
+                .set(text.to_owned(), &event.stamp());
+        }
+    }
+}
+
+/// Arrival order wins: the deliberately broken model the checker must catch.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct ArrivalOrderNotes {
+    inner: Notes,
+    arrivals: i128,
+}
+
+impl Model for ArrivalOrderNotes {
+    fn apply(&mut self, event: &CloudEvent) {
+        self.arrivals += 1;
+        let mut event = event.clone();
+        event.time = Timestamp::from_unix_nanos(self.arrivals);
+        self.inner.apply(&event);
+    }
+}
+
+struct NoteCatalogue;
+
+impl Catalogue for NoteCatalogue {
+    fn validate(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
+        (event.ty == "noteWritten").then(|| {
+            for field in ["noteId", "text"] {
+                if event.data_str(field).is_none() {
+                    return Err(EventError::new(format!("data.{field}"), "must be a string"));
+                }
+            }
+            Ok(())
+        })
+    }
+    fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {
+        Some(format!("note:{}", event.data_str("noteId")?))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Write {
+    #[serde(rename = "noteId")]
+    note_id: String,
+    text: String,
+}
+
+fn write<M>(_: &M, _: &Params, input: Write) -> Result<Vec<EventDraft>, CommandError> {
+    Ok(vec![EventDraft::new(
+        "noteWritten",
+        json!({"noteId": input.note_id, "text": input.text}),
+    )])
+}
+
+struct NoteService<M> {
+    name: &'static str,
+    _model: std::marker::PhantomData<fn() -> M>,
+}
+
+impl<M: Model> ServiceSpec for NoteService<M> {
+    type Model = M;
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn catalogue(&self) -> Box<dyn Catalogue> {
+        Box::new(NoteCatalogue)
+    }
+    fn default_acceptance(&self) -> AcceptancePolicy {
+        if self.name.starts_with("writer") {
+            return AcceptancePolicy::default(); // writers only write
+        }
+        AcceptancePolicy::new(vec![
+            AcceptanceRule::new("writer-1", "noteWritten"),
+            AcceptanceRule::new("writer-2", "noteWritten"),
+        ])
+    }
+    fn api(&self) -> Api<M> {
+        Api::new().command("/api/notes", "write a note", json!({}), write::<M>)
+    }
+}
+
+fn service<M: Model + std::fmt::Debug + PartialEq>(name: &'static str) -> concord_sim::Opener {
+    hosted(
+        NoteService::<M> {
+            name,
+            _model: std::marker::PhantomData,
+        },
+        None,
+    )
+}
+
+struct NotesScenario {
+    broken_hub: bool,
+}
+
+impl Scenario for NotesScenario {
+    fn nodes(&self) -> Vec<NodeSpec> {
+        let pull = |peer: &str| LinkSpec::pull(peer, "", &["noteWritten"]).with_interval(50);
+        vec![
+            NodeSpec {
+                name: "writer-1".into(),
+                open: service::<Notes>("writer-1"),
+                links: vec![],
+            },
+            NodeSpec {
+                name: "writer-2".into(),
+                open: service::<Notes>("writer-2"),
+                links: vec![],
+            },
+            NodeSpec {
+                name: "hub".into(),
+                open: if self.broken_hub {
+                    service::<ArrivalOrderNotes>("hub")
+                } else {
+                    service::<Notes>("hub")
+                },
+                links: vec![pull("writer-1"), pull("writer-2")],
+            },
+            NodeSpec {
+                name: "reader".into(),
+                open: service::<Notes>("reader"),
+                links: vec![LinkSpec::pull("hub", "", &["noteWritten"]).with_interval(50)],
+            },
+        ]
+    }
+
+    fn command(&mut self, rng: &mut fastrand::Rng) -> Option<(String, String, Value)> {
+        let writer = if rng.bool() { "writer-1" } else { "writer-2" };
+        let body =
+            json!({"noteId": format!("n{}", rng.u8(0..4)), "text": format!("t{}", rng.u8(..))});
+        Some((writer.into(), "/api/notes".into(), body))
+    }
+
+    fn check(&self, services: &[&dyn SimService]) -> Result<(), String> {
+        let notes = |i: usize| -> Vec<(String, Option<String>)> {
+            let model = model_of::<Notes>(services[i])
+                .or_else(|| model_of::<ArrivalOrderNotes>(services[i]).map(|m| &m.inner))
+                .expect("a notes service");
+            model
+                .notes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.get().cloned()))
+                .collect()
+        };
+        let mut merged = Notes::default();
+        for writer in [0, 1] {
+            let model = model_of::<Notes>(services[writer]).expect("writers are notes");
+            for (id, text) in model.notes.iter() {
+                if let (Some(t), Some(stamp)) = (text.get(), text.stamp()) {
+                    merged.notes.get_or_create(id.clone()).set(t.clone(), stamp);
+                }
+            }
+        }
+        let expected: Vec<_> = merged
+            .notes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get().cloned()))
+            .collect();
+        for node in [2, 3] {
+            if notes(node) != expected {
+                return Err(format!(
+                    "{} holds {:?}, the writers' last writes are {expected:?}",
+                    services[node].name(),
+                    notes(node)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn many_faulty_schedules_converge() {
+    for seed in 0..300 {
+        let outcome = simulate(
+            SimConfig::new(seed),
+            &mut NotesScenario { broken_hub: false },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(outcome.commands_acked > 0);
+    }
+}
+
+#[test]
+fn the_same_seed_replays_the_same_run() {
+    let a = simulate(SimConfig::new(42), &mut NotesScenario { broken_hub: false }).unwrap();
+    let b = simulate(SimConfig::new(42), &mut NotesScenario { broken_hub: false }).unwrap();
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+}
+
+#[test]
+fn a_model_where_arrival_order_wins_is_caught() {
+    let caught = (0..300).find_map(|seed| {
+        simulate(
+            SimConfig::new(seed),
+            &mut NotesScenario { broken_hub: true },
+        )
+        .err()
+    });
+    let report = caught.expect("300 seeds never caught an arrival-order model");
+    assert!(report.contains("hub"), "{report}");
+}
