@@ -323,6 +323,9 @@ impl DataFilter {
         match data.get(&self.field) {
             None => false,
             Some(Value::String(s)) => *s == self.value,
+            // Not `*other == self.value`: a JSON value equals a string only when it is one,
+            // and numbers and booleans must compare by their JSON text.
+            #[allow(clippy::cmp_owned)]
             Some(other) => other.to_string() == self.value,
         }
     }

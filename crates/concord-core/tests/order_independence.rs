@@ -52,7 +52,7 @@ fn arb_history() -> impl Strategy<Value = (Vec<CloudEvent>, Vec<CloudEvent>)> {
 
 fn in_time_order(set: &[CloudEvent]) -> Inventory {
     let mut sorted = set.to_vec();
-    sorted.sort_by(|a, b| a.stamp().cmp(&b.stamp()));
+    sorted.sort_by_key(CloudEvent::stamp);
     let mut model = Inventory::default();
     for event in &sorted {
         model.apply(event);

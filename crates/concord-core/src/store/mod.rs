@@ -65,8 +65,8 @@ impl ReadQuery {
 
     /// Whether an event passes this query's filters (the sequence bound aside).
     pub fn matches(&self, event: &CloudEvent) -> bool {
-        (self.types.is_empty() || self.types.iter().any(|t| *t == event.ty))
-            && (self.sources.is_empty() || self.sources.iter().any(|s| *s == event.source))
+        (self.types.is_empty() || self.types.contains(&event.ty))
+            && (self.sources.is_empty() || self.sources.contains(&event.source))
             && DataFilter::all_match(&self.data, &event.data)
     }
 }

@@ -1,0 +1,142 @@
+//! What the four services' APIs share: input checks, JSON Schema fragments for the OpenAPI
+//! document, the hire command both groups offer, and answer pieces.
+
+use concord_core::{CommandError, EventDraft};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::catalogue::{EventData, Group, StudentHired};
+use crate::directory::{Directory, Student};
+use crate::grade::Grade;
+
+/// Refuses an empty id or name in a command body (400).
+pub fn require(field: &str, value: &str) -> Result<(), CommandError> {
+    if value.trim().is_empty() {
+        Err(CommandError::Invalid(format!("{field} must not be empty")))
+    } else {
+        Ok(())
+    }
+}
+
+/// JSON Schema of a non-empty string.
+pub fn id_schema() -> Value {
+    json!({"type": "string", "minLength": 1})
+}
+
+/// JSON Schema of a German grade.
+pub fn grade_schema() -> Value {
+    json!({"type": "number", "enum": Grade::ALL})
+}
+
+/// JSON Schema of a German grade, or `null` until there is one.
+pub fn grade_or_null_schema() -> Value {
+    json!({"oneOf": [grade_schema(), {"type": "null"}]})
+}
+
+pub fn group_schema() -> Value {
+    json!({"type": "string", "enum": Group::ALL})
+}
+
+/// JSON Schema of an object with these properties, all required.
+pub fn object_schema(properties: Value) -> Value {
+    let required: Vec<String> = properties
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    json!({"type": "object", "properties": properties, "required": required})
+}
+
+pub fn array_schema(items: Value) -> Value {
+    json!({"type": "array", "items": items})
+}
+
+/// `POST /api/grades` of either group.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GradeStudent {
+    pub student_id: String,
+    pub examination_id: String,
+}
+
+impl GradeStudent {
+    pub fn schema() -> Value {
+        object_schema(json!({"studentId": id_schema(), "examinationId": id_schema()}))
+    }
+
+    pub fn require_ids(&self) -> Result<(), CommandError> {
+        require("studentId", &self.student_id)?;
+        require("examinationId", &self.examination_id)
+    }
+}
+
+/// Whether the enrollment already carries exactly this grade from this group, so that
+/// grading again would change nothing.
+pub fn already_graded(
+    directory: &Directory,
+    input: &GradeStudent,
+    grade: Grade,
+    group: Group,
+) -> bool {
+    directory
+        .find_student(&input.student_id)
+        .and_then(|s| s.enrollment(&input.examination_id))
+        .and_then(|e| e.grade())
+        .is_some_and(|r| r.grade == grade && r.group == group)
+}
+
+/// `POST /api/hires` of either group.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hire {
+    pub student_id: String,
+    /// Hire even though the other group has hired the student already.
+    #[serde(default)]
+    pub force: bool,
+}
+
+impl Hire {
+    pub fn schema() -> Value {
+        json!({
+            "type": "object",
+            "properties": {"studentId": id_schema(), "force": {"type": "boolean", "default": false}},
+            "required": ["studentId"],
+        })
+    }
+}
+
+/// Hires a student for `group`: nothing to do if already hired by it, 409 if the other
+/// group is known to have hired them (unless forced), otherwise `studentHired` carrying the
+/// name as far as it is known.
+pub fn hire(
+    directory: &Directory,
+    group: Group,
+    input: Hire,
+) -> Result<Vec<EventDraft>, CommandError> {
+    require("studentId", &input.student_id)?;
+    let student = directory.known_student(&input.student_id)?;
+    if student.is_hired_by(group) {
+        return Ok(vec![]);
+    }
+    if student.is_hired_by(group.other()) && !input.force {
+        return Err(CommandError::Conflict(format!(
+            "student {:?} is already hired by {}; send \"force\": true to hire anyway",
+            input.student_id,
+            group.other()
+        )));
+    }
+    Ok(vec![StudentHired {
+        student_id: input.student_id,
+        name: student.name_or_empty().to_owned(),
+        group,
+    }
+    .draft()])
+}
+
+/// The groups that hired a student, as the answers list them.
+pub fn hired_by(student: &Student) -> Vec<Group> {
+    student.hired_by().collect()
+}
+
+pub fn hired_by_schema() -> Value {
+    array_schema(group_schema())
+}

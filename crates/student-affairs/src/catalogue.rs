@@ -1,0 +1,748 @@
+//! The event catalogue all four services share: the eight event types of the story, their
+//! stateless validation, their overwrite keys, and a typed view for models to match on.
+//!
+//! Decoding and validation are one function ([`StudentAffairsEvent::decode`]), so what the
+//! catalogue accepts is exactly what the models can read. Errors name the field at fault as
+//! `data.fieldName`. Extra data fields are allowed: they are kept in the stored event and
+//! ignored here.
+
+use std::fmt;
+
+use concord_core::{Catalogue, CloudEvent, EventDraft, EventError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::grade::{not_a_grade, Grade};
+
+/// A research group: the two services that run examinations, grade and hire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Group {
+    #[serde(rename = "se-group")]
+    SeGroup,
+    #[serde(rename = "theory-group")]
+    TheoryGroup,
+}
+
+impl Group {
+    pub const ALL: [Group; 2] = [Group::SeGroup, Group::TheoryGroup];
+
+    /// The wire name, which is also the group's service name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Group::SeGroup => crate::SE_GROUP,
+            Group::TheoryGroup => crate::THEORY_GROUP,
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Group> {
+        Group::ALL.into_iter().find(|g| g.as_str() == text)
+    }
+
+    /// The group that competes with this one for teaching assistants.
+    pub fn other(self) -> Group {
+        match self {
+            Group::SeGroup => Group::TheoryGroup,
+            Group::TheoryGroup => Group::SeGroup,
+        }
+    }
+}
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The data of one event type of the catalogue.
+pub trait EventData: Serialize + Sized {
+    /// The CloudEvents `type`.
+    const TYPE: &'static str;
+    /// The data fields that form the overwrite key (R5).
+    const KEY: &'static [&'static str];
+
+    /// Reads and validates the data of an event of this type.
+    fn decode(data: &Fields<'_>) -> Result<Self, EventError>;
+
+    /// The draft a command hands to the runtime to raise this event.
+    fn draft(&self) -> EventDraft {
+        EventDraft::new(Self::TYPE, self)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StudentCreated {
+    pub student_id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExaminationCreated {
+    pub examination_id: String,
+    pub title: String,
+    pub group: Group,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StudentEnrolled {
+    pub student_id: String,
+    pub student_name: String,
+    pub examination_id: String,
+    pub examination_title: String,
+    pub group: Group,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignmentCreated {
+    pub assignment_id: String,
+    pub examination_id: String,
+    pub title: String,
+    pub max_points: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignmentScored {
+    pub student_id: String,
+    pub assignment_id: String,
+    pub points: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresentationRated {
+    pub student_id: String,
+    pub examination_id: String,
+    pub content: Grade,
+    pub presentation: Grade,
+    pub discussion: Grade,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StudentGraded {
+    pub student_id: String,
+    pub examination_id: String,
+    pub grade: Grade,
+    pub group: Group,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StudentHired {
+    pub student_id: String,
+    /// Empty when the hiring group does not know the name.
+    pub name: String,
+    pub group: Group,
+}
+
+impl EventData for StudentCreated {
+    const TYPE: &'static str = "studentCreated";
+    const KEY: &'static [&'static str] = &["studentId"];
+    fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
+        Ok(StudentCreated {
+            student_id: f.id("studentId")?,
+            name: f.text("name")?,
+        })
+    }
+}
+
+impl EventData for ExaminationCreated {
+    const TYPE: &'static str = "examinationCreated";
+    const KEY: &'static [&'static str] = &["examinationId"];
+    fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
+        Ok(ExaminationCreated {
+            examination_id: f.id("examinationId")?,
+            title: f.text("title")?,
+            group: f.group("group")?,
+        })
+    }
+}
+
+impl EventData for StudentEnrolled {
+    const TYPE: &'static str = "studentEnrolled";
+    const KEY: &'static [&'static str] = &["studentId", "examinationId"];
+    fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
+        Ok(StudentEnrolled {
+            student_id: f.id("studentId")?,
+            student_name: f.text("studentName")?,
+            examination_id: f.id("examinationId")?,
+            examination_title: f.text("examinationTitle")?,
+            group: f.group("group")?,
+        })
+    }
+}
+
+impl EventData for AssignmentCreated {
+    const TYPE: &'static str = "assignmentCreated";
+    const KEY: &'static [&'static str] = &["assignmentId"];
+    fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
+        Ok(AssignmentCreated {
+            assignment_id: f.id("assignmentId")?,
+            examination_id: f.id("examinationId")?,
+            title: f.text("title")?,
+            max_points: f.integer("maxPoints", 1)?,
+        })
+    }
+}
+
+impl EventData for AssignmentScored {
+    const TYPE: &'static str = "assignmentScored";
+    const KEY: &'static [&'static str] = &["studentId", "assignmentId"];
+    fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
+        Ok(AssignmentScored {
+            student_id: f.id("studentId")?,
+            assignment_id: f.id("assignmentId")?,
+            points: f.integer("points", 0)?,
+        })
+    }
+}
+
+impl EventData for PresentationRated {
+    const TYPE: &'static str = "presentationRated";
+    const KEY: &'static [&'static str] = &["studentId", "examinationId"];
+    fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
+        Ok(PresentationRated {
+            student_id: f.id("studentId")?,
+            examination_id: f.id("examinationId")?,
+            content: f.grade("content")?,
+            presentation: f.grade("presentation")?,
+            discussion: f.grade("discussion")?,
+        })
+    }
+}
+
+impl EventData for StudentGraded {
+    const TYPE: &'static str = "studentGraded";
+    const KEY: &'static [&'static str] = &["studentId", "examinationId"];
+    fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
+        Ok(StudentGraded {
+            student_id: f.id("studentId")?,
+            examination_id: f.id("examinationId")?,
+            grade: f.grade("grade")?,
+            group: f.group("group")?,
+        })
+    }
+}
+
+impl EventData for StudentHired {
+    const TYPE: &'static str = "studentHired";
+    const KEY: &'static [&'static str] = &["studentId", "group"];
+    fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
+        Ok(StudentHired {
+            student_id: f.id("studentId")?,
+            name: f.text("name")?,
+            group: f.group("group")?,
+        })
+    }
+}
+
+/// A decoded event of the catalogue, for models to match on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StudentAffairsEvent {
+    StudentCreated(StudentCreated),
+    ExaminationCreated(ExaminationCreated),
+    StudentEnrolled(StudentEnrolled),
+    AssignmentCreated(AssignmentCreated),
+    AssignmentScored(AssignmentScored),
+    PresentationRated(PresentationRated),
+    StudentGraded(StudentGraded),
+    StudentHired(StudentHired),
+}
+
+/// Runs `$body` with `$T` bound to the data type of the catalogue type named `$ty`, or
+/// evaluates `$otherwise` for a type outside the catalogue. One table, so decoding and
+/// overwrite keys cannot disagree about which types exist.
+macro_rules! with_event_type {
+    ($ty:expr, $T:ident => $body:expr, _ => $otherwise:expr) => {
+        match $ty {
+            StudentCreated::TYPE => {
+                type $T = StudentCreated;
+                $body
+            }
+            ExaminationCreated::TYPE => {
+                type $T = ExaminationCreated;
+                $body
+            }
+            StudentEnrolled::TYPE => {
+                type $T = StudentEnrolled;
+                $body
+            }
+            AssignmentCreated::TYPE => {
+                type $T = AssignmentCreated;
+                $body
+            }
+            AssignmentScored::TYPE => {
+                type $T = AssignmentScored;
+                $body
+            }
+            PresentationRated::TYPE => {
+                type $T = PresentationRated;
+                $body
+            }
+            StudentGraded::TYPE => {
+                type $T = StudentGraded;
+                $body
+            }
+            StudentHired::TYPE => {
+                type $T = StudentHired;
+                $body
+            }
+            _ => $otherwise,
+        }
+    };
+}
+
+macro_rules! from_data {
+    ($($variant:ident),*) => {$(
+        impl From<$variant> for StudentAffairsEvent {
+            fn from(data: $variant) -> Self {
+                StudentAffairsEvent::$variant(data)
+            }
+        }
+    )*};
+}
+
+from_data!(
+    StudentCreated,
+    ExaminationCreated,
+    StudentEnrolled,
+    AssignmentCreated,
+    AssignmentScored,
+    PresentationRated,
+    StudentGraded,
+    StudentHired
+);
+
+impl StudentAffairsEvent {
+    /// The names of the eight catalogue types.
+    pub const TYPES: [&'static str; 8] = [
+        StudentCreated::TYPE,
+        ExaminationCreated::TYPE,
+        StudentEnrolled::TYPE,
+        AssignmentCreated::TYPE,
+        AssignmentScored::TYPE,
+        PresentationRated::TYPE,
+        StudentGraded::TYPE,
+        StudentHired::TYPE,
+    ];
+
+    /// Decodes and validates an event: `None` if its type is outside the catalogue, the
+    /// first fault in its data otherwise.
+    pub fn decode(event: &CloudEvent) -> Option<Result<Self, EventError>> {
+        let fields = Fields(&event.data);
+        with_event_type!(event.ty.as_str(), T => Some(T::decode(&fields).map(Self::from)), _ => None)
+    }
+
+    /// Decodes an event about to be applied. Only validated events reach a model, so a
+    /// failure here means a catalogue change outlived stored events: it is logged and the
+    /// event skipped, because `apply` must never panic or veto.
+    pub fn for_apply(event: &CloudEvent) -> Option<Self> {
+        match Self::decode(event)? {
+            Ok(decoded) => Some(decoded),
+            Err(error) => {
+                tracing::warn!(id = %event.id, ty = %event.ty, %error, "skipping an event whose data does not decode");
+                None
+            }
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StudentAffairsEvent::StudentCreated(_) => StudentCreated::TYPE,
+            StudentAffairsEvent::ExaminationCreated(_) => ExaminationCreated::TYPE,
+            StudentAffairsEvent::StudentEnrolled(_) => StudentEnrolled::TYPE,
+            StudentAffairsEvent::AssignmentCreated(_) => AssignmentCreated::TYPE,
+            StudentAffairsEvent::AssignmentScored(_) => AssignmentScored::TYPE,
+            StudentAffairsEvent::PresentationRated(_) => PresentationRated::TYPE,
+            StudentAffairsEvent::StudentGraded(_) => StudentGraded::TYPE,
+            StudentAffairsEvent::StudentHired(_) => StudentHired::TYPE,
+        }
+    }
+
+    /// The draft that raises this event.
+    pub fn draft(&self) -> EventDraft {
+        match self {
+            StudentAffairsEvent::StudentCreated(d) => d.draft(),
+            StudentAffairsEvent::ExaminationCreated(d) => d.draft(),
+            StudentAffairsEvent::StudentEnrolled(d) => d.draft(),
+            StudentAffairsEvent::AssignmentCreated(d) => d.draft(),
+            StudentAffairsEvent::AssignmentScored(d) => d.draft(),
+            StudentAffairsEvent::PresentationRated(d) => d.draft(),
+            StudentAffairsEvent::StudentGraded(d) => d.draft(),
+            StudentAffairsEvent::StudentHired(d) => d.draft(),
+        }
+    }
+}
+
+/// The catalogue every student-affairs service validates with.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StudentAffairsCatalogue;
+
+impl Catalogue for StudentAffairsCatalogue {
+    fn validate(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
+        StudentAffairsEvent::decode(event).map(|decoded| decoded.map(drop))
+    }
+
+    /// The type, then the key fields' JSON values as an array: `studentEnrolled:["s-1","e-1"]`.
+    /// JSON quoting keeps ids containing the separator from colliding, and the type prefix
+    /// keeps different types apart. A missing field shows as `null`, so the key is total even
+    /// for data that would not validate.
+    fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {
+        let fields: &[&str] = with_event_type!(event.ty.as_str(), T => T::KEY, _ => return None);
+        let values: Vec<Value> = fields
+            .iter()
+            .map(|field| event.data.get(*field).cloned().unwrap_or(Value::Null))
+            .collect();
+        Some(format!("{}:{}", event.ty, Value::Array(values)))
+    }
+}
+
+/// Typed, validating access to the data fields of one event.
+pub struct Fields<'a>(pub &'a Map<String, Value>);
+
+impl Fields<'_> {
+    fn field(&self, name: &str) -> Result<&Value, EventError> {
+        self.0
+            .get(name)
+            .ok_or_else(|| fault(name, "is required".to_owned()))
+    }
+
+    /// A non-empty string.
+    pub fn id(&self, name: &str) -> Result<String, EventError> {
+        match self.field(name)? {
+            Value::String(s) if !s.is_empty() => Ok(s.clone()),
+            Value::String(_) => Err(fault(name, "must not be empty".to_owned())),
+            other => Err(fault(name, format!("must be a string, found {other}"))),
+        }
+    }
+
+    /// A string, possibly empty (an empty name or title carries no value).
+    pub fn text(&self, name: &str) -> Result<String, EventError> {
+        match self.field(name)? {
+            Value::String(s) => Ok(s.clone()),
+            other => Err(fault(name, format!("must be a string, found {other}"))),
+        }
+    }
+
+    pub fn group(&self, name: &str) -> Result<Group, EventError> {
+        let value = self.field(name)?;
+        value.as_str().and_then(Group::parse).ok_or_else(|| {
+            fault(
+                name,
+                format!("must be \"se-group\" or \"theory-group\", found {value}"),
+            )
+        })
+    }
+
+    /// A German grade as a JSON number.
+    pub fn grade(&self, name: &str) -> Result<Grade, EventError> {
+        let value = self.field(name)?;
+        Grade::from_json(value)
+            .ok_or_else(|| fault(name, format!("must be a number: {}", not_a_grade(value))))
+    }
+
+    /// A JSON integer of at least `min`. A number with a zero fraction (`3.0`) is an integer
+    /// as JSON Schema counts them; `2.5` is not.
+    pub fn integer(&self, name: &str, min: u64) -> Result<u64, EventError> {
+        let value = self.field(name)?;
+        let Value::Number(number) = value else {
+            return Err(fault(name, format!("must be an integer, found {value}")));
+        };
+        let integer = if let Some(n) = number.as_u64() {
+            Some(i128::from(n))
+        } else if let Some(n) = number.as_i64() {
+            Some(i128::from(n))
+        } else {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 2f64.powi(64))
+                .map(|f| f as i128)
+        };
+        match integer {
+            None => Err(fault(name, format!("must be an integer, found {value}"))),
+            Some(n) if n < i128::from(min) => Err(fault(
+                name,
+                format!("must be at least {min}, found {value}"),
+            )),
+            Some(n) => u64::try_from(n).map_err(|_| fault(name, format!("is too large: {value}"))),
+        }
+    }
+}
+
+fn fault(field: &str, reason: String) -> EventError {
+    EventError::new(format!("data.{field}"), reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concord_core::Timestamp;
+    use serde_json::json;
+
+    fn event(ty: &str, data: Value) -> CloudEvent {
+        let Value::Object(data) = data else {
+            panic!("data must be an object")
+        };
+        CloudEvent::new(
+            "e-1",
+            "students-office",
+            ty,
+            Timestamp::from_unix_nanos(0),
+            data,
+        )
+    }
+
+    fn valid() -> Vec<(&'static str, Value)> {
+        vec![
+            ("studentCreated", json!({"studentId":"s-1","name":"Ada"})),
+            (
+                "examinationCreated",
+                json!({"examinationId":"x-1","title":"Modelling","group":"se-group"}),
+            ),
+            (
+                "studentEnrolled",
+                json!({"studentId":"s-1","studentName":"Ada","examinationId":"x-1",
+                       "examinationTitle":"Modelling","group":"se-group"}),
+            ),
+            (
+                "assignmentCreated",
+                json!({"assignmentId":"a-1","examinationId":"x-1","title":"Class diagrams","maxPoints":10}),
+            ),
+            (
+                "assignmentScored",
+                json!({"studentId":"s-1","assignmentId":"a-1","points":0}),
+            ),
+            (
+                "presentationRated",
+                json!({"studentId":"s-1","examinationId":"x-2","content":1.3,"presentation":2.0,"discussion":5.0}),
+            ),
+            (
+                "studentGraded",
+                json!({"studentId":"s-1","examinationId":"x-1","grade":1.7,"group":"theory-group"}),
+            ),
+            (
+                "studentHired",
+                json!({"studentId":"s-1","name":"","group":"se-group"}),
+            ),
+        ]
+    }
+
+    fn check(ty: &str, data: Value) -> Option<Result<(), EventError>> {
+        StudentAffairsCatalogue.validate(&event(ty, data))
+    }
+
+    #[test]
+    fn every_valid_sample_decodes_and_round_trips() {
+        for (ty, data) in valid() {
+            let decoded = StudentAffairsEvent::decode(&event(ty, data.clone()))
+                .expect("in the catalogue")
+                .unwrap_or_else(|e| panic!("{ty}: {e}"));
+            assert_eq!(decoded.type_name(), ty);
+            let draft = decoded.draft();
+            assert_eq!(draft.ty, ty);
+            assert_eq!(
+                Value::Object(draft.data),
+                data,
+                "{ty} serializes as it came"
+            );
+        }
+        assert_eq!(StudentAffairsEvent::TYPES.len(), valid().len());
+    }
+
+    #[test]
+    fn types_outside_the_catalogue_are_not_errors() {
+        assert_eq!(check("studentExmatriculated", json!({})), None);
+        assert_eq!(
+            StudentAffairsCatalogue.overwrite_key(&event("other", json!({}))),
+            None
+        );
+    }
+
+    #[test]
+    fn extra_fields_are_allowed() {
+        for (ty, mut data) in valid() {
+            data["comment"] = json!({"nested": [1, 2]});
+            assert_eq!(check(ty, data), Some(Ok(())), "{ty}");
+        }
+    }
+
+    #[test]
+    fn every_missing_field_is_named() {
+        for (ty, data) in valid() {
+            for field in data.as_object().unwrap().keys() {
+                let mut broken = data.clone();
+                broken.as_object_mut().unwrap().remove(field);
+                let err = check(ty, broken).unwrap().unwrap_err();
+                assert_eq!(err.attribute, format!("data.{field}"), "{ty}");
+                assert_eq!(err.reason, "is required");
+            }
+        }
+    }
+
+    /// Replaces one field of a valid sample and expects that field to be named.
+    fn rejects(ty: &str, field: &str, value: Value) {
+        let mut data = valid().into_iter().find(|(t, _)| *t == ty).unwrap().1;
+        data[field] = value.clone();
+        match check(ty, data) {
+            Some(Err(err)) => assert_eq!(err.attribute, format!("data.{field}"), "{ty} {value}"),
+            other => panic!("{ty}.{field} = {value} was not rejected: {other:?}"),
+        }
+    }
+
+    fn accepts(ty: &str, field: &str, value: Value) {
+        let mut data = valid().into_iter().find(|(t, _)| *t == ty).unwrap().1;
+        data[field] = value.clone();
+        assert_eq!(check(ty, data), Some(Ok(())), "{ty}.{field} = {value}");
+    }
+
+    #[test]
+    fn ids_are_non_empty_strings() {
+        let id_fields = [
+            ("studentCreated", "studentId"),
+            ("examinationCreated", "examinationId"),
+            ("studentEnrolled", "studentId"),
+            ("studentEnrolled", "examinationId"),
+            ("assignmentCreated", "assignmentId"),
+            ("assignmentCreated", "examinationId"),
+            ("assignmentScored", "studentId"),
+            ("assignmentScored", "assignmentId"),
+            ("presentationRated", "studentId"),
+            ("presentationRated", "examinationId"),
+            ("studentGraded", "studentId"),
+            ("studentGraded", "examinationId"),
+            ("studentHired", "studentId"),
+        ];
+        for (ty, field) in id_fields {
+            rejects(ty, field, json!(""));
+            rejects(ty, field, json!(17));
+            rejects(ty, field, json!(null));
+            rejects(ty, field, json!(["s-1"]));
+        }
+    }
+
+    #[test]
+    fn names_and_titles_are_strings_and_may_be_empty() {
+        let text_fields = [
+            ("studentCreated", "name"),
+            ("examinationCreated", "title"),
+            ("studentEnrolled", "studentName"),
+            ("studentEnrolled", "examinationTitle"),
+            ("assignmentCreated", "title"),
+            ("studentHired", "name"),
+        ];
+        for (ty, field) in text_fields {
+            accepts(ty, field, json!(""));
+            rejects(ty, field, json!(42));
+            rejects(ty, field, json!(null));
+        }
+    }
+
+    #[test]
+    fn groups_are_one_of_the_two() {
+        for ty in [
+            "examinationCreated",
+            "studentEnrolled",
+            "studentGraded",
+            "studentHired",
+        ] {
+            accepts(ty, "group", json!("theory-group"));
+            rejects(ty, "group", json!("ta-pool"));
+            rejects(ty, "group", json!("SE-GROUP"));
+            rejects(ty, "group", json!(""));
+            rejects(ty, "group", json!(1));
+        }
+    }
+
+    #[test]
+    fn max_points_is_a_positive_integer() {
+        accepts("assignmentCreated", "maxPoints", json!(1));
+        accepts("assignmentCreated", "maxPoints", json!(10.0));
+        for bad in [
+            json!(0),
+            json!(-3),
+            json!(2.5),
+            json!("10"),
+            json!(null),
+            json!(1e30),
+        ] {
+            rejects("assignmentCreated", "maxPoints", bad);
+        }
+    }
+
+    #[test]
+    fn points_are_a_non_negative_integer() {
+        accepts("assignmentScored", "points", json!(0));
+        accepts("assignmentScored", "points", json!(120));
+        for bad in [json!(-1), json!(2.5), json!("3"), json!(true)] {
+            rejects("assignmentScored", "points", bad);
+        }
+    }
+
+    #[test]
+    fn grades_are_german_grades_as_numbers() {
+        let grade_fields = [
+            ("presentationRated", "content"),
+            ("presentationRated", "presentation"),
+            ("presentationRated", "discussion"),
+            ("studentGraded", "grade"),
+        ];
+        for (ty, field) in grade_fields {
+            for good in Grade::ALL {
+                accepts(ty, field, json!(good));
+            }
+            accepts(ty, field, json!(2));
+            for bad in [json!(1.5), json!(0.7), json!(6), json!("1.3"), json!(null)] {
+                rejects(ty, field, bad);
+            }
+        }
+    }
+
+    #[test]
+    fn overwrite_keys_follow_the_contract() {
+        let key = |ty: &str, data: Value| {
+            StudentAffairsCatalogue
+                .overwrite_key(&event(ty, data))
+                .unwrap()
+        };
+        let keys: Vec<String> = valid()
+            .into_iter()
+            .map(|(ty, data)| key(ty, data))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                r#"studentCreated:["s-1"]"#,
+                r#"examinationCreated:["x-1"]"#,
+                r#"studentEnrolled:["s-1","x-1"]"#,
+                r#"assignmentCreated:["a-1"]"#,
+                r#"assignmentScored:["s-1","a-1"]"#,
+                r#"presentationRated:["s-1","x-2"]"#,
+                r#"studentGraded:["s-1","x-1"]"#,
+                r#"studentHired:["s-1","se-group"]"#,
+            ]
+        );
+        // The value of the key fields decides; names and grades do not.
+        assert_eq!(
+            key(
+                "studentGraded",
+                json!({"studentId":"s-1","examinationId":"x-1","grade":5.0})
+            ),
+            keys[6]
+        );
+        // Ids holding the separator cannot make two keys equal.
+        assert_ne!(
+            key(
+                "studentEnrolled",
+                json!({"studentId":"a\",\"b","examinationId":"c"})
+            ),
+            key(
+                "studentEnrolled",
+                json!({"studentId":"a","examinationId":"b\",\"c"})
+            ),
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! The students-office queries: students with their enrollments and grades, examinations
+//! with their students.
+
+use concord_core::{CommandError, Params};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::OfficeModel;
+use crate::api::{array_schema, grade_or_null_schema, group_schema, id_schema, object_schema};
+use crate::catalogue::Group;
+use crate::directory::{Directory, Examination, Student};
+use crate::grade::Grade;
+
+/// A student as `GET /api/students/{studentId}` answers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StudentAnswer {
+    pub student_id: String,
+    /// `""` while unknown.
+    pub name: String,
+    pub enrollments: Vec<EnrollmentAnswer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollmentAnswer {
+    pub examination_id: String,
+    /// `""` while unknown.
+    pub title: String,
+    /// `null` while unknown.
+    pub group: Option<Group>,
+    pub grade: Option<Grade>,
+}
+
+impl StudentAnswer {
+    fn of(directory: &Directory, student_id: &str, student: &Student) -> Self {
+        let enrollments = student
+            .enrollments()
+            .map(|(examination_id, enrollment)| {
+                let examination = directory.find_examination(examination_id);
+                EnrollmentAnswer {
+                    examination_id: examination_id.clone(),
+                    title: examination
+                        .map_or("", Examination::title_or_empty)
+                        .to_owned(),
+                    group: examination.and_then(Examination::group),
+                    grade: enrollment.grade().map(|r| r.grade),
+                }
+            })
+            .collect();
+        StudentAnswer {
+            student_id: student_id.to_owned(),
+            name: student.name_or_empty().to_owned(),
+            enrollments,
+        }
+    }
+
+    pub fn schema() -> Value {
+        let enrollment = object_schema(json!({
+            "examinationId": id_schema(),
+            "title": {"type": "string"},
+            "group": {"oneOf": [group_schema(), {"type": "null"}]},
+            "grade": grade_or_null_schema(),
+        }));
+        object_schema(json!({
+            "studentId": id_schema(),
+            "name": {"type": "string"},
+            "enrollments": array_schema(enrollment),
+        }))
+    }
+}
+
+pub fn students(model: &OfficeModel, _: &Params) -> Result<Vec<StudentAnswer>, CommandError> {
+    let directory = model.directory();
+    Ok(directory
+        .students()
+        .map(|(id, student)| StudentAnswer::of(directory, id, student))
+        .collect())
+}
+
+pub fn student(model: &OfficeModel, params: &Params) -> Result<StudentAnswer, CommandError> {
+    let id = params.get("studentId").map_or("", String::as_str);
+    let directory = model.directory();
+    Ok(StudentAnswer::of(
+        directory,
+        id,
+        directory.known_student(id)?,
+    ))
+}
+
+/// An examination as `GET /api/examinations/{examinationId}` answers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExaminationAnswer {
+    pub examination_id: String,
+    /// `""` while unknown.
+    pub title: String,
+    /// `null` while unknown.
+    pub group: Option<Group>,
+    pub enrollments: Vec<EnrolledStudentAnswer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrolledStudentAnswer {
+    pub student_id: String,
+    /// `""` while unknown.
+    pub name: String,
+    pub grade: Option<Grade>,
+}
+
+impl ExaminationAnswer {
+    fn of(directory: &Directory, examination_id: &str, examination: &Examination) -> Self {
+        let enrollments = examination
+            .students()
+            .map(|student_id| {
+                let student = directory.find_student(student_id);
+                EnrolledStudentAnswer {
+                    student_id: student_id.clone(),
+                    name: student.map_or("", Student::name_or_empty).to_owned(),
+                    grade: student
+                        .and_then(|s| s.enrollment(examination_id))
+                        .and_then(|e| e.grade())
+                        .map(|r| r.grade),
+                }
+            })
+            .collect();
+        ExaminationAnswer {
+            examination_id: examination_id.to_owned(),
+            title: examination.title_or_empty().to_owned(),
+            group: examination.group(),
+            enrollments,
+        }
+    }
+
+    pub fn schema() -> Value {
+        let enrolled = object_schema(json!({
+            "studentId": id_schema(),
+            "name": {"type": "string"},
+            "grade": grade_or_null_schema(),
+        }));
+        object_schema(json!({
+            "examinationId": id_schema(),
+            "title": {"type": "string"},
+            "group": {"oneOf": [group_schema(), {"type": "null"}]},
+            "enrollments": array_schema(enrolled),
+        }))
+    }
+}
+
+pub fn examinations(
+    model: &OfficeModel,
+    _: &Params,
+) -> Result<Vec<ExaminationAnswer>, CommandError> {
+    let directory = model.directory();
+    Ok(directory
+        .examinations()
+        .map(|(id, examination)| ExaminationAnswer::of(directory, id, examination))
+        .collect())
+}
+
+pub fn examination(
+    model: &OfficeModel,
+    params: &Params,
+) -> Result<ExaminationAnswer, CommandError> {
+    let id = params.get("examinationId").map_or("", String::as_str);
+    let directory = model.directory();
+    Ok(ExaminationAnswer::of(
+        directory,
+        id,
+        directory.known_examination(id)?,
+    ))
+}
