@@ -1,1 +1,144 @@
-//! placeholder
+//! The HTTP shell of a Concord service: a thin, domain-agnostic axum router around a
+//! [`Host`], serving any [`ServiceSpec`]'s event store, sync links and commands/queries.
+//!
+//! Everything a service decides lives in `concord-core` and the domain crate; this crate only
+//! translates HTTP to calls on the host and back (CONTRACT §3): it parses, validates the shape
+//! of what arrives, runs blocking work off the async workers, and maps every outcome to a
+//! status with a JSON body. A client can never cause a 5xx; a failing store is a 503.
+//!
+//! # Layout
+//!
+//! - [`router`] (here): assembles the routes below, the 16 MiB body limit and JSON errors;
+//!   [`serve`] runs it with graceful shutdown.
+//! - [`start`]: opens a [`ServiceSpec`] on a store, starts its host, builds its router.
+//! - `health`: `GET /health`.
+//! - `events`: getEvents and putEvents (`GET`/`POST /api/events`).
+//! - [`read_query`]: the getEvents query string → [`ReadQuery`](concord_core::ReadQuery).
+//! - [`cloudevents_http`]: the three CloudEvents HTTP modes (structured, batched, binary).
+//! - `api`: the domain's commands (`POST`) and queries (`GET`).
+//! - [`sync`]: `GET`/`POST /api/sync` and the [`SyncControl`] trait the sync links implement.
+//! - [`openapi`]: the OpenAPI 3.1 document at `GET /api/openapi.json`.
+//! - [`pages`]: the HTML at `GET /` (the GUI grows here).
+//! - [`error`]: [`ApiError`], the one JSON error shape, and the middleware enforcing it.
+
+mod api;
+pub mod cloudevents_http;
+pub mod error;
+mod events;
+mod health;
+pub mod openapi;
+pub mod pages;
+pub mod read_query;
+pub mod start;
+pub mod sync;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, Method, Uri};
+use axum::routing::get;
+use axum::Router;
+use concord_core::host::Host;
+#[cfg(doc)]
+use concord_core::ServiceSpec;
+use concord_core::{Api, Model};
+
+pub use api::check_api;
+pub use error::ApiError;
+pub use start::{start_service, RunningService, StartError};
+pub use sync::{SyncControl, SyncFuture};
+
+/// The largest request body accepted (CONTRACT §3: over 16 MiB → 413).
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The router of a running service: the shell's routes, the domain's `api`, and
+/// `/api/sync` answered by `sync` (or `{"links":[]}` without it).
+///
+/// # Panics
+///
+/// If `api` cannot be served (see [`check_api`]): a programming error in the domain, found by
+/// any test that builds its router. [`start_service`] reports it as an error instead.
+pub fn router<M: Model>(
+    host: &Host<M>,
+    api: &Api<M>,
+    sync: Option<Arc<dyn SyncControl>>,
+) -> Router {
+    if let Err(problem) = check_api(api) {
+        panic!("{problem}");
+    }
+    let name = host.core().name().to_owned();
+    let openapi = Bytes::from(
+        serde_json::to_vec(&openapi::document(&name, api)).expect("a JSON value serialises"),
+    );
+    Router::new()
+        .merge(pages::routes(&name))
+        .merge(health::routes(&name, Arc::clone(host.store())))
+        .merge(events::routes(host.clone()))
+        .merge(sync::routes(sync))
+        .route(
+            openapi::PATH,
+            get(move || {
+                let body = openapi.clone();
+                async move {
+                    (
+                        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                        body,
+                    )
+                }
+            }),
+        )
+        .merge(api::routes(host, api))
+        .fallback(|method: Method, uri: Uri| async move {
+            ApiError::not_found(format!("no route {method} {}", uri.path()))
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(error::json_errors))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes; then stops accepting, lets the
+/// requests in flight finish, and returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "listening");
+    }
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or (on Unix) SIGTERM: the usual `shutdown` for [`serve`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}

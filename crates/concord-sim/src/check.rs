@@ -4,10 +4,10 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use concord_core::event::CloudEvent;
 use concord_core::model::Stamp;
-use concord_core::store::{EventReader, MemoryStore};
+use concord_core::store::{EventAppender, EventReader, MemoryStore};
 use concord_sync::{Direction, LinkSpec};
 
-use crate::service::SimService;
+use crate::service::{Opener, SimService};
 
 fn all_events(store: &MemoryStore) -> Vec<CloudEvent> {
     let mut events = Vec::new();
@@ -41,6 +41,39 @@ pub fn each_id_stored_once(name: &str, store: &MemoryStore) -> Result<(), String
         if !seen.insert(event.id.clone()) {
             return Err(format!("{name}: event {} is stored twice", event.id));
         }
+    }
+    Ok(())
+}
+
+/// R1 and R5: the live model equals the model replayed from the store (arrival order), and
+/// the model built from the same events applied in `(time, id)` order. A model whose state
+/// depends on arrival order fails the second comparison as soon as a service received two
+/// writes of one attribute out of time order.
+pub fn live_equals_replays(
+    name: &str,
+    live: &dyn SimService,
+    store: &MemoryStore,
+    open: &Opener,
+) -> Result<(), String> {
+    let replayed = open(store);
+    if !live.same_state(&*replayed) {
+        return Err(format!(
+            "{name}: the live model differs from the model replayed from its store\nlive: {}\nreplayed: {}",
+            live.describe(),
+            replayed.describe()
+        ));
+    }
+    let mut events = all_events(store);
+    events.sort_by_key(CloudEvent::stamp);
+    let time_ordered = MemoryStore::new();
+    time_ordered.append(&events, &[]).expect("memory store");
+    let reference = open(&time_ordered);
+    if !live.same_state(&*reference) {
+        return Err(format!(
+            "{name}: the model depends on arrival order: applying its events in (time, id) order gives another state\nlive: {}\ntime-ordered: {}",
+            live.describe(),
+            reference.describe()
+        ));
     }
     Ok(())
 }

@@ -618,16 +618,8 @@ impl World {
         for n in &self.nodes {
             check::nothing_acknowledged_was_lost(&n.name, &n.store, &n.acknowledged)?;
             check::each_id_stored_once(&n.name, &n.store)?;
-            let replayed = (n.open)(&n.store);
             let live = n.service.as_deref().expect("running");
-            if !live.same_state(&*replayed) {
-                return Err(format!(
-                    "{}: the live model differs from the model replayed from its store\nlive: {}\nreplayed: {}",
-                    n.name,
-                    live.describe(),
-                    replayed.describe()
-                ));
-            }
+            check::live_equals_replays(&n.name, live, &n.store, &n.open)?;
         }
         let links: Vec<(&str, &[LinkSpec])> = self
             .nodes

@@ -1,0 +1,126 @@
+//! The domain's own routes: every [`Route`](concord_core::service::Route) of its [`Api`] as an axum route.
+//!
+//! A command is a `POST` (JSON body → the domain's handler → [`Host::command`], answered once
+//! its events are durable); a query is a `GET` (the model read on the blocking pool, since
+//! it waits for the writer's lock). Route paths use `{name}` placeholders, which is axum
+//! 0.8's own syntax, so each path is registered as it is; the parameters are then bound with
+//! the core's [`match_path`], the same matcher the simulator uses, and percent-decoded.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::Uri;
+use axum::routing::{get, post, MethodRouter};
+use axum::{Json, Router};
+use concord_core::host::Host;
+use concord_core::service::{match_path, CommandHandler, Handler, QueryHandler};
+use concord_core::{Api, Model, Params};
+use percent_encoding::percent_decode_str;
+use serde_json::{json, Value};
+
+use crate::error::{blocking, ApiError};
+
+/// Paths the shell itself serves; a domain route may not take them.
+pub(crate) const RESERVED: [&str; 5] = [
+    crate::pages::PATH,
+    crate::health::PATH,
+    crate::events::PATH,
+    crate::sync::PATH,
+    crate::openapi::PATH,
+];
+
+/// Checks that an API can be served: paths start with `/`, no (method, path) twice, and
+/// nothing the shell serves itself.
+pub fn check_api<M>(api: &Api<M>) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for route in &api.routes {
+        let (method, path) = (route.method(), route.path);
+        if !path.starts_with('/') {
+            return Err(format!("route {method} {path}: a path starts with '/'"));
+        }
+        if RESERVED.contains(&path) {
+            return Err(format!(
+                "route {method} {path}: the path is served by concord-http itself"
+            ));
+        }
+        if !seen.insert((method, path)) {
+            return Err(format!("route {method} {path} is declared twice"));
+        }
+    }
+    Ok(())
+}
+
+/// The domain routes as one router, grouped by path so `GET` and `POST` of one path share it.
+pub(crate) fn routes<M: Model>(host: &Host<M>, api: &Api<M>) -> Router {
+    let mut by_path: BTreeMap<&'static str, MethodRouter> = BTreeMap::new();
+    for route in &api.routes {
+        let path = route.path;
+        let method_router = match route.handler.clone() {
+            Handler::Command(handler) => {
+                let host = host.clone();
+                post(move |uri: Uri, body: Result<Bytes, BytesRejection>| {
+                    run_command(host.clone(), path, handler.clone(), uri, body)
+                })
+            }
+            Handler::Query(handler) => {
+                let host = host.clone();
+                get(move |uri: Uri| run_query(host.clone(), path, handler.clone(), uri))
+            }
+        };
+        let merged = match by_path.remove(path) {
+            Some(existing) => existing.merge(method_router),
+            None => method_router,
+        };
+        by_path.insert(path, merged);
+    }
+    by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
+}
+
+async fn run_command<M: Model>(
+    host: Host<M>,
+    pattern: &'static str,
+    handler: CommandHandler<M>,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(ApiError::from_body_rejection)?;
+    let params = path_params(pattern, &uri)?;
+    let input: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?;
+    let command = handler(&params, input)?;
+    let events = host.command(command).await?;
+    Ok(Json(json!({ "events": events })))
+}
+
+async fn run_query<M: Model>(
+    host: Host<M>,
+    pattern: &'static str,
+    handler: QueryHandler<M>,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let params = path_params(pattern, &uri)?;
+    let answer = blocking(move || Ok(host.query(|model| handler(model, &params))?)).await?;
+    Ok(Json(answer))
+}
+
+/// The route's `{name}` parameters, percent-decoded.
+fn path_params(pattern: &str, uri: &Uri) -> Result<Params, ApiError> {
+    let raw = match_path(pattern, uri.path())
+        .ok_or_else(|| ApiError::not_found(format!("no route {}", uri.path())))?;
+    raw.into_iter()
+        .map(|(name, value)| {
+            let decoded = percent_decode_str(&value).decode_utf8().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "path parameter {name} is not UTF-8 once percent-decoded"
+                ))
+                .with("parameter", name.as_str())
+            })?;
+            Ok((name, decoded.into_owned()))
+        })
+        .collect()
+}

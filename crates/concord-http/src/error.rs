@@ -1,0 +1,187 @@
+//! The one error shape every route answers with: a status and `{"error": message, …}`.
+//!
+//! Clients (the GUIs, peers' sync links, scripts) read the reason from JSON, so nothing this
+//! crate answers with a 4xx or 5xx may carry another body — not even axum's own rejections.
+//! The `json_errors` middleware is the safety net that rewrites any such response that slipped through.
+//!
+//! Statuses follow one rule: what a client sent wrong is a 4xx; a store failure or a stopping
+//! service is 503 (try again later); only a bug in this process is a 500.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::Request;
+use axum::http::header::{ALLOW, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use concord_core::event::EventError;
+use concord_core::host::HostError;
+use concord_core::{CommandError, StoreError};
+use serde_json::{Map, Value};
+
+/// An error answer: a status and a JSON object whose `error` member says why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    status: StatusCode,
+    body: Map<String, Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let mut body = Map::new();
+        body.insert("error".to_owned(), Value::String(message.into()));
+        ApiError { status, body }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+
+    /// Adds a machine-readable member next to `error` (e.g. the `index` of a bad event).
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.body.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn message(&self) -> &str {
+        self.body
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The answer for a malformed event of a posted batch: it names the index and attribute,
+    /// so a sender can find the culprit in a batch of thousands.
+    pub fn malformed_event(index: usize, error: &EventError) -> Self {
+        Self::bad_request(format!("event at index {index}: {error}"))
+            .with("index", index)
+            .with("attribute", error.attribute.as_str())
+    }
+
+    /// A body that could not be read: too large (413) or broken off by the client (400).
+    pub fn from_body_rejection(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body is larger than {} MiB",
+                    crate::MAX_BODY_BYTES >> 20
+                ),
+            )
+        } else {
+            Self::bad_request(format!("cannot read the request body: {rejection}"))
+        }
+    }
+
+    /// A panic in a blocking task: a bug here, never the client's fault.
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = self.status.as_u16(), error = %self.message(), "request failed");
+        } else {
+            tracing::debug!(status = self.status.as_u16(), error = %self.message(), "request refused");
+        }
+        (self.status, Json(Value::Object(self.body))).into_response()
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
+        let status = match error {
+            CommandError::Invalid(_) => StatusCode::BAD_REQUEST,
+            CommandError::NotFound(_) => StatusCode::NOT_FOUND,
+            CommandError::Conflict(_) => StatusCode::CONFLICT,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+impl From<HostError> for ApiError {
+    fn from(error: HostError) -> Self {
+        match error {
+            HostError::Command(error) => error.into(),
+            HostError::Store(_) | HostError::Stopped => Self::unavailable(error.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "event store failure");
+        Self::unavailable(error.to_string())
+    }
+}
+
+/// Runs synchronous work (store reads, parsing and validating large bodies, model reads under
+/// the writer's lock) on the blocking pool, so it never stalls the async workers.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|join| {
+            tracing::error!(error = %join, "a blocking task failed");
+            Err(ApiError::internal(
+                "internal error while handling the request",
+            ))
+        })
+}
+
+/// Middleware: rewrites any 4xx/5xx that is not JSON (axum's own 405, a rejection from an
+/// extractor) into the JSON error shape, keeping its status (and an `Allow` header).
+pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+        return response;
+    }
+    let message = match status {
+        StatusCode::NOT_FOUND => format!("no route {method} {}", uri.path()),
+        // axum adds the `Allow` header itself, after this middleware has run.
+        StatusCode::METHOD_NOT_ALLOWED => {
+            format!("method {method} is not allowed on {}", uri.path())
+        }
+        other => other.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let mut rewritten = ApiError::new(status, message).into_response();
+    if let Some(allow) = response.headers().get(ALLOW) {
+        rewritten.headers_mut().insert(ALLOW, allow.clone());
+    }
+    rewritten
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"))
+}

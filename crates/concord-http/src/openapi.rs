@@ -1,0 +1,338 @@
+//! `GET /api/openapi.json`: an OpenAPI 3.1 description of everything the service serves.
+//!
+//! Built by hand with `serde_json` from the same [`Api`] the router is built from, plus the
+//! shell's fixed routes; a test checks both ways that the document and the router agree.
+//! (A derive-based generator would add a large dependency for a document this small.)
+
+use concord_core::service::Route;
+use concord_core::Api;
+use serde_json::{json, Map, Value};
+
+use crate::cloudevents_http::{BATCHED, STRUCTURED};
+
+pub(crate) const PATH: &str = "/api/openapi.json";
+
+/// The OpenAPI 3.1 document of service `name` whose domain routes are `api`.
+pub fn document<M>(name: &str, api: &Api<M>) -> Value {
+    let mut paths = Map::new();
+    let mut add = |path: &str, method: &str, operation: Value| {
+        let item = paths.entry(path).or_insert_with(|| json!({}));
+        item[method] = operation;
+    };
+    add(crate::pages::PATH, "get", page());
+    add(crate::health::PATH, "get", health());
+    add(crate::events::PATH, "get", get_events());
+    add(crate::events::PATH, "post", put_events());
+    add(crate::sync::PATH, "get", sync_status());
+    add(crate::sync::PATH, "post", sync_now());
+    add(PATH, "get", openapi());
+    for route in &api.routes {
+        add(
+            route.path,
+            &route.method().to_ascii_lowercase(),
+            domain_operation(route),
+        );
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": name,
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": format!(
+                "The HTTP API of the Concord service {name}: its event store (getEvents, \
+                 putEvents), sync links, and the domain's commands and queries. \
+                 Every error answers {{\"error\": reason}}."
+            ),
+        },
+        "paths": paths,
+        "components": { "schemas": schemas() },
+    })
+}
+
+/// The `{name}` placeholders of a route path, in order.
+pub fn path_parameters(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect()
+}
+
+fn domain_operation<M>(route: &Route<M>) -> Value {
+    let method = route.method();
+    let parameters: Vec<Value> = path_parameters(route.path)
+        .into_iter()
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    let operation_id: String = format!("{method}{}", route.path)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let mut operation = json!({
+        "summary": route.summary,
+        "operationId": operation_id,
+        "tags": ["domain"],
+        "parameters": parameters,
+    });
+    if method == "POST" {
+        operation["requestBody"] = json!({
+            "required": true,
+            "content": { "application/json": { "schema": route.schema } },
+        });
+        operation["responses"] = json!({
+            "200": json_response("The events the command raised, once durable (empty if nothing changed)", schema_ref("CommandResult")),
+            "400": error("The input is invalid"),
+            "404": error("It names something this service does not know"),
+            "409": error("It conflicts with the current state"),
+            "413": error("The body is larger than 16 MiB"),
+            "503": error("The event store failed or the service is stopping"),
+        });
+    } else {
+        operation["responses"] = json!({
+            "200": json_response("The answer", route.schema.clone()),
+            "400": error("The request is invalid"),
+            "404": error("Not known to this service"),
+            "503": error("The service is stopping"),
+        });
+    }
+    operation
+}
+
+fn page() -> Value {
+    json!({
+        "summary": "The service's GUI",
+        "operationId": "getPage",
+        "tags": ["shell"],
+        "responses": { "200": { "description": "An HTML page", "content": { "text/html": { "schema": {"type": "string"} } } } },
+    })
+}
+
+fn health() -> Value {
+    json!({
+        "summary": "Liveness, and the number of stored events",
+        "operationId": "getHealth",
+        "tags": ["shell"],
+        "responses": {
+            "200": json_response("The service is up and its store answers", schema_ref("Health")),
+            "503": error("The event store failed"),
+        },
+    })
+}
+
+fn get_events() -> Value {
+    let list = |name: &str, what: &str| {
+        json!({
+            "name": name, "in": "query", "required": false,
+            "description": format!("{what}; repeatable, or comma-separated. Empty: all."),
+            "schema": {"type": "array", "items": {"type": "string"}},
+            "style": "form", "explode": true,
+        })
+    };
+    json!({
+        "summary": "getEvents: read the event store",
+        "description": "Events after `after` in ascending sequence, filtered by type, original \
+            source and `data.FIELD=VALUE` (equality on a top-level data field; numbers and \
+            booleans compare by their JSON text; any number of them, all must match). \
+            `next_after` is the highest sequence examined: pass it as `after` next time. \
+            Unknown parameters are refused.",
+        "operationId": "getEvents",
+        "tags": ["events"],
+        "parameters": [
+            list("type", "Event types to include"),
+            list("source", "Original sources to include"),
+            {"name": "after", "in": "query", "required": false, "description": "Read events with a larger sequence",
+             "schema": {"type": "integer", "minimum": 0, "default": 0}},
+            {"name": "limit", "in": "query", "required": false, "description": "At most this many events; above 10000 reads 10000",
+             "schema": {"type": "integer", "minimum": 1, "default": 1000}},
+        ],
+        "responses": {
+            "200": json_response("A page of events", schema_ref("EventPage")),
+            "400": error("A malformed `after` or `limit`, or an unknown parameter"),
+            "503": error("The event store failed"),
+        },
+    })
+}
+
+fn put_events() -> Value {
+    let event = schema_ref("CloudEvent");
+    let batch = json!({"type": "array", "items": schema_ref("CloudEvent")});
+    json!({
+        "summary": "putEvents: hand the service external events",
+        "description": "CloudEvents 1.0 in any HTTP content mode: structured (one event), \
+            batched (an array; plain application/json may carry one event or an array), or \
+            binary (attributes as percent-encoded `ce-*` headers, the JSON `data` as the body). \
+            One malformed event fails the whole request and nothing is stored. Events this \
+            service does not accept, or whose type is outside its catalogue, are ignored; ids \
+            it already stores are duplicates.",
+        "operationId": "putEvents",
+        "tags": ["events"],
+        "requestBody": {
+            "required": true,
+            "content": {
+                STRUCTURED: { "schema": event },
+                BATCHED: { "schema": batch },
+                "application/json": { "schema": {"oneOf": [event, batch]} },
+            },
+        },
+        "responses": {
+            "200": json_response("What happened to each event, in order", schema_ref("PutReport")),
+            "400": error("A malformed event (named by its index) or body; nothing was stored"),
+            "413": error("The body is larger than 16 MiB"),
+            "415": error("The content type carries no CloudEvents"),
+            "503": error("The event store failed or the service is stopping"),
+        },
+    })
+}
+
+fn sync_status() -> Value {
+    json!({
+        "summary": "The sync links of this service and their state",
+        "operationId": "getSync",
+        "tags": ["sync"],
+        "responses": { "200": json_response("Every link", schema_ref("SyncStatus")) },
+    })
+}
+
+fn sync_now() -> Value {
+    json!({
+        "summary": "Run every pull and push of this service once, now",
+        "operationId": "postSync",
+        "tags": ["sync"],
+        "responses": { "200": json_response("A summary per link", schema_ref("SyncStatus")) },
+    })
+}
+
+fn openapi() -> Value {
+    json!({
+        "summary": "This document",
+        "operationId": "getOpenApi",
+        "tags": ["shell"],
+        "responses": { "200": json_response("OpenAPI 3.1", json!({"type": "object"})) },
+    })
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn error(description: &str) -> Value {
+    json_response(description, schema_ref("Error"))
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn schemas() -> Value {
+    let count = json!({"type": "integer", "minimum": 0});
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "string", "description": "Why the request failed"},
+                "index": {"type": "integer", "description": "The malformed event's position in the batch"},
+                "attribute": {"type": "string", "description": "The malformed event's attribute at fault"},
+                "parameter": {"type": "string", "description": "The query or path parameter at fault"},
+            },
+        },
+        "CloudEvent": {
+            "type": "object",
+            "description": "A CloudEvents 1.0 event in JSON; Concord requires time and a data object. \
+                Other members are extension attributes.",
+            "required": ["specversion", "id", "source", "type", "time", "data"],
+            "properties": {
+                "specversion": {"const": "1.0"},
+                "id": {"type": "string", "minLength": 1},
+                "source": {"type": "string", "minLength": 1},
+                "type": {"type": "string", "minLength": 1},
+                "time": {"type": "string", "format": "date-time"},
+                "datacontenttype": {"type": "string"},
+                "data": {"type": "object"},
+            },
+            "additionalProperties": {"type": ["string", "number", "boolean"]},
+        },
+        "StoredEvent": {
+            "allOf": [
+                schema_ref("CloudEvent"),
+                {
+                    "type": "object",
+                    "required": ["sequence"],
+                    "properties": {"sequence": {"type": "integer", "minimum": 1, "description": "Position in this service's store"}},
+                },
+            ],
+        },
+        "EventPage": {
+            "type": "object",
+            "required": ["events", "next_after", "has_more"],
+            "properties": {
+                "events": {"type": "array", "items": schema_ref("StoredEvent")},
+                "next_after": {"type": "integer", "minimum": 0, "description": "The highest sequence examined"},
+                "has_more": {"type": "boolean", "description": "Whether the store holds events after next_after"},
+            },
+        },
+        "PutReport": {
+            "type": "object",
+            "required": ["accepted", "duplicates", "ignored", "results"],
+            "properties": {
+                "accepted": count,
+                "duplicates": count,
+                "ignored": count,
+                "results": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["id", "status"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "status": {"enum": ["accepted", "duplicate", "ignored"]},
+                            "reason": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+        "CommandResult": {
+            "type": "object",
+            "required": ["events"],
+            "properties": {"events": {"type": "array", "items": schema_ref("StoredEvent")}},
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "service", "events"],
+            "properties": {
+                "status": {"const": "ok"},
+                "service": {"type": "string"},
+                "events": count,
+                "lastSequence": count,
+            },
+        },
+        "SyncStatus": {
+            "type": "object",
+            "required": ["links"],
+            "properties": {
+                "links": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "peer": {"type": "string"},
+                            "direction": {"enum": ["pull", "push"]},
+                            "types": {"type": "array", "items": {"type": "string"}},
+                            "filter": {"type": "array", "items": {"type": "string"},
+                                       "description": "Data filters in query form, e.g. data.group=se-group"},
+                            "cursor": count,
+                            "lastSuccess": {"type": ["string", "null"]},
+                            "lastError": {"type": ["string", "null"]},
+                            "pending": {"type": ["integer", "null"], "minimum": 0},
+                            "rejected": count,
+                            "recentRejections": {
+                                "type": "array",
+                                "items": {"type": "object", "properties": {"id": {"type": "string"}, "reason": {"type": "string"}}},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    })
+}

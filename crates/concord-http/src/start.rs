@@ -1,0 +1,100 @@
+//! Starting a whole service: open its core on the store (replaying every event), start the
+//! host's writer thread, and build its router. The binary binds and serves the router; the
+//! sync layer attaches its links afterwards with [`RunningService::attach_sync`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use concord_core::host::Host;
+use concord_core::runtime::Env;
+use concord_core::{
+    AcceptancePolicy, Api, EventStore, Model, ServiceCore, ServiceSpec, StoreError,
+};
+
+use crate::sync::SyncControl;
+
+/// Why a service could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// Replaying the store or starting the writer failed.
+    Store(StoreError),
+    /// The domain's API cannot be served (a reserved path, a route declared twice).
+    Api(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Store(e) => write!(f, "cannot open the service: {e}"),
+            StartError::Api(e) => write!(f, "cannot serve the service's API: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Store(e) => Some(e),
+            StartError::Api(_) => None,
+        }
+    }
+}
+
+impl From<StoreError> for StartError {
+    fn from(e: StoreError) -> Self {
+        StartError::Store(e)
+    }
+}
+
+/// A started service: its host (for sync links and shutdown) and its router (to serve).
+pub struct RunningService<M: Model> {
+    pub name: String,
+    pub host: Host<M>,
+    pub router: Router,
+    api: Api<M>,
+}
+
+impl<M: Model> RunningService<M> {
+    /// Rebuilds the router so that `/api/sync` answers from `sync`.
+    pub fn attach_sync(&mut self, sync: Arc<dyn SyncControl>) {
+        self.router = crate::router(&self.host, &self.api, Some(sync));
+    }
+
+    /// The domain's API the router serves.
+    pub fn api(&self) -> &Api<M> {
+        &self.api
+    }
+}
+
+/// Opens and starts the service `spec` on `store`: replays the store into the model (this
+/// blocks; call it before serving or from a blocking context), starts the writer thread, and
+/// builds the router. `acceptance` overrides the spec's default policy (from configuration).
+pub fn start_service<S: ServiceSpec>(
+    spec: &S,
+    store: Arc<dyn EventStore>,
+    acceptance: Option<AcceptancePolicy>,
+    env: Box<dyn Env>,
+) -> Result<RunningService<S::Model>, StartError> {
+    let name = spec.name().to_owned();
+    let api = spec.api();
+    crate::api::check_api(&api).map_err(StartError::Api)?;
+    let policy = acceptance.unwrap_or_else(|| spec.default_acceptance());
+    let started = std::time::Instant::now();
+    let core = ServiceCore::open(name.clone(), spec.catalogue(), policy, &*store)?;
+    let events = store.count()?;
+    let host = Host::start(core, Arc::clone(&store), env)?;
+    tracing::info!(
+        service = %name,
+        events,
+        replay_ms = started.elapsed().as_millis() as u64,
+        routes = api.routes.len(),
+        "service started"
+    );
+    let router = crate::router(&host, &api, None);
+    Ok(RunningService {
+        name,
+        host,
+        router,
+        api,
+    })
+}

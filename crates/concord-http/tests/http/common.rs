@@ -1,0 +1,398 @@
+//! A toy domain ("notes") and helpers to drive a router in-process.
+//!
+//! notes raises `noteWritten {noteId, text}`; it also understands `noteTagged {noteId, tag}`,
+//! which only arrives from elsewhere. It accepts both from `other-notes` and nothing else.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::Router;
+use concord_core::event::EventError;
+use concord_core::host::Host;
+use concord_core::runtime::SeededEnv;
+use concord_core::store::{CursorUpdate, MemoryStore};
+use concord_core::{
+    AcceptancePolicy, AcceptanceRule, Api, AppendOutcome, Catalogue, CloudEvent, CommandError,
+    EventAppender, EventDraft, EventReader, EventStore, Lww, Model, Params, ReadPage, ReadQuery,
+    Registry, ServiceSpec, StoreError, StoredEvent, Timestamp,
+};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+pub const NAME: &str = "notes";
+pub const PEER: &str = "other-notes";
+
+#[derive(Default)]
+pub struct Notes {
+    notes: Registry<String, Note>,
+}
+
+#[derive(Default)]
+struct Note {
+    text: Lww<String>,
+    tags: concord_core::GrowSet<String>,
+}
+
+impl Model for Notes {
+    fn apply(&mut self, event: &CloudEvent) {
+        let Some(id) = event.data_str("noteId") else {
+            return;
+        };
+        let note = self.notes.get_or_create(id.to_owned());
+        match event.ty.as_str() {
+            "noteWritten" => {
+                let text = event.data_str("text").unwrap_or_default().to_owned();
+                note.text.set(text, &event.stamp());
+            }
+            "noteTagged" => {
+                note.tags
+                    .insert(event.data_str("tag").unwrap_or_default().to_owned());
+            }
+            _ => {}
+        }
+    }
+}
+
+struct NotesCatalogue;
+
+fn string_field(event: &CloudEvent, field: &str, non_empty: bool) -> Result<(), EventError> {
+    match event.data.get(field) {
+        Some(Value::String(s)) if !non_empty || !s.is_empty() => Ok(()),
+        Some(Value::String(_)) => Err(EventError::new(field, "must not be empty")),
+        Some(_) => Err(EventError::new(field, "must be a string")),
+        None => Err(EventError::new(field, "is required")),
+    }
+}
+
+impl Catalogue for NotesCatalogue {
+    fn validate(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
+        match event.ty.as_str() {
+            "noteWritten" => Some(
+                string_field(event, "noteId", true)
+                    .and_then(|()| string_field(event, "text", false)),
+            ),
+            "noteTagged" => Some(
+                string_field(event, "noteId", true).and_then(|()| string_field(event, "tag", true)),
+            ),
+            _ => None,
+        }
+    }
+
+    fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {
+        match event.ty.as_str() {
+            "noteWritten" => Some(format!("note/{}", event.data_str("noteId")?)),
+            "noteTagged" => Some(format!(
+                "tag/{}/{}",
+                event.data_str("noteId")?,
+                event.data_str("tag")?
+            )),
+            _ => None,
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WriteNote {
+    note_id: String,
+    text: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditNote {
+    text: String,
+}
+
+fn write_note(
+    model: &Notes,
+    _: &Params,
+    input: WriteNote,
+) -> Result<Vec<EventDraft>, CommandError> {
+    if input.note_id.is_empty() || input.text.is_empty() {
+        return Err(CommandError::Invalid(
+            "noteId and text must not be empty".into(),
+        ));
+    }
+    match model.notes.get(&input.note_id).and_then(|n| n.text.get()) {
+        Some(text) if *text == input.text => Ok(vec![]),
+        Some(_) => Err(CommandError::Conflict(format!(
+            "note {} exists with another text; edit it instead",
+            input.note_id
+        ))),
+        None => Ok(vec![EventDraft::new(
+            "noteWritten",
+            json!({"noteId": input.note_id, "text": input.text}),
+        )]),
+    }
+}
+
+fn edit_note(
+    model: &Notes,
+    params: &Params,
+    input: EditNote,
+) -> Result<Vec<EventDraft>, CommandError> {
+    let id = &params["noteId"];
+    if !model.notes.contains(id) {
+        return Err(CommandError::NotFound(format!("no note {id}")));
+    }
+    Ok(vec![EventDraft::new(
+        "noteWritten",
+        json!({"noteId": id, "text": input.text}),
+    )])
+}
+
+fn note_json(id: &str, note: &Note) -> Value {
+    json!({
+        "noteId": id,
+        "text": note.text.get(),
+        "tags": note.tags.iter().collect::<Vec<_>>(),
+    })
+}
+
+fn list_notes(model: &Notes, _: &Params) -> Result<Vec<Value>, CommandError> {
+    Ok(model.notes.iter().map(|(id, n)| note_json(id, n)).collect())
+}
+
+fn one_note(model: &Notes, params: &Params) -> Result<Value, CommandError> {
+    let id = &params["noteId"];
+    model
+        .notes
+        .get(id)
+        .map(|n| note_json(id, n))
+        .ok_or_else(|| CommandError::NotFound(format!("no note {id}")))
+}
+
+pub struct NotesSpec;
+
+impl ServiceSpec for NotesSpec {
+    type Model = Notes;
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn catalogue(&self) -> Box<dyn Catalogue> {
+        Box::new(NotesCatalogue)
+    }
+
+    fn default_acceptance(&self) -> AcceptancePolicy {
+        AcceptancePolicy::new(vec![
+            AcceptanceRule::new(PEER, "noteWritten"),
+            AcceptanceRule::new(PEER, "noteTagged"),
+        ])
+    }
+
+    fn api(&self) -> Api<Notes> {
+        let note = json!({"type": "object", "properties": {"noteId": {"type": "string"}, "text": {"type": ["string", "null"]}}});
+        Api::new()
+            .command(
+                "/api/notes",
+                "Write a new note",
+                json!({"type": "object", "required": ["noteId", "text"]}),
+                write_note,
+            )
+            .command(
+                "/api/notes/{noteId}/edits",
+                "Replace a note's text",
+                json!({"type": "object", "required": ["text"]}),
+                edit_note,
+            )
+            .query(
+                "/api/notes",
+                "All notes",
+                json!({"type": "array", "items": note}),
+                list_notes,
+            )
+            .query("/api/notes/{noteId}", "One note", note, one_note)
+    }
+}
+
+/// A store that fails every call while `failing` is set.
+#[derive(Default)]
+pub struct FlakyStore {
+    inner: MemoryStore,
+    pub failing: AtomicBool,
+}
+
+impl FlakyStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("disk on fire".into()));
+        }
+        Ok(())
+    }
+}
+
+impl EventReader for FlakyStore {
+    fn read(&self, query: &ReadQuery) -> Result<ReadPage, StoreError> {
+        self.check()?;
+        self.inner.read(query)
+    }
+    fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError> {
+        self.inner.replay(after, sink)
+    }
+    fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+        self.check()?;
+        self.inner.contains(ids)
+    }
+    fn count(&self) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.count()
+    }
+    fn last_sequence(&self) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.last_sequence()
+    }
+    fn cursor(&self, link: &str) -> Result<u64, StoreError> {
+        self.inner.cursor(link)
+    }
+}
+
+impl EventAppender for FlakyStore {
+    fn append(
+        &self,
+        events: &[CloudEvent],
+        cursors: &[CursorUpdate<'_>],
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        self.check()?;
+        self.inner.append(events, cursors)
+    }
+}
+
+/// A running notes service and its router.
+pub struct Service {
+    pub host: Host<Notes>,
+    pub router: Router,
+    pub store: Arc<FlakyStore>,
+}
+
+impl Service {
+    pub fn start() -> Service {
+        let store = Arc::new(FlakyStore::default());
+        let env = SeededEnv::new(1, Timestamp::parse("2026-11-26T09:30:00Z").unwrap());
+        let running = concord_http::start_service(
+            &NotesSpec,
+            Arc::clone(&store) as Arc<dyn EventStore>,
+            None,
+            Box::new(env),
+        )
+        .unwrap();
+        Service {
+            host: running.host,
+            router: running.router,
+            store,
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.store.inner.count().unwrap()
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, uri: &str) -> Reply {
+        self.send(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    pub async fn post(&self, uri: &str, content_type: &str, body: impl Into<Body>) -> Reply {
+        self.send(
+            Request::post(uri)
+                .header("content-type", content_type)
+                .body(body.into())
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post_json(&self, uri: &str, body: &Value) -> Reply {
+        self.post(uri, "application/json", body.to_string()).await
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.host.shutdown();
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts the status, and that an error answer is the JSON error shape.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        if status >= 400 {
+            assert_eq!(
+                self.headers["content-type"], "application/json",
+                "{}",
+                self.body
+            );
+            assert!(self.body["error"].is_string(), "{}", self.body);
+        }
+        &self.body
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or_default()
+    }
+}
+
+/// A well-formed CloudEvent as JSON, `n` seconds after a fixed time.
+pub fn event(id: &str, source: &str, ty: &str, n: u32, data: Value) -> Value {
+    json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": source,
+        "type": ty,
+        "time": format!("2026-11-26T10:00:{:02}.000Z", n % 60),
+        "datacontenttype": "application/json",
+        "data": data,
+    })
+}
+
+pub fn written(id: &str, note: &str, text: &str) -> Value {
+    event(
+        id,
+        PEER,
+        "noteWritten",
+        1,
+        json!({"noteId": note, "text": text}),
+    )
+}
+
+pub fn tagged(id: &str, note: &str, tag: &str) -> Value {
+    event(
+        id,
+        PEER,
+        "noteTagged",
+        2,
+        json!({"noteId": note, "tag": tag}),
+    )
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the HTTP shell, driven in-process through the router (`oneshot`)
+//! against a toy "notes" domain; one module binds a real socket to test `serve`.
+
+mod common;
+mod domain_api;
+mod get_events;
+mod openapi;
+mod put_events;
+mod serve;
+mod shell;
