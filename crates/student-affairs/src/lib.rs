@@ -24,6 +24,9 @@
 //!   with `mod.rs` (the [`ServiceSpec`]), `model.rs`, `commands.rs` and `queries.rs`
 //!   (ta-pool has no commands).
 //! - [`sample`]: a small sample story as commands, for `concord demo --seed`.
+//! - [`topology`]: the paper's synchronisation links (CONTRACT §4).
+//! - [`simulation`]: the scenario the deterministic simulator runs: the four services, a
+//!   random workload, and the domain's convergence checks.
 //! - Tests: each service folder has `tests.rs` (given/when/then on the real routes, via the
 //!   test-only `testing` harness); `properties` checks order independence of all four
 //!   models with proptest; `tests/story.rs` runs the whole story through the real runtime.
@@ -52,8 +55,10 @@ pub mod grade;
 pub mod office;
 pub mod sample;
 pub mod se_group;
+pub mod simulation;
 pub mod ta_pool;
 pub mod theory_group;
+pub mod topology;
 
 #[cfg(test)]
 mod properties;

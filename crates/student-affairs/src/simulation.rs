@@ -1,0 +1,279 @@
+//! The student-affairs scenario for the deterministic simulator: the four services in the
+//! paper's topology, a random workload of the commands users would give, and the domain's
+//! own convergence checks on top of the simulator's generic ones.
+//!
+//! The id spaces are small on purpose, so that commands collide: the same student renamed,
+//! enrolled, scored, graded and hired from several sides while links lag, crash and retry.
+
+use concord_core::{Model, ServiceSpec};
+use concord_sim::service::model_of;
+use concord_sim::{hosted, NodeSpec, Opener, Scenario, SimService};
+use serde_json::{json, Value};
+
+use crate::directory::Enrollments;
+use crate::topology::paper_links;
+use crate::{
+    Group, OfficeModel, SeGroup, SeGroupModel, StudentsOffice, TaPool, TaPoolModel, TheoryGroup,
+    TheoryGroupModel, SE_GROUP, STUDENTS_OFFICE, TA_POOL, THEORY_GROUP,
+};
+
+/// How often idle links look for news, in simulated milliseconds.
+const LINK_INTERVAL_MS: u64 = 100;
+
+const STUDENTS: [&str; 5] = ["s-1", "s-2", "s-3", "s-4", "s-5"];
+const NAMES: [&str; 4] = ["Ada", "Grace", "Alan", "Barbara"];
+/// Examinations keep their group: a test of synchronisation, not of re-organising courses.
+const EXAMINATIONS: [(&str, Group); 4] = [
+    ("se-1", Group::SeGroup),
+    ("se-2", Group::SeGroup),
+    ("th-1", Group::TheoryGroup),
+    ("th-2", Group::TheoryGroup),
+];
+const ASSIGNMENTS: [&str; 3] = ["a-1", "a-2", "a-3"];
+const GRADES: [f64; 11] = [1.0, 1.3, 1.7, 2.0, 2.3, 2.7, 3.0, 3.3, 3.7, 4.0, 5.0];
+
+/// Which model each service runs: the real ones, or a deliberately broken ta-pool to prove
+/// the checks can fail.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Variant {
+    #[default]
+    Real,
+    /// The ta-pool applies events as if each arrived later than every one before it.
+    ArrivalOrderTaPool,
+}
+
+/// The paper's four services under a random workload.
+#[derive(Default)]
+pub struct StudentAffairsScenario {
+    pub variant: Variant,
+}
+
+/// Wraps a model so that arrival order wins: each event is applied with a time later than
+/// all before it. The broken model the simulator must catch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ArrivalOrder<M> {
+    pub inner: M,
+    arrivals: i128,
+}
+
+impl<M: Model> Model for ArrivalOrder<M> {
+    fn apply(&mut self, event: &concord_core::CloudEvent) {
+        self.arrivals += 1;
+        let mut event = event.clone();
+        event.time = concord_core::Timestamp::from_unix_nanos(self.arrivals);
+        self.inner.apply(&event);
+    }
+}
+
+/// The ta-pool's spec with its model swapped for [`ArrivalOrder`].
+#[derive(Clone, Copy)]
+struct ArrivalOrderTaPool;
+
+impl ServiceSpec for ArrivalOrderTaPool {
+    type Model = ArrivalOrder<TaPoolModel>;
+    fn name(&self) -> &str {
+        TaPool.name()
+    }
+    fn catalogue(&self) -> Box<dyn concord_core::Catalogue> {
+        TaPool.catalogue()
+    }
+    fn default_acceptance(&self) -> concord_core::AcceptancePolicy {
+        TaPool.default_acceptance()
+    }
+    fn api(&self) -> concord_core::Api<Self::Model> {
+        concord_core::Api::new()
+    }
+}
+
+fn node(name: &str, open: Opener) -> NodeSpec {
+    NodeSpec {
+        name: name.to_owned(),
+        open,
+        links: paper_links(name, |peer| format!("sim://{peer}"), LINK_INTERVAL_MS),
+    }
+}
+
+fn pick<'a, T>(rng: &mut fastrand::Rng, items: &'a [T]) -> &'a T {
+    &items[rng.usize(..items.len())]
+}
+
+impl Scenario for StudentAffairsScenario {
+    fn nodes(&self) -> Vec<NodeSpec> {
+        let ta_pool = match self.variant {
+            Variant::Real => hosted(TaPool, None),
+            Variant::ArrivalOrderTaPool => hosted(ArrivalOrderTaPool, None),
+        };
+        vec![
+            node(STUDENTS_OFFICE, hosted(StudentsOffice, None)),
+            node(SE_GROUP, hosted(SeGroup, None)),
+            node(THEORY_GROUP, hosted(TheoryGroup, None)),
+            node(TA_POOL, ta_pool),
+        ]
+    }
+
+    fn command(&mut self, rng: &mut fastrand::Rng) -> Option<(String, String, Value)> {
+        let student = *pick(rng, &STUDENTS);
+        let (examination, group) = *pick(rng, &EXAMINATIONS);
+        let (service, path, body) = match rng.u8(0..12) {
+            0 | 1 => (
+                STUDENTS_OFFICE,
+                "/api/students".to_owned(),
+                json!({"studentId": student, "name": pick(rng, &NAMES)}),
+            ),
+            2 => (
+                STUDENTS_OFFICE,
+                "/api/examinations".to_owned(),
+                json!({"examinationId": examination, "title": format!("Exam {examination}"), "group": group.as_str()}),
+            ),
+            3 | 4 => (
+                STUDENTS_OFFICE,
+                "/api/enrollments".to_owned(),
+                json!({"studentId": student, "examinationId": examination}),
+            ),
+            5 => {
+                let (examination, _) = EXAMINATIONS[rng.usize(..2)];
+                (
+                    SE_GROUP,
+                    "/api/assignments".to_owned(),
+                    json!({"assignmentId": pick(rng, &ASSIGNMENTS), "examinationId": examination,
+                           "title": "Homework", "maxPoints": rng.u64(5..=20)}),
+                )
+            }
+            6 => (
+                SE_GROUP,
+                format!("/api/assignments/{}/scores", pick(rng, &ASSIGNMENTS)),
+                json!({"studentId": student, "points": rng.u64(0..=20)}),
+            ),
+            7 => {
+                let (examination, _) = EXAMINATIONS[rng.usize(2..4)];
+                let mut rating = || *pick(rng, &GRADES);
+                (
+                    THEORY_GROUP,
+                    "/api/presentations".to_owned(),
+                    json!({"studentId": student, "examinationId": examination,
+                           "content": rating(), "presentation": rating(), "discussion": rating()}),
+                )
+            }
+            8 => (
+                SE_GROUP,
+                "/api/grades".to_owned(),
+                json!({"studentId": student, "examinationId": examination}),
+            ),
+            9 => (
+                THEORY_GROUP,
+                "/api/grades".to_owned(),
+                json!({"studentId": student, "examinationId": examination}),
+            ),
+            10 => (
+                SE_GROUP,
+                "/api/hires".to_owned(),
+                json!({"studentId": student, "force": rng.bool()}),
+            ),
+            _ => (
+                THEORY_GROUP,
+                "/api/hires".to_owned(),
+                json!({"studentId": student, "force": rng.bool()}),
+            ),
+        };
+        Some((service.to_owned(), path, body))
+    }
+
+    fn check(&self, services: &[&dyn SimService]) -> Result<(), String> {
+        let office = model_of::<OfficeModel>(services[0]).ok_or("students-office model")?;
+        let se = model_of::<SeGroupModel>(services[1]).ok_or("se-group model")?;
+        let theory = model_of::<TheoryGroupModel>(services[2]).ok_or("theory-group model")?;
+        let pool = model_of::<TaPoolModel>(services[3])
+            .or_else(|| model_of::<ArrivalOrder<TaPoolModel>>(services[3]).map(|m| &m.inner))
+            .ok_or("ta-pool model")?;
+
+        // Office grades equal the groups' grades.
+        for (group, grades) in [
+            (Group::SeGroup, se.grades()),
+            (Group::TheoryGroup, theory.grades()),
+        ] {
+            let at_office = office.grades_given_by(group);
+            if at_office != grades {
+                return Err(format!(
+                    "the office's grades from {} differ from the group's own\noffice: {at_office:?}\ngroup: {grades:?}",
+                    group.as_str()
+                ));
+            }
+        }
+        // The TA pool's hires equal the union of the groups' hires, and each group knows all.
+        let mut union = se.hires();
+        for (student, groups) in theory.hires() {
+            union.entry(student).or_default().extend(groups);
+        }
+        for (name, hires) in [
+            ("ta-pool", pool.hires()),
+            ("se-group", se.hires()),
+            ("theory-group", theory.hires()),
+        ] {
+            if hires != union {
+                return Err(format!(
+                    "{name}'s hires {hires:?} differ from the union of the groups' hires {union:?}"
+                ));
+            }
+        }
+        // Each group has every enrollment the office made for it; what it has beyond those it
+        // made itself by rating (placeholders), and none of those is graded yet.
+        let by_group = office.enrollments_by_group();
+        for (group, enrollments, grades) in [
+            (Group::SeGroup, se.enrollments(), se.grades()),
+            (Group::TheoryGroup, theory.enrollments(), theory.grades()),
+        ] {
+            let at_office = by_group.get(&group).cloned().unwrap_or_default();
+            let missing: Enrollments = at_office.difference(&enrollments).cloned().collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "{} lacks enrollments the office made: {missing:?}",
+                    group.as_str()
+                ));
+            }
+            let graded_elsewhere: Vec<_> = enrollments
+                .difference(&at_office)
+                .filter(|pair| grades.contains_key(*pair))
+                .collect();
+            if !graded_elsewhere.is_empty() {
+                return Err(format!(
+                    "{} graded enrollments the office does not have: {graded_elsewhere:?}",
+                    group.as_str()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concord_sim::{simulate, SimConfig};
+
+    #[test]
+    fn a_thousand_faulty_schedules_converge() {
+        let mut acked = 0;
+        for seed in 0..1000 {
+            let outcome = simulate(SimConfig::new(seed), &mut StudentAffairsScenario::default())
+                .unwrap_or_else(|report| {
+                    panic!("{report}\nreplay with: concord simulate --seed {seed}")
+                });
+            acked += outcome.commands_acked;
+        }
+        assert!(
+            acked > 20_000,
+            "the workload does real work: {acked} commands acknowledged"
+        );
+    }
+
+    #[test]
+    fn an_arrival_order_ta_pool_is_caught() {
+        let scenario = || StudentAffairsScenario {
+            variant: Variant::ArrivalOrderTaPool,
+        };
+        let caught =
+            (0..300).find_map(|seed| simulate(SimConfig::new(seed), &mut scenario()).err());
+        let report = caught.expect("300 seeds never caught a ta-pool where arrival order wins");
+        assert!(report.contains("ta-pool"), "{report}");
+    }
+}
