@@ -1,1 +1,65 @@
-fn main() {}
+//! `concord`: the command line. It parses arguments and wires the crates together; every
+//! behaviour lives in a library crate.
+//!
+//! - `concord demo`: the paper's four services in one process ([`demo`]).
+//! - `concord serve`: one service, configured by flags or a TOML file ([`serve`], [`config`]).
+//! - `concord simulate`: the deterministic simulator over seeds ([`simulate`]).
+//! - `concord bench`: the storage and runtime benchmark (`concord-bench`).
+
+mod cli;
+mod config;
+mod demo;
+mod launch;
+mod serve;
+mod simulate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log.as_deref());
+    let result = match cli.command {
+        Command::Demo(args) => run_async(demo::run(args)),
+        Command::Serve(args) => run_async(serve::run(args)),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Bench(args) => {
+            let report = concord_bench::run(&args.options());
+            println!("{report}");
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("concord: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_async(task: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .block_on(task)
+}
+
+/// Logs to stderr at the level of `--log` or `RUST_LOG` (error, warn, info, debug, trace).
+fn init_logging(flag: Option<&str>) {
+    let wanted = flag
+        .map(str::to_owned)
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".to_owned());
+    let level = wanted.parse().unwrap_or(tracing::Level::INFO);
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

@@ -306,6 +306,7 @@ pub fn parse_batch_value(value: Value) -> Result<Vec<CloudEvent>, BatchError> {
 /// Values compare by their JSON text, except that a string compares by its content:
 /// `group=se-group` matches `"se-group"`, `points=5` matches `5`, `flag=true` matches `true`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "DataFilterText")]
 pub struct DataFilter {
     pub field: String,
     pub value: String,
@@ -332,6 +333,40 @@ impl DataFilter {
 
     pub fn all_match(filters: &[DataFilter], data: &Map<String, Value>) -> bool {
         filters.iter().all(|f| f.matches(data))
+    }
+}
+
+/// A filter as configuration files may write it: `"group=se-group"` (or
+/// `"data.group=se-group"`), or a table `{ field = "group", value = "se-group" }`.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum DataFilterText {
+    Text(String),
+    Table { field: String, value: String },
+}
+
+impl TryFrom<DataFilterText> for DataFilter {
+    type Error = String;
+
+    fn try_from(text: DataFilterText) -> Result<Self, String> {
+        match text {
+            DataFilterText::Table { field, value } => Ok(DataFilter { field, value }),
+            DataFilterText::Text(text) => DataFilter::parse(&text),
+        }
+    }
+}
+
+impl DataFilter {
+    /// Parses `field=value`, with or without a `data.` prefix on the field.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (field, value) = text
+            .split_once('=')
+            .ok_or_else(|| format!("a data filter is FIELD=VALUE, not {text:?}"))?;
+        let field = field.strip_prefix("data.").unwrap_or(field);
+        if field.is_empty() {
+            return Err(format!("a data filter needs a field name: {text:?}"));
+        }
+        Ok(DataFilter::new(field, value))
     }
 }
 
@@ -476,6 +511,17 @@ mod tests {
         assert!(t.next_tick() > t);
         let again = Timestamp::parse(&t.to_rfc3339()).unwrap();
         assert_eq!(again.unix_nanos(), t.unix_nanos() / 1000 * 1000);
+    }
+
+    #[test]
+    fn data_filters_read_from_text_or_tables() {
+        let text: DataFilter = serde_json::from_value(json!("data.group=se-group")).unwrap();
+        let table: DataFilter =
+            serde_json::from_value(json!({"field":"group","value":"se-group"})).unwrap();
+        assert_eq!(text, table);
+        assert_eq!(text.to_string(), "data.group=se-group");
+        assert!(serde_json::from_value::<DataFilter>(json!("no-equals")).is_err());
+        assert!(DataFilter::parse("=x").is_err());
     }
 
     #[test]

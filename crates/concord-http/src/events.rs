@@ -38,14 +38,16 @@ async fn get_events<M: Model>(State(host): State<Host<M>>, uri: Uri) -> Result<R
     let store: Arc<dyn EventStore> = Arc::clone(host.store());
     let body = blocking(move || {
         let page = store.read(&query)?;
+        // Not part of the contract's answer, but lets a pulling peer show how far behind it is.
+        let last_sequence = store.last_sequence()?.max(page.next_after);
         let mut out = Vec::with_capacity(64 + page.events.len() * 320);
         out.extend_from_slice(b"{\"events\":");
         serde_json::to_writer(&mut out, &page.events)
             .map_err(|e| ApiError::internal(format!("cannot serialise events: {e}")))?;
         write!(
             out,
-            ",\"next_after\":{},\"has_more\":{}}}",
-            page.next_after, page.has_more
+            ",\"next_after\":{},\"has_more\":{},\"last_sequence\":{}}}",
+            page.next_after, page.has_more, last_sequence
         )
         .map_err(|e| ApiError::internal(e.to_string()))?;
         Ok(out)

@@ -78,7 +78,7 @@ async fn pages_with_next_after_and_has_more() {
     let page = service.get("/api/events?after=5").await.expect(200).clone();
     assert_eq!(
         page,
-        json!({"events": [], "next_after": 5, "has_more": false})
+        json!({"events": [], "next_after": 5, "has_more": false, "last_sequence": 5})
     );
 
     let all = service.get("/api/events").await;
@@ -92,7 +92,7 @@ async fn empty_store() {
     let reply = service.get("/api/events").await;
     assert_eq!(
         reply.expect(200),
-        &json!({"events": [], "next_after": 0, "has_more": false})
+        &json!({"events": [], "next_after": 0, "has_more": false, "last_sequence": 0})
     );
 }
 
@@ -186,7 +186,7 @@ async fn a_sparse_filter_advances_next_after_past_what_it_skipped() {
         .await;
     assert_eq!(
         page.expect(200),
-        &json!({"events": [], "next_after": 5, "has_more": false})
+        &json!({"events": [], "next_after": 5, "has_more": false, "last_sequence": 5})
     );
 }
 

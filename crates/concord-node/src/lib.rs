@@ -1,0 +1,18 @@
+//! A running Concord service, wired together: store, host, HTTP server and sync links.
+//!
+//! The binary (and end-to-end tests) call [`start`] for each service; everything a service
+//! needs at run time that is not domain logic lives here or in the crates it wires.
+//!
+//! # Layout
+//! - [`node`]: [`start`] a service on a store with [`NodeOptions`]; [`RunningNode::stop`] it.
+//! - [`links`]: one task per link, driving the sans-IO state machines of `concord-sync`.
+//! - [`transport`]: how links reach peers ([`Transport`]); [`HttpTransport`] speaks the
+//!   contract's getEvents/putEvents.
+
+pub mod links;
+pub mod node;
+pub mod transport;
+
+pub use links::Links;
+pub use node::{start, NodeError, NodeOptions, RunningNode};
+pub use transport::{HttpTransport, Transport};

@@ -1,0 +1,179 @@
+//! Starting and stopping one service: replay its store, start its writer, serve its HTTP API,
+//! run its links; and on stop, the reverse, finishing what is in flight.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use concord_core::host::Host;
+use concord_core::runtime::SystemEnv;
+use concord_core::service::Handler;
+use concord_core::{AcceptancePolicy, Api, EventStore, Model, ServiceSpec};
+use concord_http::{start_service, SyncControl};
+use concord_sync::LinkSpec;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::links::Links;
+use crate::transport::{HttpTransport, Transport};
+
+/// How long a stopping service waits for requests in flight before it gives up on them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// How to run a service.
+pub struct NodeOptions {
+    /// Where to listen (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Overrides the service's default acceptance policy.
+    pub acceptance: Option<AcceptancePolicy>,
+    pub links: Vec<LinkSpec>,
+    /// How links reach peers; HTTP unless given.
+    pub transport: Option<Arc<dyn Transport>>,
+}
+
+#[derive(Debug)]
+pub enum NodeError {
+    Start(String),
+    Bind(SocketAddr, std::io::Error),
+}
+
+impl std::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeError::Start(e) => f.write_str(e),
+            NodeError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+type CommandFuture = Pin<Box<dyn Future<Output = Result<Value, String>> + Send>>;
+type CommandRunner = Arc<dyn Fn(String, Value) -> CommandFuture + Send + Sync>;
+
+/// A service running in this process.
+pub struct RunningNode {
+    pub name: String,
+    pub addr: SocketAddr,
+    links: Arc<dyn SyncControl>,
+    command: CommandRunner,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    link_tasks: Vec<JoinHandle<()>>,
+    stop_writer: Box<dyn FnOnce() + Send>,
+}
+
+/// Starts `spec` on `store`: replays the store, starts the writer, binds, serves, runs links.
+pub async fn start<S: ServiceSpec>(
+    spec: S,
+    store: Arc<dyn EventStore>,
+    options: NodeOptions,
+) -> Result<RunningNode, NodeError> {
+    for link in &options.links {
+        link.validate().map_err(NodeError::Start)?;
+    }
+    let name = spec.name().to_owned();
+    let acceptance = options.acceptance.clone();
+    let started = tokio::task::spawn_blocking(move || {
+        start_service(&spec, store, acceptance, Box::new(SystemEnv::default()))
+    })
+    .await
+    .map_err(|e| NodeError::Start(format!("{name}: start-up panicked: {e}")))?
+    .map_err(|e| NodeError::Start(format!("{name}: {e}")))?;
+    let mut service = started;
+    let transport = options
+        .transport
+        .unwrap_or_else(|| Arc::new(HttpTransport::default()));
+    let runner = Links::new(service.host.clone(), options.links, transport)
+        .map_err(|e| NodeError::Start(format!("{name}: cannot read link cursors: {e}")))?;
+    service.attach_sync(runner.clone());
+    let links: Arc<dyn SyncControl> = runner.clone();
+
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| NodeError::Bind(options.listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| NodeError::Bind(options.listen, e))?;
+    let (stop, stopped) = watch::channel(false);
+    let mut server_stop = stopped.clone();
+    let server = tokio::spawn(concord_http::serve(
+        listener,
+        service.router.clone(),
+        async move {
+            let _ = server_stop.wait_for(|stop| *stop).await;
+        },
+    ));
+    let link_tasks = runner.spawn(stopped);
+    let host = service.host.clone();
+    let command = command_runner(service.host.clone(), service.api().clone());
+    Ok(RunningNode {
+        name,
+        addr,
+        links,
+        command,
+        stop,
+        server,
+        link_tasks,
+        stop_writer: Box::new(move || host.shutdown()),
+    })
+}
+
+/// Runs the domain's command routes in-process, through the same handlers and host as HTTP.
+fn command_runner<M: Model>(host: Host<M>, api: Api<M>) -> CommandRunner {
+    Arc::new(move |path: String, body: Value| {
+        let host = host.clone();
+        let command = match api.route("POST", &path) {
+            Some((route, params)) => match &route.handler {
+                Handler::Command(handler) => handler(&params, body).map_err(|e| e.to_string()),
+                Handler::Query(_) => Err(format!("POST {path} is not a command")),
+            },
+            None => Err(format!("no command at POST {path}")),
+        };
+        Box::pin(async move {
+            let events = host.command(command?).await.map_err(|e| e.to_string())?;
+            Ok(json!({ "events": events }))
+        })
+    })
+}
+
+impl RunningNode {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs one of the service's commands (`POST path` with a JSON body) in-process.
+    pub async fn command(&self, path: &str, body: Value) -> Result<Value, String> {
+        (self.command)(path.to_owned(), body).await
+    }
+
+    /// Runs every link now (what `POST /api/sync` does).
+    pub async fn sync_now(&self) -> Value {
+        self.links.run_now().await
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to a bound), stops the links, and
+    /// lets the writer commit what it has queued.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        match tokio::time::timeout(DRAIN_TIMEOUT, self.server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(service = %self.name, error = %e, "server stopped with an error")
+            }
+            Ok(Err(e)) => tracing::warn!(service = %self.name, error = %e, "server task failed"),
+            Err(_) => {
+                tracing::warn!(service = %self.name, "requests still in flight after the drain timeout")
+            }
+        }
+        for task in self.link_tasks {
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
+        }
+        let _ = tokio::task::spawn_blocking(self.stop_writer).await;
+        tracing::info!(service = %self.name, "stopped");
+    }
+}

@@ -1,0 +1,224 @@
+//! How links reach their peers. A [`Transport`] performs the two requests the link state
+//! machines ask for — fetch a page of a peer's log, deliver a batch to a peer — and reports
+//! the outcome in the state machines' terms. [`HttpTransport`] speaks the contract's HTTP API.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use concord_core::event::{CloudEvent, StoredEvent};
+use concord_core::store::ReadQuery;
+use concord_sync::{DeliveryError, LinkSpec, Page, Rejection};
+use serde_json::Value;
+
+pub type TransportFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Carries link requests to peers.
+pub trait Transport: Send + Sync + 'static {
+    /// getEvents on the link's peer.
+    fn fetch<'a>(
+        &'a self,
+        link: &'a LinkSpec,
+        query: &'a ReadQuery,
+    ) -> TransportFuture<'a, Result<Page, String>>;
+
+    /// putEvents on the link's peer.
+    fn deliver<'a>(
+        &'a self,
+        link: &'a LinkSpec,
+        events: &'a [StoredEvent],
+    ) -> TransportFuture<'a, Result<(), DeliveryError>>;
+}
+
+/// The contract's HTTP API, with a pooled client.
+#[derive(Clone)]
+pub struct HttpTransport {
+    client: reqwest::Client,
+}
+
+/// Longest a peer may take to answer one request before the round counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for HttpTransport {
+    fn default() -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .expect("a plain HTTP client always builds");
+        HttpTransport { client }
+    }
+}
+
+/// The getEvents URL for a query.
+pub fn events_url(base: &str, query: &ReadQuery) -> String {
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    let encode = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+    let mut url = format!(
+        "{}/api/events?after={}&limit={}",
+        base.trim_end_matches('/'),
+        query.after,
+        query.limit
+    );
+    for ty in &query.types {
+        url.push_str(&format!("&type={}", encode(ty)));
+    }
+    for source in &query.sources {
+        url.push_str(&format!("&source={}", encode(source)));
+    }
+    for filter in &query.data {
+        url.push_str(&format!(
+            "&data.{}={}",
+            encode(&filter.field),
+            encode(&filter.value)
+        ));
+    }
+    url
+}
+
+/// Reads a getEvents answer. An event that is not a well-formed CloudEvent is listed as
+/// malformed (to be recorded as rejected) rather than failing the page: one bad event must
+/// not block a link.
+pub fn parse_page(body: &[u8]) -> Result<Page, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the peer's page is not JSON: {e}"))?;
+    let number = |name: &str| value.get(name).and_then(Value::as_u64);
+    let next_after = number("next_after").ok_or("the peer's page has no next_after")?;
+    let has_more = value
+        .get("has_more")
+        .and_then(Value::as_bool)
+        .ok_or("the peer's page has no has_more")?;
+    let Some(Value::Array(items)) = value.get("events") else {
+        return Err("the peer's page has no events array".into());
+    };
+    let mut page = Page {
+        next_after,
+        has_more,
+        peer_last_sequence: number("last_sequence"),
+        ..Page::default()
+    };
+    for item in items {
+        let id = item
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("(no id)")
+            .to_owned();
+        match CloudEvent::from_value(item.clone()) {
+            Ok(event) => page.events.push(event),
+            Err(error) => page.malformed.push(Rejection {
+                id,
+                reason: error.to_string(),
+            }),
+        }
+    }
+    Ok(page)
+}
+
+impl Transport for HttpTransport {
+    fn fetch<'a>(
+        &'a self,
+        link: &'a LinkSpec,
+        query: &'a ReadQuery,
+    ) -> TransportFuture<'a, Result<Page, String>> {
+        Box::pin(async move {
+            let url = events_url(&link.url, query);
+            let response = self
+                .client
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| describe(&e))?;
+            let status = response.status();
+            let body = response.bytes().await.map_err(|e| describe(&e))?;
+            if !status.is_success() {
+                return Err(format!(
+                    "GET {url} answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                ));
+            }
+            parse_page(&body)
+        })
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        link: &'a LinkSpec,
+        events: &'a [StoredEvent],
+    ) -> TransportFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(async move {
+            let url = format!("{}/api/events", link.url.trim_end_matches('/'));
+            let batch: Vec<&CloudEvent> = events.iter().map(|e| &e.event).collect();
+            let body = serde_json::to_vec(&batch).expect("events serialize");
+            let response = self
+                .client
+                .post(&url)
+                .header("content-type", "application/cloudevents-batch+json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| DeliveryError::Unreachable(describe(&e)))?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(());
+            }
+            let body = response.bytes().await.unwrap_or_default();
+            let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let reason = answer
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+            match (status.as_u16(), answer.get("index").and_then(Value::as_u64)) {
+                (400, Some(index)) => Err(DeliveryError::Refused {
+                    index: index as usize,
+                    reason,
+                }),
+                _ => Err(DeliveryError::Unreachable(format!(
+                    "POST {url} answered {status}: {reason}"
+                ))),
+            }
+        })
+    }
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concord_core::DataFilter;
+
+    #[test]
+    fn builds_the_get_events_url_with_every_filter() {
+        let mut query = ReadQuery::after(7, 500);
+        query.types = vec!["studentEnrolled".into()];
+        query.sources = vec!["students-office".into()];
+        query.data = vec![DataFilter::new("group", "se group")];
+        assert_eq!(
+            events_url("http://127.0.0.1:7070/", &query),
+            "http://127.0.0.1:7070/api/events?after=7&limit=500&type=studentEnrolled&source=students%2Doffice&data.group=se%20group"
+        );
+    }
+
+    #[test]
+    fn a_malformed_event_is_listed_not_fatal() {
+        let body = br#"{"events":[{"specversion":"1.0","id":"a","source":"s","type":"t","time":"2026-11-26T09:00:00Z","data":{},"sequence":4},{"id":"b","type":"t"}],"next_after":9,"has_more":false}"#;
+        let page = parse_page(body).unwrap();
+        assert_eq!(page.events.len(), 1);
+        assert_eq!(page.malformed[0].id, "b");
+        assert!(page.malformed[0].reason.contains("specversion"));
+        assert_eq!((page.next_after, page.has_more), (9, false));
+        assert!(parse_page(b"{\"events\":[]}").is_err());
+        assert!(parse_page(b"<html>").is_err());
+    }
+}

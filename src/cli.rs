@@ -1,0 +1,125 @@
+//! The command-line surface: every command and flag, with the help text users see.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "concord",
+    version,
+    about = "Event-sourced microservices that keep shared data in sync by exchanging CloudEvents",
+    long_about = "Concord runs event-sourced services that agree on a shared domain by \
+                  exchanging events (getEvents/putEvents), never by sharing a database. This \
+                  binary runs the reference system from Copei & Zündorf's paper: the \
+                  students-office, se-group, theory-group and ta-pool services."
+)]
+pub struct Cli {
+    /// Log level: error, warn, info, debug or trace (default: RUST_LOG, else info).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run all four services in one process, synchronising in the paper's topology.
+    Demo(DemoArgs),
+    /// Run one service.
+    Serve(ServeArgs),
+    /// Run the deterministic simulation of the four services under faults.
+    Simulate(SimulateArgs),
+    /// Measure append, group commit and replay throughput.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Port of students-office; se-group, theory-group and ta-pool get the next three.
+    #[arg(long, default_value_t = 7070, value_name = "BASE")]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub bind: IpAddr,
+    /// Folder for the four services' event stores (one SQLite file each); created if missing.
+    #[arg(long, default_value = "./concord-data", value_name = "DIR")]
+    pub data: PathBuf,
+    /// How often idle links look for new events, in milliseconds (push links also react to
+    /// every commit at once).
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub sync_interval_ms: u64,
+    /// Load a small sample story (students, examinations, enrollments, points, grades, hires).
+    #[arg(long)]
+    pub seed: bool,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Which service to run: students-office, se-group, theory-group or ta-pool.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+    /// Port to listen on (default: the demo's port for this service, 7070–7073).
+    #[arg(long, value_name = "P")]
+    pub port: Option<u16>,
+    /// Address to listen on (default 127.0.0.1).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+    /// Folder for the event store (default ./concord-data); the store is DIR/NAME.db.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The event store: a SQLite file path (default DIR/NAME.db).
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<String>,
+    /// A TOML configuration file; flags override what it says. See README "Configuration".
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A peer's base URL, e.g. --peer students-office=http://127.0.0.1:7070 (repeatable).
+    /// Used by the default topology's links; peers not named run on the demo's ports.
+    #[arg(long = "peer", value_name = "NAME=URL")]
+    pub peers: Vec<String>,
+    /// How often idle links look for new events, in milliseconds (default 1000).
+    #[arg(long, value_name = "MS")]
+    pub sync_interval_ms: Option<u64>,
+    /// Run no sync links (only serve); overrides links from the configuration.
+    #[arg(long)]
+    pub no_links: bool,
+}
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// Run only this seed (replays a failure exactly).
+    #[arg(long, value_name = "N", conflicts_with = "seeds")]
+    pub seed: Option<u64>,
+    /// Run seeds 0..K (or FIRST..FIRST+K with --first).
+    #[arg(long, default_value_t = 1000, value_name = "K")]
+    pub seeds: u64,
+    /// The first seed of the range.
+    #[arg(long, default_value_t = 0, value_name = "FIRST")]
+    pub first: u64,
+    /// Workload steps per run before everything heals.
+    #[arg(long, default_value_t = 300)]
+    pub steps: usize,
+    /// Print one line per seed.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Small sizes: a smoke test of the benchmark itself, not a measurement.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+impl BenchArgs {
+    pub fn options(&self) -> concord_bench::Options {
+        if self.quick {
+            concord_bench::Options::quick()
+        } else {
+            concord_bench::Options::full()
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! `concord serve` configuration: a TOML file, overridden by flags, resolved into what one
+//! service needs to run.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use concord_core::{AcceptancePolicy, AcceptanceRule};
+use concord_sync::LinkSpec;
+use serde::Deserialize;
+use student_affairs::topology::paper_links;
+use student_affairs::{AnyService, SERVICE_NAMES};
+
+use crate::cli::ServeArgs;
+
+pub const DEFAULT_BASE_PORT: u16 = 7070;
+pub const DEFAULT_INTERVAL_MS: u64 = 1000;
+
+/// The TOML file, every key optional (flags fill in or override).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub service: Option<String>,
+    pub bind: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub data: Option<PathBuf>,
+    pub store: Option<String>,
+    pub sync_interval_ms: Option<u64>,
+    /// Peer base URLs by service name, for the default topology and for links without a url.
+    #[serde(default)]
+    pub peers: BTreeMap<String, String>,
+    /// Explicit links; without them the service runs the paper's topology.
+    pub links: Option<Vec<LinkSpec>>,
+    /// Replaces the service's default acceptance rules.
+    pub acceptance: Option<Vec<AcceptanceRule>>,
+}
+
+/// Everything one service needs, resolved.
+#[derive(Debug)]
+pub struct ServiceConfig {
+    pub service: AnyService,
+    pub listen: SocketAddr,
+    pub store: PathBuf,
+    pub links: Vec<LinkSpec>,
+    pub acceptance: Option<AcceptancePolicy>,
+}
+
+/// The demo's address of a service: the base port plus its place in the paper's list.
+pub fn demo_url(bind: IpAddr, base: u16, service: &str) -> String {
+    let index = SERVICE_NAMES
+        .iter()
+        .position(|s| *s == service)
+        .unwrap_or(0) as u16;
+    let host = if bind.is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        bind
+    };
+    format!("http://{}", SocketAddr::new(host, base + index))
+}
+
+pub fn resolve(args: &ServeArgs) -> Result<ServiceConfig, String> {
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let name = args
+        .service
+        .clone()
+        .or(file.service.clone())
+        .ok_or("which service? give --service NAME (or `service` in the config file)")?;
+    let service = AnyService::by_name(&name).ok_or_else(|| {
+        format!(
+            "unknown service {name:?}; the services are {}",
+            SERVICE_NAMES.join(", ")
+        )
+    })?;
+    let bind = args
+        .bind
+        .or(file.bind)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let index = SERVICE_NAMES.iter().position(|s| *s == name).unwrap_or(0) as u16;
+    let port = args.port.or(file.port).unwrap_or(DEFAULT_BASE_PORT + index);
+    let data = args
+        .data
+        .clone()
+        .or(file.data.clone())
+        .unwrap_or_else(|| PathBuf::from("./concord-data"));
+    let store = args
+        .store
+        .clone()
+        .or(file.store.clone())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data.join(format!("{name}.db")));
+    let interval = args
+        .sync_interval_ms
+        .or(file.sync_interval_ms)
+        .unwrap_or(DEFAULT_INTERVAL_MS);
+    if interval == 0 {
+        return Err("--sync-interval-ms must be at least 1".into());
+    }
+
+    let mut peers = file.peers.clone();
+    for peer in &args.peers {
+        let (peer_name, url) = peer
+            .split_once('=')
+            .ok_or_else(|| format!("--peer takes NAME=URL, not {peer:?}"))?;
+        peers.insert(peer_name.to_owned(), url.to_owned());
+    }
+    for peer in peers.keys() {
+        if AnyService::by_name(peer).is_none() {
+            return Err(format!(
+                "unknown peer {peer:?}; the services are {}",
+                SERVICE_NAMES.join(", ")
+            ));
+        }
+    }
+    let url_of = |peer: &str| {
+        peers
+            .get(peer)
+            .cloned()
+            .unwrap_or_else(|| demo_url(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_BASE_PORT, peer))
+    };
+
+    let links = if args.no_links {
+        Vec::new()
+    } else if let Some(links) = file.links {
+        let mut links = links;
+        for link in &mut links {
+            if link.url.is_empty() {
+                link.url = url_of(&link.peer);
+            }
+            link.validate()?;
+        }
+        let mut names: Vec<&str> = links.iter().map(|l| l.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!(
+                "two links are named {:?}; link names must be unique",
+                twice[0]
+            ));
+        }
+        links
+    } else {
+        paper_links(&name, url_of, interval)
+    };
+
+    Ok(ServiceConfig {
+        service,
+        listen: SocketAddr::new(bind, port),
+        store,
+        links,
+        acceptance: file.acceptance.map(AcceptancePolicy::new),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> ServeArgs {
+        let mut argv = vec!["concord", "serve"];
+        argv.extend_from_slice(extra);
+        match crate::cli::Cli::parse_from(argv).command {
+            crate::cli::Command::Serve(args) => args,
+            _ => unreachable!(),
+        }
+    }
+
+    fn with_file(toml: &str, extra: &[&str]) -> Result<ServiceConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("concord.toml");
+        std::fs::write(&path, toml).unwrap();
+        let mut all = vec!["--config", path.to_str().unwrap()];
+        all.extend_from_slice(extra);
+        resolve(&args(&all))
+    }
+
+    #[test]
+    fn defaults_follow_the_demo_layout() {
+        let config = resolve(&args(&["--service", "theory-group"])).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7072");
+        assert_eq!(
+            config.store,
+            PathBuf::from("./concord-data/theory-group.db")
+        );
+        assert_eq!(config.links.len(), 4);
+        assert_eq!(config.links[0].url, "http://127.0.0.1:7070");
+        assert!(config.acceptance.is_none());
+    }
+
+    #[test]
+    fn a_file_configures_and_flags_override() {
+        let config = with_file(
+            r#"
+service = "se-group"
+port = 9001
+sync_interval_ms = 250
+[peers]
+students-office = "http://10.0.0.5:8000"
+
+[[links]]
+name = "enrollments"
+peer = "students-office"
+direction = "pull"
+types = ["studentEnrolled"]
+filter = ["group=se-group"]
+
+[[acceptance]]
+source = "students-office"
+type = "studentEnrolled"
+data = ["group=se-group"]
+"#,
+            &["--port", "9100"],
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9100, "a flag beats the file");
+        assert_eq!(config.links.len(), 1);
+        assert_eq!(config.links[0].url, "http://10.0.0.5:8000");
+        assert_eq!(config.links[0].filter[0].to_string(), "data.group=se-group");
+        assert_eq!(config.acceptance.unwrap().rules.len(), 1);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        assert!(resolve(&args(&[])).unwrap_err().contains("--service"));
+        assert!(resolve(&args(&["--service", "registrar"]))
+            .unwrap_err()
+            .contains("unknown service"));
+        assert!(resolve(&args(&["--service", "se-group", "--peer", "x"]))
+            .unwrap_err()
+            .contains("NAME=URL"));
+        let unknown_key = with_file("service = \"se-group\"\nprot = 1\n", &[]).unwrap_err();
+        assert!(unknown_key.contains("prot"), "{unknown_key}");
+        let twice = with_file(
+            "service = \"se-group\"\n[[links]]\nname=\"a\"\npeer=\"ta-pool\"\ndirection=\"pull\"\n[[links]]\nname=\"a\"\npeer=\"ta-pool\"\ndirection=\"push\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(twice.contains("unique"), "{twice}");
+    }
+}
