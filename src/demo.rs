@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use concord_node::{NodeOptions, RunningNode};
+use concord_node::{Gui, NodeOptions, RunningNode};
 use student_affairs::sample::sample_story;
 use student_affairs::topology::paper_links;
 use student_affairs::AnyService;
@@ -21,18 +21,36 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             args.port
         ));
     }
+    let links_of = |name: &str| {
+        paper_links(
+            name,
+            |peer| demo_url(args.bind, args.port, peer),
+            args.sync_interval_ms,
+        )
+    };
+    // Every page links the four GUIs and draws the whole demo's topology.
+    let gui = Gui {
+        siblings: AnyService::all()
+            .map(|s| {
+                (
+                    s.name().to_owned(),
+                    demo_url(args.bind, args.port, s.name()),
+                )
+            })
+            .to_vec(),
+        topology: AnyService::all()
+            .map(|s| (s.name().to_owned(), links_of(s.name())))
+            .to_vec(),
+    };
     let mut nodes: Vec<RunningNode> = Vec::new();
     for (index, service) in AnyService::all().into_iter().enumerate() {
         let name = service.name();
         let options = NodeOptions {
             listen: SocketAddr::new(args.bind, args.port + index as u16),
             acceptance: None,
-            links: paper_links(
-                name,
-                |peer| demo_url(args.bind, args.port, peer),
-                args.sync_interval_ms,
-            ),
+            links: links_of(name),
             transport: None,
+            gui: gui.clone(),
         };
         match crate::launch::start(service, &args.data.join(format!("{name}.db")), options).await {
             Ok(node) => nodes.push(node),

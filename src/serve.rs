@@ -1,6 +1,6 @@
 //! `concord serve`: one service until Ctrl-C or SIGTERM.
 
-use concord_node::NodeOptions;
+use concord_node::{Gui, NodeOptions};
 
 use crate::cli::ServeArgs;
 use crate::config;
@@ -15,6 +15,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             acceptance: config.acceptance,
             links: config.links,
             transport: None,
+            // The page draws this service's own links; it knows no sibling GUIs.
+            gui: Gui::default(),
         },
     )
     .await?;

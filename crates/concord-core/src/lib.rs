@@ -17,6 +17,8 @@
 //!   and replay all change the model through it.
 //! - [`service`]: how a domain declares a service: name, catalogue, acceptance, commands
 //!   and queries as plain functions ([`ServiceSpec`], [`Api`]).
+//! - [`ui`]: the service's GUI as plain data ([`View`]: sections, tables, forms naming its
+//!   commands); the HTTP shell renders it.
 //! - [`host`]: the thin threaded shell around a [`ServiceCore`]: one writer thread, group
 //!   commit, replies to async or blocking callers.
 //!
@@ -30,6 +32,7 @@ pub mod model;
 pub mod runtime;
 pub mod service;
 pub mod store;
+pub mod ui;
 
 pub use acceptance::{AcceptancePolicy, AcceptanceRule};
 pub use event::{CloudEvent, DataFilter, EventError, StoredEvent, Timestamp};
@@ -39,3 +42,4 @@ pub use service::{Api, Params, ServiceSpec};
 pub use store::{
     AppendOutcome, EventAppender, EventReader, EventStore, ReadPage, ReadQuery, StoreError,
 };
+pub use ui::View;

@@ -3,7 +3,8 @@
 //!
 //! The HTTP shell (`concord-http`) turns an [`Api`] into routes; the simulator calls the same
 //! functions directly. A command handler only parses its input and decides which events to
-//! raise (R1); a query handler only reads the model.
+//! raise (R1); a query handler only reads the model; the optional view describes the
+//! service's GUI as data ([`crate::ui`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde_json::Value;
 use crate::acceptance::AcceptancePolicy;
 use crate::model::Model;
 use crate::runtime::{Catalogue, Command, CommandError, EventDraft};
+use crate::ui::View;
 
 /// Everything the framework needs to know to run one service of a domain.
 pub trait ServiceSpec: Send + Sync + 'static {
@@ -89,22 +91,29 @@ impl<M> Route<M> {
     }
 }
 
-/// The commands and queries of one service.
+/// The commands and queries of one service, and optionally its page.
 pub struct Api<M> {
     pub routes: Vec<Route<M>>,
+    /// What the service's GUI shows, as data ([`View`]); the HTTP shell renders it at `GET /`
+    /// and runs its forms through `routes`.
+    pub view: Option<fn(&M) -> View>,
 }
 
 impl<M> Clone for Api<M> {
     fn clone(&self) -> Self {
         Api {
             routes: self.routes.clone(),
+            view: self.view,
         }
     }
 }
 
 impl<M: Model> Default for Api<M> {
     fn default() -> Self {
-        Api { routes: Vec::new() }
+        Api {
+            routes: Vec::new(),
+            view: None,
+        }
     }
 }
 
@@ -163,6 +172,12 @@ impl<M: Model> Api<M> {
             schema,
             handler: Handler::Query(handler),
         });
+        self
+    }
+
+    /// The service's page: `view(model)` is what its GUI shows.
+    pub fn view(mut self, view: fn(&M) -> View) -> Self {
+        self.view = Some(view);
         self
     }
 

@@ -23,15 +23,18 @@ use crate::error::{blocking, ApiError};
 
 /// Paths the shell itself serves; a domain route may not take them.
 pub(crate) const RESERVED: [&str; 5] = [
-    crate::pages::PATH,
+    crate::gui::PATH,
     crate::health::PATH,
     crate::events::PATH,
     crate::sync::PATH,
     crate::openapi::PATH,
 ];
 
+/// The prefix of the GUI's own routes (`/ui/command`, `/ui/sync`), all the shell's.
+pub(crate) const UI_PREFIX: &str = "/ui/";
+
 /// Checks that an API can be served: paths start with `/`, no (method, path) twice, and
-/// nothing the shell serves itself.
+/// nothing the shell serves itself (nor anything under `/ui/`).
 pub fn check_api<M>(api: &Api<M>) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for route in &api.routes {
@@ -39,7 +42,7 @@ pub fn check_api<M>(api: &Api<M>) -> Result<(), String> {
         if !path.starts_with('/') {
             return Err(format!("route {method} {path}: a path starts with '/'"));
         }
-        if RESERVED.contains(&path) {
+        if RESERVED.contains(&path) || path.starts_with(UI_PREFIX) {
             return Err(format!(
                 "route {method} {path}: the path is served by concord-http itself"
             ));
@@ -112,6 +115,11 @@ async fn run_query<M: Model>(
 fn path_params(pattern: &str, uri: &Uri) -> Result<Params, ApiError> {
     let raw = match_path(pattern, uri.path())
         .ok_or_else(|| ApiError::not_found(format!("no route {}", uri.path())))?;
+    decode_params(raw)
+}
+
+/// Percent-decodes path parameters as matched from a raw path.
+pub(crate) fn decode_params(raw: Params) -> Result<Params, ApiError> {
     raw.into_iter()
         .map(|(name, value)| {
             let decoded = percent_decode_str(&value).decode_utf8().map_err(|_| {

@@ -155,13 +155,17 @@ where
 }
 
 /// Middleware: rewrites any 4xx/5xx that is not JSON (axum's own 405, a rejection from an
-/// extractor) into the JSON error shape, keeping its status (and an `Allow` header).
+/// extractor) into the JSON error shape, keeping its status (and an `Allow` header). The
+/// GUI's pages are the one exception: a form's error is shown as the page, in HTML.
 pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let uri = request.uri().clone();
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json(response.headers())
+        || is_html(response.headers())
+    {
         return response;
     }
     let message = match status {
@@ -177,6 +181,13 @@ pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
         rewritten.headers_mut().insert(ALLOW, allow.clone());
     }
     rewritten
+}
+
+fn is_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

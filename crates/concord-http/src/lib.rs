@@ -18,16 +18,17 @@
 //! - `api`: the domain's commands (`POST`) and queries (`GET`).
 //! - [`sync`]: `GET`/`POST /api/sync` and the [`SyncControl`] trait the sync links implement.
 //! - [`openapi`]: the OpenAPI 3.1 document at `GET /api/openapi.json`.
-//! - [`pages`]: the HTML at `GET /` (the GUI grows here).
+//! - [`gui`]: the GUI at `GET /` — the domain's [`View`](concord_core::ui::View) rendered
+//!   as HTML, the sync panel, event log and topology — and its form routes under `/ui/`.
 //! - [`error`]: [`ApiError`], the one JSON error shape, and the middleware enforcing it.
 
 mod api;
 pub mod cloudevents_http;
 pub mod error;
 mod events;
+pub mod gui;
 mod health;
 pub mod openapi;
-pub mod pages;
 pub mod read_query;
 pub mod start;
 pub mod sync;
@@ -48,14 +49,16 @@ use concord_core::{Api, Model};
 
 pub use api::check_api;
 pub use error::ApiError;
+pub use gui::Gui;
 pub use start::{start_service, RunningService, StartError};
 pub use sync::{SyncControl, SyncFuture};
 
 /// The largest request body accepted (CONTRACT §3: over 16 MiB → 413).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// The router of a running service: the shell's routes, the domain's `api`, and
-/// `/api/sync` answered by `sync` (or `{"links":[]}` without it).
+/// The router of a running service: the shell's routes, the domain's `api`, `/api/sync`
+/// answered by `sync` (or `{"links":[]}` without it), and the GUI, which knows the rest of
+/// the system through `gui`.
 ///
 /// # Panics
 ///
@@ -65,6 +68,7 @@ pub fn router<M: Model>(
     host: &Host<M>,
     api: &Api<M>,
     sync: Option<Arc<dyn SyncControl>>,
+    gui: &Gui,
 ) -> Router {
     if let Err(problem) = check_api(api) {
         panic!("{problem}");
@@ -74,7 +78,7 @@ pub fn router<M: Model>(
         serde_json::to_vec(&openapi::document(&name, api)).expect("a JSON value serialises"),
     );
     Router::new()
-        .merge(pages::routes(&name))
+        .merge(gui::routes(host, api, sync.clone(), gui))
         .merge(health::routes(&name, Arc::clone(host.store())))
         .merge(events::routes(host.clone()))
         .merge(sync::routes(sync))

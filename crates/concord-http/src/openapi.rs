@@ -19,7 +19,9 @@ pub fn document<M>(name: &str, api: &Api<M>) -> Value {
         let item = paths.entry(path).or_insert_with(|| json!({}));
         item[method] = operation;
     };
-    add(crate::pages::PATH, "get", page());
+    add(crate::gui::PATH, "get", page());
+    add(crate::gui::COMMAND_PATH, "post", ui_command());
+    add(crate::gui::SYNC_PATH, "post", ui_sync());
     add(crate::health::PATH, "get", health());
     add(crate::events::PATH, "get", get_events());
     add(crate::events::PATH, "post", put_events());
@@ -103,6 +105,38 @@ fn page() -> Value {
         "tags": ["shell"],
         "responses": { "200": { "description": "An HTML page", "content": { "text/html": { "schema": {"type": "string"} } } } },
     })
+}
+
+fn ui_command() -> Value {
+    json!({
+        "summary": "The GUI's forms: run one of the domain's commands from form fields",
+        "description": "The page's forms post here. `_action` names the command's path (its \
+            `{name}` segments filled from the fields of that name); `_number` and `_bool` name \
+            the fields sent as JSON numbers and booleans, every other field is a string. The \
+            command runs through the same handler as its JSON route.",
+        "operationId": "postUiCommand",
+        "tags": ["gui"],
+        "requestBody": { "content": { "application/x-www-form-urlencoded": { "schema": {"type": "object"} } } },
+        "responses": {
+            "303": { "description": "Done: back to the page, with a message" },
+            "400": html_response("The page again, showing why the command was refused"),
+            "404": html_response("The page again: the command or what it names is unknown"),
+            "409": html_response("The page again: the command conflicts with the state"),
+        },
+    })
+}
+
+fn ui_sync() -> Value {
+    json!({
+        "summary": "The GUI's \"Synchronize now\": run every link, then back to the page",
+        "operationId": "postUiSync",
+        "tags": ["gui"],
+        "responses": { "303": { "description": "Back to the page's sync panel, with a summary" } },
+    })
+}
+
+fn html_response(description: &str) -> Value {
+    json!({ "description": description, "content": { "text/html": { "schema": {"type": "string"} } } })
 }
 
 fn health() -> Value {

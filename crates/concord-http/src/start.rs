@@ -1,6 +1,7 @@
 //! Starting a whole service: open its core on the store (replaying every event), start the
 //! host's writer thread, and build its router. The binary binds and serves the router; the
-//! sync layer attaches its links afterwards with [`RunningService::attach_sync`].
+//! sync layer attaches its links afterwards with [`RunningService::attach_sync`], and the
+//! GUI learns about the rest of the system with [`RunningService::set_gui`].
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use concord_core::{
     AcceptancePolicy, Api, EventStore, Model, ServiceCore, ServiceSpec, StoreError,
 };
 
+use crate::gui::Gui;
 use crate::sync::SyncControl;
 
 /// Why a service could not start.
@@ -52,12 +54,25 @@ pub struct RunningService<M: Model> {
     pub host: Host<M>,
     pub router: Router,
     api: Api<M>,
+    sync: Option<Arc<dyn SyncControl>>,
+    gui: Gui,
 }
 
 impl<M: Model> RunningService<M> {
-    /// Rebuilds the router so that `/api/sync` answers from `sync`.
+    /// Rebuilds the router so that `/api/sync` (and the page's sync panel) answer from `sync`.
     pub fn attach_sync(&mut self, sync: Arc<dyn SyncControl>) {
-        self.router = crate::router(&self.host, &self.api, Some(sync));
+        self.sync = Some(sync);
+        self.rebuild();
+    }
+
+    /// Rebuilds the router so that the page knows the rest of the system (`gui`).
+    pub fn set_gui(&mut self, gui: Gui) {
+        self.gui = gui;
+        self.rebuild();
+    }
+
+    fn rebuild(&mut self) {
+        self.router = crate::router(&self.host, &self.api, self.sync.clone(), &self.gui);
     }
 
     /// The domain's API the router serves.
@@ -90,11 +105,14 @@ pub fn start_service<S: ServiceSpec>(
         routes = api.routes.len(),
         "service started"
     );
-    let router = crate::router(&host, &api, None);
+    let gui = Gui::default();
+    let router = crate::router(&host, &api, None, &gui);
     Ok(RunningService {
         name,
         host,
         router,
         api,
+        sync: None,
+        gui,
     })
 }

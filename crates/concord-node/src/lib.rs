@@ -13,6 +13,7 @@ pub mod links;
 pub mod node;
 pub mod transport;
 
+pub use concord_http::Gui;
 pub use links::Links;
 pub use node::{start, NodeError, NodeOptions, RunningNode};
 pub use transport::{HttpTransport, Transport};

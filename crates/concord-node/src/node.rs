@@ -12,7 +12,7 @@ use concord_core::host::Host;
 use concord_core::runtime::SystemEnv;
 use concord_core::service::Handler;
 use concord_core::{AcceptancePolicy, Api, EventStore, Model, ServiceSpec};
-use concord_http::{start_service, SyncControl};
+use concord_http::{start_service, Gui, SyncControl};
 use concord_sync::LinkSpec;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -33,6 +33,23 @@ pub struct NodeOptions {
     pub links: Vec<LinkSpec>,
     /// How links reach peers; HTTP unless given.
     pub transport: Option<Arc<dyn Transport>>,
+    /// What the service's page knows of the rest of the system: the GUIs to link and the
+    /// topology to draw. This service's own `links` are added to the topology when it does
+    /// not list them, so by default the page draws just them.
+    pub gui: Gui,
+}
+
+impl Default for NodeOptions {
+    /// Loopback on a free port, the default acceptance, no links, HTTP transport.
+    fn default() -> Self {
+        NodeOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            acceptance: None,
+            links: Vec::new(),
+            transport: None,
+            gui: Gui::default(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -85,6 +102,11 @@ pub async fn start<S: ServiceSpec>(
     .map_err(|e| NodeError::Start(format!("{name}: start-up panicked: {e}")))?
     .map_err(|e| NodeError::Start(format!("{name}: {e}")))?;
     let mut service = started;
+    let mut gui = options.gui;
+    if !gui.topology.iter().any(|(service, _)| *service == name) {
+        gui.topology.push((name.clone(), options.links.clone()));
+    }
+    service.set_gui(gui);
     let transport = options
         .transport
         .unwrap_or_else(|| Arc::new(HttpTransport::default()));

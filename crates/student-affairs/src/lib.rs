@@ -21,8 +21,9 @@
 //!   grades) and examinations — where the contract's last-writer-wins table lives, once.
 //! - [`api`]: what the four APIs share — input checks, JSON Schema pieces, the hire command.
 //! - [`office`], [`se_group`], [`theory_group`], [`ta_pool`]: one folder per service, each
-//!   with `mod.rs` (the [`ServiceSpec`]), `model.rs`, `commands.rs` and `queries.rs`
-//!   (ta-pool has no commands).
+//!   with `mod.rs` (the [`ServiceSpec`]), `model.rs`, `commands.rs`, `queries.rs` (ta-pool has
+//!   no commands) and `pages.rs`, its GUI described as data (`concord_core::ui::View`).
+//! - [`pages_common`]: what the four pages share (labels, grade cells, the hiring section).
 //! - [`sample`]: a small sample story as commands, for `concord demo --seed`.
 //! - [`topology`]: the paper's synchronisation links (CONTRACT §4).
 //! - [`simulation`]: the scenario the deterministic simulator runs: the four services, a
@@ -53,6 +54,7 @@ pub mod catalogue;
 pub mod directory;
 pub mod grade;
 pub mod office;
+pub mod pages_common;
 pub mod sample;
 pub mod se_group;
 pub mod simulation;

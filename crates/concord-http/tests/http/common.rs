@@ -13,6 +13,7 @@ use concord_core::event::EventError;
 use concord_core::host::Host;
 use concord_core::runtime::SeededEnv;
 use concord_core::store::{CursorUpdate, MemoryStore};
+use concord_core::ui::{Cell, Choice, Field, Form, Section, Table, Tone, View};
 use concord_core::{
     AcceptancePolicy, AcceptanceRule, Api, AppendOutcome, Catalogue, CloudEvent, CommandError,
     EventAppender, EventDraft, EventReader, EventStore, Lww, Model, Params, ReadPage, ReadQuery,
@@ -104,6 +105,80 @@ pub struct WriteNote {
 #[serde(deny_unknown_fields)]
 pub struct EditNote {
     text: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateNote {
+    stars: u8,
+    pinned: bool,
+}
+
+/// Raises `noteRated` (outside the catalogue, so the model ignores it): lets the GUI tests
+/// see how form fields were typed.
+fn rate_note(
+    model: &Notes,
+    params: &Params,
+    input: RateNote,
+) -> Result<Vec<EventDraft>, CommandError> {
+    let id = &params["noteId"];
+    if !model.notes.contains(id) {
+        return Err(CommandError::NotFound(format!("no note {id}")));
+    }
+    if !(1..=5).contains(&input.stars) {
+        return Err(CommandError::Invalid("stars must be 1 to 5".into()));
+    }
+    Ok(vec![EventDraft::new(
+        "noteRated",
+        json!({"noteId": id, "stars": input.stars, "pinned": input.pinned}),
+    )])
+}
+
+/// The notes page: a table of notes (tagged `urgent` shown as bad) and three forms.
+fn notes_view(model: &Notes) -> View {
+    let mut table = Table::new(["Note", "Text", "Tags"]).empty("No notes yet.");
+    let mut choices = Vec::new();
+    for (id, note) in model.notes.iter() {
+        let tags: Vec<&String> = note.tags.iter().collect();
+        let tags_cell = if tags.iter().any(|t| *t == "urgent") {
+            Cell::bad("urgent")
+        } else {
+            Cell::plain(
+                tags.iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        };
+        table = table.row(vec![
+            Cell::muted(id.as_str()),
+            Cell::plain(note.text.get().cloned().unwrap_or_default()),
+            tags_cell,
+        ]);
+        choices.push(Choice::new(id.as_str(), id.as_str()));
+    }
+    View::new().section(
+        Section::new("Notes")
+            .intro("Every note <and> its tags.")
+            .table(table)
+            .form(
+                Form::new("Write a note", "/api/notes", "Write")
+                    .field(Field::text("noteId", "Note"))
+                    .field(Field::text("text", "Text")),
+            )
+            .form(
+                Form::new("Edit a note", "/api/notes/{noteId}/edits", "Save")
+                    .field(Field::select("noteId", "Note", choices.clone()))
+                    .field(Field::text("text", "Text")),
+            )
+            .form(
+                Form::new("Rate a note", "/api/notes/{noteId}/ratings", "Rate")
+                    .field(Field::select("noteId", "Note", choices))
+                    .field(Field::integer("stars", "Stars", 1, Some(5)))
+                    .field(Field::checkbox("pinned", "Pin it"))
+                    .note(Tone::Warning, "Ratings are <final>."),
+            ),
+    )
 }
 
 fn write_note(
@@ -207,6 +282,13 @@ impl ServiceSpec for NotesSpec {
                 list_notes,
             )
             .query("/api/notes/{noteId}", "One note", note, one_note)
+            .command(
+                "/api/notes/{noteId}/ratings",
+                "Rate a note",
+                json!({"type": "object", "required": ["stars", "pinned"]}),
+                rate_note,
+            )
+            .view(notes_view)
     }
 }
 

@@ -4,6 +4,7 @@
 mod common;
 mod domain_api;
 mod get_events;
+mod gui;
 mod openapi;
 mod put_events;
 mod serve;

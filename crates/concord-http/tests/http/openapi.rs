@@ -30,6 +30,8 @@ async fn the_document_describes_exactly_what_the_router_serves() {
         ("GET", "/api/sync"),
         ("POST", "/api/sync"),
         ("GET", "/api/openapi.json"),
+        ("POST", "/ui/command"),
+        ("POST", "/ui/sync"),
     ]
     .iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))

@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod model;
+pub mod pages;
 pub mod queries;
 
 use concord_core::service::Api;
@@ -82,6 +83,7 @@ impl ServiceSpec for StudentsOffice {
                 queries::ExaminationAnswer::schema(),
                 queries::examination,
             )
+            .view(pages::view)
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod model;
+pub mod pages;
 pub mod queries;
 
 use concord_core::service::Api;
@@ -86,6 +87,7 @@ impl ServiceSpec for SeGroup {
                 queries::AssignmentAnswer::schema(),
                 queries::assignment,
             )
+            .view(pages::view)
     }
 }
 

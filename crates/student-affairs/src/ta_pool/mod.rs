@@ -6,6 +6,7 @@
 //! `commands` module): nothing in the contract lets a user change the pool directly.
 
 pub mod model;
+pub mod pages;
 pub mod queries;
 
 use concord_core::service::Api;
@@ -53,6 +54,7 @@ impl ServiceSpec for TaPool {
                 queries::TaAnswer::schema(),
                 queries::ta,
             )
+            .view(pages::view)
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod model;
+pub mod pages;
 pub mod queries;
 
 use concord_core::service::Api;
@@ -68,6 +69,7 @@ impl ServiceSpec for TheoryGroup {
                 queries::StudentAnswer::schema(),
                 queries::student,
             )
+            .view(pages::view)
     }
 }
 

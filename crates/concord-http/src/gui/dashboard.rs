@@ -1,0 +1,456 @@
+//! What every service's page shows about the service itself: the sync panel (from
+//! `GET /api/sync`'s status) and the event log (read straight from the store).
+//!
+//! The log lists events oldest first, newest at the bottom, like getEvents; without paging
+//! parameters it opens on the latest page. `after=N` reads forward from a sequence (and
+//! offers `next_after` as the next page, so a sparse filter never rescans what it skipped);
+//! `before=N` shows the last page of matches before a sequence.
+
+use concord_core::{EventReader, ReadQuery, StoreError, StoredEvent};
+use maud::{html, Markup};
+use serde_json::Value;
+
+use super::SYNC_PATH;
+
+/// Events per page of the log.
+pub(crate) const PAGE: usize = 20;
+
+/// The log's filters and position, from the page's query string.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct LogQuery {
+    pub types: Vec<String>,
+    pub sources: Vec<String>,
+    pub after: Option<u64>,
+    pub before: Option<u64>,
+}
+
+impl LogQuery {
+    /// Lenient: a GUI ignores what it does not understand instead of failing the page.
+    pub fn from_query(raw: &str) -> LogQuery {
+        let mut query = LogQuery::default();
+        let list = |value: &str| {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
+            match &*name {
+                "type" => query.types.extend(list(&value)),
+                "source" => query.sources.extend(list(&value)),
+                "after" => query.after = value.parse().ok(),
+                "before" => query.before = value.parse().ok(),
+                _ => {}
+            }
+        }
+        query
+    }
+
+    fn read_query(&self, after: u64, limit: usize) -> ReadQuery {
+        ReadQuery {
+            types: self.types.clone(),
+            sources: self.sources.clone(),
+            ..ReadQuery::after(after, limit)
+        }
+    }
+
+    /// A link to the log with these filters at another position.
+    fn href(&self, position: Option<(&str, u64)>) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if !self.types.is_empty() {
+            query.append_pair("type", &self.types.join(","));
+        }
+        if !self.sources.is_empty() {
+            query.append_pair("source", &self.sources.join(","));
+        }
+        if let Some((name, value)) = position {
+            query.append_pair(name, &value.to_string());
+        }
+        let query = query.finish();
+        if query.is_empty() {
+            "/#events".to_owned()
+        } else {
+            format!("/?{query}#events")
+        }
+    }
+}
+
+/// One page of the log and where the neighbouring pages start.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LogPage {
+    pub events: Vec<StoredEvent>,
+    /// `before` of the previous page, if there may be earlier matches.
+    pub earlier: Option<u64>,
+    /// `after` of the next page (getEvents' `next_after`), if the store holds more.
+    pub later: Option<u64>,
+    pub last_sequence: u64,
+}
+
+/// Reads the page `query` asks for.
+pub(crate) fn read_log(store: &dyn EventReader, query: &LogQuery) -> Result<LogPage, StoreError> {
+    let last_sequence = store.last_sequence()?;
+    if let Some(after) = query.after {
+        let page = store.read(&query.read_query(after, PAGE))?;
+        return Ok(LogPage {
+            earlier: page
+                .events
+                .first()
+                .map(|e| e.sequence)
+                .filter(|_| after > 0),
+            later: page.has_more.then_some(page.next_after),
+            events: page.events,
+            last_sequence,
+        });
+    }
+    let before = query
+        .before
+        .unwrap_or(u64::MAX)
+        .min(last_sequence.saturating_add(1));
+    // Matches before `before`, found by reading ever larger windows backwards: the store
+    // reads forwards only. A window holds at most MAX_LIMIT sequences, so one read sees all
+    // matches in it.
+    let mut window = (PAGE * 4) as u64;
+    let (mut events, start) = loop {
+        let start = before.saturating_sub(window);
+        let page = store.read(&query.read_query(start, ReadQuery::MAX_LIMIT))?;
+        let events: Vec<StoredEvent> = page
+            .events
+            .into_iter()
+            .filter(|e| e.sequence < before)
+            .collect();
+        if events.len() >= PAGE || start == 0 || window >= ReadQuery::MAX_LIMIT as u64 {
+            break (events, start);
+        }
+        window = (window * 4).min(ReadQuery::MAX_LIMIT as u64);
+    };
+    let more_before = events.len() > PAGE || start > 0;
+    let events = events.split_off(events.len().saturating_sub(PAGE));
+    Ok(LogPage {
+        earlier: events.first().map(|e| e.sequence).filter(|_| more_before),
+        later: (before <= last_sequence).then(|| before - 1),
+        events,
+        last_sequence,
+    })
+}
+
+fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+/// `2026-11-26T05:10:17.028231Z` → `05:10:17`.
+fn clock(rfc3339: &str) -> &str {
+    rfc3339
+        .split_once('T')
+        .map_or(rfc3339, |(_, time)| time.get(..8).unwrap_or(time))
+}
+
+/// A link's status error is `"<time>: <message>"`; the time is shown apart.
+fn split_error(error: &str) -> (&str, &str) {
+    match error.split_once(": ") {
+        Some((time, message)) if time.contains('T') => (clock(time), message),
+        _ => ("", error),
+    }
+}
+
+fn list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The sync panel: one row per link, and "Synchronize now".
+pub(crate) fn sync_panel(status: Option<&Value>) -> Markup {
+    let links: Vec<Value> = status
+        .and_then(|s| s.get("links"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let rejections: Vec<(String, String, String)> = links
+        .iter()
+        .flat_map(|link| {
+            let name = text(link, "name").unwrap_or("?").to_owned();
+            link.get("recentRejections")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(move |r| {
+                    (
+                        name.clone(),
+                        text(r, "id").unwrap_or("?").to_owned(),
+                        text(r, "reason").unwrap_or("").to_owned(),
+                    )
+                })
+        })
+        .collect();
+    html! {
+        section.card #sync {
+            h2 { "Sync" }
+            @if links.is_empty() {
+                p.intro { "This service runs no links of its own: its peers pull from it and push to it." }
+            } @else {
+                p.intro { (links.len()) " links, each with a durable cursor. They run in the background; "
+                    "“Synchronize now” runs every one of them at once until it has nothing left to carry." }
+                div.table-wrap {
+                    table {
+                        thead { tr {
+                            th { "Peer" } th { "Direction" } th { "Events" } th { "Cursor" }
+                            th { "Lag" } th { "Last success" } th { "Last error" } th { "Rejected" }
+                        } }
+                        tbody {
+                            @for link in &links { (sync_row(link)) }
+                        }
+                    }
+                }
+                form.sync-now method="post" action=(SYNC_PATH) {
+                    button type="submit" { "Synchronize now" }
+                }
+                @if !rejections.is_empty() {
+                    details.rejections {
+                        summary { "Recently rejected events (" (rejections.len()) ")" }
+                        ul {
+                            @for (link, id, reason) in &rejections {
+                                li { code { (id) } " on " (link) ": " (reason) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn sync_row(link: &Value) -> Markup {
+    let peer = text(link, "peer").unwrap_or("?");
+    let name = text(link, "name").unwrap_or("");
+    let url = text(link, "url").filter(|u| u.starts_with("http"));
+    let direction = text(link, "direction").unwrap_or("?");
+    let types = list(link.get("types"));
+    let filter = list(link.get("filter"));
+    let pending = link.get("pending").and_then(Value::as_u64);
+    let rejected = link.get("rejected").and_then(Value::as_u64).unwrap_or(0);
+    let success = text(link, "lastSuccess");
+    let error = text(link, "lastError");
+    html! {
+        tr {
+            td.nowrap title=(name) {
+                @match url {
+                    Some(url) => a href={ (url.trim_end_matches('/')) "/" } { (peer) },
+                    None => (peer),
+                }
+            }
+            td.nowrap { span.pill.(direction) { (direction) @if direction == "pull" { " ←" } @else { " →" } } }
+            td {
+                @if types.is_empty() { "all" } @else { (types.join(", ")) }
+                @for f in &filter { " " span.muted.filter { "where " (f.trim_start_matches("data.")) } }
+            }
+            td.num { (link.get("cursor").and_then(Value::as_u64).unwrap_or(0)) }
+            @match pending {
+                None => td.muted title="Known after the first round" { "?" },
+                Some(0) => td.good.nowrap { "in sync" },
+                Some(n) => td.warning.nowrap title="Log positions after the cursor not yet examined" { (n) " behind" },
+            }
+            @match success {
+                Some(time) => td.nowrap title=(time) { (clock(time)) },
+                None => td.muted { "not yet" },
+            }
+            @match error {
+                Some(error) => {
+                    @let (time, message) = split_error(error);
+                    td.bad.error title=(error) { @if !time.is_empty() { span.muted { (time) " " } } (shorten(message, 140)) }
+                }
+                None => td.muted { "—" },
+            }
+            @if rejected == 0 { td.muted.num { "0" } } @else { td.bad.num { (rejected) } }
+        }
+    }
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// `key: value` pairs of an event's data, strings unquoted.
+fn data_summary(event: &StoredEvent) -> String {
+    event
+        .event
+        .data
+        .iter()
+        .map(|(key, value)| match value {
+            Value::String(s) => format!("{key}: {s}"),
+            other => format!("{key}: {other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// The event log with its filters and paging.
+pub(crate) fn event_log(
+    name: &str,
+    page: &LogPage,
+    query: &LogQuery,
+    known_types: &[String],
+    known_sources: &[String],
+) -> Markup {
+    let filtered = !query.types.is_empty() || !query.sources.is_empty();
+    html! {
+        section.card #events {
+            h2 { "Event log" }
+            p.intro { "Every event in this service's store — its own and those it accepted from peers — "
+                "oldest first, the newest at the bottom. Its sequence numbers are this store's." }
+            form.filters method="get" action="/#events" {
+                label.field { span { "Type" }
+                    input type="text" name="type" list="known-types" value=(query.types.join(","))
+                        placeholder="any type" autocomplete="off"; }
+                label.field { span { "Source" }
+                    input type="text" name="source" list="known-sources" value=(query.sources.join(","))
+                        placeholder="any source" autocomplete="off"; }
+                datalist #known-types { @for t in known_types { option value=(t) {} } }
+                datalist #known-sources { @for s in known_sources { option value=(s) {} } }
+                button type="submit" { "Filter" }
+                @if filtered { a.button.secondary href="/#events" { "Clear" } }
+            }
+            @if page.events.is_empty() {
+                p.empty { @if filtered { "No events match." } @else { "No events yet." } }
+            } @else {
+                div.table-wrap {
+                    table.log {
+                        thead { tr { th { "#" } th { "Time" } th { "Type" } th { "Source" } th { "Data" } } }
+                        tbody {
+                            @for e in &page.events {
+                                @let time = e.event.time_text();
+                                @let own = e.event.source == name;
+                                tr {
+                                    td.num.muted { (e.sequence) }
+                                    td.time title=(time) { (time.replacen('T', " ", 1).get(..19).unwrap_or(time)) }
+                                    td.type { code { (e.event.ty) } }
+                                    td class=(if own { "source plain" } else { "source muted" }) title=(if own { "raised here" } else { "received" }) {
+                                        (e.event.source)
+                                    }
+                                    td.data title={ "id " (e.event.id) } { (data_summary(e)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            nav.pager aria-label="Event log pages" {
+                @if page.earlier.is_some() { a href=(query.href(Some(("after", 0)))) { "⇤ Oldest" } }
+                @if let Some(before) = page.earlier { a href=(query.href(Some(("before", before)))) { "← Earlier" } }
+                span.muted { "store at #" (page.last_sequence) }
+                @if let Some(after) = page.later { a href=(query.href(Some(("after", after)))) { "Later →" } }
+                @if page.later.is_some() { a href=(query.href(None)) { "Latest ⇥" } }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concord_core::store::MemoryStore;
+    use concord_core::{CloudEvent, EventAppender, Timestamp};
+    use serde_json::{json, Map};
+
+    fn store(n: u64) -> MemoryStore {
+        let store = MemoryStore::new();
+        let events: Vec<CloudEvent> = (1..=n)
+            .map(|i| {
+                let ty = if i % 3 == 0 { "rare" } else { "common" };
+                let mut data = Map::new();
+                data.insert("i".into(), json!(i));
+                CloudEvent::new(
+                    format!("e{i}"),
+                    "here",
+                    ty,
+                    Timestamp::from_unix_nanos(i as i128),
+                    data,
+                )
+            })
+            .collect();
+        store.append(&events, &[]).unwrap();
+        store
+    }
+
+    fn sequences(page: &LogPage) -> Vec<u64> {
+        page.events.iter().map(|e| e.sequence).collect()
+    }
+
+    #[test]
+    fn the_log_opens_on_the_latest_page_and_pages_both_ways() {
+        let store = store(50);
+        let latest = read_log(&store, &LogQuery::default()).unwrap();
+        assert_eq!(sequences(&latest), (31..=50).collect::<Vec<_>>());
+        assert_eq!((latest.earlier, latest.later), (Some(31), None));
+
+        let earlier = read_log(
+            &store,
+            &LogQuery {
+                before: Some(31),
+                ..LogQuery::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(sequences(&earlier), (11..=30).collect::<Vec<_>>());
+        assert_eq!((earlier.earlier, earlier.later), (Some(11), Some(30)));
+
+        let forward = read_log(
+            &store,
+            &LogQuery {
+                after: Some(30),
+                ..LogQuery::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(sequences(&forward), (31..=50).collect::<Vec<_>>());
+        assert_eq!(forward.later, None);
+        let first = read_log(
+            &store,
+            &LogQuery {
+                after: Some(0),
+                ..LogQuery::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((first.earlier, first.later), (None, Some(20)));
+    }
+
+    #[test]
+    fn a_filtered_log_finds_sparse_matches() {
+        let store = store(200);
+        let query = LogQuery::from_query("type=rare&flash=x");
+        assert_eq!(query.types, ["rare"]);
+        let latest = read_log(&store, &query).unwrap();
+        let all: Vec<u64> = (1..=200).filter(|i| i % 3 == 0).collect();
+        let expected = all[all.len() - 20..].to_vec();
+        assert_eq!(sequences(&latest), expected);
+        assert_eq!(latest.earlier, Some(expected[0]));
+        assert_eq!(
+            query.href(Some(("before", 5))),
+            "/?type=rare&before=5#events"
+        );
+    }
+
+    #[test]
+    fn errors_show_their_time_apart() {
+        assert_eq!(
+            split_error("2026-11-26T05:10:13.916472Z: connection refused"),
+            ("05:10:13", "connection refused")
+        );
+        assert_eq!(split_error("plain"), ("", "plain"));
+        assert_eq!(shorten("abcdé", 4), "abcd…");
+        assert_eq!(shorten("abcdé", 5), "abcdé");
+    }
+}

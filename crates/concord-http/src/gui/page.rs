@@ -1,0 +1,154 @@
+//! The whole page: header with the navigation bar, the domain's view, the sync panel, the
+//! topology and the event log; the CSS and the optional live-refresh script.
+
+use concord_core::{Model, StoreError};
+use maud::{html, PreEscaped, DOCTYPE};
+
+use super::dashboard::{self, LogQuery};
+use super::render::{self, slug};
+use super::topology::{self, Topology};
+use super::{Problem, Shell};
+
+const STYLE: &str = include_str!("style.css");
+const SCRIPT: &str = include_str!("live.js");
+
+/// What one rendering of the page is asked for.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Request {
+    pub port: Option<u16>,
+    /// A message after a redirect, and its tone (`good`, `warning`, `bad`).
+    pub flash: Option<(String, String)>,
+    pub log: LogQuery,
+    pub problem: Option<Problem>,
+}
+
+impl Request {
+    /// From the page's query string; anything it does not know is ignored.
+    pub fn from_query(raw: &str, port: Option<u16>) -> Request {
+        let mut request = Request {
+            port,
+            log: LogQuery::from_query(raw),
+            ..Request::default()
+        };
+        let mut tone = "good".to_owned();
+        let mut flash = None;
+        for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
+            match &*name {
+                "flash" if !value.is_empty() => flash = Some(value.into_owned()),
+                "tone" if matches!(&*value, "good" | "warning" | "bad") => {
+                    tone = value.into_owned()
+                }
+                _ => {}
+            }
+        }
+        request.flash = flash.map(|f| (f, tone));
+        request
+    }
+}
+
+/// Renders the page of `shell`'s service.
+pub(crate) fn render<M: Model>(shell: &Shell<M>, request: &Request) -> Result<String, StoreError> {
+    let name = shell.name.as_str();
+    let view = shell
+        .api
+        .view
+        .map(|view| shell.host.query(view))
+        .unwrap_or_default();
+    let status = shell.sync.as_ref().map(|sync| sync.status());
+    let store = shell.host.store();
+    let log = dashboard::read_log(&**store, &request.log)?;
+    let events = store.count()?;
+    let topology = Topology::new(name, &shell.gui.topology, status.as_ref());
+    let known_types = topology.types();
+
+    let port = request.port.map(|p| format!(":{p}")).unwrap_or_default();
+    let title = format!("{name}{port} — Concord");
+    let mut toc: Vec<(String, String)> = view
+        .sections
+        .iter()
+        .map(|s| (slug(&s.heading), s.heading.clone()))
+        .collect();
+    toc.extend(
+        [
+            ("sync", "Sync"),
+            ("topology", "Topology"),
+            ("events", "Event log"),
+        ]
+        .map(|(id, label)| (id.to_owned(), label.to_owned())),
+    );
+
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header.top {
+                    div.brand {
+                        a.logo href="/" title="This service's page" { "Concord" }
+                        h1 { (name) }
+                        @if !port.is_empty() { span.port { (port) } }
+                        span.count title="Events in this service's store" { (events) " events" }
+                    }
+                    @if !shell.gui.siblings.is_empty() {
+                        nav.services aria-label="Services" {
+                            @for (sibling, url) in &shell.gui.siblings {
+                                @let current = sibling == name;
+                                a class=[current.then_some("current")] href={ (url.trim_end_matches('/')) "/" }
+                                    aria-current=[current.then_some("page")] { (sibling) }
+                            }
+                        }
+                    }
+                    label.live title="Reload this page every few seconds while you are not typing" {
+                        input #live type="checkbox";
+                        " Live"
+                    }
+                }
+                nav.toc aria-label="On this page" {
+                    @for (id, label) in &toc { a href={ "#" (id) } { (label) } }
+                }
+                main {
+                    @if let Some(problem) = &request.problem {
+                        div.banner.bad role="alert" #problem {
+                            strong { "Not done: " } (problem.message)
+                        }
+                    }
+                    @if view.sections.is_empty() {
+                        section.card {
+                            h2 { "A Concord service" }
+                            p.intro { "This service describes no page of its own; its API is at "
+                                a href="/api/openapi.json" { "/api/openapi.json" } "." }
+                        }
+                    }
+                    @for section in &view.sections {
+                        (render::section(section, request.problem.as_ref()))
+                    }
+                    (dashboard::sync_panel(status.as_ref()))
+                    section.card #topology {
+                        h2 { "Topology" }
+                        p.intro { "Who pulls or pushes which events from whom, drawn from the link configuration. "
+                            "Arrows point the way events flow; a pull is run by the receiver, a push by the sender." }
+                        (topology::svg(name, &topology, &shell.gui.siblings))
+                    }
+                    (dashboard::event_log(name, &log, &request.log, &known_types, &topology.services))
+                }
+                footer {
+                    span { "The same service as JSON: " }
+                    a href="/api/openapi.json" { "/api/openapi.json" }
+                    a href="/api/events" { "/api/events" }
+                    a href="/api/sync" { "/api/sync" }
+                    a href="/health" { "/health" }
+                }
+                @if let Some((message, tone)) = &request.flash {
+                    div.toast.(tone) role="status" #flash { (message) }
+                }
+                script { (PreEscaped(SCRIPT)) }
+            }
+        }
+    };
+    Ok(markup.into_string())
+}

@@ -1,0 +1,217 @@
+//! The se-group page: per examination, the enrolled students with their points in each
+//! assignment, the grade the SE scheme computes and a button to issue it; the assignments;
+//! hiring teaching assistants.
+
+use concord_core::ui::{Cell, Field, Form, Section, Table, Tone, View};
+
+use super::SeGroupModel;
+use crate::catalogue::Group;
+use crate::directory::Examination;
+use crate::grade::se_grade;
+use crate::pages_common::{
+    examination_choices, examination_label, grade_cell, hiring_section, name_cell, student_choices,
+};
+
+pub fn view(model: &SeGroupModel) -> View {
+    let mut view = View::new();
+    let examinations = own_examinations(model);
+    if examinations.is_empty() {
+        view = view.section(Section::new("Points and grades").intro(
+            "No examinations yet. Enrollments in se-group's examinations arrive from the \
+                 students-office; then enter points here and issue grades.",
+        ));
+    }
+    for (id, examination) in &examinations {
+        view = view.section(points_and_grades(model, id, examination));
+    }
+    view.section(assignments(model, &examinations))
+        .section(hiring_section(model.directory(), Group::SeGroup))
+}
+
+/// The examinations this group runs (or that its assignments name).
+fn own_examinations(model: &SeGroupModel) -> Vec<(&String, &Examination)> {
+    model
+        .directory()
+        .examinations()
+        .filter(|(_, e)| e.group() != Some(Group::TheoryGroup))
+        .collect()
+}
+
+/// The SE scheme in one line, read off [`se_grade`] itself so it cannot drift from it.
+pub fn scheme() -> String {
+    // The lowest percentage of each passing grade is its threshold.
+    let mut thresholds = Vec::new();
+    let mut last = None;
+    for percent in 0..=100u64 {
+        let grade = se_grade(percent, 100);
+        if grade != last {
+            if let Some(grade) = grade.filter(|g| g.is_pass()) {
+                thresholds.push(format!("≥ {percent} % → {grade}"));
+            }
+            last = grade;
+        }
+    }
+    thresholds.reverse();
+    format!(
+        "SE scheme: the share of all points of the examination's assignments (a missing score \
+         counts 0). {}; below that 5.0.",
+        thresholds.join(", ")
+    )
+}
+
+fn points_and_grades(model: &SeGroupModel, exam_id: &str, examination: &Examination) -> Section {
+    let directory = model.directory();
+    let mut assignments: Vec<(&String, _)> = model.assignments_of(exam_id).collect();
+    assignments.sort_by(|a, b| a.0.cmp(b.0));
+    let total: u64 = assignments
+        .iter()
+        .map(|(_, a)| a.max_points().unwrap_or(0))
+        .sum();
+
+    let mut columns = vec!["Student".to_owned(), "Name".to_owned()];
+    columns.extend(assignments.iter().map(|(id, a)| {
+        let max = a.max_points().map_or("?".to_owned(), |m| m.to_string());
+        format!("{} (/{max})", a.title().unwrap_or(id))
+    }));
+    columns.extend(["Total", "Computed grade", "Issued grade", ""].map(String::from));
+    let mut table = Table::new(columns).empty("No students enrolled yet.");
+    let enrolled: Vec<&String> = examination.students().collect();
+    for student_id in &enrolled {
+        let Some(student) = directory.find_student(student_id) else {
+            continue;
+        };
+        let mut row = vec![Cell::muted(student_id.as_str()), name_cell(student)];
+        let mut reached = 0u64;
+        for (assignment_id, _) in &assignments {
+            row.push(match model.points(student_id, assignment_id) {
+                Some(points) => {
+                    reached += points;
+                    Cell::plain(points.to_string())
+                }
+                None => Cell::muted("—").hint("not scored yet: counts as 0"),
+            });
+        }
+        row.push(match (reached * 100).checked_div(total) {
+            Some(percent) => Cell::plain(format!("{reached} / {total} ({percent} %)")),
+            None => Cell::muted("—"),
+        });
+        let computed = model.se_grade_for(student_id, exam_id);
+        row.push(match computed {
+            Some(grade) => grade_cell(Some(grade)),
+            None => Cell::muted("no assignments"),
+        });
+        let issued = student
+            .enrollment(exam_id)
+            .and_then(|e| e.grade())
+            .map(|r| r.grade);
+        row.push(match (issued, computed) {
+            (None, _) => Cell::muted("not issued"),
+            (Some(i), Some(c)) if i != c => Cell::warning(format!("{i} — outdated"))
+                .hint(format!("The points now give {c}; issue it again")),
+            (Some(i), _) => grade_cell(Some(i)).hint("sent to the students-office"),
+        });
+        row.push(match computed {
+            Some(grade) if issued != Some(grade) => Cell::action(
+                Form::new("Issue grade", "/api/grades", format!("Issue {grade}"))
+                    .field(Field::hidden("studentId", student_id.as_str()))
+                    .field(Field::hidden("examinationId", exam_id)),
+            ),
+            _ => Cell::plain(""),
+        });
+        table = table.row(row);
+    }
+
+    let title = examination.title().unwrap_or(exam_id);
+    let students = enrolled
+        .iter()
+        .filter_map(|id| directory.find_student(id).map(|s| (*id, s)));
+    let points = Form::new(
+        format!("Enter points — {title}"),
+        "/api/assignments/{assignmentId}/scores",
+        "Save points",
+    )
+    .field(Field::select(
+        "studentId",
+        "Student",
+        student_choices(students),
+    ))
+    .field(Field::select(
+        "assignmentId",
+        "Assignment",
+        assignments
+            .iter()
+            .map(|(id, a)| {
+                let max = a.max_points().map_or("?".to_owned(), |m| m.to_string());
+                concord_core::ui::Choice::new(
+                    id.as_str(),
+                    format!("{} (max {max})", a.title().unwrap_or(id)),
+                )
+            })
+            .collect(),
+    ))
+    .field(Field::integer("points", "Points", 0, None));
+    let points = if assignments.is_empty() {
+        points.note(
+            Tone::Warning,
+            "This examination has no assignments yet: create one below first.",
+        )
+    } else {
+        points
+    };
+    Section::new(format!(
+        "{} — points and grades",
+        examination_label(exam_id, Some(examination))
+    ))
+    .intro(scheme())
+    .table(table)
+    .form(points)
+}
+
+fn assignments(model: &SeGroupModel, examinations: &[(&String, &Examination)]) -> Section {
+    let directory = model.directory();
+    let mut table = Table::new(["Assignment", "Examination", "Title", "Max points"])
+        .empty("No assignments yet.");
+    for (id, assignment) in model.assignments() {
+        let examination = assignment
+            .examination_id()
+            .map_or(Cell::muted("not known yet"), |e| {
+                Cell::plain(examination_label(e, directory.find_examination(e)))
+            });
+        table = table.row(vec![
+            Cell::muted(id.as_str()),
+            examination,
+            assignment
+                .title()
+                .map_or(Cell::muted("not known yet"), Cell::plain),
+            assignment
+                .max_points()
+                .map_or(Cell::muted("?"), |m| Cell::plain(m.to_string())),
+        ]);
+    }
+    Section::new("Assignments")
+        .intro("The assignments of the modelling course; their points add up to each examination's grade.")
+        .table(table)
+        .form(
+            Form::new("Create an assignment", "/api/assignments", "Create assignment")
+                .field(Field::text("assignmentId", "Assignment ID"))
+                .field(Field::select(
+                    "examinationId",
+                    "Examination",
+                    examination_choices(examinations.iter().copied()),
+                ))
+                .field(Field::text("title", "Title"))
+                .field(Field::integer("maxPoints", "Max points", 1, None)),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_is_read_off_the_grading_function() {
+        let scheme = scheme();
+        assert!(scheme.contains("≥ 95 % → 1.0, ≥ 90 % → 1.3"), "{scheme}");
+        assert!(scheme.contains("≥ 50 % → 4.0; below that 5.0"), "{scheme}");
+    }
+}
