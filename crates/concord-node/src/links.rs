@@ -146,7 +146,12 @@ impl<M: Model> Links<M> {
                 _ = stop.changed() => return,
             }
             let _turn = link.round.lock().await;
-            self.round(&link).await;
+            // Stopping must not wait for a peer that does not answer. Dropping a round midway
+            // is safe: cursors move only with the events they cover or after a delivery.
+            tokio::select! {
+                _ = self.round(&link) => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
         }
     }
 

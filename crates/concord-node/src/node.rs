@@ -22,7 +22,7 @@ use crate::links::Links;
 use crate::transport::{HttpTransport, Transport};
 
 /// How long a stopping service waits for requests in flight before it gives up on them.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
 
 /// How to run a service.
 pub struct NodeOptions {
@@ -179,10 +179,12 @@ impl RunningNode {
     }
 
     /// Stops accepting, lets requests in flight finish (up to a bound), stops the links, and
-    /// lets the writer commit what it has queued.
+    /// lets the writer commit what it has queued. Returns within [`DRAIN_TIMEOUT`] plus the
+    /// writer's last commit, whatever peers and clients do.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        match tokio::time::timeout(DRAIN_TIMEOUT, self.server).await {
+        let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+        match tokio::time::timeout_at(deadline, self.server).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => {
                 tracing::warn!(service = %self.name, error = %e, "server stopped with an error")
@@ -192,8 +194,10 @@ impl RunningNode {
                 tracing::warn!(service = %self.name, "requests still in flight after the drain timeout")
             }
         }
-        for task in self.link_tasks {
-            let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
+        for mut task in self.link_tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+            }
         }
         let _ = tokio::task::spawn_blocking(self.stop_writer).await;
         tracing::info!(service = %self.name, "stopped");

@@ -37,7 +37,7 @@ pub struct HttpTransport {
 }
 
 /// Longest a peer may take to answer one request before the round counts as failed.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for HttpTransport {
     fn default() -> Self {

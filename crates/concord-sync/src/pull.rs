@@ -131,9 +131,12 @@ impl PullLink {
                 self.cursor = page.next_after;
                 self.status.cursor = self.cursor;
                 self.status.carried += report.accepted() as u64;
+                // Peers that say where their log ends give the exact lag; for the others, a
+                // page that was the last one means the link is caught up.
                 self.status.pending = page
                     .peer_last_sequence
-                    .map(|last| last.saturating_sub(self.cursor));
+                    .map(|last| last.saturating_sub(self.cursor))
+                    .or((!page.has_more).then_some(0));
                 self.status.reject(page.malformed);
                 self.status
                     .reject(report.results.iter().filter_map(|(id, d)| match d {
