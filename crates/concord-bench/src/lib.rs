@@ -1,1 +1,479 @@
-//! placeholder
+//! Concord's benchmark: the figures the design promises, measured in one run on temporary
+//! files, each next to a raw SQLite baseline of the same work.
+//!
+//! - **Batched append** through [`SqliteStore`] (1000 events per batch), and raw rusqlite
+//!   inserting the same rows with the same schema and pragmas.
+//! - **64 concurrent writers** through the real runtime ([`Host`] over a [`ServiceCore`]),
+//!   one event per command, durable before each reply: this is group commit at work. Its
+//!   baseline is raw rusqlite committing one row per transaction (the fsync bound).
+//! - **Replay**: opening a [`ServiceCore`] replays the whole store into the model; its
+//!   baseline is a raw full scan plus JSON parse of the same rows.
+//!
+//! Every append is durable (WAL, `synchronous=FULL`), so the figures are only meaningful from
+//! a release build on the disk the service will use (pass [`Options::dir`]).
+
+pub mod model;
+pub mod raw;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use concord_core::event::{CloudEvent, StoredEvent};
+use concord_core::host::Host;
+use concord_core::runtime::SystemEnv;
+use concord_core::store::{
+    AppendOutcome, CursorUpdate, EventAppender, EventReader, EventStore, ReadPage, ReadQuery,
+    StoreError,
+};
+use concord_core::{AcceptancePolicy, ServiceCore};
+use concord_sqlite::SqliteStore;
+
+use model::{counter_draft, CounterCatalogue, Counters, EventSource};
+
+/// The names of the report's lines, in order.
+pub const BATCHED: &str = "batched append, SqliteStore";
+pub const BATCHED_RAW: &str = "  baseline: raw rusqlite, same rows";
+pub const WRITERS: &str = "concurrent writers, Host + SqliteStore";
+pub const WRITERS_RAW: &str = "  baseline: raw rusqlite, 1 commit/event";
+pub const REPLAY: &str = "replay into a model, ServiceCore::open";
+pub const REPLAY_RAW: &str = "  baseline: raw scan + JSON parse";
+
+/// The targets the design sets (events per second).
+pub const BATCHED_TARGET: f64 = 300_000.0;
+pub const WRITERS_TARGET: f64 = 20_000.0;
+pub const REPLAY_TARGET: f64 = 1_000_000.0;
+
+/// What to measure, and how much of it.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Events appended in batches (and in the raw baseline).
+    pub batched_events: usize,
+    pub batch_size: usize,
+    /// Concurrent writer threads, each running one-event commands in a loop.
+    pub writers: usize,
+    /// Events raised by all writers together.
+    pub concurrent_events: usize,
+    /// Rows of the one-commit-per-row baseline.
+    pub single_commits: usize,
+    /// Events in the store that is replayed.
+    pub replay_events: usize,
+    /// Where the temporary files go (the system's temporary directory if `None`). Durable
+    /// appends are as fast as this disk's fsync.
+    pub dir: Option<PathBuf>,
+    /// A smoke test: sizes too small for the targets to mean anything, so none is judged.
+    pub quick: bool,
+}
+
+impl Options {
+    /// The sizes the design's figures are quoted for.
+    pub fn full() -> Self {
+        Options {
+            batched_events: 200_000,
+            batch_size: 1000,
+            writers: 64,
+            concurrent_events: 32_000,
+            single_commits: 2000,
+            replay_events: 500_000,
+            dir: None,
+            quick: false,
+        }
+    }
+
+    /// Small sizes: a smoke test of the whole run in well under a second of work.
+    pub fn quick() -> Self {
+        Options {
+            batched_events: 2000,
+            batch_size: 500,
+            writers: 8,
+            concurrent_events: 200,
+            single_commits: 20,
+            replay_events: 5000,
+            dir: None,
+            quick: true,
+        }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options::full()
+    }
+}
+
+/// One measured figure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    pub name: &'static str,
+    pub events: u64,
+    pub seconds: f64,
+    /// The events/s this line must reach, if it has a target.
+    pub target: Option<f64>,
+    /// What else was observed (e.g. how many events one commit carried on average).
+    pub note: String,
+}
+
+impl Line {
+    fn new(name: &'static str, events: u64, elapsed: Duration, target: Option<f64>) -> Self {
+        Line {
+            name,
+            events,
+            seconds: elapsed.as_secs_f64(),
+            target,
+            note: String::new(),
+        }
+    }
+
+    pub fn rate(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.events as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Whether the line reaches its target (lines without one always do).
+    pub fn meets_target(&self) -> bool {
+        self.target.is_none_or(|target| self.rate() >= target)
+    }
+}
+
+/// The result of [`run`]; its `Display` is the table the CLI prints.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub lines: Vec<Line>,
+    pub dir: PathBuf,
+    pub cores: usize,
+    pub release_build: bool,
+    /// Whether targets were judged (not in a quick run).
+    pub judged: bool,
+}
+
+impl Report {
+    pub fn line(&self, name: &str) -> Option<&Line> {
+        self.lines.iter().find(|line| line.name == name)
+    }
+
+    /// Whether every target was reached (false for a quick run, which judges none).
+    pub fn all_targets_met(&self) -> bool {
+        self.judged && self.lines.iter().all(Line::meets_target)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Concord benchmark: durable appends (SQLite WAL, synchronous=FULL) in {}, {} cores",
+            self.dir.display(),
+            self.cores
+        )?;
+        if !self.judged {
+            writeln!(f, "quick run: sizes too small to judge the targets")?;
+        }
+        if !self.release_build {
+            writeln!(
+                f,
+                "warning: this is a debug build; its figures say nothing about release speed"
+            )?;
+        }
+        writeln!(
+            f,
+            "{:<42} {:>9} {:>9} {:>12}  {:<21} note",
+            "what", "events", "seconds", "events/s", "target"
+        )?;
+        for line in &self.lines {
+            let target = match line.target {
+                Some(target) if !self.judged => format!("(>= {})", thousands(target)),
+                Some(target) if line.meets_target() => format!(">= {} ok", thousands(target)),
+                Some(target) => format!(">= {} MISSED", thousands(target)),
+                None => String::new(),
+            };
+            writeln!(
+                f,
+                "{:<42} {:>9} {:>9.3} {:>12}  {:<21} {}",
+                line.name,
+                line.events,
+                line.seconds,
+                thousands(line.rate()),
+                target,
+                line.note
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Runs every measurement once and reports them. Panics (with the cause) if the temporary
+/// directory cannot be used or a store fails: a benchmark has nothing sensible to report then.
+pub fn run(options: &Options) -> Report {
+    let dir = match &options.dir {
+        Some(dir) => tempfile::TempDir::new_in(dir),
+        None => tempfile::TempDir::new(),
+    }
+    .expect("create a temporary directory for the benchmark files");
+    let mut lines = Vec::new();
+
+    let store_path = dir.path().join("batched.db");
+    lines.extend(batched(
+        options,
+        &store_path,
+        &dir.path().join("raw-batched.db"),
+    ));
+    lines.extend(concurrent(options, dir.path()));
+    lines.extend(replay(options, &store_path));
+
+    Report {
+        lines,
+        dir: options.dir.clone().unwrap_or_else(std::env::temp_dir),
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        release_build: !cfg!(debug_assertions),
+        judged: !options.quick,
+    }
+}
+
+/// (a) Batched durable appends, store and raw; leaves the store at `store_path` for replay.
+fn batched(options: &Options, store_path: &Path, raw_path: &Path) -> [Line; 2] {
+    let batch_size = options.batch_size.max(1);
+    let batches = options.batched_events.div_ceil(batch_size);
+
+    let store = SqliteStore::open(store_path).expect("open the benchmark store");
+    let mut source = EventSource::new(1);
+    let mut appending = Duration::ZERO;
+    let mut appended = 0u64;
+    for _ in 0..batches {
+        let batch = source.batch(batch_size);
+        let started = Instant::now();
+        let outcomes = store.append(&batch, &[]).expect("append a batch");
+        appending += started.elapsed();
+        appended += count_appended(&outcomes);
+    }
+    let mut store_line = Line::new(BATCHED, appended, appending, Some(BATCHED_TARGET));
+    store_line.note = format!("{batch_size} events per batch");
+
+    let mut raw_db = raw::RawDb::create(raw_path);
+    let mut source = EventSource::new(1);
+    let mut inserting = Duration::ZERO;
+    for _ in 0..batches {
+        let rows: Vec<raw::Row> = source.batch(batch_size).iter().map(raw::Row::of).collect();
+        inserting += raw_db.insert_batch(&rows);
+    }
+    let mut raw_line = Line::new(BATCHED_RAW, (batches * batch_size) as u64, inserting, None);
+    raw_line.note = "rows serialized beforehand".into();
+    [store_line, raw_line]
+}
+
+/// (b) Many writers, one event per command, through the host's group commit.
+fn concurrent(options: &Options, dir: &Path) -> [Line; 2] {
+    let writers = options.writers.max(1);
+    let per_writer = options.concurrent_events.div_ceil(writers);
+    let store = Arc::new(CountingStore::new(
+        SqliteStore::open(dir.join("concurrent.db")).expect("open the concurrent store"),
+    ));
+    let core = ServiceCore::<Counters>::open(
+        "bench",
+        Box::new(CounterCatalogue),
+        AcceptancePolicy::default(),
+        &*store,
+    )
+    .expect("open the service");
+    let host = Host::start(
+        core,
+        Arc::clone(&store) as Arc<dyn EventStore>,
+        Box::new(SystemEnv::default()),
+    )
+    .expect("start the host");
+
+    let start = Arc::new(Barrier::new(writers + 1));
+    let threads: Vec<_> = (0..writers)
+        .map(|w| {
+            let host = host.clone();
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                for i in 0..per_writer {
+                    let n = (w * per_writer + i) as u64;
+                    let stored = host
+                        .command_blocking(Box::new(move |_: &Counters| Ok(vec![counter_draft(n)])))
+                        .expect("a benchmark command succeeds");
+                    assert_eq!(stored.len(), 1, "each command raises one event");
+                }
+            })
+        })
+        .collect();
+    start.wait();
+    let started = Instant::now();
+    for thread in threads {
+        thread.join().expect("a writer thread panicked");
+    }
+    let elapsed = started.elapsed();
+    host.shutdown();
+    let events = store.inner.count().expect("count");
+    let commits = store.appends.load(Ordering::Relaxed).max(1);
+    let mut host_line = Line::new(WRITERS, events, elapsed, Some(WRITERS_TARGET));
+    host_line.note = format!(
+        "{writers} threads, {:.1} events per commit",
+        events as f64 / commits as f64
+    );
+
+    let mut raw_db = raw::RawDb::create(&dir.join("raw-single.db"));
+    let rows: Vec<raw::Row> = EventSource::new(2)
+        .batch(options.single_commits.max(1))
+        .iter()
+        .map(raw::Row::of)
+        .collect();
+    let elapsed = raw_db.insert_one_by_one(&rows);
+    let mut raw_line = Line::new(WRITERS_RAW, rows.len() as u64, elapsed, None);
+    raw_line.note = "the fsync bound group commit beats".into();
+    [host_line, raw_line]
+}
+
+/// (c) Replay of a large store into the model, and the raw scan of the same rows.
+fn replay(options: &Options, store_path: &Path) -> [Line; 2] {
+    {
+        // Top the batched store up to the replay size (untimed).
+        let store = SqliteStore::open(store_path).expect("reopen the benchmark store");
+        let mut source = EventSource::new(3);
+        let mut have = store.count().expect("count") as usize;
+        while have < options.replay_events {
+            let size = (options.replay_events - have).min(10_000);
+            store.append(&source.batch(size), &[]).expect("append");
+            have += size;
+        }
+    }
+    let (raw_rows, raw_elapsed) = raw::scan_and_parse(store_path);
+
+    let store = SqliteStore::open(store_path).expect("reopen the benchmark store");
+    let events = store.count().expect("count");
+    let started = Instant::now();
+    let core = ServiceCore::<Counters>::open(
+        "bench",
+        Box::new(CounterCatalogue),
+        AcceptancePolicy::default(),
+        &store,
+    )
+    .expect("replay the store into the model");
+    let elapsed = started.elapsed();
+    let mut replay_line = Line::new(REPLAY, events, elapsed, Some(REPLAY_TARGET));
+    replay_line.note = format!(
+        "{} counters in the model; rows read on a 2nd thread",
+        core.model().by_key.len()
+    );
+    let mut raw_line = Line::new(REPLAY_RAW, raw_rows, raw_elapsed, None);
+    raw_line.note = "no events built, no model".into();
+    [replay_line, raw_line]
+}
+
+fn count_appended(outcomes: &[AppendOutcome]) -> u64 {
+    outcomes
+        .iter()
+        .filter(|o| matches!(o, AppendOutcome::Appended(_)))
+        .count() as u64
+}
+
+/// A store that counts its appends, to report how many events one group commit carried.
+struct CountingStore {
+    inner: SqliteStore,
+    appends: AtomicU64,
+}
+
+impl CountingStore {
+    fn new(inner: SqliteStore) -> Self {
+        CountingStore {
+            inner,
+            appends: AtomicU64::new(0),
+        }
+    }
+}
+
+impl EventReader for CountingStore {
+    fn read(&self, query: &ReadQuery) -> Result<ReadPage, StoreError> {
+        self.inner.read(query)
+    }
+    fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError> {
+        self.inner.replay(after, sink)
+    }
+    fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+        self.inner.contains(ids)
+    }
+    fn count(&self) -> Result<u64, StoreError> {
+        self.inner.count()
+    }
+    fn last_sequence(&self) -> Result<u64, StoreError> {
+        self.inner.last_sequence()
+    }
+    fn cursor(&self, link: &str) -> Result<u64, StoreError> {
+        self.inner.cursor(link)
+    }
+}
+
+impl EventAppender for CountingStore {
+    fn append(
+        &self,
+        events: &[CloudEvent],
+        cursors: &[CursorUpdate<'_>],
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        self.appends.fetch_add(1, Ordering::Relaxed);
+        self.inner.append(events, cursors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quick_run_reports_every_line_with_a_positive_rate() {
+        let report = run(&Options::quick());
+        let text = report.to_string();
+        for name in [
+            BATCHED,
+            BATCHED_RAW,
+            WRITERS,
+            WRITERS_RAW,
+            REPLAY,
+            REPLAY_RAW,
+        ] {
+            let line = report
+                .line(name)
+                .unwrap_or_else(|| panic!("no line {name:?}"));
+            assert!(line.events > 0 && line.rate() > 0.0, "{line:?}");
+            assert!(text.contains(name), "{text}");
+        }
+        let quick = Options::quick();
+        assert_eq!(
+            report.line(BATCHED).unwrap().events,
+            quick.batched_events as u64
+        );
+        assert_eq!(
+            report.line(WRITERS).unwrap().events,
+            quick.concurrent_events as u64
+        );
+        assert_eq!(
+            report.line(REPLAY).unwrap().events,
+            quick.replay_events as u64
+        );
+        println!("{report}");
+    }
+
+    #[test]
+    fn rates_print_with_thousands_separators() {
+        assert_eq!(thousands(1_234_567.4), "1,234,567");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(0.0), "0");
+    }
+}

@@ -1,8 +1,8 @@
 //! Turning stored rows back into events.
 //!
-//! This is the inner loop of a replay, so it borrows every column straight from SQLite's row
-//! buffer and parses `data` from that borrowed text: the only allocations are the ones the
-//! event itself owns.
+//! This is the inner loop of a replay, so it borrows every column (from SQLite's row, or from
+//! a replay chunk) and parses `data` straight from that borrowed text: the only allocations
+//! are the ones the event itself owns.
 
 use rusqlite::types::ValueRef;
 use rusqlite::Row;
@@ -24,48 +24,67 @@ const COLUMN_NAMES: [&str; 8] = [
     "extensions",
 ];
 
+/// The text columns of a row, in [`crate::schema::EVENT_COLUMNS`] order after `sequence`.
+pub const TEXT_COLUMNS: usize = 7;
+
 /// Decodes a row selected with [`crate::schema::EVENT_COLUMNS`].
 pub fn decode(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
+    let (sequence, raw) = raw_columns(row)?;
+    let mut columns = [None; TEXT_COLUMNS];
+    for (i, bytes) in raw.iter().enumerate() {
+        if let Some(bytes) = bytes {
+            columns[i] = Some(
+                std::str::from_utf8(bytes)
+                    .map_err(|_| bad_column(i + 1, "text that is not UTF-8"))?,
+            );
+        }
+    }
+    decode_columns(sequence, &columns)
+}
+
+/// A row's text columns as SQLite holds them (not yet checked to be UTF-8), `None` for NULL.
+pub type RawColumns<'r> = [Option<&'r [u8]>; TEXT_COLUMNS];
+
+/// A row's sequence and raw text columns. Only `datacontenttype` and `extensions` may be NULL.
+pub fn raw_columns<'r>(row: &'r Row<'_>) -> Result<(u64, RawColumns<'r>), StoreError> {
     let sequence = match row.get_ref(0).map_err(backend)? {
         ValueRef::Integer(n) if n > 0 => n as u64,
-        other => return Err(bad_column(0, &format!("{other:?}"))),
+        other => return Err(bad_column(0, &format!("{:?}", other.data_type()))),
     };
-    let id = text(row, 1)?;
-    let source = text(row, 2)?;
-    let ty = text(row, 3)?;
-    let time = text(row, 4)?;
-    let datacontenttype = optional_text(row, 5)?;
-    let data = json_object(text(row, 6)?, sequence, 6)?;
-    let extensions = match optional_text(row, 7)? {
+    let mut columns = [None; TEXT_COLUMNS];
+    for (i, column) in columns.iter_mut().enumerate() {
+        *column = match row.get_ref(i + 1).map_err(backend)? {
+            ValueRef::Text(bytes) => Some(bytes),
+            ValueRef::Null if NULLABLE[i] => None,
+            other => return Err(bad_column(i + 1, &format!("{:?}", other.data_type()))),
+        };
+    }
+    Ok((sequence, columns))
+}
+
+const NULLABLE: [bool; TEXT_COLUMNS] = [false, false, false, false, true, false, true];
+
+/// Builds the event from its columns, already known to be text.
+pub fn decode_columns(
+    sequence: u64,
+    columns: &[Option<&str>; TEXT_COLUMNS],
+) -> Result<StoredEvent, StoreError> {
+    let [Some(id), Some(source), Some(ty), Some(time), datacontenttype, Some(data), extensions] =
+        *columns
+    else {
+        return Err(StoreError::Corrupt(format!(
+            "event at sequence {sequence}: a required column is NULL"
+        )));
+    };
+    let data = json_object(data, sequence, 6)?;
+    let extensions = match extensions {
         Some(json) => json_object(json, sequence, 7)?,
         None => Map::new(),
     };
-    let event = CloudEvent::from_stored_parts(
-        id,
-        source,
-        ty,
-        time,
-        datacontenttype,
-        data,
-        extensions,
-    )
-    .map_err(|e| StoreError::Corrupt(format!("event at sequence {sequence}: {e}")))?;
+    let event =
+        CloudEvent::from_stored_parts(id, source, ty, time, datacontenttype, data, extensions)
+            .map_err(|e| StoreError::Corrupt(format!("event at sequence {sequence}: {e}")))?;
     Ok(StoredEvent { sequence, event })
-}
-
-fn text<'r>(row: &'r Row<'_>, column: usize) -> Result<&'r str, StoreError> {
-    match row.get_ref(column).map_err(backend)? {
-        ValueRef::Text(bytes) => std::str::from_utf8(bytes)
-            .map_err(|_| bad_column(column, "text that is not UTF-8")),
-        other => Err(bad_column(column, &format!("{:?}", other.data_type()))),
-    }
-}
-
-fn optional_text<'r>(row: &'r Row<'_>, column: usize) -> Result<Option<&'r str>, StoreError> {
-    match row.get_ref(column).map_err(backend)? {
-        ValueRef::Null => Ok(None),
-        _ => text(row, column).map(Some),
-    }
 }
 
 fn json_object(text: &str, sequence: u64, column: usize) -> Result<Map<String, Value>, StoreError> {

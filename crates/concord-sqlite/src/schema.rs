@@ -45,7 +45,8 @@ pub const INSERT_EVENT: &str = "INSERT INTO events \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO NOTHING";
 
 /// The columns every read selects, in the order [`crate::rows::decode`] expects.
-pub const EVENT_COLUMNS: &str = "sequence, id, source, type, time, datacontenttype, data, extensions";
+pub const EVENT_COLUMNS: &str =
+    "sequence, id, source, type, time, datacontenttype, data, extensions";
 
 /// How long a connection waits for a lock held by another connection before failing. Only
 /// another process opening the same file, or a checkpoint, ever holds one for long.
