@@ -9,11 +9,16 @@
 //! - **Replay**: opening a [`ServiceCore`] replays the whole store into the model; its
 //!   baseline is a raw full scan plus JSON parse of the same rows.
 //!
+//! - **Sync** ([`sync`]): pull throughput and catch-up between two services over HTTP on
+//!   loopback, and push latency from a command's acknowledgement to the event being durable
+//!   at the peer.
+//!
 //! Every append is durable (WAL, `synchronous=FULL`), so the figures are only meaningful from
 //! a release build on the disk the service will use (pass [`Options::dir`]).
 
 pub mod model;
 pub mod raw;
+pub mod sync;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -60,6 +65,14 @@ pub struct Options {
     pub single_commits: usize,
     /// Events in the store that is replayed.
     pub replay_events: usize,
+    /// Events a consumer pulls from a producer over HTTP.
+    pub sync_events: usize,
+    /// Events a consumer catches up on after an outage.
+    pub catch_up_events: usize,
+    /// Commands whose push latency is measured.
+    pub latency_events: usize,
+    /// Skip the sync figures (they start HTTP services on loopback).
+    pub skip_sync: bool,
     /// Where the temporary files go (the system's temporary directory if `None`). Durable
     /// appends are as fast as this disk's fsync.
     pub dir: Option<PathBuf>,
@@ -77,6 +90,10 @@ impl Options {
             concurrent_events: 32_000,
             single_commits: 2000,
             replay_events: 500_000,
+            sync_events: 100_000,
+            catch_up_events: 1_000_000,
+            latency_events: 2000,
+            skip_sync: false,
             dir: None,
             quick: false,
         }
@@ -91,6 +108,10 @@ impl Options {
             concurrent_events: 200,
             single_commits: 20,
             replay_events: 5000,
+            sync_events: 2000,
+            catch_up_events: 5000,
+            latency_events: 50,
+            skip_sync: false,
             dir: None,
             quick: true,
         }
@@ -113,6 +134,8 @@ pub struct Line {
     pub target: Option<f64>,
     /// What else was observed (e.g. how many events one commit carried on average).
     pub note: String,
+    /// For a latency line: whether its percentile target was met.
+    pub latency_ok: Option<bool>,
 }
 
 impl Line {
@@ -123,6 +146,7 @@ impl Line {
             seconds: elapsed.as_secs_f64(),
             target,
             note: String::new(),
+            latency_ok: None,
         }
     }
 
@@ -136,7 +160,7 @@ impl Line {
 
     /// Whether the line reaches its target (lines without one always do).
     pub fn meets_target(&self) -> bool {
-        self.target.is_none_or(|target| self.rate() >= target)
+        self.target.is_none_or(|target| self.rate() >= target) && self.latency_ok != Some(false)
     }
 }
 
@@ -236,6 +260,9 @@ pub fn run(options: &Options) -> Report {
     ));
     lines.extend(concurrent(options, dir.path()));
     lines.extend(replay(options, &store_path));
+    if !options.skip_sync {
+        lines.extend(sync::run(options, dir.path()));
+    }
 
     Report {
         lines,
@@ -447,6 +474,9 @@ mod tests {
             WRITERS_RAW,
             REPLAY,
             REPLAY_RAW,
+            sync::PULL,
+            sync::CATCH_UP,
+            sync::PUSH_LATENCY,
         ] {
             let line = report
                 .line(name)
@@ -459,6 +489,16 @@ mod tests {
             report.line(BATCHED).unwrap().events,
             quick.batched_events as u64
         );
+        assert_eq!(
+            report.line(sync::PUSH_LATENCY).unwrap().events,
+            quick.latency_events as u64,
+            "every pushed event arrived"
+        );
+        assert!(report
+            .line(sync::PUSH_LATENCY)
+            .unwrap()
+            .note
+            .contains("p99"));
         assert_eq!(
             report.line(WRITERS).unwrap().events,
             quick.concurrent_events as u64

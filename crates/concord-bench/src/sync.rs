@@ -1,0 +1,254 @@
+//! Sync figures: two services on loopback, real HTTP, real SQLite stores, real link tasks.
+//!
+//! - **Pull throughput**: a consumer pulls a producer's whole log (100 k events by default)
+//!   page by page through getEvents and its one path, cursor committed with every page.
+//! - **Catch-up**: the same from a million events, as after a long outage.
+//! - **Push latency**: from a command's acknowledgement at the producer to the event being
+//!   durable at the consumer, with the producer's push link woken by each commit.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use concord_core::service::Params;
+use concord_core::store::{EventAppender, EventReader, ReadQuery};
+use concord_core::ServiceSpec;
+use concord_core::{AcceptancePolicy, AcceptanceRule, Api, Catalogue, CommandError, EventDraft};
+use concord_node::{NodeOptions, RunningNode};
+use concord_sqlite::SqliteStore;
+use concord_sync::LinkSpec;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::model::{counter_draft, CounterCatalogue, Counters, EventSource, COUNTER_SET};
+use crate::{Line, Options};
+
+pub const PULL: &str = "sync: pull over HTTP, 2 services";
+pub const CATCH_UP: &str = "sync: catch-up after an outage";
+pub const PUSH_LATENCY: &str = "sync: push, ack → durable at peer";
+
+pub const PULL_TARGET: f64 = 100_000.0;
+/// A million events within 15 s.
+pub const CATCH_UP_TARGET: f64 = 1_000_000.0 / 15.0;
+pub const P99_TARGET_MS: f64 = 20.0;
+
+/// The producer raises events under the name the benchmark's event source uses.
+const PRODUCER: &str = "bench";
+const CONSUMER: &str = "bench-consumer";
+/// Events per getEvents page (the contract's maximum is 10 000).
+const PAGE_SIZE: usize = 5000;
+
+#[derive(Clone, Copy)]
+struct CounterService {
+    name: &'static str,
+    accepts_from: &'static str,
+}
+
+#[derive(Deserialize)]
+struct SetCounter {
+    n: u64,
+}
+
+fn set_counter(
+    _: &Counters,
+    _: &Params,
+    input: SetCounter,
+) -> Result<Vec<EventDraft>, CommandError> {
+    Ok(vec![counter_draft(input.n)])
+}
+
+impl ServiceSpec for CounterService {
+    type Model = Counters;
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn catalogue(&self) -> Box<dyn Catalogue> {
+        Box::new(CounterCatalogue)
+    }
+
+    fn default_acceptance(&self) -> AcceptancePolicy {
+        AcceptancePolicy::new(vec![AcceptanceRule::new(self.accepts_from, COUNTER_SET)])
+    }
+
+    fn api(&self) -> Api<Counters> {
+        Api::new().command(
+            "/api/counters",
+            "set a counter",
+            json!({"type": "object"}),
+            set_counter,
+        )
+    }
+}
+
+async fn start(
+    name: &'static str,
+    accepts_from: &'static str,
+    store: Arc<SqliteStore>,
+    links: Vec<LinkSpec>,
+) -> RunningNode {
+    let options = NodeOptions {
+        listen: "127.0.0.1:0".parse().expect("a valid address"),
+        links,
+        ..NodeOptions::default()
+    };
+    concord_node::start(CounterService { name, accepts_from }, store, options)
+        .await
+        .expect("start a benchmark service")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Pull throughput and catch-up, then push latency.
+pub fn run(options: &Options, dir: &std::path::Path) -> Vec<Line> {
+    let rt = runtime();
+    vec![
+        rt.block_on(pull(
+            PULL,
+            options.sync_events,
+            Some(PULL_TARGET),
+            &dir.join("pull"),
+        )),
+        rt.block_on(pull(
+            CATCH_UP,
+            options.catch_up_events,
+            Some(CATCH_UP_TARGET),
+            &dir.join("catch-up"),
+        )),
+        rt.block_on(push_latency(options.latency_events, &dir.join("latency"))),
+    ]
+}
+
+/// A producer with `events` in its log; a consumer starts empty and pulls all of it.
+async fn pull(
+    name: &'static str,
+    events: usize,
+    target: Option<f64>,
+    dir: &std::path::Path,
+) -> Line {
+    std::fs::create_dir_all(dir).expect("a benchmark folder");
+    let producer_store = Arc::new(SqliteStore::open(dir.join("producer.db")).expect("open"));
+    let mut source = EventSource::new(7);
+    let mut left = events;
+    while left > 0 {
+        let batch = source.batch(left.min(1000));
+        left -= batch.len();
+        producer_store
+            .append(&batch, &[])
+            .expect("fill the producer");
+    }
+    let producer = start(PRODUCER, "nobody", producer_store, Vec::new()).await;
+    let consumer_store = Arc::new(SqliteStore::open(dir.join("consumer.db")).expect("open"));
+    let mut link = LinkSpec::pull(PRODUCER, &producer.url(), &[COUNTER_SET]);
+    link.page_size = PAGE_SIZE;
+    let started = Instant::now();
+    let consumer = start(CONSUMER, PRODUCER, Arc::clone(&consumer_store), vec![link]).await;
+    while (consumer_store.count().expect("count") as usize) < events {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let elapsed = started.elapsed();
+    consumer.stop().await;
+    producer.stop().await;
+    let mut line = Line::new(name, events as u64, elapsed, target);
+    line.note = format!("{PAGE_SIZE} per page, cursor committed with each page");
+    line
+}
+
+/// Commands at the producer, one at a time; a watcher thread notes when each event is
+/// durable at the consumer.
+async fn push_latency(events: usize, dir: &std::path::Path) -> Line {
+    std::fs::create_dir_all(dir).expect("a benchmark folder");
+    let consumer_store = Arc::new(SqliteStore::open(dir.join("consumer.db")).expect("open"));
+    let consumer = start(CONSUMER, PRODUCER, Arc::clone(&consumer_store), Vec::new()).await;
+    let producer_store = Arc::new(SqliteStore::open(dir.join("producer.db")).expect("open"));
+    let link = LinkSpec::push(PRODUCER, CONSUMER, &consumer.url(), &[COUNTER_SET]);
+    let producer = start(PRODUCER, "nobody", producer_store, vec![link]).await;
+
+    let arrivals: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (store, arrivals, done) = (
+            Arc::clone(&consumer_store),
+            Arc::clone(&arrivals),
+            Arc::clone(&done),
+        );
+        std::thread::spawn(move || {
+            let mut after = 0;
+            while !done.load(Ordering::Relaxed) {
+                if store.last_sequence().expect("last sequence") > after {
+                    let page = store.read(&ReadQuery::after(after, 10_000)).expect("read");
+                    let now = Instant::now();
+                    let mut seen = arrivals.lock().expect("arrivals");
+                    seen.extend(page.events.iter().map(|e| (e.event.id.to_string(), now)));
+                    after = page.next_after;
+                } else {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            }
+        })
+    };
+
+    let mut acknowledged = Vec::with_capacity(events);
+    let started = Instant::now();
+    for n in 0..events {
+        let answer = producer
+            .command("/api/counters", json!({ "n": n }))
+            .await
+            .expect("the command is acknowledged");
+        let ack = Instant::now();
+        let id = answer["events"][0]["id"]
+            .as_str()
+            .expect("an event id")
+            .to_owned();
+        acknowledged.push((id, ack));
+        // A steady trickle, not a flood: this measures latency, not throughput.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while arrivals.lock().expect("arrivals").len() < events && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    watcher.join().expect("the watcher");
+    consumer.stop().await;
+    producer.stop().await;
+
+    let arrived: std::collections::HashMap<String, Instant> =
+        arrivals.lock().expect("arrivals").iter().cloned().collect();
+    let mut latencies: Vec<f64> = acknowledged
+        .iter()
+        .filter_map(|(id, ack)| {
+            arrived
+                .get(id)
+                .map(|at| at.saturating_duration_since(*ack).as_secs_f64() * 1e3)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let percentile = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        latencies[((latencies.len() - 1) as f64 * p).round() as usize]
+    };
+    let (p50, p99) = (percentile(0.50), percentile(0.99));
+    let mut line = Line::new(PUSH_LATENCY, latencies.len() as u64, elapsed, None);
+    line.note = format!(
+        "p50 {p50:.2} ms, p99 {p99:.2} ms, max {:.2} ms (target p99 < {P99_TARGET_MS} ms: {}){}",
+        latencies.last().copied().unwrap_or(f64::NAN),
+        if p99 < P99_TARGET_MS { "ok" } else { "MISSED" },
+        if latencies.len() < events {
+            format!("; {} never arrived", events - latencies.len())
+        } else {
+            String::new()
+        }
+    );
+    line.latency_ok = Some(p99 < P99_TARGET_MS && latencies.len() == events);
+    line
+}
