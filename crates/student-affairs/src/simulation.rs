@@ -251,9 +251,9 @@ mod tests {
     use concord_sim::{simulate, SimConfig};
 
     #[test]
-    fn a_thousand_faulty_schedules_converge() {
+    fn three_thousand_faulty_schedules_converge() {
         let mut acked = 0;
-        for seed in 0..1000 {
+        for seed in 0..3000 {
             let outcome = simulate(SimConfig::new(seed), &mut StudentAffairsScenario::default())
                 .unwrap_or_else(|report| {
                     panic!("{report}\nreplay with: concord simulate --seed {seed}")
