@@ -47,6 +47,12 @@ pub struct DemoArgs {
     /// Folder for the four services' event stores (one SQLite file each); created if missing.
     #[arg(long, default_value = "./concord-data", value_name = "DIR")]
     pub data: PathBuf,
+    /// Keep the four stores in PostgreSQL instead of SQLite files:
+    /// postgres://USER@HOST:PORT/DB. Each service gets a schema named after it
+    /// (students_office, se_group, theory_group, ta_pool); with ?schema=P in the URL they
+    /// are P_students_office and so on.
+    #[arg(long, value_name = "URL", conflicts_with = "data")]
+    pub store: Option<String>,
     /// How often idle links look for new events, in milliseconds (push links also react to
     /// every commit at once).
     #[arg(long, default_value_t = 1000, value_name = "MS")]
@@ -70,8 +76,10 @@ pub struct ServeArgs {
     /// Folder for the event store (default ./concord-data); the store is DIR/NAME.db.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// The event store: a SQLite file path (default DIR/NAME.db).
-    #[arg(long, value_name = "PATH")]
+    /// The event store: a SQLite file path (default DIR/NAME.db), or a PostgreSQL URL
+    /// postgres://USER@HOST:PORT/DB[?schema=NAME]; the schema (created if missing) defaults to
+    /// the service's name with _ for - (e.g. se_group), so services can share a database.
+    #[arg(long, value_name = "PATH|URL")]
     pub store: Option<String>,
     /// A TOML configuration file; flags override what it says. See README "Configuration".
     #[arg(long, value_name = "FILE")]

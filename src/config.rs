@@ -12,6 +12,7 @@ use student_affairs::topology::paper_links;
 use student_affairs::{AnyService, SERVICE_NAMES};
 
 use crate::cli::ServeArgs;
+use crate::launch::StoreLocation;
 
 pub const DEFAULT_BASE_PORT: u16 = 7070;
 pub const DEFAULT_INTERVAL_MS: u64 = 1000;
@@ -40,7 +41,9 @@ pub struct FileConfig {
 pub struct ServiceConfig {
     pub service: AnyService,
     pub listen: SocketAddr,
-    pub store: PathBuf,
+    /// A SQLite file, or a PostgreSQL URL and schema: the `store` string (flag or TOML) is
+    /// read by [`StoreLocation::parse`], kept a string until then so a URL stays a URL.
+    pub store: StoreLocation,
     pub links: Vec<LinkSpec>,
     pub acceptance: Option<AcceptancePolicy>,
 }
@@ -90,12 +93,10 @@ pub fn resolve(args: &ServeArgs) -> Result<ServiceConfig, String> {
         .clone()
         .or(file.data.clone())
         .unwrap_or_else(|| PathBuf::from("./concord-data"));
-    let store = args
-        .store
-        .clone()
-        .or(file.store.clone())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| data.join(format!("{name}.db")));
+    let store = match args.store.as_deref().or(file.store.as_deref()) {
+        Some(text) => StoreLocation::parse(text, &name)?,
+        None => StoreLocation::Sqlite(data.join(format!("{name}.db"))),
+    };
     let interval = args
         .sync_interval_ms
         .or(file.sync_interval_ms)
@@ -187,7 +188,7 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:7072");
         assert_eq!(
             config.store,
-            PathBuf::from("./concord-data/theory-group.db")
+            StoreLocation::Sqlite(PathBuf::from("./concord-data/theory-group.db"))
         );
         assert_eq!(config.links.len(), 4);
         assert_eq!(config.links[0].url, "http://127.0.0.1:7070");
@@ -224,6 +225,47 @@ data = ["group=se-group"]
         assert_eq!(config.links[0].url, "http://10.0.0.5:8000");
         assert_eq!(config.links[0].filter[0].to_string(), "data.group=se-group");
         assert_eq!(config.acceptance.unwrap().rules.len(), 1);
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_postgres_url_picks_a_schema_per_service() {
+        let url = "postgres://postgres@127.0.0.1:5432/test";
+        let config = resolve(&args(&["--service", "se-group", "--store", url])).unwrap();
+        assert_eq!(
+            config.store,
+            StoreLocation::Postgres {
+                url: url.into(),
+                schema: "se_group".into()
+            }
+        );
+        let config = with_file(
+            "service = \"ta-pool\"\nstore = \"postgresql://db/events?schema=pool_a\"\n",
+            &[],
+        )
+        .unwrap();
+        assert!(
+            matches!(&config.store, StoreLocation::Postgres { schema, .. } if schema == "pool_a"),
+            "{:?}",
+            config.store
+        );
+        let flag_wins = with_file(
+            "service = \"ta-pool\"\nstore = \"postgres://db/events\"\n",
+            &["--store", "elsewhere.db"],
+        )
+        .unwrap();
+        assert_eq!(
+            flag_wins.store,
+            StoreLocation::Sqlite(PathBuf::from("elsewhere.db"))
+        );
+        let bad = resolve(&args(&[
+            "--service",
+            "se-group",
+            "--store",
+            "postgres://db/e?schema=A-B",
+        ]))
+        .unwrap_err();
+        assert!(bad.contains("schema name"), "{bad}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use student_affairs::AnyService;
 
 use crate::cli::DemoArgs;
 use crate::config::demo_url;
+use crate::launch::StoreLocation;
 
 pub async fn run(args: DemoArgs) -> Result<(), String> {
     if args.sync_interval_ms == 0 {
@@ -21,6 +22,21 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             args.port
         ));
     }
+    // Every service's store: a SQLite file in --data, or its own schema in --store's database.
+    let store_of = |name: &str| match &args.store {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            crate::launch::demo_postgres(url, name)
+        }
+        Some(other) => Err(format!(
+            "--store takes a PostgreSQL URL (postgres://USER@HOST:PORT/DB), not {other:?}; \
+             SQLite stores go in the folder given by --data"
+        )),
+        None => Ok(StoreLocation::Sqlite(args.data.join(format!("{name}.db")))),
+    };
+    let stores: Vec<StoreLocation> = AnyService::all()
+        .iter()
+        .map(|s| store_of(s.name()))
+        .collect::<Result<_, _>>()?;
     let links_of = |name: &str| {
         paper_links(
             name,
@@ -43,7 +59,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             .to_vec(),
     };
     let mut nodes: Vec<RunningNode> = Vec::new();
-    for (index, service) in AnyService::all().into_iter().enumerate() {
+    for ((index, service), store) in AnyService::all().into_iter().enumerate().zip(&stores) {
         let name = service.name();
         let options = NodeOptions {
             listen: SocketAddr::new(args.bind, args.port + index as u16),
@@ -52,7 +68,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             transport: None,
             gui: gui.clone(),
         };
-        match crate::launch::start(service, &args.data.join(format!("{name}.db")), options).await {
+        match crate::launch::start(service, store, options).await {
             Ok(node) => nodes.push(node),
             Err(error) => {
                 stop_all(nodes).await;
@@ -60,12 +76,22 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             }
         }
     }
-    println!(
-        "Concord demo: four services, stores in {}",
-        args.data.display()
-    );
-    for node in &nodes {
-        println!("  {:<16} {}/", node.name, node.url());
+    match &stores[0] {
+        StoreLocation::Sqlite(_) => println!(
+            "Concord demo: four services, stores in {}",
+            args.data.display()
+        ),
+        StoreLocation::Postgres { .. } => {
+            println!("Concord demo: four services, stores in PostgreSQL (a schema each)")
+        }
+    }
+    for (node, store) in nodes.iter().zip(&stores) {
+        match store {
+            StoreLocation::Sqlite(_) => println!("  {:<16} {}/", node.name, node.url()),
+            StoreLocation::Postgres { .. } => {
+                println!("  {:<16} {}/  ({})", node.name, node.url(), store.display())
+            }
+        }
     }
     if args.seed {
         seed(&nodes).await;
