@@ -163,7 +163,11 @@ impl CloudEvent {
         let time = Timestamp::parse(&time_text).map_err(|e| EventError::new("time", e))?;
         let datacontenttype = match object.remove("datacontenttype") {
             None | Some(Value::Null) => None,
-            Some(Value::String(ct)) if is_json_content_type(&ct) => Some(ct),
+            Some(Value::String(ct))
+                if is_json_content_type(&ct) && !ct.chars().any(char::is_control) =>
+            {
+                Some(ct)
+            }
             Some(Value::String(ct)) => {
                 return Err(EventError::new(
                     "datacontenttype",
@@ -378,6 +382,11 @@ impl fmt::Display for DataFilter {
 
 fn required_string(object: &mut Map<String, Value>, name: &str) -> Result<String, EventError> {
     match object.remove(name) {
+        // CloudEvents forbids control characters in attribute values, and some stores
+        // (PostgreSQL text) cannot hold a NUL: refuse them here, not in a later commit.
+        Some(Value::String(s)) if s.chars().any(char::is_control) => {
+            Err(EventError::new(name, "must not contain control characters"))
+        }
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         Some(Value::String(_)) => Err(EventError::new(name, "must not be empty")),
         Some(_) => Err(EventError::new(name, "must be a string")),
@@ -448,6 +457,9 @@ mod tests {
             ("time", json!("yesterday"), "time"),
             ("data", json!("text"), "data"),
             ("datacontenttype", json!("text/plain"), "datacontenttype"),
+            ("id", json!("a\u{0}b"), "id"),
+            ("source", json!("office\n"), "source"),
+            ("type", json!("thing\u{7}"), "type"),
             ("Bad-Name", json!("x"), "Bad-Name"),
             ("nested", json!({"a":1}), "nested"),
         ];
