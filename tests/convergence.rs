@@ -21,8 +21,9 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// The four services, each told where the others are, syncing every 100 ms.
-    fn start() -> Cluster {
+    /// The four services, each told where the others are, syncing every 100 ms; their stores
+    /// are SQLite files, or schemas `PREFIX_<service>` in PostgreSQL when given `(url, PREFIX)`.
+    fn start(postgres: Option<(&str, &str)>) -> Cluster {
         let base = free_ports(4);
         let mut processes = Vec::new();
         let mut data = Vec::new();
@@ -35,6 +36,10 @@ impl Cluster {
                 .collect();
             let mut args = peer_args(&peers);
             args.extend(["--sync-interval-ms".to_owned(), "100".to_owned()]);
+            if let Some((url, prefix)) = postgres {
+                let schema = format!("{prefix}_{}", name.replace('-', "_"));
+                args.extend(["--store".to_owned(), format!("{url}?schema={schema}")]);
+            }
             let dir = tempfile::tempdir().unwrap();
             processes.push(Concord::serve(name, base + i as u16, dir.path(), &args));
             data.push(dir);
@@ -122,7 +127,32 @@ fn hires(answer: &Value) -> BTreeMap<String, BTreeSet<String>> {
 
 #[test]
 fn four_processes_converge_through_crashes_and_a_peer_down() {
-    let mut cluster = Cluster::start();
+    converge(Cluster::start(None));
+}
+
+/// The same with every store in PostgreSQL.
+#[cfg(feature = "postgres")]
+#[test]
+fn four_processes_on_postgresql_converge_through_crashes_and_a_peer_down() {
+    let test = "four_processes_on_postgresql_converge_through_crashes_and_a_peer_down";
+    let Some(url) = concord_postgres::testing::server_or_skip(test) else {
+        return;
+    };
+    let prefix = concord_postgres::testing::unique_schema("converge");
+    let mut cluster = Cluster::start(Some((&url, &prefix)));
+    converge_in(&mut cluster);
+    drop(cluster);
+    for service in SERVICES {
+        let schema = format!("{prefix}_{}", service.replace('-', "_"));
+        concord_postgres::PostgresStore::drop_schema(&url, &schema).expect("drop the test schema");
+    }
+}
+
+fn converge(mut cluster: Cluster) {
+    converge_in(&mut cluster);
+}
+
+fn converge_in(cluster: &mut Cluster) {
     let office = cluster.node(OFFICE);
     let se = cluster.node(SE);
     let theory = cluster.node(THEORY);

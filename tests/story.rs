@@ -58,6 +58,49 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 #[test]
 fn the_papers_story_over_http() {
     let (process, _data) = demo(&[]);
+    papers_story(&process);
+}
+
+/// The same story with the four services' stores in PostgreSQL (a schema each).
+#[cfg(feature = "postgres")]
+#[test]
+fn the_papers_story_on_postgresql() {
+    let Some(url) = concord_postgres::testing::server_or_skip("the_papers_story_on_postgresql")
+    else {
+        return;
+    };
+    let prefix = concord_postgres::testing::unique_schema("story");
+    let base = free_ports(4);
+    let args: Vec<String> = [
+        "demo",
+        "--port",
+        &base.to_string(),
+        "--store",
+        &format!("{url}?schema={prefix}"),
+        "--sync-interval-ms",
+        "100",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let expect = SERVICES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (base + i as u16, *name))
+        .collect();
+    let mut process = Concord::start(args, expect);
+    papers_story(&process);
+    process.stop_gracefully();
+    for service in SERVICES {
+        let schema = format!(
+            "{prefix}_{}",
+            concord_postgres::location::schema_for_service(service)
+        );
+        concord_postgres::PostgresStore::drop_schema(&url, &schema).expect("drop the test schema");
+    }
+}
+
+fn papers_story(process: &Concord) {
     let nodes = process.nodes();
     let (office, se, theory, pool) = (nodes[0], nodes[1], nodes[2], nodes[3]);
 
