@@ -7,7 +7,8 @@
 //! - [`node`]: [`start`] a service on a store with [`NodeOptions`]; [`RunningNode::stop`] it.
 //! - [`links`]: one task per link, driving the sans-IO state machines of `concord-sync`.
 //! - [`transport`]: how links reach peers ([`Transport`]); [`HttpTransport`] speaks the
-//!   contract's getEvents/putEvents.
+//!   contract's getEvents/putEvents; [`TransportSet`] routes each link by its `transport`
+//!   (the NATS JetStream transport is in the `concord-nats` crate).
 
 pub mod links;
 pub mod node;
@@ -16,4 +17,4 @@ pub mod transport;
 pub use concord_http::Gui;
 pub use links::Links;
 pub use node::{start, NodeError, NodeOptions, RunningNode};
-pub use transport::{HttpTransport, Transport};
+pub use transport::{HttpTransport, Transport, TransportFuture, TransportSet};

@@ -177,9 +177,15 @@ impl<M: Model> Links<M> {
             Machine::Push(_) => None,
         };
         if let Some(step) = step {
+            let position = step.cursor.position;
             let applied = self.host.put_events(step.events, Some(step.cursor)).await;
+            let durable = applied.is_ok();
             if let Machine::Pull(pull) = &mut *link.machine() {
                 pull.applied(now(), applied.as_ref().map_err(ToString::to_string));
+            }
+            // Only now, with the events and the cursor durable, may a broker forget them.
+            if durable {
+                self.transport.acknowledge(&link.spec, position).await;
             }
         }
         self.log_outcome(link);
@@ -240,6 +246,7 @@ impl<M: Model> Links<M> {
                 let mut status =
                     serde_json::to_value(link.machine().status()).expect("status serializes");
                 status["url"] = json!(link.spec.url);
+                status["transport"] = json!(link.spec.transport);
                 status
             })
             .collect();

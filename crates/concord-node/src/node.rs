@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::links::Links;
-use crate::transport::{HttpTransport, Transport};
+use crate::transport::{Transport, TransportSet};
 
 /// How long a stopping service waits for requests in flight before it gives up on them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
@@ -31,7 +31,9 @@ pub struct NodeOptions {
     /// Overrides the service's default acceptance policy.
     pub acceptance: Option<AcceptancePolicy>,
     pub links: Vec<LinkSpec>,
-    /// How links reach peers; HTTP unless given.
+    /// How links reach peers. Unless given, a [`TransportSet`] with HTTP only: links with
+    /// `transport = "nats"` then fail to start. For NATS links pass e.g.
+    /// `TransportSet::default().with(TransportKind::Nats, Arc::new(nats))`.
     pub transport: Option<Arc<dyn Transport>>,
     /// What the service's page knows of the rest of the system: the GUIs to link and the
     /// topology to draw. This service's own `links` are added to the topology when it does
@@ -90,8 +92,13 @@ pub async fn start<S: ServiceSpec>(
     store: Arc<dyn EventStore>,
     options: NodeOptions,
 ) -> Result<RunningNode, NodeError> {
+    let transport = options
+        .transport
+        .clone()
+        .unwrap_or_else(|| Arc::new(TransportSet::default()));
     for link in &options.links {
         link.validate().map_err(NodeError::Start)?;
+        transport.check_link(link).map_err(NodeError::Start)?;
     }
     let name = spec.name().to_owned();
     let acceptance = options.acceptance.clone();
@@ -107,9 +114,6 @@ pub async fn start<S: ServiceSpec>(
         gui.topology.push((name.clone(), options.links.clone()));
     }
     service.set_gui(gui);
-    let transport = options
-        .transport
-        .unwrap_or_else(|| Arc::new(HttpTransport::default()));
     let runner = Links::new(service.host.clone(), options.links, transport)
         .map_err(|e| NodeError::Start(format!("{name}: cannot read link cursors: {e}")))?;
     service.attach_sync(runner.clone());

@@ -1,14 +1,18 @@
 //! How links reach their peers. A [`Transport`] performs the two requests the link state
 //! machines ask for — fetch a page of a peer's log, deliver a batch to a peer — and reports
-//! the outcome in the state machines' terms. [`HttpTransport`] speaks the contract's HTTP API.
+//! the outcome in the state machines' terms. [`HttpTransport`] speaks the contract's HTTP API;
+//! [`TransportSet`] hands each link to the transport its spec names (`transport = "http"` or
+//! `"nats"`; the NATS one lives in the `concord-nats` crate).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use concord_core::event::{CloudEvent, StoredEvent};
 use concord_core::store::ReadQuery;
-use concord_sync::{DeliveryError, LinkSpec, Page, Rejection};
+use concord_sync::{DeliveryError, LinkSpec, Page, Rejection, TransportKind};
 use serde_json::Value;
 
 pub type TransportFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -28,6 +32,102 @@ pub trait Transport: Send + Sync + 'static {
         link: &'a LinkSpec,
         events: &'a [StoredEvent],
     ) -> TransportFuture<'a, Result<(), DeliveryError>>;
+
+    /// The page last fetched for a pull link has been applied durably, with the link's cursor,
+    /// up to position `up_to`: a transport with acknowledgements (a message broker) may now
+    /// acknowledge it. Not called when applying failed, so the transport can tell what was
+    /// not applied. HTTP needs nothing.
+    fn acknowledge<'a>(&'a self, link: &'a LinkSpec, up_to: u64) -> TransportFuture<'a, ()> {
+        let _ = (link, up_to);
+        Box::pin(async {})
+    }
+
+    /// Whether this transport can carry `link` (checked when a node starts, so a link naming a
+    /// transport the node lacks fails at once with a clear message rather than every round).
+    fn check_link(&self, link: &LinkSpec) -> Result<(), String> {
+        let _ = link;
+        Ok(())
+    }
+}
+
+/// Routes each link to the transport its spec names ([`LinkSpec::transport`]). The default
+/// set carries HTTP links only; add NATS with
+/// `TransportSet::default().with(TransportKind::Nats, Arc::new(nats_transport))`.
+#[derive(Clone)]
+pub struct TransportSet {
+    by_kind: BTreeMap<TransportKind, Arc<dyn Transport>>,
+}
+
+impl Default for TransportSet {
+    /// HTTP only, with a default [`HttpTransport`].
+    fn default() -> Self {
+        TransportSet::empty().with(TransportKind::Http, Arc::new(HttpTransport::default()))
+    }
+}
+
+impl TransportSet {
+    /// No transport at all (every link fails [`Transport::check_link`]).
+    pub fn empty() -> Self {
+        TransportSet {
+            by_kind: BTreeMap::new(),
+        }
+    }
+
+    /// Carries links of `kind` with `transport` (replacing any earlier one for that kind).
+    pub fn with(mut self, kind: TransportKind, transport: Arc<dyn Transport>) -> Self {
+        self.by_kind.insert(kind, transport);
+        self
+    }
+
+    fn route(&self, link: &LinkSpec) -> Result<&Arc<dyn Transport>, String> {
+        self.by_kind.get(&link.transport).ok_or_else(|| {
+            format!(
+                "link {}: this node has no {} transport (configured: {})",
+                link.name,
+                link.transport,
+                self.by_kind
+                    .keys()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    }
+}
+
+impl Transport for TransportSet {
+    fn fetch<'a>(
+        &'a self,
+        link: &'a LinkSpec,
+        query: &'a ReadQuery,
+    ) -> TransportFuture<'a, Result<Page, String>> {
+        match self.route(link) {
+            Ok(transport) => transport.fetch(link, query),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        link: &'a LinkSpec,
+        events: &'a [StoredEvent],
+    ) -> TransportFuture<'a, Result<(), DeliveryError>> {
+        match self.route(link) {
+            Ok(transport) => transport.deliver(link, events),
+            Err(error) => Box::pin(async move { Err(DeliveryError::Unreachable(error)) }),
+        }
+    }
+
+    fn acknowledge<'a>(&'a self, link: &'a LinkSpec, up_to: u64) -> TransportFuture<'a, ()> {
+        match self.route(link) {
+            Ok(transport) => transport.acknowledge(link, up_to),
+            Err(_) => Box::pin(async {}),
+        }
+    }
+
+    fn check_link(&self, link: &LinkSpec) -> Result<(), String> {
+        self.route(link)?.check_link(link)
+    }
 }
 
 /// The contract's HTTP API, with a pooled client.
@@ -141,6 +241,16 @@ impl Transport for HttpTransport {
         })
     }
 
+    fn check_link(&self, link: &LinkSpec) -> Result<(), String> {
+        match link.transport {
+            TransportKind::Http => Ok(()),
+            other => Err(format!(
+                "link {}: the HTTP transport cannot carry a {other} link",
+                link.name
+            )),
+        }
+    }
+
     fn deliver<'a>(
         &'a self,
         link: &'a LinkSpec,
@@ -220,5 +330,22 @@ mod tests {
         assert_eq!((page.next_after, page.has_more), (9, false));
         assert!(parse_page(b"{\"events\":[]}").is_err());
         assert!(parse_page(b"<html>").is_err());
+    }
+
+    #[test]
+    fn a_transport_set_routes_by_the_link_s_transport() {
+        let set = TransportSet::default();
+        let http = LinkSpec::pull("p", "http://127.0.0.1:1", &["t"]);
+        let nats = http.clone().over_nats("nats://127.0.0.1:4222");
+        assert!(set.check_link(&http).is_ok());
+        let error = set.check_link(&nats).unwrap_err();
+        assert!(error.contains("no nats transport"), "{error}");
+        assert!(HttpTransport::default().check_link(&nats).is_err());
+        let both = set.with(TransportKind::Nats, Arc::new(HttpTransport::default()));
+        // Routed to the (here: wrong) transport, which refuses the link itself.
+        assert!(both
+            .check_link(&nats)
+            .unwrap_err()
+            .contains("HTTP transport"));
     }
 }

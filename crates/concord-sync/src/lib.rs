@@ -25,7 +25,7 @@ pub mod status;
 
 pub use pull::{Page, PageRequest, PullLink, PullStep};
 pub use push::{DeliveryError, PushBatch, PushLink};
-pub use spec::{Direction, LinkSpec};
+pub use spec::{Direction, LinkSpec, TransportKind};
 pub use status::{LinkStatus, Rejection};
 
 /// A link's way of expressing how long to wait, in milliseconds.
