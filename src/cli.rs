@@ -60,6 +60,17 @@ pub struct DemoArgs {
     /// Load a small sample story (students, examinations, enrollments, points, grades, hires).
     #[arg(long)]
     pub seed: bool,
+    /// How the services' links carry events: `http` (getEvents/putEvents between the
+    /// services) or `nats` (published to a NATS JetStream stream and consumed from it).
+    #[arg(long, default_value = "http", value_name = "KIND", value_parser = ["http", "nats"])]
+    pub transport: String,
+    /// The NATS server, with --transport nats.
+    #[arg(long, default_value = "nats://127.0.0.1:4222", value_name = "URL")]
+    pub nats_url: String,
+    /// The JetStream stream (and subject prefix, lower-cased) the links use, with
+    /// --transport nats; created if missing. Give each demo data folder its own.
+    #[arg(long, default_value = "CONCORD", value_name = "NAME")]
+    pub nats_stream: String,
 }
 
 #[derive(Args)]

@@ -44,6 +44,13 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             args.sync_interval_ms,
         )
     };
+    let http_topology: Vec<(String, Vec<concord_sync::LinkSpec>)> = AnyService::all()
+        .map(|s| (s.name().to_owned(), links_of(s.name())))
+        .to_vec();
+    let topology = match args.transport.as_str() {
+        "nats" => nats_topology(&http_topology, &args.nats_url)?,
+        _ => http_topology,
+    };
     // Every page links the four GUIs and draws the whole demo's topology.
     let gui = Gui {
         siblings: AnyService::all()
@@ -54,9 +61,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
                 )
             })
             .to_vec(),
-        topology: AnyService::all()
-            .map(|s| (s.name().to_owned(), links_of(s.name())))
-            .to_vec(),
+        topology: topology.clone(),
     };
     let mut nodes: Vec<RunningNode> = Vec::new();
     for ((index, service), store) in AnyService::all().into_iter().enumerate().zip(&stores) {
@@ -64,8 +69,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         let options = NodeOptions {
             listen: SocketAddr::new(args.bind, args.port + index as u16),
             acceptance: None,
-            links: links_of(name),
-            transport: None,
+            links: topology[index].1.clone(),
+            transport: transport_for(&args, name)?,
             gui: gui.clone(),
         };
         match crate::launch::start(service, store, options).await {
@@ -136,4 +141,42 @@ async fn stop_all(nodes: Vec<RunningNode>) {
     for task in stopping {
         let _ = task.await;
     }
+}
+
+#[cfg(feature = "nats")]
+fn nats_topology(
+    http: &[(String, Vec<concord_sync::LinkSpec>)],
+    url: &str,
+) -> Result<Vec<(String, Vec<concord_sync::LinkSpec>)>, String> {
+    Ok(concord_nats::over_nats(http, url))
+}
+
+#[cfg(not(feature = "nats"))]
+fn nats_topology(
+    _: &[(String, Vec<concord_sync::LinkSpec>)],
+    _: &str,
+) -> Result<Vec<(String, Vec<concord_sync::LinkSpec>)>, String> {
+    Err("this concord was built without the `nats` feature".into())
+}
+
+/// The link transports of one demo service: HTTP, plus NATS when the demo runs over NATS.
+#[cfg(feature = "nats")]
+fn transport_for(
+    args: &DemoArgs,
+    service: &str,
+) -> Result<Option<std::sync::Arc<dyn concord_node::Transport>>, String> {
+    if args.transport != "nats" {
+        return Ok(None);
+    }
+    let options = concord_nats::NatsOptions::new(service)
+        .with_stream(&args.nats_stream, &args.nats_stream.to_lowercase());
+    concord_nats::transports(options).map(Some)
+}
+
+#[cfg(not(feature = "nats"))]
+fn transport_for(
+    _: &DemoArgs,
+    _: &str,
+) -> Result<Option<std::sync::Arc<dyn concord_node::Transport>>, String> {
+    Ok(None)
 }

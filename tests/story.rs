@@ -58,7 +58,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 #[test]
 fn the_papers_story_over_http() {
     let (process, _data) = demo(&[]);
-    papers_story(&process);
+    papers_story(&process, false);
 }
 
 /// The same story with the four services' stores in PostgreSQL (a schema each).
@@ -89,7 +89,7 @@ fn the_papers_story_on_postgresql() {
         .map(|(i, name)| (base + i as u16, *name))
         .collect();
     let mut process = Concord::start(args, expect);
-    papers_story(&process);
+    papers_story(&process, false);
     process.stop_gracefully();
     for service in SERVICES {
         let schema = format!(
@@ -100,9 +100,78 @@ fn the_papers_story_on_postgresql() {
     }
 }
 
-fn papers_story(process: &Concord) {
+/// The same story with the links carried by NATS JetStream instead of HTTP.
+#[cfg(feature = "nats")]
+#[test]
+fn the_papers_story_over_nats() {
+    let Some(nats) = nats_or_skip("the_papers_story_over_nats") else {
+        return;
+    };
+    let stream = format!("STORY{}X{}", std::process::id(), free_port());
+    let (mut process, _data) = demo(&[
+        "--transport",
+        "nats",
+        "--nats-url",
+        &nats,
+        "--nats-stream",
+        &stream,
+    ]);
+    papers_story(&process, true);
+    process.stop_gracefully();
+    delete_stream(&stream);
+}
+
+const NATS: &str = "127.0.0.1:4222";
+
+/// The NATS URL if the server answers; else a skip message, or a failure when
+/// `CONCORD_REQUIRE_SERVICES=1` (CI).
+#[cfg(feature = "nats")]
+fn nats_or_skip(test: &str) -> Option<String> {
+    let reachable =
+        std::net::TcpStream::connect_timeout(&NATS.parse().unwrap(), Duration::from_secs(2))
+            .is_ok();
+    if reachable {
+        return Some(format!("nats://{NATS}"));
+    }
+    if std::env::var("CONCORD_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!("{test}: NATS not reachable at {NATS}, and CONCORD_REQUIRE_SERVICES=1 requires it");
+    }
+    eprintln!("{test}: skipped: NATS not reachable at {NATS}");
+    None
+}
+
+/// Deletes a JetStream stream through the JetStream API subject (fire and forget).
+#[cfg(feature = "nats")]
+fn delete_stream(stream: &str) {
+    use std::io::{Read, Write};
+    let Ok(mut connection) = std::net::TcpStream::connect(NATS) else {
+        return;
+    };
+    let _ = connection.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut greeting = [0u8; 1024];
+    let _ = connection.read(&mut greeting);
+    let request = format!(
+        "CONNECT {{\"verbose\":false}}\r\nPUB $JS.API.STREAM.DELETE.{stream} 0\r\n\r\nPING\r\n"
+    );
+    let _ = connection.write_all(request.as_bytes());
+    let _ = connection.read(&mut greeting); // PONG: the server has processed the delete
+}
+
+fn papers_story(process: &Concord, over_nats: bool) {
     let nodes = process.nodes();
     let (office, se, theory, pool) = (nodes[0], nodes[1], nodes[2], nodes[3]);
+    // Over NATS a push only publishes and the receiver consumes on its own schedule, so
+    // "synchronise" there means a round on every service (twice, for relays).
+    let sync = |node: Node| -> Value {
+        if over_nats {
+            for _ in 0..2 {
+                for other in [office, se, theory, pool] {
+                    other.sync();
+                }
+            }
+        }
+        node.sync()
+    };
 
     // The office creates students and one examination per group, and enrolls everyone.
     for (id, name) in STUDENTS {
@@ -168,7 +237,7 @@ fn papers_story(process: &Concord) {
     );
 
     // se-group learns of its enrollments on POST /api/sync; theory-group in the background.
-    se.sync();
+    sync(se);
     let se_students = se.by_id("/api/students", "studentId");
     assert_eq!(
         se_students.keys().cloned().collect::<BTreeSet<_>>(),
@@ -280,8 +349,8 @@ fn papers_story(process: &Concord) {
     }
 
     // The grades travel back to the office.
-    se.sync();
-    theory.sync();
+    sync(se);
+    sync(theory);
     for (student, _, se_grade) in se_expected {
         let answer = office.get_ok(&format!("/api/students/{student}"));
         assert_eq!(
@@ -319,13 +388,13 @@ fn papers_story(process: &Concord) {
 
     // se-group hires Alan; the ta-pool and then theory-group learn of it.
     se.post_ok("/api/hires", &json!({"studentId": "s-3"}));
-    se.sync();
+    sync(se);
     let tas = pool.by_id("/api/tas", "studentId");
     assert_eq!(tas.len(), 1, "{tas:?}");
     assert_eq!(tas["s-3"]["name"], "Alan Turing");
     assert_eq!(hired_by(&tas["s-3"]), set(&[SE]));
     assert_eq!(tas["s-3"]["conflict"], false);
-    theory.sync();
+    sync(theory);
     assert_eq!(hired_by(&theory.get_ok("/api/students/s-3")), set(&[SE]));
 
     // theory-group may not hire him too, unless it insists.
@@ -348,11 +417,11 @@ fn papers_story(process: &Concord) {
         hired_by(&theory.get_ok("/api/students/s-3")),
         set(&[SE, THEORY])
     );
-    theory.sync();
+    sync(theory);
     let tas = pool.by_id("/api/tas", "studentId");
     assert_eq!(hired_by(&tas["s-3"]), set(&[SE, THEORY]), "{tas:?}");
     assert_eq!(tas["s-3"]["conflict"], true, "{tas:?}");
-    se.sync();
+    sync(se);
     assert_eq!(
         hired_by(&se.get_ok("/api/students/s-3")),
         set(&[SE, THEORY])
@@ -360,22 +429,32 @@ fn papers_story(process: &Concord) {
 
     // A hire of a student nobody hired yet is not a conflict.
     theory.post_ok("/api/hires", &json!({"studentId": "s-1"}));
-    theory.sync();
+    sync(theory);
     let tas = pool.by_id("/api/tas", "studentId");
     assert_eq!(hired_by(&tas["s-1"]), set(&[THEORY]));
     assert_eq!(tas["s-1"]["conflict"], false);
     assert_eq!(tas["s-1"]["name"], "Ada Lovelace");
 
     // The links, as GET /api/sync shows them; POST /api/sync sums up each.
-    let summary = se.sync();
+    let summary = sync(se);
     assert_eq!(
         summary["links"].as_array().map(Vec::len),
         Some(4),
         "a summary per link: {summary}"
     );
     settle(&nodes);
-    check_group_links(se, SE);
-    check_group_links(theory, THEORY);
+    if over_nats {
+        // Over NATS every service publishes or consumes through the stream: the links'
+        // shape differs from the paper's HTTP topology, their fields do not.
+        for node in [se, theory] {
+            for link in node.links() {
+                check_link_fields(&link);
+            }
+        }
+    } else {
+        check_group_links(se, SE);
+        check_group_links(theory, THEORY);
+    }
     for node in [office, pool] {
         for link in node.links() {
             check_link_fields(&link);
