@@ -105,6 +105,16 @@ pub struct ServeArgs {
     /// Run no sync links (only serve); overrides links from the configuration.
     #[arg(long)]
     pub no_links: bool,
+    /// Carry the default topology's links over NATS JetStream (`nats`) instead of HTTP.
+    #[arg(long, value_name = "KIND", value_parser = ["http", "nats"])]
+    pub transport: Option<String>,
+    /// The NATS server for NATS links (default nats://127.0.0.1:4222; TOML `[nats] url`).
+    #[arg(long, value_name = "URL")]
+    pub nats_url: Option<String>,
+    /// The JetStream stream (and subject prefix, lower-cased) of NATS links (default
+    /// CONCORD; TOML `[nats] stream`); created if missing.
+    #[arg(long, value_name = "NAME")]
+    pub nats_stream: Option<String>,
 }
 
 #[derive(Args)]

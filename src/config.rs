@@ -34,6 +34,26 @@ pub struct FileConfig {
     pub links: Option<Vec<LinkSpec>>,
     /// Replaces the service's default acceptance rules.
     pub acceptance: Option<Vec<AcceptanceRule>>,
+    /// NATS JetStream for links: `url`, `stream` (also the subject prefix, lower-cased).
+    pub nats: Option<NatsConfig>,
+}
+
+/// `[nats]`: where NATS links go.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    #[serde(default = "default_nats_url")]
+    pub url: String,
+    #[serde(default = "default_nats_stream")]
+    pub stream: String,
+}
+
+fn default_nats_url() -> String {
+    "nats://127.0.0.1:4222".into()
+}
+
+fn default_nats_stream() -> String {
+    "CONCORD".into()
 }
 
 /// Everything one service needs, resolved.
@@ -46,6 +66,8 @@ pub struct ServiceConfig {
     pub store: StoreLocation,
     pub links: Vec<LinkSpec>,
     pub acceptance: Option<AcceptancePolicy>,
+    /// Set when any link goes over NATS.
+    pub nats: Option<NatsConfig>,
 }
 
 /// The demo's address of a service: the base port plus its place in the paper's list.
@@ -127,13 +149,32 @@ pub fn resolve(args: &ServeArgs) -> Result<ServiceConfig, String> {
             .unwrap_or_else(|| demo_url(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_BASE_PORT, peer))
     };
 
+    let mut nats = file.nats.clone();
+    if let Some(url) = &args.nats_url {
+        nats.get_or_insert_with(|| NatsConfig {
+            url: url.clone(),
+            stream: default_nats_stream(),
+        })
+        .url = url.clone();
+    }
+    if let Some(stream) = &args.nats_stream {
+        nats.get_or_insert_with(|| NatsConfig {
+            url: default_nats_url(),
+            stream: stream.clone(),
+        })
+        .stream = stream.clone();
+    }
     let links = if args.no_links {
         Vec::new()
     } else if let Some(links) = file.links {
         let mut links = links;
         for link in &mut links {
             if link.url.is_empty() {
-                link.url = url_of(&link.peer);
+                link.url = match (&link.transport, &nats) {
+                    (concord_sync::TransportKind::Nats, Some(nats)) => nats.url.clone(),
+                    (concord_sync::TransportKind::Nats, None) => default_nats_url(),
+                    _ => url_of(&link.peer),
+                };
             }
             link.validate()?;
         }
@@ -146,8 +187,29 @@ pub fn resolve(args: &ServeArgs) -> Result<ServiceConfig, String> {
             ));
         }
         links
+    } else if args.transport.as_deref() == Some("nats") {
+        // Over NATS a service's links depend on what every service publishes: convert the
+        // whole paper topology, then take this service's part.
+        let nats = nats.get_or_insert_with(|| NatsConfig {
+            url: default_nats_url(),
+            stream: default_nats_stream(),
+        });
+        nats_links(&name, &nats.url, |service| {
+            paper_links(service, url_of, interval)
+        })?
     } else {
         paper_links(&name, url_of, interval)
+    };
+    let nats = if links
+        .iter()
+        .any(|l| l.transport == concord_sync::TransportKind::Nats)
+    {
+        Some(nats.unwrap_or_else(|| NatsConfig {
+            url: default_nats_url(),
+            stream: default_nats_stream(),
+        }))
+    } else {
+        None
     };
 
     Ok(ServiceConfig {
@@ -156,7 +218,34 @@ pub fn resolve(args: &ServeArgs) -> Result<ServiceConfig, String> {
         store,
         links,
         acceptance: file.acceptance.map(AcceptancePolicy::new),
+        nats,
     })
+}
+
+#[cfg(feature = "nats")]
+fn nats_links(
+    service: &str,
+    url: &str,
+    http_links_of: impl Fn(&str) -> Vec<LinkSpec>,
+) -> Result<Vec<LinkSpec>, String> {
+    let topology: Vec<(String, Vec<LinkSpec>)> = SERVICE_NAMES
+        .iter()
+        .map(|s| ((*s).to_owned(), http_links_of(s)))
+        .collect();
+    Ok(concord_nats::over_nats(&topology, url)
+        .into_iter()
+        .find(|(name, _)| name == service)
+        .map(|(_, links)| links)
+        .unwrap_or_default())
+}
+
+#[cfg(not(feature = "nats"))]
+fn nats_links(
+    _: &str,
+    _: &str,
+    _: impl Fn(&str) -> Vec<LinkSpec>,
+) -> Result<Vec<LinkSpec>, String> {
+    Err("this concord was built without the `nats` feature".into())
 }
 
 #[cfg(test)]
