@@ -181,7 +181,7 @@ pub fn events_url(base: &str, query: &ReadQuery) -> String {
 /// malformed (to be recorded as rejected) rather than failing the page: one bad event must
 /// not block a link.
 pub fn parse_page(body: &[u8]) -> Result<Page, String> {
-    let value: Value =
+    let mut value: Value =
         serde_json::from_slice(body).map_err(|e| format!("the peer's page is not JSON: {e}"))?;
     let number = |name: &str| value.get(name).and_then(Value::as_u64);
     let next_after = number("next_after").ok_or("the peer's page has no next_after")?;
@@ -189,13 +189,15 @@ pub fn parse_page(body: &[u8]) -> Result<Page, String> {
         .get("has_more")
         .and_then(Value::as_bool)
         .ok_or("the peer's page has no has_more")?;
-    let Some(Value::Array(items)) = value.get("events") else {
+    let peer_last_sequence = number("last_sequence");
+    // Taken, not cloned: each event's data moves straight into its CloudEvent.
+    let Some(Value::Array(items)) = value.get_mut("events").map(Value::take) else {
         return Err("the peer's page has no events array".into());
     };
     let mut page = Page {
         next_after,
         has_more,
-        peer_last_sequence: number("last_sequence"),
+        peer_last_sequence,
         ..Page::default()
     };
     for item in items {
@@ -204,7 +206,7 @@ pub fn parse_page(body: &[u8]) -> Result<Page, String> {
             .and_then(Value::as_str)
             .unwrap_or("(no id)")
             .to_owned();
-        match CloudEvent::from_value(item.clone()) {
+        match CloudEvent::from_value(item) {
             Ok(event) => page.events.push(event),
             Err(error) => page.malformed.push(Rejection {
                 id,
