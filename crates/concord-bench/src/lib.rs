@@ -22,16 +22,13 @@ pub mod sync;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use concord_core::event::{CloudEvent, StoredEvent};
 use concord_core::host::Host;
 use concord_core::runtime::SystemEnv;
 use concord_core::store::{
-    AppendOutcome, CursorUpdate, EventAppender, EventReader, EventStore, ReadPage, ReadQuery,
-    StoreError,
+    AppendOutcome, EventAppender, EventReader, EventStore, InstrumentedStore,
 };
 use concord_core::{AcceptancePolicy, ServiceCore};
 use concord_sqlite::SqliteStore;
@@ -308,7 +305,7 @@ fn batched(options: &Options, store_path: &Path, raw_path: &Path) -> [Line; 2] {
 fn concurrent(options: &Options, dir: &Path) -> [Line; 2] {
     let writers = options.writers.max(1);
     let per_writer = options.concurrent_events.div_ceil(writers);
-    let store = Arc::new(CountingStore::new(
+    let store = Arc::new(InstrumentedStore::new(
         SqliteStore::open(dir.join("concurrent.db")).expect("open the concurrent store"),
     ));
     let core = ServiceCore::<Counters>::open(
@@ -350,7 +347,7 @@ fn concurrent(options: &Options, dir: &Path) -> [Line; 2] {
     let elapsed = started.elapsed();
     host.shutdown();
     let events = store.inner.count().expect("count");
-    let commits = store.appends.load(Ordering::Relaxed).max(1);
+    let commits = store.appends().max(1);
     let mut host_line = Line::new(WRITERS, events, elapsed, Some(WRITERS_TARGET));
     host_line.note = format!(
         "{writers} threads, {:.1} events per commit",
@@ -410,53 +407,6 @@ fn count_appended(outcomes: &[AppendOutcome]) -> u64 {
         .iter()
         .filter(|o| matches!(o, AppendOutcome::Appended(_)))
         .count() as u64
-}
-
-/// A store that counts its appends, to report how many events one group commit carried.
-struct CountingStore {
-    inner: SqliteStore,
-    appends: AtomicU64,
-}
-
-impl CountingStore {
-    fn new(inner: SqliteStore) -> Self {
-        CountingStore {
-            inner,
-            appends: AtomicU64::new(0),
-        }
-    }
-}
-
-impl EventReader for CountingStore {
-    fn read(&self, query: &ReadQuery) -> Result<ReadPage, StoreError> {
-        self.inner.read(query)
-    }
-    fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError> {
-        self.inner.replay(after, sink)
-    }
-    fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
-        self.inner.contains(ids)
-    }
-    fn count(&self) -> Result<u64, StoreError> {
-        self.inner.count()
-    }
-    fn last_sequence(&self) -> Result<u64, StoreError> {
-        self.inner.last_sequence()
-    }
-    fn cursor(&self, link: &str) -> Result<u64, StoreError> {
-        self.inner.cursor(link)
-    }
-}
-
-impl EventAppender for CountingStore {
-    fn append(
-        &self,
-        events: &[CloudEvent],
-        cursors: &[CursorUpdate<'_>],
-    ) -> Result<Vec<AppendOutcome>, StoreError> {
-        self.appends.fetch_add(1, Ordering::Relaxed);
-        self.inner.append(events, cursors)
-    }
 }
 
 #[cfg(test)]

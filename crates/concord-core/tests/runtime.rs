@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use common::{external, name_item, price_item, Inventory, InventoryCatalogue};
@@ -13,10 +13,7 @@ use concord_core::host::{Host, HostError};
 use concord_core::runtime::{
     CommandError, Cursor, Disposition, PutReport, Reply, Request, SeededEnv, ServiceCore,
 };
-use concord_core::store::{
-    AppendOutcome, CursorUpdate, EventAppender, EventReader, EventStore, MemoryStore, ReadPage,
-    ReadQuery, StoreError,
-};
+use concord_core::store::{EventReader, EventStore, InstrumentedStore, MemoryStore, ReadQuery};
 use concord_core::StoredEvent;
 use serde_json::json;
 
@@ -319,52 +316,9 @@ fn replay_rebuilds_exactly_the_live_model() {
     assert_eq!(replayed.model(), live.model());
 }
 
-/// A store whose appends can be made to fail, to check the model never runs ahead of it.
-struct Flaky {
-    inner: MemoryStore,
-    fail: AtomicBool,
-}
-
-impl EventReader for Flaky {
-    fn read(&self, q: &ReadQuery) -> Result<ReadPage, StoreError> {
-        self.inner.read(q)
-    }
-    fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError> {
-        self.inner.replay(after, sink)
-    }
-    fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
-        self.inner.contains(ids)
-    }
-    fn count(&self) -> Result<u64, StoreError> {
-        self.inner.count()
-    }
-    fn last_sequence(&self) -> Result<u64, StoreError> {
-        self.inner.last_sequence()
-    }
-    fn cursor(&self, link: &str) -> Result<u64, StoreError> {
-        self.inner.cursor(link)
-    }
-}
-
-impl EventAppender for Flaky {
-    fn append(
-        &self,
-        e: &[CloudEvent],
-        c: &[CursorUpdate<'_>],
-    ) -> Result<Vec<AppendOutcome>, StoreError> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend("disk full".into()));
-        }
-        self.inner.append(e, c)
-    }
-}
-
 #[test]
 fn a_failed_append_acknowledges_nothing_and_rolls_the_model_back() {
-    let store = Flaky {
-        inner: MemoryStore::new(),
-        fail: AtomicBool::new(false),
-    };
+    let store = InstrumentedStore::new(MemoryStore::new());
     let mut core = open(&store);
     core.execute(
         &store,
@@ -372,7 +326,7 @@ fn a_failed_append_acknowledges_nothing_and_rolls_the_model_back() {
         vec![Request::Command(Box::new(|m| name_item(m, "i-1", "Lamp")))],
     )
     .unwrap();
-    store.fail.store(true, Ordering::SeqCst);
+    store.fail_appends.store(true, Ordering::SeqCst);
     let result = core.execute(
         &store,
         &mut env(),

@@ -309,7 +309,7 @@ async fn pages_are_acknowledged_only_after_they_are_applied() {
         nats.transport(READER),
     )
     .await;
-    store.failing.store(true, Ordering::SeqCst);
+    store.fail_appends.store(true, Ordering::SeqCst);
     let failed = sync(&reader).await;
     assert_eq!(failed["ok"], false, "{failed}");
     let consumer = nats.consumer(READER, LINK).await;
@@ -318,7 +318,7 @@ async fn pages_are_acknowledged_only_after_they_are_applied() {
 
     // A second failure, then the disk recovers: every note arrives exactly once, in order.
     assert_eq!(sync(&reader).await["ok"], false);
-    store.failing.store(false, Ordering::SeqCst);
+    store.fail_appends.store(false, Ordering::SeqCst);
     let recovered = sync(&reader).await;
     assert_eq!(recovered["ok"], true, "{recovered}");
     assert_eq!(recovered["carried"], 300);

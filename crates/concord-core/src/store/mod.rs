@@ -12,8 +12,10 @@
 //! writer per store, and the simulator drives stores without an executor.
 
 pub mod conformance;
+pub mod instrumented;
 pub mod memory;
 
+pub use instrumented::InstrumentedStore;
 pub use memory::MemoryStore;
 
 use crate::event::{CloudEvent, DataFilter, StoredEvent};

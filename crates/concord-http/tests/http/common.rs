@@ -3,7 +3,6 @@
 //! notes raises `noteWritten {noteId, text}`; it also understands `noteTagged {noteId, tag}`,
 //! which only arrives from elsewhere. It accepts both from `other-notes` and nothing else.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -12,12 +11,11 @@ use axum::Router;
 use concord_core::event::EventError;
 use concord_core::host::Host;
 use concord_core::runtime::SeededEnv;
-use concord_core::store::{CursorUpdate, MemoryStore};
+use concord_core::store::MemoryStore;
 use concord_core::ui::{Cell, Choice, Field, Form, Section, Table, Tone, View};
 use concord_core::{
-    AcceptancePolicy, AcceptanceRule, Api, AppendOutcome, Catalogue, CloudEvent, CommandError,
-    EventAppender, EventDraft, EventReader, EventStore, Lww, Model, Params, ReadPage, ReadQuery,
-    Registry, ServiceSpec, StoreError, StoredEvent, Timestamp,
+    AcceptancePolicy, AcceptanceRule, Api, Catalogue, CloudEvent, CommandError, EventDraft,
+    EventReader, EventStore, Lww, Model, Params, Registry, ServiceSpec, Timestamp,
 };
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -292,57 +290,8 @@ impl ServiceSpec for NotesSpec {
     }
 }
 
-/// A store that fails every call while `failing` is set.
-#[derive(Default)]
-pub struct FlakyStore {
-    inner: MemoryStore,
-    pub failing: AtomicBool,
-}
-
-impl FlakyStore {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend("disk on fire".into()));
-        }
-        Ok(())
-    }
-}
-
-impl EventReader for FlakyStore {
-    fn read(&self, query: &ReadQuery) -> Result<ReadPage, StoreError> {
-        self.check()?;
-        self.inner.read(query)
-    }
-    fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError> {
-        self.inner.replay(after, sink)
-    }
-    fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
-        self.check()?;
-        self.inner.contains(ids)
-    }
-    fn count(&self) -> Result<u64, StoreError> {
-        self.check()?;
-        self.inner.count()
-    }
-    fn last_sequence(&self) -> Result<u64, StoreError> {
-        self.check()?;
-        self.inner.last_sequence()
-    }
-    fn cursor(&self, link: &str) -> Result<u64, StoreError> {
-        self.inner.cursor(link)
-    }
-}
-
-impl EventAppender for FlakyStore {
-    fn append(
-        &self,
-        events: &[CloudEvent],
-        cursors: &[CursorUpdate<'_>],
-    ) -> Result<Vec<AppendOutcome>, StoreError> {
-        self.check()?;
-        self.inner.append(events, cursors)
-    }
-}
+/// A store that fails reads and appends while told to (`set_failing`).
+pub type FlakyStore = concord_core::store::InstrumentedStore<MemoryStore>;
 
 /// A running notes service and its router.
 pub struct Service {

@@ -1,8 +1,6 @@
 //! The domain's routes: commands (200/400/404/409), queries, path parameters, and the
 //! statuses around them (unknown route 404, wrong method 405, store failure 503).
 
-use std::sync::atomic::Ordering;
-
 use axum::body::Body;
 use axum::http::Request;
 use serde_json::json;
@@ -190,35 +188,35 @@ async fn a_failing_store_is_503_never_500() {
         .post_json("/api/notes", &json!({"noteId": "n1", "text": "hello"}))
         .await
         .expect(200);
-    service.store.failing.store(true, Ordering::SeqCst);
+    service.store.set_failing(true);
 
     let command = service
         .post_json("/api/notes", &json!({"noteId": "n2", "text": "x"}))
         .await;
     assert_eq!(
         command.expect(503),
-        &json!({"error": "the event store failed: storage failure: disk on fire"})
+        &json!({"error": "the event store failed: storage failure: storage failure (injected)"})
     );
     let put = service
         .post_json("/api/events", &written("e1", "n3", "x"))
         .await;
     assert_eq!(
         put.expect(503)["error"],
-        "the event store failed: storage failure: disk on fire"
+        "the event store failed: storage failure: storage failure (injected)"
     );
     let read = service.get("/api/events").await;
     assert_eq!(
         read.expect(503),
-        &json!({"error": "storage failure: disk on fire"})
+        &json!({"error": "storage failure: storage failure (injected)"})
     );
     let health = service.get("/health").await;
     assert_eq!(
         health.expect(503),
-        &json!({"error": "storage failure: disk on fire"})
+        &json!({"error": "storage failure: storage failure (injected)"})
     );
 
     // The model was rebuilt from the store: nothing of the failed batch is visible.
-    service.store.failing.store(false, Ordering::SeqCst);
+    service.store.set_failing(false);
     assert_eq!(
         service
             .get("/api/notes")

@@ -9,10 +9,7 @@ use std::time::Duration;
 use concord_core::event::{CloudEvent, EventError, StoredEvent, Timestamp};
 use concord_core::runtime::Catalogue;
 use concord_core::service::Params;
-use concord_core::store::{
-    AppendOutcome, CursorUpdate, EventAppender, EventReader, MemoryStore, ReadPage, ReadQuery,
-    StoreError,
-};
+use concord_core::store::{EventAppender, MemoryStore, ReadQuery};
 use concord_core::{
     AcceptancePolicy, AcceptanceRule, Api, CommandError, EventDraft, Model, ServiceSpec,
 };
@@ -319,42 +316,4 @@ impl Transport for Spy {
 }
 
 /// A memory store whose appends can be made to fail (a full disk, say).
-#[derive(Default)]
-pub struct FlakyStore {
-    pub inner: MemoryStore,
-    pub failing: AtomicBool,
-}
-
-impl EventReader for FlakyStore {
-    fn read(&self, query: &ReadQuery) -> Result<ReadPage, StoreError> {
-        self.inner.read(query)
-    }
-    fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError> {
-        self.inner.replay(after, sink)
-    }
-    fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
-        self.inner.contains(ids)
-    }
-    fn count(&self) -> Result<u64, StoreError> {
-        self.inner.count()
-    }
-    fn last_sequence(&self) -> Result<u64, StoreError> {
-        self.inner.last_sequence()
-    }
-    fn cursor(&self, link: &str) -> Result<u64, StoreError> {
-        self.inner.cursor(link)
-    }
-}
-
-impl EventAppender for FlakyStore {
-    fn append(
-        &self,
-        events: &[CloudEvent],
-        cursors: &[CursorUpdate<'_>],
-    ) -> Result<Vec<AppendOutcome>, StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend("the disk is full (simulated)".into()));
-        }
-        self.inner.append(events, cursors)
-    }
-}
+pub type FlakyStore = concord_core::store::InstrumentedStore<MemoryStore>;
