@@ -141,14 +141,21 @@ pub struct BenchArgs {
     /// Small sizes: a smoke test of the benchmark itself, not a measurement.
     #[arg(long)]
     pub quick: bool,
+    /// Only the storage figures: skip the sync figures (which start services on loopback).
+    #[arg(long)]
+    pub skip_sync: bool,
 }
 
 impl BenchArgs {
     pub fn options(&self) -> concord_bench::Options {
-        if self.quick {
+        let options = if self.quick {
             concord_bench::Options::quick()
         } else {
             concord_bench::Options::full()
+        };
+        concord_bench::Options {
+            skip_sync: self.skip_sync,
+            ..options
         }
     }
 }
