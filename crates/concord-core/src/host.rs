@@ -14,7 +14,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::event::{CloudEvent, StoredEvent};
 use crate::model::Model;
-use crate::runtime::{Command, CommandError, Cursor, Env, PutReport, Reply, Request, ServiceCore};
+use crate::runtime::{
+    Command, CommandError, Env, External, PutReport, Refusal, Reply, Request, ServiceCore,
+};
 use crate::store::{EventStore, StoreError};
 
 /// How many requests one group commit takes at most.
@@ -25,6 +27,9 @@ const MAX_BATCH_REQUESTS: usize = 1024;
 pub enum HostError {
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// An all-or-nothing batch was refused whole; nothing of it was stored.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error("the event store failed: {0}")]
     Store(String),
     #[error("the service is shutting down")]
@@ -104,13 +109,15 @@ impl<M: Model> Host<M> {
         Self::command_reply(reply)
     }
 
-    /// Hands the service external events (and a link cursor to move with them).
-    pub async fn put_events(
-        &self,
-        events: Vec<CloudEvent>,
-        cursor: Option<Cursor>,
-    ) -> Result<PutReport, HostError> {
-        let reply = self.submit(Request::External { events, cursor })?.await;
+    /// putEvents: all of `events` or, if one is refused, none of them.
+    pub async fn put_events(&self, events: Vec<CloudEvent>) -> Result<PutReport, HostError> {
+        self.take(External::put(events)).await
+    }
+
+    /// Hands the service external events as `external` says (a link's page with its cursor
+    /// and dead letters, a re-delivery, a putEvents batch).
+    pub async fn take(&self, external: External) -> Result<PutReport, HostError> {
+        let reply = self.submit(Request::External(external))?.await;
         Self::external_reply(reply)
     }
 
@@ -121,14 +128,13 @@ impl<M: Model> Host<M> {
     }
 
     /// [`Host::put_events`] for callers outside an async runtime.
-    pub fn put_events_blocking(
-        &self,
-        events: Vec<CloudEvent>,
-        cursor: Option<Cursor>,
-    ) -> Result<PutReport, HostError> {
-        let reply = self
-            .submit(Request::External { events, cursor })?
-            .blocking_recv();
+    pub fn put_events_blocking(&self, events: Vec<CloudEvent>) -> Result<PutReport, HostError> {
+        self.take_blocking(External::put(events))
+    }
+
+    /// [`Host::take`] for callers outside an async runtime.
+    pub fn take_blocking(&self, external: External) -> Result<PutReport, HostError> {
+        let reply = self.submit(Request::External(external))?.blocking_recv();
         Self::external_reply(reply)
     }
 
@@ -185,7 +191,7 @@ impl<M: Model> Host<M> {
         reply: Result<Result<Reply, HostError>, oneshot::error::RecvError>,
     ) -> Result<PutReport, HostError> {
         match reply.map_err(|_| HostError::Stopped)?? {
-            Reply::External(report) => Ok(report),
+            Reply::External(report) => Ok(report?),
             Reply::Command(_) => unreachable!("external events are answered with a report"),
         }
     }

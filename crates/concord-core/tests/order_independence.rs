@@ -8,7 +8,7 @@ use common::{external, Inventory, InventoryCatalogue};
 use concord_core::acceptance::{AcceptancePolicy, AcceptanceRule};
 use concord_core::event::{CloudEvent, Timestamp};
 use concord_core::model::Model;
-use concord_core::runtime::{Request, SeededEnv, ServiceCore};
+use concord_core::runtime::{External, Request, SeededEnv, ServiceCore};
 use concord_core::store::MemoryStore;
 use proptest::prelude::*;
 use serde_json::json;
@@ -83,11 +83,12 @@ proptest! {
         );
         let mut core: ServiceCore<Inventory> =
             ServiceCore::open("shop", Box::new(InventoryCatalogue), policy.clone(), &store).unwrap();
-        let mut env = SeededEnv::new(3, Timestamp::from_unix_nanos(0));
+        // After every generated event time: none is from a clock ahead of this service.
+        let mut env = SeededEnv::new(3, Timestamp::from_unix_nanos(1_800_000_000_000_000_000));
         let split = split.min(arrivals.len());
         let (first, second) = arrivals.split_at(split);
         for part in [first, second] {
-            core.execute(&store, &mut env, vec![Request::External { events: part.to_vec(), cursor: None }]).unwrap();
+            core.execute(&store, &mut env, vec![Request::External(External::put(part.to_vec()))]).unwrap();
         }
         prop_assert_eq!(core.model(), &in_time_order(&set));
         prop_assert_eq!(concord_core::store::EventReader::count(&store).unwrap() as usize, set.len());

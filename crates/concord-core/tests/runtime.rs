@@ -11,9 +11,12 @@ use concord_core::acceptance::{AcceptancePolicy, AcceptanceRule};
 use concord_core::event::{CloudEvent, Timestamp};
 use concord_core::host::{Host, HostError};
 use concord_core::runtime::{
-    CommandError, Cursor, Disposition, PutReport, Reply, Request, SeededEnv, ServiceCore,
+    CommandError, Disposition, External, PutReport, Refusal, Reply, Request, SeededEnv,
+    ServiceCore,
 };
-use concord_core::store::{EventReader, EventStore, InstrumentedStore, MemoryStore, ReadQuery};
+use concord_core::store::{
+    EventReader, EventStore, InstrumentedStore, LinkUpdate, MemoryStore, ReadQuery,
+};
 use concord_core::StoredEvent;
 use serde_json::json;
 
@@ -42,17 +45,36 @@ fn when(
 }
 
 fn put(events: Vec<CloudEvent>) -> Request<Inventory> {
-    Request::External {
-        events,
-        cursor: None,
-    }
+    Request::External(External::put(events))
 }
 
 fn report(reply: &Reply) -> &PutReport {
     match reply {
-        Reply::External(report) => report,
+        Reply::External(Ok(report)) => report,
+        Reply::External(Err(refusal)) => panic!("the batch was refused: {refusal}"),
         Reply::Command(_) => panic!("expected a put report"),
     }
+}
+
+fn refusal(reply: &Reply) -> &Refusal {
+    match reply {
+        Reply::External(Err(refusal)) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn statuses(reply: &Reply) -> Vec<&'static str> {
+    report(reply)
+        .results
+        .iter()
+        .map(|(_, d)| match d {
+            Disposition::Accepted => "accepted",
+            Disposition::Duplicate => "duplicate",
+            Disposition::Conflict(_) => "conflict",
+            Disposition::Ignored(_) => "ignored",
+            Disposition::Rejected(_) => "rejected",
+        })
+        .collect()
 }
 
 fn command_events(reply: Reply) -> Result<Vec<StoredEvent>, CommandError> {
@@ -191,18 +213,8 @@ fn external_events_are_accepted_ignored_or_duplicate() {
             named.clone(),
         ])],
     );
-    let statuses: Vec<&str> = report(&replies[0])
-        .results
-        .iter()
-        .map(|(_, d)| match d {
-            Disposition::Accepted => "accepted",
-            Disposition::Duplicate => "duplicate",
-            Disposition::Ignored(_) => "ignored",
-            Disposition::Rejected(_) => "rejected",
-        })
-        .collect();
     assert_eq!(
-        statuses,
+        statuses(&replies[0]),
         [
             "accepted",
             "accepted",
@@ -250,14 +262,133 @@ fn an_accepted_event_about_an_unknown_item_creates_a_placeholder() {
 }
 
 #[test]
-fn a_malformed_event_reaching_the_core_is_rejected_not_stored() {
+fn a_malformed_event_refuses_a_whole_put_batch_and_is_named() {
     let store = MemoryStore::new();
     let mut core = open(&store);
+    let good = external("g-1", "warehouse", "itemNamed", 1, json!({"itemId":"i-1","name":"A"}));
     let bad = external("b-1", "warehouse", "itemNamed", 1, json!({"itemId":"i-1"}));
     assert_eq!(core.validate(std::slice::from_ref(&bad)).unwrap_err().0, 0);
-    let replies = when(&mut core, &store, vec![put(vec![bad])]);
-    assert_eq!(report(&replies[0]).rejected(), 1);
-    assert_eq!(store.count().unwrap(), 0);
+    let replies = when(&mut core, &store, vec![put(vec![good, bad])]);
+    let refused = refusal(&replies[0]);
+    assert_eq!(refused.index, 1);
+    assert_eq!(refused.error.attribute, "data.name");
+    assert_eq!(store.count().unwrap(), 0, "all or nothing: the good one is not stored either");
+    assert!(core.model().items.get("i-1").is_none(), "nor applied");
+}
+
+#[test]
+fn a_link_rejects_one_bad_event_durably_and_takes_the_rest_with_its_cursor() {
+    let store = MemoryStore::new();
+    let mut core = open(&store);
+    let good = external("g-1", "warehouse", "itemNamed", 1, json!({"itemId":"i-1","name":"A"}));
+    let bad = external("b-1", "warehouse", "itemNamed", 1, json!({"itemId":"i-1"}));
+    let replies = when(
+        &mut core,
+        &store,
+        vec![Request::External(External::from_link(
+            vec![bad, good],
+            LinkUpdate::cursor("pull-warehouse", 12),
+        ))],
+    );
+    assert_eq!(statuses(&replies[0]), ["rejected", "accepted"]);
+    assert_eq!(store.count().unwrap(), 1);
+    assert_eq!(store.cursor("pull-warehouse").unwrap(), 12);
+    let (count, letters) = store.dead_letters("pull-warehouse", 10).unwrap();
+    assert_eq!(count, 1, "the rejection is kept, in the same commit as the cursor");
+    assert_eq!(letters[0].id, "b-1");
+    assert!(letters[0].reason.contains("name"), "{}", letters[0].reason);
+    let kept: CloudEvent =
+        CloudEvent::from_value(serde_json::from_str(letters[0].event.as_deref().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(&*kept.id, "b-1", "the event itself is kept for a re-delivery");
+}
+
+#[test]
+fn a_stored_id_with_other_content_is_a_conflict_never_merged() {
+    let store = MemoryStore::new();
+    let mut core = open(&store);
+    let named = external("x-1", "warehouse", "itemNamed", 5, json!({"itemId":"i-9","name":"Desk"}));
+    when(&mut core, &store, vec![put(vec![named.clone()])]);
+    let squatter = external("x-1", "warehouse", "itemNamed", 5, json!({"itemId":"i-9","name":"Junk"}));
+    let replies = when(&mut core, &store, vec![put(vec![squatter.clone(), named.clone()])]);
+    assert_eq!(statuses(&replies[0]), ["conflict", "duplicate"]);
+    let name = core.model().items.get("i-9").unwrap().name.get().cloned();
+    assert_eq!(name.as_deref(), Some("Desk"), "the stored event stands");
+
+    // Within one batch too: the first of two different events with one id wins the id.
+    let a = external("y-1", "warehouse", "itemNamed", 6, json!({"itemId":"i-8","name":"A"}));
+    let b = external("y-1", "warehouse", "itemNamed", 6, json!({"itemId":"i-8","name":"B"}));
+    let replies = when(&mut core, &store, vec![put(vec![a.clone(), b, a])]);
+    assert_eq!(statuses(&replies[0]), ["accepted", "conflict", "duplicate"]);
+}
+
+#[test]
+fn an_id_is_a_duplicate_only_if_it_is_stored() {
+    let store = MemoryStore::new();
+    let mut core = open(&store);
+    let data = json!({"itemId":"i-9","name":"Desk"});
+    let forged = external("x-1", "stranger", "itemNamed", 5, data.clone());
+    let genuine = external("x-1", "warehouse", "itemNamed", 5, data);
+    let replies = when(&mut core, &store, vec![put(vec![forged, genuine])]);
+    assert_eq!(
+        statuses(&replies[0]),
+        ["ignored", "accepted"],
+        "the ignored copy was never stored, so the genuine one is not its duplicate"
+    );
+    assert_eq!(store.count().unwrap(), 1);
+}
+
+#[test]
+fn an_event_from_a_clock_far_ahead_is_refused_and_not_followed() {
+    let store = MemoryStore::new();
+    let mut core = open(&store);
+    let now = env().now;
+    let at = |offset_ms: i128| Timestamp::from_unix_nanos(now.unix_nanos() + offset_ms * 1_000_000);
+    let future = CloudEvent::new(
+        "f-1",
+        "warehouse",
+        "itemNamed",
+        at(60 * 60 * 1000),
+        json!({"itemId":"i-1","name":"From 2099"}).as_object().unwrap().clone(),
+    );
+    let replies = when(&mut core, &store, vec![put(vec![future.clone()])]);
+    let refused = refusal(&replies[0]);
+    assert_eq!((refused.index, refused.error.attribute.as_str()), (0, "time"));
+    assert!(refused.error.reason.contains("60 min ahead"), "{}", refused.error);
+    assert!(refused.error.reason.contains("5 min"), "{}", refused.error);
+    let slightly = CloudEvent::new(
+        "f-2",
+        "warehouse",
+        "itemNamed",
+        at(4 * 60 * 1000),
+        json!({"itemId":"i-2","name":"Fast clock"}).as_object().unwrap().clone(),
+    );
+    assert_eq!(statuses(&when(&mut core, &store, vec![put(vec![slightly])])[0]), ["accepted"]);
+
+    let replies = when(
+        &mut core,
+        &store,
+        vec![Request::External(External::from_link(
+            vec![future],
+            LinkUpdate::cursor("pull-warehouse", 3),
+        ))],
+    );
+    assert_eq!(statuses(&replies[0]), ["rejected"]);
+    assert_eq!(store.dead_letters("pull-warehouse", 10).unwrap().0, 1);
+
+    let own = command_events(
+        when(
+            &mut core,
+            &store,
+            vec![Request::Command(Box::new(|m| name_item(m, "i-2", "Mine")))],
+        )
+        .remove(0),
+    )
+    .unwrap();
+    assert!(
+        own[0].event.time.unix_nanos() - now.unix_nanos() <= 5 * 60 * 1_000_000_000,
+        "the own clock follows a fast peer only within the skew"
+    );
 }
 
 #[test]
@@ -274,13 +405,10 @@ fn a_cursor_moves_in_the_same_commit_as_the_events() {
     core.execute(
         &store,
         &mut env(),
-        vec![Request::External {
-            events: vec![named],
-            cursor: Some(Cursor {
-                link: "pull-warehouse".into(),
-                position: 12,
-            }),
-        }],
+        vec![Request::External(External::from_link(
+            vec![named],
+            LinkUpdate::cursor("pull-warehouse", 12),
+        ))],
     )
     .unwrap();
     assert_eq!(store.cursor("pull-warehouse").unwrap(), 12);

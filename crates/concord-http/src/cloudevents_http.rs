@@ -9,12 +9,14 @@
 //!   event's `data` and `Content-Type` its `datacontenttype`.
 //!
 //! Binary mode is recognised by the `ce-specversion` header, as the binding suggests, unless
-//! the content type already says structured or batched. Every event is parsed by the same
-//! [`CloudEvent::from_value`], so all modes share one set of rules and error messages.
+//! the content type already says structured or batched. Every event is parsed by the core's
+//! [`CloudEvent::parse`] (or [`CloudEvent::from_attributes`] for binary mode), so all modes
+//! share one set of rules, limits and error messages.
 
 use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderMap;
-use concord_core::event::{parse_batch, parse_batch_value, BatchError, EventError};
+use concord_core::event::parse::{parse_body, Body};
+use concord_core::event::{parse_batch, BatchError, EventError, Limits};
 use concord_core::CloudEvent;
 use percent_encoding::percent_decode;
 use serde_json::{Map, Value};
@@ -65,30 +67,35 @@ pub fn mode(headers: &HeaderMap) -> Result<Mode, ApiError> {
     }
 }
 
-/// Reads the events a request carries, in any mode. The first malformed event fails all.
-pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Vec<CloudEvent>, ApiError> {
+/// Reads the events a request carries, in any mode, within `limits`. The first malformed
+/// event fails all.
+pub fn decode(
+    headers: &HeaderMap,
+    body: &[u8],
+    limits: &Limits,
+) -> Result<Vec<CloudEvent>, ApiError> {
     match mode(headers)? {
-        Mode::Json => parse_batch(body).map_err(batch_error),
-        Mode::Structured => match parse_json(body)? {
-            object @ Value::Object(_) => parse_batch_value(object).map_err(batch_error),
-            _ => Err(ApiError::bad_request(format!(
+        Mode::Json => parse_batch(body, limits).map_err(batch_error),
+        Mode::Structured => match parse_body(body).map_err(batch_error)? {
+            Body::One(_) => parse_batch(body, limits).map_err(batch_error),
+            Body::Many(_) => Err(ApiError::bad_request(format!(
                 "a {STRUCTURED} body is one event object; send a batch as {BATCHED}"
             ))),
         },
-        Mode::Batched => match parse_json(body)? {
-            array @ Value::Array(_) => parse_batch_value(array).map_err(batch_error),
-            _ => Err(ApiError::bad_request(format!(
+        Mode::Batched => match parse_body(body).map_err(batch_error)? {
+            Body::Many(_) => parse_batch(body, limits).map_err(batch_error),
+            Body::One(_) => Err(ApiError::bad_request(format!(
                 "a {BATCHED} body is a JSON array of events"
             ))),
         },
-        Mode::Binary => binary_event(headers, body)
+        Mode::Binary => binary_event(headers, body, limits)
             .map(|event| vec![event])
             .map_err(|error| ApiError::malformed_event(0, &error)),
     }
 }
 
 /// One event in binary mode: attributes from `ce-*` headers, data from the body.
-fn binary_event(headers: &HeaderMap, body: &[u8]) -> Result<CloudEvent, EventError> {
+fn binary_event(headers: &HeaderMap, body: &[u8], limits: &Limits) -> Result<CloudEvent, EventError> {
     let mut object = Map::new();
     for name in headers.keys() {
         let Some(attribute) = name.as_str().strip_prefix("ce-") else {
@@ -116,26 +123,21 @@ fn binary_event(headers: &HeaderMap, body: &[u8]) -> Result<CloudEvent, EventErr
     }
     // A body that is not JSON is reported only after the attributes, so that a wrong
     // content type is named as the cause rather than the body it announced.
-    let mut body_error = None;
-    if !body.is_empty() {
-        let data = serde_json::from_slice(body).unwrap_or_else(|e| {
-            body_error = Some(EventError::new(
-                "data",
-                format!("the body is not valid JSON ({e})"),
-            ));
-            Value::Object(Map::new())
-        });
-        object.insert("data".to_owned(), data);
+    let data = match std::str::from_utf8(body) {
+        _ if body.is_empty() => None,
+        Ok(text) => Some(text),
+        Err(_) => Some("\u{fffd}"),
+    };
+    match CloudEvent::from_attributes(object.clone(), Some("{}"), limits) {
+        Err(error) => Err(error),
+        Ok(_) => CloudEvent::from_attributes(object, data, limits).map_err(|error| {
+            if error.attribute == "data" && data.is_some() {
+                EventError::new("data", format!("the body {}", error.reason))
+            } else {
+                error
+            }
+        }),
     }
-    let event = CloudEvent::from_value(Value::Object(object))?;
-    match body_error {
-        Some(error) => Err(error),
-        None => Ok(event),
-    }
-}
-
-fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| batch_error(BatchError::NotJson(e.to_string())))
 }
 
 fn batch_error(error: BatchError) -> ApiError {
@@ -213,11 +215,12 @@ mod tests {
             ("ce-traceparent", "00-%2500"),
             ("content-type", "application/json"),
         ]);
-        let event = binary_event(&map, br#"{"noteId":"n"}"#).unwrap();
+        let limits = Limits::default();
+        let event = binary_event(&map, br#"{"noteId":"n"}"#, &limits).unwrap();
         assert_eq!(event.source, "café");
         assert_eq!(event.extensions["traceparent"], "00-%00");
         assert_eq!(event.datacontenttype.as_deref(), Some("application/json"));
         let bad = headers(&[("ce-specversion", "1.0"), ("ce-id", "%FF")]);
-        assert_eq!(binary_event(&bad, b"{}").unwrap_err().attribute, "id");
+        assert_eq!(binary_event(&bad, b"{}", &limits).unwrap_err().attribute, "id");
     }
 }

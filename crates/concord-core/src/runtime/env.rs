@@ -66,22 +66,47 @@ impl Env for SeededEnv {
     }
 }
 
-/// How far ahead of the local clock an observed event time may pull the service's clock.
-/// Beyond this a peer's clock is considered wrong and is not followed.
-const MAX_FOLLOWED_SKEW_NANOS: i128 = 60 * 1_000_000_000;
+/// How far ahead of the wall clock the service's own clock may run, by default: the
+/// contract's allowed skew (5 minutes). See [`HybridClock`].
+const DEFAULT_MAX_SKEW_NANOS: i128 = 5 * 60 * 1_000_000_000;
 
 /// The clock that stamps a service's own events: never behind the wall clock, strictly
-/// increasing, and ahead of every event time the service has applied (within a bound).
+/// increasing, and ahead of every event time the service has applied — but never more than
+/// the allowed skew ahead of the wall clock.
 ///
 /// Following applied times means a command always supersedes what its user saw: a re-grade
-/// made right after a grade arrived from a peer with a slightly fast clock still wins.
-#[derive(Clone, Debug, Default)]
+/// made right after a grade arrived from a peer with a slightly fast clock still wins. The
+/// bound is CockroachDB's max-offset rule: a time further ahead is a clock fault, not a fact
+/// to follow. Events that far ahead are refused at intake; the bound here also covers old
+/// stored ones and the service's own past: after its wall clock jumped ahead and back, it
+/// stamps from the wall clock again instead of carrying the fault forward forever.
+#[derive(Clone, Debug)]
 pub struct HybridClock {
     observed: Option<Timestamp>,
     last_own: Option<Timestamp>,
+    max_skew_nanos: i128,
+}
+
+impl Default for HybridClock {
+    fn default() -> Self {
+        HybridClock::new(DEFAULT_MAX_SKEW_NANOS)
+    }
 }
 
 impl HybridClock {
+    /// A clock that never runs more than `max_skew_nanos` ahead of the wall clock.
+    pub fn new(max_skew_nanos: i128) -> Self {
+        HybridClock {
+            observed: None,
+            last_own: None,
+            max_skew_nanos,
+        }
+    }
+
+    pub fn set_max_skew(&mut self, max_skew_nanos: i128) {
+        self.max_skew_nanos = max_skew_nanos;
+    }
+
     /// Notes the time of an event the service applied.
     pub fn observe(&mut self, time: Timestamp) {
         if self.observed.is_none_or(|observed| time > observed) {
@@ -91,15 +116,12 @@ impl HybridClock {
 
     /// The time for the next event this service raises, with microsecond precision.
     pub fn tick(&mut self, now: Timestamp) -> Timestamp {
+        let bound = Timestamp::from_unix_nanos(now.unix_nanos() + self.max_skew_nanos);
         let mut next = floor_micros(now);
-        if let Some(observed) = self.observed {
-            let followed = observed.min(Timestamp::from_unix_nanos(
-                now.unix_nanos() + MAX_FOLLOWED_SKEW_NANOS,
-            ));
-            next = next.max(floor_micros(followed).next_tick());
-        }
-        if let Some(last) = self.last_own {
-            next = next.max(last.next_tick());
+        for earlier in [self.observed, self.last_own].into_iter().flatten() {
+            if earlier < bound {
+                next = next.max(floor_micros(earlier).next_tick());
+            }
         }
         self.last_own = Some(next);
         next
@@ -138,22 +160,43 @@ mod tests {
         assert_eq!(second, at(5_001_000));
     }
 
+    const SECOND: i128 = 1_000_000_000;
+
     #[test]
     fn follows_slightly_later_peers_but_not_wild_ones() {
         let mut clock = HybridClock::default();
-        clock.observe(at(9_000_000_123));
-        assert_eq!(clock.tick(at(1_000_000_000)), at(9_000_001_000));
+        clock.observe(at(9 * SECOND + 123));
+        assert_eq!(clock.tick(at(SECOND)), at(9 * SECOND + 1000));
         let mut wild = HybridClock::default();
-        wild.observe(at(10_000 * 1_000_000_000_000));
-        let t = wild.tick(at(1_000_000_000));
-        assert!(
-            t < at(100 * 1_000_000_000),
-            "a clock years ahead is not followed: {t:?}"
+        wild.observe(at(10_000_000 * SECOND));
+        let t = wild.tick(at(SECOND));
+        assert_eq!(t, at(SECOND), "a clock months ahead is not followed");
+        assert!(wild.tick(at(SECOND)) > t, "still strictly increasing");
+    }
+
+    #[test]
+    fn never_runs_further_ahead_than_the_skew() {
+        let mut clock = HybridClock::new(300 * SECOND);
+        clock.observe(at(1000 * SECOND + 299 * SECOND));
+        let followed = clock.tick(at(1000 * SECOND));
+        assert!(followed > at(1299 * SECOND), "within the skew, a peer's time is followed");
+        let mut beyond = HybridClock::new(300 * SECOND);
+        beyond.observe(at(1000 * SECOND + 301 * SECOND));
+        assert_eq!(beyond.tick(at(1000 * SECOND)), at(1000 * SECOND));
+    }
+
+    #[test]
+    fn recovers_from_its_own_clock_jumping_ahead_and_back() {
+        let mut clock = HybridClock::new(300 * SECOND);
+        let during_fault = clock.tick(at(1_000_000 * SECOND));
+        clock.observe(during_fault);
+        let after = clock.tick(at(1000 * SECOND));
+        assert_eq!(
+            after,
+            at(1000 * SECOND),
+            "once the wall clock is back, own events are stamped from it again"
         );
-        assert!(
-            wild.tick(at(1_000_000_000)) > t,
-            "still strictly increasing"
-        );
+        assert!(clock.tick(at(1000 * SECOND)) > after);
     }
 
     #[test]

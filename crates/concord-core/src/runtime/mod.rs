@@ -14,7 +14,7 @@
 
 pub mod env;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -22,9 +22,9 @@ use serde_json::{Map, Value};
 pub use env::{Env, HybridClock, SeededEnv, SystemEnv};
 
 use crate::acceptance::AcceptancePolicy;
-use crate::event::{CloudEvent, EventError, StoredEvent};
+use crate::event::{CloudEvent, EventError, EventId, Limits, StoredEvent, Timestamp};
 use crate::model::Model;
-use crate::store::{AppendOutcome, CursorUpdate, EventStore, StoreError};
+use crate::store::{AppendOutcome, DeadLetter, EventStore, LinkUpdate, StoreError};
 
 /// What a domain says about the event types it understands.
 pub trait Catalogue: Send + Sync + 'static {
@@ -75,20 +75,58 @@ pub enum CommandError {
 /// A command: reads the model and decides which events to raise, or refuses.
 pub type Command<M> = Box<dyn FnOnce(&M) -> Result<Vec<EventDraft>, CommandError> + Send + 'static>;
 
-/// A link cursor to move in the same transaction as an external batch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cursor {
-    pub link: String,
-    pub position: u64,
+/// How an external batch is taken in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intake {
+    /// putEvents: one malformed event (or one too far in the future) refuses the whole
+    /// batch, naming its index, and nothing of it is stored (CONTRACT §3).
+    AllOrNothing,
+    /// A link's page: an event this service refuses is rejected alone — recorded as a dead
+    /// letter of the link in the same commit — and the rest apply, so no single event can
+    /// stall a link (CONTRACT §7).
+    EachEvent,
+}
+
+/// External events for [`ServiceCore::execute`].
+#[derive(Clone, Debug)]
+pub struct External {
+    pub events: Vec<CloudEvent>,
+    pub intake: Intake,
+    /// The link the events came by and what it records with them (its cursor, dead letters
+    /// of events that did not even parse). Events of this batch that the service rejects
+    /// or that conflict are added to its dead letters.
+    pub link: Option<LinkUpdate>,
+    /// Re-delivering a link's dead letters: every event that is now carried (accepted,
+    /// duplicate or ignored) is resolved in the same commit.
+    pub retrying: bool,
+}
+
+impl External {
+    /// A putEvents batch.
+    pub fn put(events: Vec<CloudEvent>) -> Self {
+        External {
+            events,
+            intake: Intake::AllOrNothing,
+            link: None,
+            retrying: false,
+        }
+    }
+
+    /// A link's page (or only its link update, with no events).
+    pub fn from_link(events: Vec<CloudEvent>, link: LinkUpdate) -> Self {
+        External {
+            events,
+            intake: Intake::EachEvent,
+            link: Some(link),
+            retrying: false,
+        }
+    }
 }
 
 /// One unit of work for [`ServiceCore::execute`].
 pub enum Request<M> {
     Command(Command<M>),
-    External {
-        events: Vec<CloudEvent>,
-        cursor: Option<Cursor>,
-    },
+    External(External),
 }
 
 /// What happened to one external event.
@@ -97,11 +135,15 @@ pub enum Request<M> {
 pub enum Disposition {
     /// Stored and applied.
     Accepted,
-    /// Its id was already stored (or came earlier in the same batch); nothing changed.
+    /// The same event (same id, same content) is stored already, or came earlier in the
+    /// same batch; nothing changed.
     Duplicate,
+    /// An event with this id but different content is stored (or came earlier in the
+    /// batch); nothing changed. Never merged: an id names one event.
+    Conflict(String),
     /// Not accepted by this service (R2) or outside its catalogue; not stored.
     Ignored(String),
-    /// Malformed by this service's catalogue; not stored.
+    /// Malformed by this service's catalogue, or from a clock too far ahead; not stored.
     Rejected(String),
 }
 
@@ -121,6 +163,9 @@ impl PutReport {
     pub fn duplicates(&self) -> usize {
         self.count(|d| matches!(d, Disposition::Duplicate))
     }
+    pub fn conflicts(&self) -> usize {
+        self.count(|d| matches!(d, Disposition::Conflict(_)))
+    }
     pub fn ignored(&self) -> usize {
         self.count(|d| matches!(d, Disposition::Ignored(_)))
     }
@@ -129,12 +174,21 @@ impl PutReport {
     }
 }
 
+/// Why a whole batch was refused (all or nothing): the first event at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("event at index {index}: {error}")]
+pub struct Refusal {
+    pub index: usize,
+    pub error: EventError,
+}
+
 /// The answer to one [`Request`], in the same position.
 #[derive(Debug)]
 pub enum Reply {
     /// The command's events as stored (empty if it had nothing to change), or its refusal.
     Command(Result<Vec<StoredEvent>, CommandError>),
-    External(PutReport),
+    /// The per-event report, or the refusal of the whole batch.
+    External(Result<PutReport, Refusal>),
 }
 
 /// A service's model, acceptance policy and clock: the sans-IO heart of a service.
@@ -144,6 +198,7 @@ pub struct ServiceCore<M> {
     policy: AcceptancePolicy,
     catalogue: Box<dyn Catalogue>,
     clock: HybridClock,
+    limits: Limits,
 }
 
 impl<M: Model> ServiceCore<M> {
@@ -160,9 +215,17 @@ impl<M: Model> ServiceCore<M> {
             policy,
             catalogue,
             clock: HybridClock::default(),
+            limits: Limits::default(),
         };
         core.rebuild(store)?;
         Ok(core)
+    }
+
+    /// The same service with other intake limits (from configuration).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self.clock.set_max_skew(limits.max_skew_nanos());
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -181,6 +244,10 @@ impl<M: Model> ServiceCore<M> {
         &*self.catalogue
     }
 
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Validates an external batch statelessly: the first malformed event, with its index.
     pub fn validate(&self, events: &[CloudEvent]) -> Result<(), (usize, EventError)> {
         validate_batch(&*self.catalogue, events)
@@ -196,19 +263,21 @@ impl<M: Model> ServiceCore<M> {
         env: &mut dyn Env,
         requests: Vec<Request<M>>,
     ) -> Result<Vec<Reply>, StoreError> {
+        let now = env.now();
         let external_ids: Vec<&str> = requests
             .iter()
             .flat_map(|r| match r {
-                Request::External { events, .. } => events.iter().map(|e| &*e.id).collect(),
+                Request::External(external) => external.events.iter().map(|e| &*e.id).collect(),
                 Request::Command(_) => Vec::new(),
             })
             .collect();
-        let already_stored = store.contains(&external_ids)?;
-        let mut already_stored = already_stored.into_iter();
-        let mut seen_in_batch: HashSet<std::sync::Arc<str>> = HashSet::new();
+        let stored = store.lookup(&external_ids)?;
+        let mut stored = stored.into_iter();
+        // Events accepted earlier in this group commit, by id: a repeat is compared with them.
+        let mut taken: HashMap<EventId, usize> = HashMap::new();
 
         let mut to_append: Vec<CloudEvent> = Vec::new();
-        let mut cursors: Vec<Cursor> = Vec::new();
+        let mut links: Vec<LinkUpdate> = Vec::new();
         // Per request: the outcome, and which of `to_append` it raised.
         let mut pending: Vec<(Pending, std::ops::Range<usize>)> =
             Vec::with_capacity(requests.len());
@@ -216,56 +285,26 @@ impl<M: Model> ServiceCore<M> {
         for request in requests {
             let start = to_append.len();
             let outcome = match request {
-                Request::Command(command) => match command(&self.model) {
-                    Ok(drafts) => {
-                        let events = self.stamp(env, drafts);
-                        match validate_batch(&*self.catalogue, &events) {
-                            Ok(()) => {
-                                for event in events {
-                                    self.apply(&event);
-                                    to_append.push(event);
-                                }
-                                Pending::Command(Ok(()))
-                            }
-                            Err((_, error)) => Pending::Command(Err(CommandError::Invalid(
-                                format!("the command built a malformed event: {error}"),
-                            ))),
-                        }
-                    }
-                    Err(refusal) => Pending::Command(Err(refusal)),
-                },
-                Request::External { events, cursor } => {
-                    let mut report = PutReport::default();
-                    for event in events {
-                        let stored = already_stored.next().unwrap_or(false);
-                        let disposition = if stored || !seen_in_batch.insert(event.id.clone()) {
-                            Disposition::Duplicate
-                        } else {
-                            self.disposition(&event)
-                        };
-                        if disposition == Disposition::Accepted {
-                            self.apply(&event);
-                            report.results.push((event.id.to_string(), disposition));
-                            to_append.push(event);
-                        } else {
-                            report.results.push((event.id.to_string(), disposition));
-                        }
-                    }
-                    cursors.extend(cursor);
-                    Pending::External(report)
+                Request::Command(command) => {
+                    Pending::Command(self.command(env, command, &mut to_append))
+                }
+                Request::External(external) => {
+                    let already: Vec<Option<CloudEvent>> =
+                        stored.by_ref().take(external.events.len()).collect();
+                    Pending::External(self.external(
+                        now,
+                        external,
+                        already,
+                        &mut taken,
+                        &mut to_append,
+                        &mut links,
+                    ))
                 }
             };
             pending.push((outcome, start..to_append.len()));
         }
 
-        let cursor_updates: Vec<CursorUpdate<'_>> = cursors
-            .iter()
-            .map(|c| CursorUpdate {
-                link: &c.link,
-                position: c.position,
-            })
-            .collect();
-        let outcomes = match store.append(&to_append, &cursor_updates) {
+        let outcomes = match store.append(&to_append, &links) {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 tracing::error!(service = %self.name, %error, "append failed; rebuilding the model from the store");
@@ -295,18 +334,165 @@ impl<M: Model> ServiceCore<M> {
             .collect())
     }
 
-    fn disposition(&self, event: &CloudEvent) -> Disposition {
+    /// Runs one command: decides, stamps, checks what it raised, applies.
+    fn command(
+        &mut self,
+        env: &mut dyn Env,
+        command: Command<M>,
+        to_append: &mut Vec<CloudEvent>,
+    ) -> Result<(), CommandError> {
+        let drafts = command(&self.model)?;
+        let events = self.stamp(env, drafts);
+        for event in &events {
+            // What a command raises must be as carriable as what a peer may send.
+            let mut text = Vec::with_capacity(event.encoded_len());
+            event.write_json(&mut text, None);
+            let text = String::from_utf8(text).expect("event JSON is UTF-8");
+            if let Err(error) = CloudEvent::parse(&text, &self.limits) {
+                return Err(CommandError::Invalid(format!(
+                    "the command would raise an event beyond this service's limits: {error}"
+                )));
+            }
+        }
+        if let Err((_, error)) = validate_batch(&*self.catalogue, &events) {
+            return Err(CommandError::Invalid(format!(
+                "the command built a malformed event: {error}"
+            )));
+        }
+        for event in events {
+            self.apply(&event);
+            to_append.push(event);
+        }
+        Ok(())
+    }
+
+    /// Takes in one external batch: see [`Intake`] for how refusals are handled.
+    fn external(
+        &mut self,
+        now: Timestamp,
+        external: External,
+        already: Vec<Option<CloudEvent>>,
+        taken: &mut HashMap<EventId, usize>,
+        to_append: &mut Vec<CloudEvent>,
+        links: &mut Vec<LinkUpdate>,
+    ) -> Result<PutReport, Refusal> {
+        let External {
+            events,
+            intake,
+            mut link,
+            retrying,
+        } = external;
+        // First decide every event, changing nothing, so that an all-or-nothing batch can
+        // still be refused whole.
+        let mut decided: Vec<Disposition> = Vec::with_capacity(events.len());
+        for (index, (event, stored)) in events.iter().zip(&already).enumerate() {
+            let earlier = taken.get(&event.id).map(|&i| &to_append[i]);
+            match self.disposition(now, event, stored.as_ref().or(earlier)) {
+                Err(error) if intake == Intake::AllOrNothing => {
+                    return Err(Refusal { index, error })
+                }
+                Err(error) => decided.push(Disposition::Rejected(error.to_string())),
+                Ok(disposition) => decided.push(disposition),
+            }
+        }
+        let mut report = PutReport::default();
+        let mut letters = Vec::new();
+        let mut resolved = Vec::new();
+        for (event, mut disposition) in events.into_iter().zip(decided) {
+            if disposition == Disposition::Accepted {
+                // A repeat of an id accepted a moment ago in this same batch or group commit.
+                if let Some(&i) = taken.get(&event.id) {
+                    disposition = if to_append[i].same_content(&event) {
+                        Disposition::Duplicate
+                    } else {
+                        Disposition::Conflict(conflict_reason(&event))
+                    };
+                }
+            }
+            match &disposition {
+                Disposition::Accepted => {
+                    self.apply(&event);
+                    taken.insert(event.id.clone(), to_append.len());
+                    report.results.push((event.id.to_string(), disposition));
+                    if retrying {
+                        resolved.push(event.id.to_string());
+                    }
+                    to_append.push(event);
+                    continue;
+                }
+                Disposition::Rejected(reason) | Disposition::Conflict(reason) => {
+                    if link.is_some() {
+                        let mut text = Vec::with_capacity(event.encoded_len());
+                        event.write_json(&mut text, None);
+                        letters.push(DeadLetter {
+                            id: event.id.to_string(),
+                            reason: reason.clone(),
+                            at: now.to_rfc3339(),
+                            event: String::from_utf8(text).ok(),
+                        });
+                    }
+                }
+                Disposition::Duplicate | Disposition::Ignored(_) => {
+                    if retrying {
+                        resolved.push(event.id.to_string());
+                    }
+                }
+            }
+            report.results.push((event.id.to_string(), disposition));
+        }
+        if let Some(link) = &mut link {
+            link.dead_letters.extend(letters);
+            link.resolved.extend(resolved);
+        }
+        links.extend(link);
+        Ok(report)
+    }
+
+    /// What to do with one external event, given the stored (or earlier accepted) event
+    /// with its id, if any; `Err` when this service refuses it (malformed, or from a clock
+    /// too far ahead).
+    fn disposition(
+        &self,
+        now: Timestamp,
+        event: &CloudEvent,
+        stored: Option<&CloudEvent>,
+    ) -> Result<Disposition, EventError> {
+        if let Some(stored) = stored {
+            return Ok(if stored.same_content(event) {
+                Disposition::Duplicate
+            } else {
+                Disposition::Conflict(conflict_reason(event))
+            });
+        }
         match self.catalogue.validate(event) {
-            None => Disposition::Ignored(format!(
+            None => Ok(Disposition::Ignored(format!(
                 "type {} is outside this service's event catalogue",
                 event.ty
-            )),
-            Some(Err(error)) => Disposition::Rejected(error.to_string()),
+            ))),
+            Some(Err(error)) => Err(error),
             Some(Ok(())) => match self.policy.check(event) {
-                Some(reason) => Disposition::Ignored(reason),
-                None => Disposition::Accepted,
+                Some(reason) => Ok(Disposition::Ignored(reason)),
+                None => self.within_skew(now, event).map(|()| Disposition::Accepted),
             },
         }
+    }
+
+    /// Refuses an event whose time lies beyond the allowed skew ahead of this service's
+    /// clock: last-writer-wins would let it win over everything for as long as it is ahead.
+    fn within_skew(&self, now: Timestamp, event: &CloudEvent) -> Result<(), EventError> {
+        let ahead = event.time.unix_nanos() - now.unix_nanos();
+        if ahead <= self.limits.max_skew_nanos() {
+            return Ok(());
+        }
+        Err(EventError::new(
+            "time",
+            format!(
+                "{} is {} ahead of this service's clock; the allowed skew is {}",
+                event.time_text(),
+                describe_nanos(ahead),
+                describe_nanos(self.limits.max_skew_nanos())
+            ),
+        ))
     }
 
     fn stamp(&mut self, env: &mut dyn Env, drafts: Vec<EventDraft>) -> Vec<CloudEvent> {
@@ -328,7 +514,7 @@ impl<M: Model> ServiceCore<M> {
 
     fn rebuild(&mut self, store: &dyn EventStore) -> Result<(), StoreError> {
         self.model = M::default();
-        self.clock = HybridClock::default();
+        self.clock = HybridClock::new(self.limits.max_skew_nanos());
         let mut replayed = 0u64;
         store.replay(0, &mut |stored| {
             replayed += 1;
@@ -340,9 +526,27 @@ impl<M: Model> ServiceCore<M> {
     }
 }
 
+fn conflict_reason(event: &CloudEvent) -> String {
+    format!(
+        "an event with id {} but different content is already stored; an id names one event",
+        event.id
+    )
+}
+
+/// A duration for people: `5 min`, `2 h 3 min`, `73 days`.
+fn describe_nanos(nanos: i128) -> String {
+    let seconds = nanos / 1_000_000_000;
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 3 * 86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
 enum Pending {
     Command(Result<(), CommandError>),
-    External(PutReport),
+    External(Result<PutReport, Refusal>),
 }
 
 /// Validates a batch against a catalogue: the first malformed event of a known type, with

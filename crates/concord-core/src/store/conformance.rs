@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::{AppendOutcome, CursorUpdate, EventStore, ReadQuery};
+use super::{AppendOutcome, DeadLetter, EventStore, LinkCursor, LinkUpdate, ReadQuery};
 use crate::event::{CloudEvent, DataFilter, Timestamp};
 
 /// Opens a fresh, empty store of the backend under test.
@@ -23,6 +23,12 @@ pub fn run_all(fresh: &mut Factory<'_>) {
     sparse_filters_never_rescan(fresh());
     cursors_commit_with_their_batch(fresh());
     counts_and_membership(fresh());
+    lookups_return_stored_events(fresh());
+    pages_are_bounded_by_bytes(fresh());
+    reads_far_beyond_the_end_are_empty(fresh());
+    each_store_has_its_own_identity(fresh(), fresh());
+    link_cursors_remember_their_peer_store(fresh());
+    dead_letters_commit_with_their_batch(fresh());
     replay_feeds_everything_in_order(fresh());
     concurrent_readers_never_skip(Arc::from(fresh()));
 }
@@ -255,27 +261,15 @@ fn cursors_commit_with_their_batch(store: Box<dyn EventStore>) {
         "an unknown link starts at 0"
     );
     store
-        .append(
-            &[plain("c1")],
-            &[CursorUpdate {
-                link: "pull-office",
-                position: 17,
-            }],
-        )
+        .append(&[plain("c1")], &[LinkUpdate::cursor("pull-office", 17)])
         .unwrap();
     assert_eq!(store.cursor("pull-office").unwrap(), 17);
     store
         .append(
             &[],
             &[
-                CursorUpdate {
-                    link: "pull-office",
-                    position: 40,
-                },
-                CursorUpdate {
-                    link: "push-pool",
-                    position: 3,
-                },
+                LinkUpdate::cursor("pull-office", 40),
+                LinkUpdate::cursor("push-pool", 3),
             ],
         )
         .unwrap();
@@ -286,19 +280,153 @@ fn cursors_commit_with_their_batch(store: Box<dyn EventStore>) {
     );
     assert_eq!(store.cursor("push-pool").unwrap(), 3);
     store
-        .append(
-            &[plain("c1")],
-            &[CursorUpdate {
-                link: "pull-office",
-                position: 41,
-            }],
-        )
+        .append(&[plain("c1")], &[LinkUpdate::cursor("pull-office", 41)])
         .unwrap();
     assert_eq!(
         store.cursor("pull-office").unwrap(),
         41,
         "duplicates still move the cursor"
     );
+    store
+        .append(&[], &[LinkUpdate::cursor("pull-office", 0)])
+        .unwrap();
+    assert_eq!(
+        store.cursor("pull-office").unwrap(),
+        0,
+        "a cursor can be reset to the start"
+    );
+}
+
+fn lookups_return_stored_events(store: Box<dyn EventStore>) {
+    let event = sample_event("l1", "svc-a", "thingMade", json!({"n": 1e15}));
+    store.append(std::slice::from_ref(&event), &[]).unwrap();
+    let found = store.lookup(&["zz", "l1", "l1"]).unwrap();
+    assert_eq!(found.len(), 3);
+    assert!(found[0].is_none());
+    assert_eq!(found[1].as_ref(), Some(&event), "the stored event, unchanged");
+    assert_eq!(found[2].as_ref(), Some(&event));
+    assert!(store.lookup(&[]).unwrap().is_empty());
+    let many: Vec<String> = (0..1200).map(|i| format!("missing-{i}")).collect();
+    let ids: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert!(store.lookup(&ids).unwrap().iter().all(Option::is_none));
+}
+
+fn pages_are_bounded_by_bytes(store: Box<dyn EventStore>) {
+    let big = "x".repeat(10_000);
+    let batch: Vec<CloudEvent> = (0..10)
+        .map(|i| sample_event(&format!("b{i}"), "svc-a", "thingMade", json!({"blob": big})))
+        .collect();
+    store.append(&batch, &[]).unwrap();
+    let mut query = ReadQuery::after(0, 100);
+    query.max_bytes = Some(35_000);
+    let mut seen = Vec::new();
+    loop {
+        let page = store.read(&query).unwrap();
+        assert!(!page.events.is_empty(), "a byte bound never makes an empty page");
+        let bytes: usize = page.events.iter().map(|e| e.event.encoded_len()).sum();
+        assert!(
+            page.events.len() == 1 || bytes <= 35_000,
+            "a page stays within its byte bound: {bytes}"
+        );
+        seen.extend(page.events.iter().map(|e| e.event.id.to_string()));
+        assert_eq!(page.next_after, page.events.last().unwrap().sequence);
+        if !page.has_more {
+            break;
+        }
+        query.after = page.next_after;
+    }
+    let expected: Vec<String> = (0..10).map(|i| format!("b{i}")).collect();
+    assert_eq!(seen, expected, "byte-bounded pages still see every event once");
+    query.after = 0;
+    query.max_bytes = Some(10);
+    assert_eq!(
+        store.read(&query).unwrap().events.len(),
+        1,
+        "an event larger than the bound still comes, alone"
+    );
+}
+
+fn reads_far_beyond_the_end_are_empty(store: Box<dyn EventStore>) {
+    store.append(&[plain("f1")], &[]).unwrap();
+    for after in [u64::MAX, i64::MAX as u64 + 1, i64::MAX as u64] {
+        let page = store.read(&ReadQuery::after(after, 10)).unwrap();
+        assert!(page.events.is_empty(), "after={after}");
+        assert!(!page.has_more);
+        assert_eq!(page.next_after, after);
+    }
+}
+
+fn each_store_has_its_own_identity(a: Box<dyn EventStore>, b: Box<dyn EventStore>) {
+    assert!(!a.store_id().is_empty());
+    assert_ne!(a.store_id(), b.store_id(), "two stores, two identities");
+    let before = a.store_id().to_owned();
+    a.append(&[plain("i1")], &[]).unwrap();
+    assert_eq!(a.store_id(), before, "appending keeps the identity");
+}
+
+fn link_cursors_remember_their_peer_store(store: Box<dyn EventStore>) {
+    assert_eq!(store.link_cursor("pull-x").unwrap(), LinkCursor::default());
+    let cursor = LinkCursor {
+        position: 12,
+        peer_store: Some("peer-store-1".into()),
+    };
+    let update = LinkUpdate {
+        link: "pull-x".into(),
+        cursor: Some(cursor.clone()),
+        ..LinkUpdate::default()
+    };
+    store.append(&[plain("p1")], &[update]).unwrap();
+    assert_eq!(store.link_cursor("pull-x").unwrap(), cursor);
+    store
+        .append(&[], &[LinkUpdate::cursor("pull-x", 13)])
+        .unwrap();
+    assert_eq!(
+        store.link_cursor("pull-x").unwrap(),
+        LinkCursor {
+            position: 13,
+            peer_store: None
+        },
+        "a cursor written without a peer store forgets it"
+    );
+}
+
+fn dead_letters_commit_with_their_batch(store: Box<dyn EventStore>) {
+    let letter = |id: &str, reason: &str| DeadLetter {
+        id: id.into(),
+        reason: reason.into(),
+        at: "2026-11-29T10:00:00Z".into(),
+        event: Some(format!("{{\"id\":\"{id}\"}}")),
+    };
+    assert_eq!(store.dead_letters("pull-x", 10).unwrap(), (0, vec![]));
+    let update = LinkUpdate {
+        link: "pull-x".into(),
+        cursor: Some(LinkCursor {
+            position: 5,
+            peer_store: None,
+        }),
+        dead_letters: vec![letter("d1", "too deep"), letter("d2", "too big")],
+        resolved: vec![],
+    };
+    store.append(&[plain("ok-1")], &[update]).unwrap();
+    let (count, letters) = store.dead_letters("pull-x", 10).unwrap();
+    assert_eq!(count, 2);
+    assert_eq!(letters, vec![letter("d1", "too deep"), letter("d2", "too big")]);
+    assert_eq!(store.dead_letters("pull-x", 1).unwrap().1.len(), 1, "limit applies");
+    assert_eq!(store.dead_letters("push-y", 10).unwrap().0, 0, "per link");
+    let again = LinkUpdate {
+        link: "pull-x".into(),
+        dead_letters: vec![DeadLetter {
+            event: None,
+            ..letter("d2", "still too big")
+        }],
+        resolved: vec!["d1".into()],
+        ..LinkUpdate::default()
+    };
+    store.append(&[], &[again]).unwrap();
+    let (count, letters) = store.dead_letters("pull-x", 10).unwrap();
+    assert_eq!(count, 1, "a resolved letter is forgotten");
+    assert_eq!(letters[0].reason, "still too big", "a letter is replaced by id");
+    assert_eq!(store.cursor("pull-x").unwrap(), 5, "no cursor given, none moved");
 }
 
 fn counts_and_membership(store: Box<dyn EventStore>) {

@@ -5,7 +5,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::{
-    AppendOutcome, CursorUpdate, EventAppender, EventReader, ReadPage, ReadQuery, StoreError,
+    AppendOutcome, DeadLetter, EventAppender, EventReader, LinkCursor, LinkUpdate, ReadPage,
+    ReadQuery, StoreError,
 };
 use crate::event::{CloudEvent, StoredEvent};
 
@@ -57,9 +58,9 @@ impl<S: EventReader> EventReader for InstrumentedStore<S> {
     fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError> {
         self.inner.replay(after, sink)
     }
-    fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+    fn lookup(&self, ids: &[&str]) -> Result<Vec<Option<CloudEvent>>, StoreError> {
         Self::check(&self.fail_reads)?;
-        self.inner.contains(ids)
+        self.inner.lookup(ids)
     }
     fn count(&self) -> Result<u64, StoreError> {
         Self::check(&self.fail_reads)?;
@@ -69,8 +70,19 @@ impl<S: EventReader> EventReader for InstrumentedStore<S> {
         Self::check(&self.fail_reads)?;
         self.inner.last_sequence()
     }
-    fn cursor(&self, link: &str) -> Result<u64, StoreError> {
-        self.inner.cursor(link)
+    fn store_id(&self) -> &str {
+        self.inner.store_id()
+    }
+    fn link_cursor(&self, link: &str) -> Result<LinkCursor, StoreError> {
+        self.inner.link_cursor(link)
+    }
+    fn dead_letters(
+        &self,
+        link: &str,
+        limit: usize,
+    ) -> Result<(u64, Vec<DeadLetter>), StoreError> {
+        Self::check(&self.fail_reads)?;
+        self.inner.dead_letters(link, limit)
     }
 }
 
@@ -78,11 +90,11 @@ impl<S: EventAppender> EventAppender for InstrumentedStore<S> {
     fn append(
         &self,
         events: &[CloudEvent],
-        cursors: &[CursorUpdate<'_>],
+        links: &[LinkUpdate],
     ) -> Result<Vec<AppendOutcome>, StoreError> {
         self.appends.fetch_add(1, Ordering::Relaxed);
         Self::check(&self.fail_appends)?;
-        self.inner.append(events, cursors)
+        self.inner.append(events, links)
     }
 }
 

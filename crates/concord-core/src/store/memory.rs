@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use super::{
-    read_by_scanning, AppendOutcome, CursorUpdate, EventAppender, EventReader, ReadPage, ReadQuery,
-    StoreError,
+    read_by_scanning, AppendOutcome, DeadLetter, EventAppender, EventReader, LinkCursor,
+    LinkUpdate, ReadPage, ReadQuery, StoreError,
 };
 use crate::event::{CloudEvent, StoredEvent};
 
-#[derive(Default)]
 pub struct MemoryStore {
+    id: String,
     inner: RwLock<Inner>,
 }
 
@@ -21,12 +21,29 @@ pub struct MemoryStore {
 struct Inner {
     events: Vec<StoredEvent>,
     ids: HashMap<std::sync::Arc<str>, u64>,
-    cursors: HashMap<String, u64>,
+    cursors: HashMap<String, LinkCursor>,
+    dead_letters: HashMap<String, Vec<DeadLetter>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::with_id(format!("memory-{:032x}", fastrand::u128(..)))
+    }
 }
 
 impl MemoryStore {
+    /// An empty store with a random identity.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store with the given identity (the simulator names its stores
+    /// deterministically).
+    pub fn with_id(id: impl Into<String>) -> Self {
+        MemoryStore {
+            id: id.into(),
+            inner: RwLock::default(),
+        }
     }
 
     fn inner(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -75,9 +92,16 @@ impl EventReader for MemoryStore {
         Ok(last)
     }
 
-    fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+    fn lookup(&self, ids: &[&str]) -> Result<Vec<Option<CloudEvent>>, StoreError> {
         let inner = self.inner();
-        Ok(ids.iter().map(|id| inner.ids.contains_key(*id)).collect())
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let sequence = *inner.ids.get(*id)?;
+                let index = inner.position_after(sequence - 1);
+                Some(inner.events[index].event.clone())
+            })
+            .collect())
     }
 
     fn count(&self) -> Result<u64, StoreError> {
@@ -88,8 +112,25 @@ impl EventReader for MemoryStore {
         Ok(self.inner().last_sequence())
     }
 
-    fn cursor(&self, link: &str) -> Result<u64, StoreError> {
-        Ok(self.inner().cursors.get(link).copied().unwrap_or(0))
+    fn store_id(&self) -> &str {
+        &self.id
+    }
+
+    fn link_cursor(&self, link: &str) -> Result<LinkCursor, StoreError> {
+        Ok(self.inner().cursors.get(link).cloned().unwrap_or_default())
+    }
+
+    fn dead_letters(
+        &self,
+        link: &str,
+        limit: usize,
+    ) -> Result<(u64, Vec<DeadLetter>), StoreError> {
+        let inner = self.inner();
+        let letters = inner.dead_letters.get(link).map_or(&[][..], Vec::as_slice);
+        Ok((
+            letters.len() as u64,
+            letters.iter().take(limit).cloned().collect(),
+        ))
     }
 }
 
@@ -97,7 +138,7 @@ impl EventAppender for MemoryStore {
     fn append(
         &self,
         events: &[CloudEvent],
-        cursors: &[CursorUpdate<'_>],
+        links: &[LinkUpdate],
     ) -> Result<Vec<AppendOutcome>, StoreError> {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         let mut next = inner.last_sequence();
@@ -115,10 +156,18 @@ impl EventAppender for MemoryStore {
             });
             outcomes.push(AppendOutcome::Appended(next));
         }
-        for cursor in cursors {
-            inner
-                .cursors
-                .insert(cursor.link.to_owned(), cursor.position);
+        for update in links {
+            if let Some(cursor) = &update.cursor {
+                inner.cursors.insert(update.link.clone(), cursor.clone());
+            }
+            let letters = inner.dead_letters.entry(update.link.clone()).or_default();
+            letters.retain(|letter| !update.resolved.contains(&letter.id));
+            for letter in &update.dead_letters {
+                match letters.iter_mut().find(|l| l.id == letter.id) {
+                    Some(existing) => *existing = letter.clone(),
+                    None => letters.push(letter.clone()),
+                }
+            }
         }
         Ok(outcomes)
     }

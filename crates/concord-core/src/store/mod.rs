@@ -7,6 +7,12 @@
 //!   whole or not at all, and is durable when `append` returns.
 //! - **Commit-ordered sequences.** Sequences strictly increase in commit order, so a reader
 //!   that has seen sequence `n` will never later find a new event below `n`.
+//! - **An identity.** Each store has an id made when it was created ([`EventReader::store_id`]);
+//!   a reader that remembers it can tell a store that was wiped or replaced from the one its
+//!   cursor belongs to.
+//! - **Link state with the batch.** A link's cursor, the peer store it belongs to, and the
+//!   events the link refused (its dead letters) are written in the same transaction as the
+//!   batch ([`LinkUpdate`]), so a refused event is never lost between two commits.
 //!
 //! The traits are synchronous: the embedded backend is synchronous, the runtime keeps one
 //! writer per store, and the simulator drives stores without an executor.
@@ -29,12 +35,51 @@ pub enum AppendOutcome {
     Duplicate,
 }
 
-/// A link cursor to store in the same transaction as a batch: the position up to which the
-/// link has consumed its peer, made durable exactly when the events it covers are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CursorUpdate<'a> {
-    pub link: &'a str,
+/// Where a link stands in its peer's log: the position up to which it has consumed it, and
+/// the identity of the peer store that position belongs to (when the peer told).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkCursor {
     pub position: u64,
+    pub peer_store: Option<String>,
+}
+
+/// An event a link could not carry: refused by this service (pull) or by the peer (push),
+/// kept durably with the reason until an operator re-delivers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The event's id; for an event too broken to have one, a stand-in naming where it was.
+    pub id: String,
+    pub reason: String,
+    /// When it was refused (RFC 3339).
+    pub at: String,
+    /// The event's JSON text, when there is one to re-deliver.
+    pub event: Option<String>,
+}
+
+/// What a link records in the same transaction as a batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkUpdate {
+    pub link: String,
+    /// The link's new cursor, made durable exactly when the events it covers are.
+    pub cursor: Option<LinkCursor>,
+    /// Events refused on this link (kept, replacing an earlier letter of the same id).
+    pub dead_letters: Vec<DeadLetter>,
+    /// Ids of dead letters that have now been carried, to forget.
+    pub resolved: Vec<String>,
+}
+
+impl LinkUpdate {
+    /// Moves `link`'s cursor to `position`.
+    pub fn cursor(link: impl Into<String>, position: u64) -> Self {
+        LinkUpdate {
+            link: link.into(),
+            cursor: Some(LinkCursor {
+                position,
+                peer_store: None,
+            }),
+            ..LinkUpdate::default()
+        }
+    }
 }
 
 /// What to read: events after a sequence, optionally filtered.
@@ -48,6 +93,9 @@ pub struct ReadQuery {
     pub sources: Vec<String>,
     /// Equality on top-level data fields; all must match.
     pub data: Vec<DataFilter>,
+    /// Stop a page once its events hold this many bytes of JSON (at least one event is
+    /// returned): pages stay within what a peer's body and memory limits admit.
+    pub max_bytes: Option<usize>,
 }
 
 impl ReadQuery {
@@ -62,6 +110,7 @@ impl ReadQuery {
             types: Vec::new(),
             sources: Vec::new(),
             data: Vec::new(),
+            max_bytes: None,
         }
     }
 
@@ -104,7 +153,12 @@ pub trait EventReader: Send + Sync {
     fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError>;
 
     /// Which of `ids` are stored.
-    fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError>;
+    fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+        Ok(self.lookup(ids)?.iter().map(Option::is_some).collect())
+    }
+
+    /// The stored events with these ids (`None` where an id is not stored), in order.
+    fn lookup(&self, ids: &[&str]) -> Result<Vec<Option<CloudEvent>>, StoreError>;
 
     /// How many events are stored.
     fn count(&self) -> Result<u64, StoreError>;
@@ -112,18 +166,30 @@ pub trait EventReader: Send + Sync {
     /// The highest sequence assigned so far (0 for an empty store).
     fn last_sequence(&self) -> Result<u64, StoreError>;
 
-    /// A link's durable cursor (0 if the link has never stored one).
-    fn cursor(&self, link: &str) -> Result<u64, StoreError>;
+    /// This store's identity, made when it was created and never changed.
+    fn store_id(&self) -> &str;
+
+    /// A link's durable cursor (position 0, no peer store, if it has never stored one).
+    fn link_cursor(&self, link: &str) -> Result<LinkCursor, StoreError>;
+
+    /// A link's durable cursor position (0 if the link has never stored one).
+    fn cursor(&self, link: &str) -> Result<u64, StoreError> {
+        self.link_cursor(link).map(|cursor| cursor.position)
+    }
+
+    /// How many dead letters a link holds, and up to `limit` of them, oldest first.
+    fn dead_letters(&self, link: &str, limit: usize)
+        -> Result<(u64, Vec<DeadLetter>), StoreError>;
 }
 
 /// The appending half of an event store.
 pub trait EventAppender: Send + Sync {
-    /// Appends a batch atomically and durably, skipping ids already stored, and stores the
-    /// given link cursors in the same transaction. Returns one outcome per event.
+    /// Appends a batch atomically and durably, skipping ids already stored, and applies the
+    /// link updates in the same transaction. Returns one outcome per event.
     fn append(
         &self,
         events: &[CloudEvent],
-        cursors: &[CursorUpdate<'_>],
+        links: &[LinkUpdate],
     ) -> Result<Vec<AppendOutcome>, StoreError>;
 }
 
@@ -142,29 +208,44 @@ pub fn read_by_scanning(
     mut scan: impl FnMut(u64, usize) -> Result<(Vec<StoredEvent>, bool), StoreError>,
 ) -> Result<ReadPage, StoreError> {
     let limit = query.limit.clamp(1, ReadQuery::MAX_LIMIT);
-    let mut events = Vec::new();
+    let mut events: Vec<StoredEvent> = Vec::new();
+    // The last sequence examined: everything up to it is either in the page or filtered out.
     let mut position = query.after;
+    let mut bytes = 0usize;
     loop {
         let want = limit - events.len();
         let (chunk, truncated) = scan(position, want)?;
         for stored in chunk {
-            position = stored.sequence;
+            let sequence = stored.sequence;
             if query.matches(&stored.event) {
+                let size = stored.event.encoded_len();
+                let over = query
+                    .max_bytes
+                    .is_some_and(|max| !events.is_empty() && bytes + size > max);
+                if over {
+                    // Full by bytes: this event starts the next page.
+                    return Ok(page(query, events, position, last_sequence));
+                }
+                bytes += size;
                 events.push(stored);
             }
+            position = sequence;
         }
         if events.len() >= limit || !truncated {
             if !truncated && events.len() < limit {
                 // The scan examined everything up to the end of the store.
                 position = position.max(last_sequence);
             }
-            break;
+            return Ok(page(query, events, position, last_sequence));
         }
     }
+}
+
+fn page(query: &ReadQuery, events: Vec<StoredEvent>, position: u64, last: u64) -> ReadPage {
     let next_after = position.max(query.after);
-    Ok(ReadPage {
+    ReadPage {
         events,
-        has_more: last_sequence > next_after,
+        has_more: last > next_after,
         next_after,
-    })
+    }
 }

@@ -287,6 +287,7 @@ fn data_summary(event: &StoredEvent) -> String {
     event
         .event
         .data
+        .map()
         .iter()
         .map(|(key, value)| match value {
             Value::String(s) => format!("{key}: {s}"),

@@ -5,73 +5,30 @@
 //! object (models read named fields from it). Everything else follows the specification:
 //! unknown extension attributes are kept, and the `sequence` a sender may attach is dropped
 //! because a sequence is only meaningful in the store that assigned it.
+//!
+//! - [`time`]: [`Timestamp`], exact ordering of event times.
+//! - [`data`]: [`EventData`], the `data` object kept as the exact text received.
+//! - [`parse`]: reading events and batches from text under [`Limits`] (CONTRACT §7).
+
+pub mod data;
+pub mod parse;
+pub mod time;
 
 use std::fmt;
 use std::sync::Arc;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+
+pub use data::EventData;
+pub use parse::{parse_batch, Limits};
+pub use time::Timestamp;
 
 /// An event id. Shared rather than copied: every register an event sets keeps its id.
 pub type EventId = Arc<str>;
 
 /// The extension attribute carrying an event's position in the store it was read from.
 pub const SEQUENCE: &str = "sequence";
-
-/// An instant with nanosecond precision, ordered on the UTC timeline.
-///
-/// Kept as an integer so that comparing two event times — the heart of last-writer-wins —
-/// is exact and cheap whatever offsets the senders wrote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(i128);
-
-impl Timestamp {
-    pub const fn from_unix_nanos(nanos: i128) -> Self {
-        Timestamp(nanos)
-    }
-
-    pub const fn unix_nanos(self) -> i128 {
-        self.0
-    }
-
-    /// Parses an RFC 3339 timestamp, any offset, any number of fraction digits.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        OffsetDateTime::parse(text, &Rfc3339)
-            .map(|t| Timestamp(t.unix_timestamp_nanos()))
-            .map_err(|e| format!("{text:?} is not an RFC 3339 timestamp ({e})"))
-    }
-
-    /// RFC 3339 in UTC with microsecond precision, the form Concord raises its own events with.
-    pub fn to_rfc3339(self) -> String {
-        let micros = self.0.div_euclid(1000) * 1000;
-        let t =
-            OffsetDateTime::from_unix_timestamp_nanos(micros).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let date = t.date();
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-            date.year(),
-            u8::from(date.month()),
-            date.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.microsecond()
-        )
-    }
-
-    /// The smallest step Concord's own clocks take: one microsecond.
-    pub fn next_tick(self) -> Self {
-        Timestamp(self.0 + 1000)
-    }
-}
-
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
-    }
-}
 
 /// Why one event is malformed: the attribute at fault and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -111,7 +68,8 @@ pub struct CloudEvent {
     /// The time exactly as the event's producer wrote it: relayed events keep it unchanged.
     time_text: String,
     pub datacontenttype: Option<String>,
-    pub data: Map<String, Value>,
+    /// The data object, as the exact JSON text received.
+    pub data: EventData,
     /// Extension attributes other than `sequence`, kept and passed on.
     pub extensions: Map<String, Value>,
 }
@@ -123,7 +81,7 @@ impl CloudEvent {
         source: impl Into<String>,
         ty: impl Into<String>,
         time: Timestamp,
-        data: Map<String, Value>,
+        data: impl Into<EventData>,
     ) -> Self {
         CloudEvent {
             id: id.into(),
@@ -132,8 +90,31 @@ impl CloudEvent {
             time,
             time_text: time.to_rfc3339(),
             datacontenttype: Some("application/json".to_owned()),
-            data,
+            data: data.into(),
             extensions: Map::new(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn assemble(
+        id: EventId,
+        source: String,
+        ty: String,
+        time: Timestamp,
+        time_text: String,
+        datacontenttype: Option<String>,
+        data: EventData,
+        extensions: Map<String, Value>,
+    ) -> Self {
+        CloudEvent {
+            id,
+            source,
+            ty,
+            time,
+            time_text,
+            datacontenttype,
+            data,
+            extensions,
         }
     }
 
@@ -141,77 +122,17 @@ impl CloudEvent {
         &self.time_text
     }
 
-    /// Parses and validates one event from its JSON object.
-    pub fn from_value(value: Value) -> Result<Self, EventError> {
-        let Value::Object(mut object) = value else {
-            return Err(EventError::new("event", "must be a JSON object"));
-        };
-        match object.remove("specversion") {
-            Some(Value::String(v)) if v == "1.0" => {}
-            Some(other) => {
-                return Err(EventError::new(
-                    "specversion",
-                    format!("must be \"1.0\", found {other}"),
-                ))
-            }
-            None => return Err(EventError::new("specversion", "is required")),
-        }
-        let id = required_string(&mut object, "id")?;
-        let source = required_string(&mut object, "source")?;
-        let ty = required_string(&mut object, "type")?;
-        let time_text = required_string(&mut object, "time")?;
-        let time = Timestamp::parse(&time_text).map_err(|e| EventError::new("time", e))?;
-        let datacontenttype = match object.remove("datacontenttype") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(ct))
-                if is_json_content_type(&ct) && !ct.chars().any(char::is_control) =>
-            {
-                Some(ct)
-            }
-            Some(Value::String(ct)) => {
-                return Err(EventError::new(
-                    "datacontenttype",
-                    format!("{ct:?} is not JSON; Concord events carry JSON data"),
-                ))
-            }
-            Some(_) => return Err(EventError::new("datacontenttype", "must be a string")),
-        };
-        if object.contains_key("data_base64") {
-            return Err(EventError::new(
-                "data_base64",
-                "binary data is not supported; send a JSON object as data",
-            ));
-        }
-        let data = match object.remove("data") {
-            Some(Value::Object(data)) => data,
-            Some(_) => return Err(EventError::new("data", "must be a JSON object")),
-            None => return Err(EventError::new("data", "is required")),
-        };
-        object.remove(SEQUENCE);
-        for (name, value) in &object {
-            validate_extension(name, value)?;
-        }
-        Ok(CloudEvent {
-            id: id.into(),
-            source,
-            ty,
-            time,
-            time_text,
-            datacontenttype,
-            data,
-            extensions: object,
-        })
-    }
-
     /// Rebuilds an event from the columns a store keeps. The store only holds events that
-    /// were validated on the way in, so only the time needs parsing again.
+    /// were validated on the way in, so the time is parsed and the data checked to be JSON
+    /// (a cheap scan that builds nothing), no more: limits are not applied again, so old
+    /// events stay readable after a limit is lowered.
     pub fn from_stored_parts(
         id: &str,
         source: &str,
         ty: &str,
         time_text: &str,
         datacontenttype: Option<&str>,
-        data: Map<String, Value>,
+        data: &str,
         extensions: Map<String, Value>,
     ) -> Result<Self, EventError> {
         Ok(CloudEvent {
@@ -221,9 +142,72 @@ impl CloudEvent {
             time: Timestamp::parse(time_text).map_err(|e| EventError::new("time", e))?,
             time_text: time_text.to_owned(),
             datacontenttype: datacontenttype.map(str::to_owned),
-            data,
+            data: EventData::from_text(data)
+                .map_err(|e| EventError::new("data", e.to_string()))?,
             extensions,
         })
+    }
+
+    /// Whether `other` is the same event in content: same attributes (times compared as
+    /// instants), same data JSON, same extensions. What tells an honest repeat of an id
+    /// (a duplicate) from a different event claiming it (a conflict).
+    pub fn same_content(&self, other: &CloudEvent) -> bool {
+        self.id == other.id
+            && self.source == other.source
+            && self.ty == other.ty
+            && self.time == other.time
+            && self.datacontenttype == other.datacontenttype
+            && self.extensions == other.extensions
+            && self.data.same_json(&other.data)
+    }
+
+    /// The size of this event as JSON text, within a few bytes: what byte-bounded pages and
+    /// batches count.
+    pub fn encoded_len(&self) -> usize {
+        let extensions: usize = self
+            .extensions
+            .iter()
+            .map(|(name, value)| name.len() + 6 + value.to_string().len())
+            .sum();
+        100 + self.id.len()
+            + self.source.len()
+            + self.ty.len()
+            + self.time_text.len()
+            + self.datacontenttype.as_ref().map_or(0, |ct| ct.len() + 20)
+            + self.data.len()
+            + extensions
+    }
+
+    /// Appends this event's JSON to `out`, data as its exact text, with a `sequence` when
+    /// given: the hot path of pages and push batches (no detour through a JSON value).
+    pub fn write_json(&self, out: &mut Vec<u8>, sequence: Option<u64>) {
+        let string = |out: &mut Vec<u8>, s: &str| {
+            serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail")
+        };
+        out.extend_from_slice(b"{\"specversion\":\"1.0\",\"id\":");
+        string(out, &self.id);
+        out.extend_from_slice(b",\"source\":");
+        string(out, &self.source);
+        out.extend_from_slice(b",\"type\":");
+        string(out, &self.ty);
+        out.extend_from_slice(b",\"time\":");
+        string(out, &self.time_text);
+        if let Some(ct) = &self.datacontenttype {
+            out.extend_from_slice(b",\"datacontenttype\":");
+            string(out, ct);
+        }
+        for (name, value) in &self.extensions {
+            out.push(b',');
+            string(out, name);
+            out.push(b':');
+            serde_json::to_writer(&mut *out, value).expect("writing to a Vec cannot fail");
+        }
+        if let Some(sequence) = sequence {
+            out.extend_from_slice(format!(",\"{SEQUENCE}\":{sequence}").as_bytes());
+        }
+        out.extend_from_slice(b",\"data\":");
+        out.extend_from_slice(self.data.as_str().as_bytes());
+        out.push(b'}');
     }
 
     /// The CloudEvents JSON of this event.
@@ -238,7 +222,7 @@ impl CloudEvent {
 
     /// A string field of `data`, if present and a string.
     pub fn data_str(&self, field: &str) -> Option<&str> {
-        self.data.get(field).and_then(Value::as_str)
+        self.data.str(field)
     }
 
     fn serialize_attributes<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
@@ -281,30 +265,6 @@ impl Serialize for StoredEvent {
     }
 }
 
-/// Parses a body holding one CloudEvent or a JSON array of them, validating every event;
-/// the first malformed one fails the whole body.
-pub fn parse_batch(body: &[u8]) -> Result<Vec<CloudEvent>, BatchError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| BatchError::NotJson(e.to_string()))?;
-    parse_batch_value(value)
-}
-
-/// As [`parse_batch`], from an already parsed JSON value.
-pub fn parse_batch_value(value: Value) -> Result<Vec<CloudEvent>, BatchError> {
-    let items = match value {
-        Value::Array(items) => items,
-        object @ Value::Object(_) => vec![object],
-        _ => return Err(BatchError::NotEvents),
-    };
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(index, item)| {
-            CloudEvent::from_value(item).map_err(|error| BatchError::Event { index, error })
-        })
-        .collect()
-}
-
 /// Equality on one top-level data field, as getEvents filters and acceptance rules use it.
 ///
 /// Values compare by their JSON text, except that a string compares by its content:
@@ -324,7 +284,7 @@ impl DataFilter {
         }
     }
 
-    pub fn matches(&self, data: &Map<String, Value>) -> bool {
+    pub fn matches(&self, data: &EventData) -> bool {
         match data.get(&self.field) {
             None => false,
             Some(Value::String(s)) => *s == self.value,
@@ -335,7 +295,7 @@ impl DataFilter {
         }
     }
 
-    pub fn all_match(filters: &[DataFilter], data: &Map<String, Value>) -> bool {
+    pub fn all_match(filters: &[DataFilter], data: &EventData) -> bool {
         filters.iter().all(|f| f.matches(data))
     }
 }
@@ -377,50 +337,6 @@ impl DataFilter {
 impl fmt::Display for DataFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "data.{}={}", self.field, self.value)
-    }
-}
-
-fn required_string(object: &mut Map<String, Value>, name: &str) -> Result<String, EventError> {
-    match object.remove(name) {
-        // CloudEvents forbids control characters in attribute values, and some stores
-        // (PostgreSQL text) cannot hold a NUL: refuse them here, not in a later commit.
-        Some(Value::String(s)) if s.chars().any(char::is_control) => {
-            Err(EventError::new(name, "must not contain control characters"))
-        }
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        Some(Value::String(_)) => Err(EventError::new(name, "must not be empty")),
-        Some(_) => Err(EventError::new(name, "must be a string")),
-        None => Err(EventError::new(name, "is required")),
-    }
-}
-
-fn is_json_content_type(ct: &str) -> bool {
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
-}
-
-fn validate_extension(name: &str, value: &Value) -> Result<(), EventError> {
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    {
-        return Err(EventError::new(
-            name,
-            "attribute names are lower-case letters and digits (CloudEvents 1.0)",
-        ));
-    }
-    match value {
-        Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(()),
-        _ => Err(EventError::new(
-            name,
-            "an extension attribute must be a string, number or boolean",
-        )),
     }
 }
 
@@ -500,20 +416,34 @@ mod tests {
         let mut bad = sample();
         bad["time"] = json!("2026-13-40");
         let body = serde_json::to_vec(&json!([sample(), bad])).unwrap();
-        match parse_batch(&body) {
+        let limits = Limits::default();
+        match parse_batch(&body, &limits) {
             Err(BatchError::Event { index: 1, error }) => assert_eq!(error.attribute, "time"),
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(
-            parse_batch(b"{\"specversion\"")
+            parse_batch(b"{\"specversion\"", &limits)
                 .unwrap_err()
                 .to_string()
                 .split(':')
                 .next(),
             Some("body is not valid JSON")
         );
-        assert_eq!(parse_batch(b"42"), Err(BatchError::NotEvents));
-        assert_eq!(parse_batch(b"[]").unwrap(), vec![]);
+        assert_eq!(parse_batch(b"42", &limits), Err(BatchError::NotEvents));
+        assert_eq!(parse_batch(b"[]", &limits).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn written_json_is_the_serialised_json() {
+        let mut value = sample();
+        value["traceparent"] = json!("00-\"quoted\"");
+        let event = CloudEvent::from_value(value).unwrap();
+        let mut out = Vec::new();
+        event.write_json(&mut out, Some(9));
+        let written: Value = serde_json::from_slice(&out).unwrap();
+        let stored = StoredEvent { sequence: 9, event };
+        assert_eq!(written, serde_json::to_value(&stored).unwrap());
+        assert!(stored.event.encoded_len() >= out.len() - 20, "{} vs {}", stored.event.encoded_len(), out.len());
     }
 
     #[test]
@@ -538,10 +468,7 @@ mod tests {
 
     #[test]
     fn data_filters_compare_json_text() {
-        let data = json!({"group":"se-group","points":5,"flag":true})
-            .as_object()
-            .unwrap()
-            .clone();
+        let data = EventData::from_text(r#"{"group":"se-group","points":5,"flag":true}"#).unwrap();
         assert!(DataFilter::new("group", "se-group").matches(&data));
         assert!(!DataFilter::new("group", "\"se-group\"").matches(&data));
         assert!(DataFilter::new("points", "5").matches(&data));
