@@ -26,7 +26,7 @@ mod replay;
 mod rows;
 pub mod schema;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -35,8 +35,8 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use concord_core::event::{CloudEvent, StoredEvent};
 use concord_core::store::{
-    read_by_scanning, AppendOutcome, CursorUpdate, EventAppender, EventReader, ReadPage, ReadQuery,
-    StoreError,
+    read_by_scanning, AppendOutcome, DeadLetter, EventAppender, EventReader, LinkCursor,
+    LinkUpdate, ReadPage, ReadQuery, StoreError,
 };
 
 use pool::ReaderPool;
@@ -44,6 +44,7 @@ use pool::ReaderPool;
 /// An event store in one SQLite file.
 pub struct SqliteStore {
     path: PathBuf,
+    id: String,
     writer: Mutex<Writer>,
     readers: ReaderPool,
     /// Mirrors of the writer's committed state, so that `last_sequence` and `count` (asked
@@ -57,8 +58,6 @@ struct Writer {
     conn: Connection,
     last_sequence: u64,
     count: u64,
-    /// Reused for serializing `data` on every append.
-    buffer: Vec<u8>,
 }
 
 impl SqliteStore {
@@ -78,16 +77,17 @@ impl SqliteStore {
             )
             .map_err(backend)?;
         let (last_sequence, count) = (last_sequence as u64, count as u64);
+        let id = schema::store_id(&conn)?;
         let readers = ReaderPool::new(path.clone());
         // Open one reader now so a file a reader cannot open fails `open`, not a later read.
         drop(readers.get()?);
         Ok(SqliteStore {
             path,
+            id,
             writer: Mutex::new(Writer {
                 conn,
                 last_sequence,
                 count,
-                buffer: Vec::with_capacity(1024),
             }),
             readers,
             committed_sequence: AtomicU64::new(last_sequence),
@@ -105,9 +105,9 @@ impl EventAppender for SqliteStore {
     fn append(
         &self,
         events: &[CloudEvent],
-        cursors: &[CursorUpdate<'_>],
+        links: &[LinkUpdate],
     ) -> Result<Vec<AppendOutcome>, StoreError> {
-        if events.is_empty() && cursors.is_empty() {
+        if events.is_empty() && links.is_empty() {
             return Ok(Vec::new());
         }
         // A panic cannot leave the cached state half-updated (it changes only after COMMIT,
@@ -135,7 +135,6 @@ impl EventAppender for SqliteStore {
                             .expect("a JSON map always serializes");
                         Some(extensions_text.as_str())
                     };
-                    let data = rows::json_text(&mut writer.buffer, &event.data);
                     let changed = insert
                         .execute(rusqlite::params![
                             sequence,
@@ -144,7 +143,7 @@ impl EventAppender for SqliteStore {
                             event.ty,
                             event.time_text(),
                             event.datacontenttype,
-                            data,
+                            event.data.as_str(),
                             extensions,
                         ])
                         .map_err(backend)?;
@@ -156,21 +155,8 @@ impl EventAppender for SqliteStore {
                     }
                 }
             }
-            if !cursors.is_empty() {
-                let mut upsert = tx
-                    .prepare_cached(
-                        "INSERT INTO cursors (link, position) VALUES (?1, ?2) \
-                         ON CONFLICT(link) DO UPDATE SET position = excluded.position",
-                    )
-                    .map_err(backend)?;
-                for cursor in cursors {
-                    upsert
-                        .execute(rusqlite::params![
-                            cursor.link,
-                            sql_integer(cursor.position)?
-                        ])
-                        .map_err(backend)?;
-                }
+            if !links.is_empty() {
+                write_links(&tx, links)?;
             }
             tx.commit().map_err(backend)?;
         }
@@ -234,12 +220,12 @@ impl EventReader for SqliteStore {
         Ok(last)
     }
 
-    fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+    fn lookup(&self, ids: &[&str]) -> Result<Vec<Option<CloudEvent>>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let reader = self.readers.get()?;
-        let mut found: HashSet<String> = HashSet::new();
+        let mut found: HashMap<String, CloudEvent> = HashMap::new();
         for chunk in ids.chunks(CONTAINS_CHUNK) {
             // Chunks are padded (repeating their last id) to a few fixed sizes, so a handful
             // of cached statements serve every batch size.
@@ -248,7 +234,11 @@ impl EventReader for SqliteStore {
                 .copied()
                 .find(|&s| s >= chunk.len())
                 .unwrap_or(CONTAINS_CHUNK);
-            let sql = format!("SELECT id FROM events WHERE id IN ({})", placeholders(size));
+            let sql = format!(
+                "SELECT {} FROM events WHERE id IN ({})",
+                schema::EVENT_COLUMNS,
+                placeholders(size)
+            );
             let mut lookup = reader.prepare_cached(&sql).map_err(backend)?;
             let last = chunk[chunk.len() - 1];
             for i in 0..size {
@@ -258,10 +248,11 @@ impl EventReader for SqliteStore {
             }
             let mut rows = lookup.raw_query();
             while let Some(row) = rows.next().map_err(backend)? {
-                found.insert(row.get(0).map_err(backend)?);
+                let stored = rows::decode(row)?;
+                found.insert(stored.event.id.to_string(), stored.event);
             }
         }
-        Ok(ids.iter().map(|id| found.contains(*id)).collect())
+        Ok(ids.iter().map(|id| found.get(*id).cloned()).collect())
     }
 
     fn count(&self) -> Result<u64, StoreError> {
@@ -272,22 +263,106 @@ impl EventReader for SqliteStore {
         Ok(self.committed_sequence.load(Ordering::Acquire))
     }
 
-    fn cursor(&self, link: &str) -> Result<u64, StoreError> {
+    fn store_id(&self) -> &str {
+        &self.id
+    }
+
+    fn link_cursor(&self, link: &str) -> Result<LinkCursor, StoreError> {
         let reader = self.readers.get()?;
         let mut lookup = reader
-            .prepare_cached("SELECT position FROM cursors WHERE link = ?1")
+            .prepare_cached("SELECT position, peer_store FROM cursors WHERE link = ?1")
             .map_err(backend)?;
         let mut rows = lookup.query([link]).map_err(backend)?;
         match rows.next().map_err(backend)? {
             Some(row) => {
                 let position: i64 = row.get(0).map_err(backend)?;
-                u64::try_from(position).map_err(|_| {
+                let position = u64::try_from(position).map_err(|_| {
                     StoreError::Corrupt(format!("cursor {link:?} is negative ({position})"))
+                })?;
+                Ok(LinkCursor {
+                    position,
+                    peer_store: row.get(1).map_err(backend)?,
                 })
             }
-            None => Ok(0),
+            None => Ok(LinkCursor::default()),
         }
     }
+
+    fn dead_letters(
+        &self,
+        link: &str,
+        limit: usize,
+    ) -> Result<(u64, Vec<DeadLetter>), StoreError> {
+        let reader = self.readers.get()?;
+        let count: i64 = reader
+            .prepare_cached("SELECT COUNT(*) FROM dead_letters WHERE link = ?1")
+            .and_then(|mut s| s.query_row([link], |row| row.get(0)))
+            .map_err(backend)?;
+        let mut select = reader
+            .prepare_cached(
+                "SELECT id, reason, at, event FROM dead_letters WHERE link = ?1 \
+                 ORDER BY rowid LIMIT ?2",
+            )
+            .map_err(backend)?;
+        let letters = select
+            .query_map(rusqlite::params![link, limit.min(i64::MAX as usize) as i64], |row| {
+                Ok(DeadLetter {
+                    id: row.get(0)?,
+                    reason: row.get(1)?,
+                    at: row.get(2)?,
+                    event: row.get(3)?,
+                })
+            })
+            .map_err(backend)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        Ok((count as u64, letters))
+    }
+}
+
+/// Writes link updates inside the append's transaction: cursors, dead letters (replacing a
+/// letter of the same id), resolved letters.
+fn write_links(tx: &rusqlite::Transaction<'_>, links: &[LinkUpdate]) -> Result<(), StoreError> {
+    for update in links {
+        if let Some(cursor) = &update.cursor {
+            tx.prepare_cached(
+                "INSERT INTO cursors (link, position, peer_store) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(link) DO UPDATE SET position = excluded.position, \
+                 peer_store = excluded.peer_store",
+            )
+            .map_err(backend)?
+            .execute(rusqlite::params![
+                update.link,
+                sql_integer(cursor.position)?,
+                cursor.peer_store
+            ])
+            .map_err(backend)?;
+        }
+        for id in &update.resolved {
+            tx.prepare_cached("DELETE FROM dead_letters WHERE link = ?1 AND id = ?2")
+                .map_err(backend)?
+                .execute(rusqlite::params![update.link, id])
+                .map_err(backend)?;
+        }
+        for letter in &update.dead_letters {
+            tx.prepare_cached(
+                "INSERT INTO dead_letters (link, id, reason, at, event) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(link, id) DO UPDATE SET \
+                 reason = excluded.reason, at = excluded.at, \
+                 event = excluded.event",
+            )
+            .map_err(backend)?
+            .execute(rusqlite::params![
+                update.link,
+                letter.id,
+                letter.reason,
+                letter.at,
+                letter.event
+            ])
+            .map_err(backend)?;
+        }
+    }
+    Ok(())
 }
 
 /// From this many events on, a replay runs on two threads (see [`replay`]); a shorter tail is

@@ -1,8 +1,8 @@
 //! Turning stored rows back into events.
 //!
 //! This is the inner loop of a replay, so it borrows every column (from SQLite's row, or from
-//! a replay chunk) and parses `data` straight from that borrowed text: the only allocations
-//! are the ones the event itself owns.
+//! a replay chunk): the only allocations are the ones the event itself owns. `data` stays
+//! text (checked to be JSON, not parsed); whoever needs its fields parses it once.
 
 use rusqlite::types::ValueRef;
 use rusqlite::Row;
@@ -76,7 +76,6 @@ pub fn decode_columns(
             "event at sequence {sequence}: a required column is NULL"
         )));
     };
-    let data = json_object(data, sequence, 6)?;
     let extensions = match extensions {
         Some(json) => json_object(json, sequence, 7)?,
         None => Map::new(),
@@ -103,11 +102,3 @@ fn bad_column(column: usize, found: &str) -> StoreError {
     ))
 }
 
-/// Serializes a JSON object into a reused buffer and lends it as text, so an append of a
-/// thousand events does not allocate a thousand strings.
-pub fn json_text<'b>(buffer: &'b mut Vec<u8>, object: &Map<String, Value>) -> &'b str {
-    buffer.clear();
-    serde_json::to_writer(&mut *buffer, object).expect("a JSON map always serializes");
-    // serde_json writes UTF-8 only; checking is cheap next to the insert and keeps this safe.
-    std::str::from_utf8(buffer).expect("serde_json writes UTF-8")
-}

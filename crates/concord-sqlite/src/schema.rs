@@ -12,8 +12,8 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::backend;
 use concord_core::store::StoreError;
 
-/// The layout version this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The layout version this build reads and writes. Version 1 files are upgraded in place.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The tables of version 1. Public so that benchmarks can build a raw baseline on exactly the
 /// same layout.
@@ -36,6 +36,24 @@ CREATE TABLE events (
 CREATE TABLE cursors (
     link     TEXT PRIMARY KEY,
     position INTEGER NOT NULL
+);
+";
+
+/// What version 2 adds: the store's identity, the peer store a link cursor belongs to, and
+/// the links' dead letters. Also run on a version 1 file to upgrade it.
+pub const VERSION_2: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+ALTER TABLE cursors ADD COLUMN peer_store TEXT;
+CREATE TABLE dead_letters (
+    link   TEXT NOT NULL,
+    id     TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at     TEXT NOT NULL,
+    event  TEXT,
+    PRIMARY KEY (link, id)
 );
 ";
 
@@ -115,9 +133,9 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
                 )));
             }
             tx.execute_batch(CREATE_TABLES).map_err(backend)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(backend)?;
+            upgrade_to_2(&tx)?;
         }
+        1 => upgrade_to_2(&tx)?,
         SCHEMA_VERSION => {}
         newer if newer > SCHEMA_VERSION => {
             return Err(StoreError::Backend(format!(
@@ -134,6 +152,27 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         }
     }
     tx.commit().map_err(backend)
+}
+
+/// Adds what version 2 has and gives the store its identity: 128 random bits from
+/// SQLite's generator (seeded from the OS), as hex.
+fn upgrade_to_2(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(VERSION_2).map_err(backend)?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))))",
+        [],
+    )
+    .map_err(backend)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(backend)
+}
+
+/// The store's identity, as recorded at its creation (or upgrade).
+pub fn store_id(conn: &Connection) -> Result<String, StoreError> {
+    conn.query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |row| {
+        row.get(0)
+    })
+    .map_err(|e| StoreError::Corrupt(format!("the store has no identity: {e}")))
 }
 
 fn open_error(path: &Path, error: rusqlite::Error) -> StoreError {

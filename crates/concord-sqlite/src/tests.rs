@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use concord_core::store::conformance::{run_all, sample_event};
-use concord_core::store::{AppendOutcome, CursorUpdate, EventAppender, EventReader, ReadQuery};
+use concord_core::store::{AppendOutcome, EventAppender, EventReader, LinkUpdate, ReadQuery};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -34,18 +34,20 @@ fn everything_survives_a_reopen() {
         store
             .append(
                 &[event("a"), event("b"), event("c")],
-                &[CursorUpdate {
-                    link: "pull-office",
-                    position: 12,
-                }],
+                &[LinkUpdate::cursor("pull-office", 12)],
             )
             .unwrap();
         store.append(&[event("d")], &[]).unwrap();
-        store.read(&ReadQuery::after(0, 100)).unwrap().events
+        (
+            store.read(&ReadQuery::after(0, 100)).unwrap().events,
+            store.store_id().to_owned(),
+        )
     };
+    let (before, identity) = before;
     assert_eq!(before.len(), 4);
 
     let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.store_id(), identity, "a store keeps its identity");
     assert_eq!(
         store.read(&ReadQuery::after(0, 100)).unwrap().events,
         before
@@ -78,10 +80,7 @@ fn a_failed_batch_leaves_no_trace() {
     // A cursor SQLite cannot hold fails the transaction after the events were inserted.
     let failed = store.append(
         &[event("b"), event("c")],
-        &[CursorUpdate {
-            link: "l",
-            position: u64::MAX,
-        }],
+        &[LinkUpdate::cursor("l", u64::MAX)],
     );
     assert!(failed.is_err());
     assert_eq!(store.count().unwrap(), 1);
@@ -114,6 +113,36 @@ fn contains_answers_large_batches_in_order() {
     let asked: Vec<&str> = asked.iter().map(String::as_str).collect();
     let expected: Vec<bool> = (0..1500).map(|i| i % 3 == 0 && i / 2 < 700).collect();
     assert_eq!(store.contains(&asked).unwrap(), expected);
+}
+
+/// A store written by the previous layout (version 1): events and cursors, no identity.
+#[test]
+fn a_version_1_store_is_upgraded_in_place() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(schema::CREATE_TABLES).unwrap();
+        conn.execute(
+            "INSERT INTO events (sequence, id, source, type, time, datacontenttype, data, extensions) \
+             VALUES (1, 'old-1', 's', 't', '2026-11-26T09:30:00Z', NULL, '{\"n\": 1e15}', NULL)",
+            [],
+        )
+        .unwrap();
+        conn.execute("INSERT INTO cursors (link, position) VALUES ('pull-x', 9)", [])
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.store_id().len(), 32, "{}", store.store_id());
+    assert_eq!(store.cursor("pull-x").unwrap(), 9);
+    assert_eq!(store.link_cursor("pull-x").unwrap().peer_store, None);
+    let page = store.read(&ReadQuery::after(0, 10)).unwrap();
+    assert_eq!(page.events[0].event.data.as_str(), "{\"n\": 1e15}", "data text untouched");
+    assert_eq!(store.dead_letters("pull-x", 10).unwrap().0, 0);
+    let identity = store.store_id().to_owned();
+    drop(store);
+    assert_eq!(SqliteStore::open(&path).unwrap().store_id(), identity);
 }
 
 #[test]

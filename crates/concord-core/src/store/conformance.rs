@@ -426,6 +426,7 @@ fn dead_letters_commit_with_their_batch(store: Box<dyn EventStore>) {
     let (count, letters) = store.dead_letters("pull-x", 10).unwrap();
     assert_eq!(count, 1, "a resolved letter is forgotten");
     assert_eq!(letters[0].reason, "still too big", "a letter is replaced by id");
+    assert_eq!(letters[0].event, None, "whole");
     assert_eq!(store.cursor("pull-x").unwrap(), 5, "no cursor given, none moved");
 }
 

@@ -207,6 +207,11 @@ pub fn read_by_scanning(
     last_sequence: u64,
     mut scan: impl FnMut(u64, usize) -> Result<(Vec<StoredEvent>, bool), StoreError>,
 ) -> Result<ReadPage, StoreError> {
+    if query.after >= last_sequence {
+        // Nothing lies beyond the end; not even asked of the backend, so an `after` no
+        // database integer can hold is an empty page rather than a storage error.
+        return Ok(page(query, Vec::new(), query.after, last_sequence));
+    }
     let limit = query.limit.clamp(1, ReadQuery::MAX_LIMIT);
     let mut events: Vec<StoredEvent> = Vec::new();
     // The last sequence examined: everything up to it is either in the page or filtered out.
