@@ -21,6 +21,8 @@
 //!   commands); the HTTP shell renders it.
 //! - [`host`]: the thin threaded shell around a [`ServiceCore`]: one writer thread, group
 //!   commit, replies to async or blocking callers.
+//! - [`wire`]: the protocol's documents (getEvents pages, putEvents reports) as written by a
+//!   server and read by a link, in one place.
 //!
 //! The requirements this crate exists to keep (R1 one path, R2 acceptance, R3 idempotence,
 //! R4 not vetoable, R5 order independence, R6 durability) are described in ARCHITECTURE.md.
@@ -33,13 +35,15 @@ pub mod runtime;
 pub mod service;
 pub mod store;
 pub mod ui;
+pub mod wire;
 
 pub use acceptance::{AcceptancePolicy, AcceptanceRule};
-pub use event::{CloudEvent, DataFilter, EventError, StoredEvent, Timestamp};
+pub use event::{CloudEvent, DataFilter, EventData, EventError, Limits, StoredEvent, Timestamp};
 pub use model::{GrowSet, Lww, Model, Registry, Stamp};
 pub use runtime::{Catalogue, CommandError, EventDraft, ServiceCore};
 pub use service::{Api, Params, ServiceSpec};
 pub use store::{
-    AppendOutcome, EventAppender, EventReader, EventStore, ReadPage, ReadQuery, StoreError,
+    AppendOutcome, DeadLetter, EventAppender, EventReader, EventStore, LinkCursor, LinkUpdate,
+    ReadPage, ReadQuery, StoreError,
 };
 pub use ui::View;

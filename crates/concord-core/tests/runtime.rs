@@ -11,8 +11,7 @@ use concord_core::acceptance::{AcceptancePolicy, AcceptanceRule};
 use concord_core::event::{CloudEvent, Timestamp};
 use concord_core::host::{Host, HostError};
 use concord_core::runtime::{
-    CommandError, Disposition, External, PutReport, Refusal, Reply, Request, SeededEnv,
-    ServiceCore,
+    CommandError, Disposition, External, PutReport, Refusal, Reply, Request, SeededEnv, ServiceCore,
 };
 use concord_core::store::{
     EventReader, EventStore, InstrumentedStore, LinkUpdate, MemoryStore, ReadQuery,
@@ -265,14 +264,24 @@ fn an_accepted_event_about_an_unknown_item_creates_a_placeholder() {
 fn a_malformed_event_refuses_a_whole_put_batch_and_is_named() {
     let store = MemoryStore::new();
     let mut core = open(&store);
-    let good = external("g-1", "warehouse", "itemNamed", 1, json!({"itemId":"i-1","name":"A"}));
+    let good = external(
+        "g-1",
+        "warehouse",
+        "itemNamed",
+        1,
+        json!({"itemId":"i-1","name":"A"}),
+    );
     let bad = external("b-1", "warehouse", "itemNamed", 1, json!({"itemId":"i-1"}));
     assert_eq!(core.validate(std::slice::from_ref(&bad)).unwrap_err().0, 0);
     let replies = when(&mut core, &store, vec![put(vec![good, bad])]);
     let refused = refusal(&replies[0]);
     assert_eq!(refused.index, 1);
     assert_eq!(refused.error.attribute, "data.name");
-    assert_eq!(store.count().unwrap(), 0, "all or nothing: the good one is not stored either");
+    assert_eq!(
+        store.count().unwrap(),
+        0,
+        "all or nothing: the good one is not stored either"
+    );
     assert!(core.model().items.get("i-1").is_none(), "nor applied");
 }
 
@@ -280,7 +289,13 @@ fn a_malformed_event_refuses_a_whole_put_batch_and_is_named() {
 fn a_link_rejects_one_bad_event_durably_and_takes_the_rest_with_its_cursor() {
     let store = MemoryStore::new();
     let mut core = open(&store);
-    let good = external("g-1", "warehouse", "itemNamed", 1, json!({"itemId":"i-1","name":"A"}));
+    let good = external(
+        "g-1",
+        "warehouse",
+        "itemNamed",
+        1,
+        json!({"itemId":"i-1","name":"A"}),
+    );
     let bad = external("b-1", "warehouse", "itemNamed", 1, json!({"itemId":"i-1"}));
     let replies = when(
         &mut core,
@@ -294,30 +309,64 @@ fn a_link_rejects_one_bad_event_durably_and_takes_the_rest_with_its_cursor() {
     assert_eq!(store.count().unwrap(), 1);
     assert_eq!(store.cursor("pull-warehouse").unwrap(), 12);
     let (count, letters) = store.dead_letters("pull-warehouse", 10).unwrap();
-    assert_eq!(count, 1, "the rejection is kept, in the same commit as the cursor");
+    assert_eq!(
+        count, 1,
+        "the rejection is kept, in the same commit as the cursor"
+    );
     assert_eq!(letters[0].id, "b-1");
     assert!(letters[0].reason.contains("name"), "{}", letters[0].reason);
     let kept: CloudEvent =
         CloudEvent::from_value(serde_json::from_str(letters[0].event.as_deref().unwrap()).unwrap())
             .unwrap();
-    assert_eq!(&*kept.id, "b-1", "the event itself is kept for a re-delivery");
+    assert_eq!(
+        &*kept.id, "b-1",
+        "the event itself is kept for a re-delivery"
+    );
 }
 
 #[test]
 fn a_stored_id_with_other_content_is_a_conflict_never_merged() {
     let store = MemoryStore::new();
     let mut core = open(&store);
-    let named = external("x-1", "warehouse", "itemNamed", 5, json!({"itemId":"i-9","name":"Desk"}));
+    let named = external(
+        "x-1",
+        "warehouse",
+        "itemNamed",
+        5,
+        json!({"itemId":"i-9","name":"Desk"}),
+    );
     when(&mut core, &store, vec![put(vec![named.clone()])]);
-    let squatter = external("x-1", "warehouse", "itemNamed", 5, json!({"itemId":"i-9","name":"Junk"}));
-    let replies = when(&mut core, &store, vec![put(vec![squatter.clone(), named.clone()])]);
+    let squatter = external(
+        "x-1",
+        "warehouse",
+        "itemNamed",
+        5,
+        json!({"itemId":"i-9","name":"Junk"}),
+    );
+    let replies = when(
+        &mut core,
+        &store,
+        vec![put(vec![squatter.clone(), named.clone()])],
+    );
     assert_eq!(statuses(&replies[0]), ["conflict", "duplicate"]);
     let name = core.model().items.get("i-9").unwrap().name.get().cloned();
     assert_eq!(name.as_deref(), Some("Desk"), "the stored event stands");
 
     // Within one batch too: the first of two different events with one id wins the id.
-    let a = external("y-1", "warehouse", "itemNamed", 6, json!({"itemId":"i-8","name":"A"}));
-    let b = external("y-1", "warehouse", "itemNamed", 6, json!({"itemId":"i-8","name":"B"}));
+    let a = external(
+        "y-1",
+        "warehouse",
+        "itemNamed",
+        6,
+        json!({"itemId":"i-8","name":"A"}),
+    );
+    let b = external(
+        "y-1",
+        "warehouse",
+        "itemNamed",
+        6,
+        json!({"itemId":"i-8","name":"B"}),
+    );
     let replies = when(&mut core, &store, vec![put(vec![a.clone(), b, a])]);
     assert_eq!(statuses(&replies[0]), ["accepted", "conflict", "duplicate"]);
 }
@@ -349,21 +398,37 @@ fn an_event_from_a_clock_far_ahead_is_refused_and_not_followed() {
         "warehouse",
         "itemNamed",
         at(60 * 60 * 1000),
-        json!({"itemId":"i-1","name":"From 2099"}).as_object().unwrap().clone(),
+        json!({"itemId":"i-1","name":"From 2099"})
+            .as_object()
+            .unwrap()
+            .clone(),
     );
     let replies = when(&mut core, &store, vec![put(vec![future.clone()])]);
     let refused = refusal(&replies[0]);
-    assert_eq!((refused.index, refused.error.attribute.as_str()), (0, "time"));
-    assert!(refused.error.reason.contains("60 min ahead"), "{}", refused.error);
+    assert_eq!(
+        (refused.index, refused.error.attribute.as_str()),
+        (0, "time")
+    );
+    assert!(
+        refused.error.reason.contains("60 min ahead"),
+        "{}",
+        refused.error
+    );
     assert!(refused.error.reason.contains("5 min"), "{}", refused.error);
     let slightly = CloudEvent::new(
         "f-2",
         "warehouse",
         "itemNamed",
         at(4 * 60 * 1000),
-        json!({"itemId":"i-2","name":"Fast clock"}).as_object().unwrap().clone(),
+        json!({"itemId":"i-2","name":"Fast clock"})
+            .as_object()
+            .unwrap()
+            .clone(),
     );
-    assert_eq!(statuses(&when(&mut core, &store, vec![put(vec![slightly])])[0]), ["accepted"]);
+    assert_eq!(
+        statuses(&when(&mut core, &store, vec![put(vec![slightly])])[0]),
+        ["accepted"]
+    );
 
     let replies = when(
         &mut core,

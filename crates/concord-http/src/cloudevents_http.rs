@@ -95,7 +95,11 @@ pub fn decode(
 }
 
 /// One event in binary mode: attributes from `ce-*` headers, data from the body.
-fn binary_event(headers: &HeaderMap, body: &[u8], limits: &Limits) -> Result<CloudEvent, EventError> {
+fn binary_event(
+    headers: &HeaderMap,
+    body: &[u8],
+    limits: &Limits,
+) -> Result<CloudEvent, EventError> {
     let mut object = Map::new();
     for name in headers.keys() {
         let Some(attribute) = name.as_str().strip_prefix("ce-") else {
@@ -221,6 +225,9 @@ mod tests {
         assert_eq!(event.extensions["traceparent"], "00-%00");
         assert_eq!(event.datacontenttype.as_deref(), Some("application/json"));
         let bad = headers(&[("ce-specversion", "1.0"), ("ce-id", "%FF")]);
-        assert_eq!(binary_event(&bad, b"{}", &limits).unwrap_err().attribute, "id");
+        assert_eq!(
+            binary_event(&bad, b"{}", &limits).unwrap_err().attribute,
+            "id"
+        );
     }
 }

@@ -288,11 +288,7 @@ impl EventReader for SqliteStore {
         }
     }
 
-    fn dead_letters(
-        &self,
-        link: &str,
-        limit: usize,
-    ) -> Result<(u64, Vec<DeadLetter>), StoreError> {
+    fn dead_letters(&self, link: &str, limit: usize) -> Result<(u64, Vec<DeadLetter>), StoreError> {
         let reader = self.readers.get()?;
         let count: i64 = reader
             .prepare_cached("SELECT COUNT(*) FROM dead_letters WHERE link = ?1")
@@ -305,14 +301,17 @@ impl EventReader for SqliteStore {
             )
             .map_err(backend)?;
         let letters = select
-            .query_map(rusqlite::params![link, limit.min(i64::MAX as usize) as i64], |row| {
-                Ok(DeadLetter {
-                    id: row.get(0)?,
-                    reason: row.get(1)?,
-                    at: row.get(2)?,
-                    event: row.get(3)?,
-                })
-            })
+            .query_map(
+                rusqlite::params![link, limit.min(i64::MAX as usize) as i64],
+                |row| {
+                    Ok(DeadLetter {
+                        id: row.get(0)?,
+                        reason: row.get(1)?,
+                        at: row.get(2)?,
+                        event: row.get(3)?,
+                    })
+                },
+            )
             .map_err(backend)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(backend)?;

@@ -101,4 +101,3 @@ fn bad_column(column: usize, found: &str) -> StoreError {
         COLUMN_NAMES[column]
     ))
 }
-

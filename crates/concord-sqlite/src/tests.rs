@@ -129,8 +129,11 @@ fn a_version_1_store_is_upgraded_in_place() {
             [],
         )
         .unwrap();
-        conn.execute("INSERT INTO cursors (link, position) VALUES ('pull-x', 9)", [])
-            .unwrap();
+        conn.execute(
+            "INSERT INTO cursors (link, position) VALUES ('pull-x', 9)",
+            [],
+        )
+        .unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
@@ -138,7 +141,11 @@ fn a_version_1_store_is_upgraded_in_place() {
     assert_eq!(store.cursor("pull-x").unwrap(), 9);
     assert_eq!(store.link_cursor("pull-x").unwrap().peer_store, None);
     let page = store.read(&ReadQuery::after(0, 10)).unwrap();
-    assert_eq!(page.events[0].event.data.as_str(), "{\"n\": 1e15}", "data text untouched");
+    assert_eq!(
+        page.events[0].event.data.as_str(),
+        "{\"n\": 1e15}",
+        "data text untouched"
+    );
     assert_eq!(store.dead_letters("pull-x", 10).unwrap().0, 0);
     let identity = store.store_id().to_owned();
     drop(store);

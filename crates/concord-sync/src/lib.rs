@@ -15,7 +15,11 @@
 //! - [`spec`]: a link's configuration ([`LinkSpec`]) and the paper's default topology.
 //! - [`pull`] and [`push`]: the two state machines.
 //! - [`schedule`]: when a link runs next — its interval, and exponential backoff with jitter.
-//! - [`status`]: what `GET /api/sync` shows per link.
+//! - [`status`]: what `GET /api/sync` shows per link, and the typed errors of a round.
+//!
+//! Both kinds of link keep what they cannot carry as durable dead letters (in the same commit
+//! as their cursor), and stop — visibly, until an operator resets them — when the peer's
+//! store turns out not to be the one their cursor belongs to.
 
 pub mod pull;
 pub mod push;
@@ -23,10 +27,11 @@ pub mod schedule;
 pub mod spec;
 pub mod status;
 
-pub use pull::{Page, PageRequest, PullLink, PullStep};
-pub use push::{DeliveryError, PushBatch, PushLink};
+pub use concord_core::wire::{Delivered, Page, Unreadable};
+pub use pull::{PageRequest, PullLink, PullStep};
+pub use push::{DeliveryError, PushLink, PushStep};
 pub use spec::{Direction, LinkSpec, TransportKind};
-pub use status::{LinkStatus, Rejection};
+pub use status::{LinkState, LinkStatus, Rejection, TransportError};
 
 /// A link's way of expressing how long to wait, in milliseconds.
 pub type Millis = u64;

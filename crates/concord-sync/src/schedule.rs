@@ -77,6 +77,18 @@ impl Schedule {
         }
     }
 
+    /// A stopped link runs no rounds until [`Schedule::reset`].
+    pub fn stop(&mut self) {
+        self.in_flight = false;
+    }
+
+    /// Starts afresh, due now: after an operator's reset.
+    pub fn reset(&mut self, now: Timestamp) {
+        self.in_flight = false;
+        self.failures = 0;
+        self.due = now;
+    }
+
     pub fn failures(&self) -> u32 {
         self.failures
     }

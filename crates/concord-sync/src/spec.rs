@@ -143,6 +143,7 @@ impl LinkSpec {
             types: self.types.clone(),
             sources: self.sources.clone(),
             data: self.filter.clone(),
+            max_bytes: None,
         }
     }
 

@@ -1,19 +1,58 @@
-//! What a link reports about itself: the shape of one entry of `GET /api/sync`.
+//! What a link reports about itself: the shape of one entry of `GET /api/sync`, and the
+//! typed errors its rounds fail with.
 
 use concord_core::event::Timestamp;
+use concord_core::store::DeadLetter;
 use serde::Serialize;
 
-use crate::spec::{Direction, LinkSpec};
+use crate::spec::{Direction, LinkSpec, TransportKind};
 
-/// How many rejected events a link keeps for inspection (the count keeps growing).
-const RECENT_REJECTIONS: usize = 50;
+/// Why a request a link made to its peer failed. The kinds are told apart because an
+/// operator acts differently on each: wait for a peer that is down, fix a credential, fix
+/// a peer that does not speak the protocol.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The peer could not be reached, did not answer in time, or failed (5xx).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The peer refused this service's credential (401) or its scope (403).
+    #[error("not authorized: {0}")]
+    Unauthorized(String),
+    /// The peer answered, but not with the protocol's document.
+    #[error("the peer's answer is not the protocol's: {0}")]
+    Malformed(String),
+}
 
-/// An event a link could not apply (pull) or the peer refused (push). Recorded, not retried:
-/// one bad event must not block the link.
+/// How a link is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    /// The last round succeeded (or none has run yet).
+    Ok,
+    /// Rounds fail and are retried with backoff.
+    Failing,
+    /// The link stopped itself and waits for an operator: the peer's store is not the one
+    /// its cursor belongs to (`POST /api/sync/links/NAME/reset` resumes it).
+    Stopped,
+}
+
+/// An event a link could not carry, as the status shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Rejection {
     pub id: String,
     pub reason: String,
+    /// When it was refused (RFC 3339).
+    pub at: String,
+}
+
+impl From<&DeadLetter> for Rejection {
+    fn from(letter: &DeadLetter) -> Self {
+        Rejection {
+            id: letter.id.clone(),
+            reason: letter.reason.clone(),
+            at: letter.at.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -21,18 +60,24 @@ pub struct Rejection {
 pub struct LinkStatus {
     pub name: String,
     pub peer: String,
+    pub url: String,
+    pub transport: TransportKind,
     pub direction: Direction,
     pub types: Vec<String>,
     /// The data filters in query form, e.g. `["data.group=se-group"]`.
     pub filter: Vec<String>,
+    pub state: LinkState,
     pub cursor: u64,
+    /// The identity of the peer store the cursor belongs to, once the peer told.
+    pub peer_store: Option<String>,
     pub last_success: Option<String>,
     pub last_error: Option<String>,
     /// Log positions after the cursor not yet examined: an upper bound on the events still
     /// to carry (`None` until the first round tells).
     pub pending: Option<u64>,
-    /// How many events this link has rejected since the service started.
+    /// How many events this link holds as rejected (durable dead letters).
     pub rejected: u64,
+    /// The oldest of them, with their reasons.
     pub recent_rejections: Vec<Rejection>,
     /// Events this link has carried (applied or delivered) since the service started.
     pub carried: u64,
@@ -45,10 +90,14 @@ impl LinkStatus {
         LinkStatus {
             name: spec.name.clone(),
             peer: spec.peer.clone(),
+            url: spec.url.clone(),
+            transport: spec.transport,
             direction: spec.direction,
             types: spec.types.clone(),
             filter: spec.filter.iter().map(ToString::to_string).collect(),
+            state: LinkState::Ok,
             cursor,
+            peer_store: None,
             last_success: None,
             last_error: None,
             pending: None,
@@ -59,24 +108,28 @@ impl LinkStatus {
         }
     }
 
+    /// The durable dead letters, as the store holds them.
+    pub fn with_dead_letters(mut self, count: u64, oldest: &[DeadLetter]) -> Self {
+        self.rejected = count;
+        self.recent_rejections = oldest.iter().map(Rejection::from).collect();
+        self
+    }
+
     pub(crate) fn succeeded(&mut self, now: Timestamp) {
         self.last_success = Some(now.to_rfc3339());
         self.last_error = None;
         self.failures = 0;
+        self.state = LinkState::Ok;
     }
 
     pub(crate) fn failed(&mut self, now: Timestamp, error: &str, failures: u32) {
         self.last_error = Some(format!("{}: {error}", now.to_rfc3339()));
         self.failures = failures;
+        self.state = LinkState::Failing;
     }
 
-    pub(crate) fn reject(&mut self, rejections: impl IntoIterator<Item = Rejection>) {
-        for rejection in rejections {
-            self.rejected += 1;
-            if self.recent_rejections.len() == RECENT_REJECTIONS {
-                self.recent_rejections.remove(0);
-            }
-            self.recent_rejections.push(rejection);
-        }
+    pub(crate) fn stopped(&mut self, now: Timestamp, reason: &str) {
+        self.last_error = Some(format!("{}: {reason}", now.to_rfc3339()));
+        self.state = LinkState::Stopped;
     }
 }

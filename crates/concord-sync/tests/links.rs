@@ -2,11 +2,16 @@
 //! push round do, and how they behave when the peer fails or refuses.
 
 use concord_core::acceptance::{AcceptancePolicy, AcceptanceRule};
-use concord_core::event::{CloudEvent, EventError, StoredEvent, Timestamp};
+use concord_core::event::{CloudEvent, EventError, Timestamp};
 use concord_core::model::{GrowSet, Model};
-use concord_core::runtime::{Catalogue, EventDraft, Reply, Request, SeededEnv, ServiceCore};
-use concord_core::store::{EventReader, EventStore, MemoryStore};
-use concord_sync::{DeliveryError, LinkSpec, Page, PullLink, PushLink};
+use concord_core::runtime::{
+    Catalogue, EventDraft, External, PutReport, Reply, Request, SeededEnv, ServiceCore,
+};
+use concord_core::store::{EventReader, LinkCursor, LinkUpdate, MemoryStore, ReadQuery};
+use concord_core::wire::{read_report, report_json, Page, Unreadable};
+use concord_sync::{
+    Delivered, DeliveryError, LinkSpec, LinkState, PullLink, PushLink, PushStep, TransportError,
+};
 use serde_json::json;
 
 #[derive(Default, Debug, PartialEq)]
@@ -62,36 +67,70 @@ impl Node {
             .unwrap();
     }
 
-    fn put(
-        &mut self,
-        events: Vec<CloudEvent>,
-        cursor: Option<concord_core::runtime::Cursor>,
-    ) -> concord_core::runtime::PutReport {
+    fn take(&mut self, external: External) -> PutReport {
         match self
             .core
             .execute(
                 &self.store,
                 &mut self.env,
-                vec![Request::External { events, cursor }],
+                vec![Request::External(external)],
             )
             .unwrap()
             .remove(0)
         {
-            Reply::External(report) => report,
+            Reply::External(report) => report.unwrap(),
             Reply::Command(_) => unreachable!(),
         }
     }
 
+    /// A link's page (or update) through the one path.
+    fn apply(&mut self, events: Vec<CloudEvent>, link: LinkUpdate) -> PutReport {
+        self.take(External::from_link(events, link))
+    }
+
+    /// What a putEvents call on this node answers, as the sender reads it.
+    fn receive(&mut self, events: Vec<CloudEvent>) -> Delivered {
+        let report = self.take(External::put(events));
+        read_report(
+            report_json(&report, self.store.store_id())
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap()
+    }
+
     /// What a getEvents call on this node answers.
-    fn serve(&self, query: &concord_core::store::ReadQuery) -> Page {
+    fn serve(&self, query: &ReadQuery) -> Page {
         let page = self.store.read(query).unwrap();
         Page {
             events: page.events.into_iter().map(|e| e.event).collect(),
-            malformed: Vec::new(),
+            unreadable: Vec::new(),
             next_after: page.next_after,
             has_more: page.has_more,
-            peer_last_sequence: Some(self.store.last_sequence().unwrap()),
+            last_sequence: Some(self.store.last_sequence().unwrap()),
+            store_id: Some(self.store.store_id().to_owned()),
         }
+    }
+}
+
+fn at(position: u64) -> LinkCursor {
+    LinkCursor {
+        position,
+        peer_store: None,
+    }
+}
+
+fn deliver(step: PushStep) -> Vec<CloudEvent> {
+    match step {
+        PushStep::Deliver(events) => events,
+        other => panic!("expected a delivery, got {other:?}"),
+    }
+}
+
+fn save(step: PushStep) -> LinkUpdate {
+    match step {
+        PushStep::Save(update) => update,
+        other => panic!("expected a save, got {other:?}"),
     }
 }
 
@@ -112,25 +151,26 @@ fn a_pull_round_applies_a_page_and_moves_the_cursor_with_it() {
     }
     let mut spec = LinkSpec::pull("office", "", &["noteTaken"]);
     spec.page_size = 2;
-    let mut link = PullLink::new(
-        spec,
-        group.store.cursor("pull-noteTaken-from-office").unwrap(),
-        now(),
-        1,
-    );
+    let cursor = group
+        .store
+        .link_cursor("pull-noteTaken-from-office")
+        .unwrap();
+    let mut link = PullLink::new(spec, cursor, now(), 1);
     let mut rounds = 0;
     while let Some(request) = link.start(now()) {
         rounds += 1;
         let step = link.fetched(now(), Ok(office.serve(&request))).unwrap();
-        let report = group.put(step.events, Some(step.cursor));
+        let report = group.apply(step.events, step.link);
         link.applied(now(), Ok(&report));
     }
     assert_eq!(rounds, 3, "pages of two, while has_more");
     assert_eq!(texts(&group), ["n0", "n1", "n2", "n3", "n4"]);
+    let durable = group.store.link_cursor(&link.spec().name).unwrap();
+    assert_eq!(durable.position, 5, "the cursor is durable");
     assert_eq!(
-        group.store.cursor(&link.spec().name).unwrap(),
-        5,
-        "the cursor is durable"
+        durable.peer_store.as_deref(),
+        Some(office.store.store_id()),
+        "with the identity of the store it belongs to"
     );
     assert_eq!(link.status().carried, 5);
     assert_eq!(link.status().pending, Some(0));
@@ -142,11 +182,10 @@ fn a_pull_round_applies_a_page_and_moves_the_cursor_with_it() {
 
 #[test]
 fn a_failed_fetch_backs_off_and_keeps_the_cursor() {
-    let mut link = PullLink::new(LinkSpec::pull("office", "", &[]), 7, now(), 1);
+    let mut link = PullLink::new(LinkSpec::pull("office", "", &[]), at(7), now(), 1);
     link.start(now()).unwrap();
-    assert!(link
-        .fetched(now(), Err("connection refused".into()))
-        .is_none());
+    let refused = TransportError::Unreachable("connection refused".into());
+    assert!(link.fetched(now(), Err(refused)).is_none());
     assert_eq!(link.cursor(), 7);
     assert!(link
         .status()
@@ -155,57 +194,143 @@ fn a_failed_fetch_backs_off_and_keeps_the_cursor() {
         .unwrap()
         .contains("connection refused"));
     assert_eq!(link.status().failures, 1);
+    assert_eq!(link.status().state, LinkState::Failing);
     assert!(link.start(now()).is_none(), "backing off");
 }
 
 #[test]
-fn events_the_local_catalogue_finds_malformed_are_recorded_not_blocking() {
-    let mut office = Node::new("office", "nobody");
-    let mut group = Node::new("group", "office");
-    office.note("good");
-    let mut bad = office
-        .store
-        .read(&concord_core::store::ReadQuery::after(0, 1))
-        .unwrap()
-        .events[0]
-        .event
-        .clone();
-    bad.id = "bad-1".into();
-    bad.data.remove("text");
-    let mut link = PullLink::new(LinkSpec::pull("office", "", &[]), 0, now(), 1);
+fn an_authorization_failure_says_so() {
+    let mut link = PullLink::new(LinkSpec::pull("office", "", &[]), at(0), now(), 1);
     link.start(now()).unwrap();
-    let mut page = office.serve(&link.spec().query(0));
-    page.events.push(bad);
-    page.malformed.push(concord_sync::Rejection {
-        id: "?".into(),
-        reason: "not an object".into(),
-    });
-    page.next_after = 2;
-    let step = link.fetched(now(), Ok(page)).unwrap();
-    let report = group.put(step.events, Some(step.cursor));
-    link.applied(now(), Ok(&report));
-    assert_eq!(link.status().rejected, 2);
-    assert_eq!(link.status().recent_rejections[1].id, "bad-1");
-    assert_eq!(link.cursor(), 2, "the link moved past the bad events");
-    assert_eq!(texts(&group), ["good"]);
+    let refused = TransportError::Unauthorized("GET /api/events answered 401".into());
+    assert!(link.fetched(now(), Err(refused)).is_none());
+    let error = link.status().last_error.clone().unwrap();
+    assert!(error.contains("not authorized"), "{error}");
+    assert!(link.start(now()).is_none(), "and is retried with backoff");
 }
 
 #[test]
-fn a_peer_whose_log_went_backwards_is_an_error_not_a_skip() {
-    let mut link = PullLink::new(LinkSpec::pull("office", "", &[]), 50, now(), 1);
+fn events_this_service_refuses_become_dead_letters_with_the_cursor() {
+    let mut office = Node::new("office", "nobody");
+    let mut group = Node::new("group", "office");
+    office.note("good");
+    let good = office.store.read(&ReadQuery::after(0, 1)).unwrap().events[0]
+        .event
+        .clone();
+    let bad = CloudEvent::new(
+        "bad-1",
+        "office",
+        "noteTaken",
+        good.time,
+        json!({"other": 1}).as_object().unwrap().clone(),
+    );
+    let mut link = PullLink::new(LinkSpec::pull("office", "", &[]), at(0), now(), 1);
+    link.start(now()).unwrap();
+    let mut page = office.serve(&link.spec().query(0));
+    page.events.push(bad);
+    page.unreadable.push(Unreadable {
+        id: None,
+        reason: "data: must be a JSON object".into(),
+        text: "{\"data\":7}".into(),
+    });
+    page.next_after = 2;
+    let step = link.fetched(now(), Ok(page)).unwrap();
+    let report = group.apply(step.events, step.link);
+    link.applied(now(), Ok(&report));
+    assert_eq!(link.cursor(), 2, "the link moved past the bad events");
+    assert_eq!(texts(&group), ["good"]);
+    let (count, letters) = group.store.dead_letters(&link.spec().name, 10).unwrap();
+    assert_eq!(count, 2, "both are kept durably, with the cursor");
+    assert!(letters[0].id.starts_with("(no id"), "{}", letters[0].id);
+    assert_eq!(letters[0].event.as_deref(), Some("{\"data\":7}"));
+    assert_eq!(letters[1].id, "bad-1");
+    assert!(
+        letters[1].reason.contains("data.text"),
+        "{}",
+        letters[1].reason
+    );
+    assert_eq!(link.status().rejected, 2);
+}
+
+#[test]
+fn a_peer_whose_log_went_backwards_stops_the_link_until_a_reset() {
+    let mut link = PullLink::new(LinkSpec::pull("office", "", &[]), at(50), now(), 1);
     link.start(now()).unwrap();
     let page = Page {
-        next_after: 10,
+        next_after: 50,
+        last_sequence: Some(7),
         ..Page::default()
     };
     assert!(link.fetched(now(), Ok(page)).is_none());
     assert_eq!(link.cursor(), 50);
+    assert_eq!(link.status().state, LinkState::Stopped);
+    let error = link.status().last_error.clone().unwrap();
+    assert!(
+        error.contains("ends at 7") && error.contains("reset"),
+        "{error}"
+    );
+    link.schedule().force(now());
+    assert!(
+        link.start(now()).is_none(),
+        "a stopped link waits for the operator"
+    );
+    assert!(link.due_at().is_none());
+    let update = link.reset(now());
+    assert_eq!(update.cursor.unwrap().position, 0);
+    assert_eq!(
+        link.start(now()).unwrap().after,
+        0,
+        "and reads from the start after it"
+    );
+}
+
+#[test]
+fn a_peer_store_with_another_identity_stops_the_link() {
+    let mut office = Node::new("office", "nobody");
+    let mut group = Node::new("group", "office");
+    office.note("before the wipe");
+    let mut link = PullLink::new(LinkSpec::pull("office", "", &[]), at(0), now(), 1);
+    let request = link.start(now()).unwrap();
+    let step = link.fetched(now(), Ok(office.serve(&request))).unwrap();
+    let report = group.apply(step.events, step.link);
+    link.applied(now(), Ok(&report));
+
+    // The office is wiped and gets as many new events as it had: only its identity tells.
+    let mut office = Node::new("office", "nobody");
+    office.env = SeededEnv::new(2, now());
+    office.note("after the wipe");
+    office.note("and more");
+    link.schedule().force(now());
+    let request = link.start(now()).unwrap();
+    assert!(link.fetched(now(), Ok(office.serve(&request))).is_none());
+    assert_eq!(link.status().state, LinkState::Stopped);
     assert!(link
         .status()
         .last_error
         .as_deref()
         .unwrap()
-        .contains("reset"));
+        .contains("not the one"));
+
+    let update = link.reset(now());
+    group.apply(vec![], update);
+    while let Some(request) = link.start(now()) {
+        let step = link.fetched(now(), Ok(office.serve(&request))).unwrap();
+        let report = group.apply(step.events, step.link);
+        link.applied(now(), Ok(&report));
+    }
+    assert_eq!(
+        texts(&group),
+        ["after the wipe", "and more", "before the wipe"]
+    );
+    assert_eq!(
+        group
+            .store
+            .link_cursor(&link.spec().name)
+            .unwrap()
+            .peer_store
+            .as_deref(),
+        Some(office.store.store_id())
+    );
 }
 
 #[test]
@@ -214,66 +339,167 @@ fn a_push_round_delivers_own_events_and_moves_after_the_ack() {
     let mut office = Node::new("office", "group");
     group.note("g1");
     group.note("g2");
-    let mut link = PushLink::new(
-        LinkSpec::push("group", "office", "", &["noteTaken"]),
-        0,
-        now(),
-        1,
-    );
-    let batch = link.start(now(), &group.store).unwrap().unwrap();
-    assert_eq!(batch.events.len(), 2);
+    let spec = LinkSpec::push("group", "office", "", &["noteTaken"]);
+    let mut link = PushLink::new(spec, at(0), now(), 1);
+    let batch = deliver(link.start(now(), &group.store).unwrap());
+    assert_eq!(batch.len(), 2);
     // The peer is down: nothing moves.
-    assert!(link
-        .delivered(now(), Err(DeliveryError::Unreachable("refused".into())))
-        .is_none());
+    let down = DeliveryError::Transport(TransportError::Unreachable("refused".into()));
+    assert_eq!(link.delivered(now(), Err(down)), PushStep::Idle);
     assert_eq!(link.cursor(), 0);
     link.schedule().force(now());
-    let batch = link.start(now(), &group.store).unwrap().unwrap();
-    let report = office.put(batch.events.iter().map(|e| e.event.clone()).collect(), None);
-    assert_eq!(report.accepted(), 2);
-    let cursor = link.delivered(now(), Ok(())).unwrap();
-    group.put(vec![], Some(cursor));
+    let batch = deliver(link.start(now(), &group.store).unwrap());
+    let delivered = office.receive(batch);
+    let update = save(link.delivered(now(), Ok(delivered)));
+    assert!(update.dead_letters.is_empty());
+    group.apply(vec![], update);
     link.saved(now(), Ok(()));
     assert_eq!(link.cursor(), 2);
-    assert_eq!(group.store.cursor(&link.spec().name).unwrap(), 2);
+    let durable = group.store.link_cursor(&link.spec().name).unwrap();
+    assert_eq!(durable.position, 2);
+    assert_eq!(durable.peer_store.as_deref(), Some(office.store.store_id()));
     assert_eq!(texts(&office), ["g1", "g2"]);
     link.schedule().force(now());
-    assert!(
-        link.start(now(), &group.store).unwrap().is_none(),
+    assert_eq!(
+        link.start(now(), &group.store).unwrap(),
+        PushStep::Idle,
         "nothing new to push"
     );
 }
 
 #[test]
-fn a_refused_event_is_recorded_and_the_rest_delivered() {
+fn a_refused_event_is_kept_and_the_rest_delivered_in_the_same_round() {
     let mut group = Node::new("group", "nobody");
     group.note("g1");
     group.note("g2");
-    let mut link = PushLink::new(LinkSpec::push("group", "office", "", &[]), 0, now(), 1);
-    let batch = link.start(now(), &group.store).unwrap().unwrap();
-    let refused_id = batch.events[0].event.id.to_string();
-    assert!(link
-        .delivered(
-            now(),
-            Err(DeliveryError::Refused {
-                index: 0,
-                reason: "bad grade".into()
-            })
-        )
-        .is_none());
-    assert_eq!(link.status().rejected, 1);
-    let again = link.start(now(), &group.store).unwrap().unwrap();
-    let ids: Vec<String> = again
-        .events
-        .iter()
-        .map(|e: &StoredEvent| e.event.id.to_string())
-        .collect();
-    assert_eq!(ids.len(), 1);
-    assert_ne!(ids[0], refused_id);
-    assert!(link.delivered(now(), Ok(())).is_some());
+    group.note("g3");
+    let mut link = PushLink::new(LinkSpec::push("group", "office", "", &[]), at(0), now(), 1);
+    let batch = deliver(link.start(now(), &group.store).unwrap());
+    let refused_id = batch[1].id.to_string();
+    let refused = DeliveryError::Refused {
+        index: 1,
+        reason: "bad grade".into(),
+    };
+    let rest = deliver(link.delivered(now(), Err(refused)));
+    assert_eq!(rest.len(), 2, "the others go straight back out");
+    assert!(rest.iter().all(|e| *e.id != *refused_id));
+    let update = save(link.delivered(now(), Ok(Delivered::default())));
+    assert_eq!(update.cursor.as_ref().unwrap().position, 3);
+    assert_eq!(update.dead_letters.len(), 1);
+    assert_eq!(update.dead_letters[0].id, refused_id);
+    assert_eq!(update.dead_letters[0].reason, "bad grade");
+    group.apply(vec![], update);
     link.saved(now(), Ok(()));
-    assert_eq!(link.cursor(), 2);
+    assert_eq!(link.cursor(), 3);
+    assert_eq!(
+        group.store.dead_letters(&link.spec().name, 10).unwrap().0,
+        1
+    );
 }
 
-#[allow(dead_code)]
-fn assert_store_is_object_safe(_: &dyn EventStore) {}
+#[test]
+fn a_batch_refused_without_an_index_is_split_until_the_culprit_is_alone() {
+    let mut group = Node::new("group", "nobody");
+    for i in 0..8 {
+        group.note(&format!("g{i}"));
+    }
+    let culprit = group.store.read(&ReadQuery::after(5, 1)).unwrap().events[0]
+        .event
+        .id
+        .to_string();
+    let mut link = PushLink::new(LinkSpec::push("group", "office", "", &[]), at(0), now(), 1);
+    let mut step = link.start(now(), &group.store).unwrap();
+    let mut delivered_ids = Vec::new();
+    let mut attempts = 0;
+    let update = loop {
+        match step {
+            PushStep::Deliver(batch) => {
+                attempts += 1;
+                // A peer that answers 413 for any batch holding the culprit.
+                let result = if batch.iter().any(|e| *e.id == *culprit) {
+                    Err(DeliveryError::RefusedBatch("413: too large".into()))
+                } else {
+                    delivered_ids.extend(batch.iter().map(|e| e.id.to_string()));
+                    Ok(Delivered::default())
+                };
+                step = link.delivered(now(), result);
+            }
+            PushStep::Save(update) => break update,
+            PushStep::Idle => panic!("the round ended without saving"),
+        }
+    };
+    assert_eq!(delivered_ids.len(), 7, "everything else was delivered");
+    assert_eq!(update.dead_letters.len(), 1);
+    assert_eq!(update.dead_letters[0].id, culprit);
+    assert_eq!(update.cursor.unwrap().position, 8, "and the link moves on");
+    assert!(attempts <= 8, "found by halving: {attempts} attempts");
+}
+
+#[test]
+fn per_event_refusals_in_an_answer_are_kept() {
+    let mut group = Node::new("group", "nobody");
+    group.note("g1");
+    group.note("g2");
+    let mut link = PushLink::new(LinkSpec::push("group", "office", "", &[]), at(0), now(), 1);
+    let batch = deliver(link.start(now(), &group.store).unwrap());
+    let answer = Delivered {
+        refused: vec![(
+            batch[0].id.to_string(),
+            "an event with this id but different content".into(),
+        )],
+        store_id: Some("office-store".into()),
+    };
+    let update = save(link.delivered(now(), Ok(answer)));
+    assert_eq!(update.dead_letters.len(), 1);
+    assert_eq!(
+        update.cursor.unwrap().peer_store.as_deref(),
+        Some("office-store")
+    );
+}
+
+#[test]
+fn a_receiver_whose_store_changed_stops_the_push_link() {
+    let mut group = Node::new("group", "nobody");
+    group.note("g1");
+    let cursor = LinkCursor {
+        position: 0,
+        peer_store: Some("office-store-1".into()),
+    };
+    let mut link = PushLink::new(LinkSpec::push("group", "office", "", &[]), cursor, now(), 1);
+    deliver(link.start(now(), &group.store).unwrap());
+    let answer = Delivered {
+        refused: vec![],
+        store_id: Some("office-store-2".into()),
+    };
+    assert_eq!(link.delivered(now(), Ok(answer)), PushStep::Idle);
+    assert_eq!(link.status().state, LinkState::Stopped);
+    link.schedule().force(now());
+    assert_eq!(link.start(now(), &group.store).unwrap(), PushStep::Idle);
+    let update = link.reset(now());
+    assert_eq!(update.cursor.unwrap().position, 0);
+    assert!(matches!(
+        link.start(now(), &group.store).unwrap(),
+        PushStep::Deliver(_)
+    ));
+}
+
+#[test]
+fn dead_letters_are_re_delivered_on_request_and_resolved() {
+    let mut group = Node::new("group", "nobody");
+    let mut office = Node::new("office", "group");
+    group.note("g1");
+    let mut link = PushLink::new(LinkSpec::push("group", "office", "", &[]), at(1), now(), 1);
+    let event = group.store.read(&ReadQuery::after(0, 1)).unwrap().events[0]
+        .event
+        .clone();
+    let batch = deliver(link.retry(vec![event.clone()]));
+    assert_eq!(batch, vec![event.clone()]);
+    let update = save(link.delivered(now(), Ok(office.receive(batch))));
+    assert_eq!(
+        update.cursor, None,
+        "a re-delivery does not move the cursor"
+    );
+    assert_eq!(update.resolved, vec![event.id.to_string()]);
+    link.saved(now(), Ok(()));
+    assert_eq!(texts(&office), ["g1"]);
+}

@@ -333,7 +333,7 @@ impl StudentAffairsEvent {
     /// Decodes and validates an event: `None` if its type is outside the catalogue, the
     /// first fault in its data otherwise.
     pub fn decode(event: &CloudEvent) -> Option<Result<Self, EventError>> {
-        let fields = Fields(&event.data);
+        let fields = Fields(event.data.map());
         with_event_type!(event.ty.as_str(), T => Some(T::decode(&fields).map(Self::from)), _ => None)
     }
 

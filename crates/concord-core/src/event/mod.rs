@@ -142,8 +142,7 @@ impl CloudEvent {
             time: Timestamp::parse(time_text).map_err(|e| EventError::new("time", e))?,
             time_text: time_text.to_owned(),
             datacontenttype: datacontenttype.map(str::to_owned),
-            data: EventData::from_text(data)
-                .map_err(|e| EventError::new("data", e.to_string()))?,
+            data: EventData::from_text(data).map_err(|e| EventError::new("data", e.to_string()))?,
             extensions,
         })
     }
@@ -443,7 +442,12 @@ mod tests {
         let written: Value = serde_json::from_slice(&out).unwrap();
         let stored = StoredEvent { sequence: 9, event };
         assert_eq!(written, serde_json::to_value(&stored).unwrap());
-        assert!(stored.event.encoded_len() >= out.len() - 20, "{} vs {}", stored.event.encoded_len(), out.len());
+        assert!(
+            stored.event.encoded_len() >= out.len() - 20,
+            "{} vs {}",
+            stored.event.encoded_len(),
+            out.len()
+        );
     }
 
     #[test]

@@ -304,7 +304,10 @@ impl<'de> Visitor<'de> for WireVisitor {
                 }
             } else {
                 let value: Value = map.next_value()?;
-                if attributes.insert(name.clone().into_owned(), value).is_some() {
+                if attributes
+                    .insert(name.clone().into_owned(), value)
+                    .is_some()
+                {
                     repeated.get_or_insert_with(|| name.into_owned());
                 }
             }
@@ -399,14 +402,20 @@ mod tests {
         assert!(err.reason.contains("256"), "{err}");
         let mut event = sample();
         event["source"] = json!("s".repeat(300));
-        assert_eq!(CloudEvent::from_value(event).unwrap_err().attribute, "source");
+        assert_eq!(
+            CloudEvent::from_value(event).unwrap_err().attribute,
+            "source"
+        );
 
         // The event object is level 1, data level 2: 30 more levels inside data fit.
         let fits = event_with_data(&format!(r#"{{"a":{}}}"#, nested(30)));
         assert!(CloudEvent::parse(&fits, &limits).is_ok());
         let deep = event_with_data(&format!(r#"{{"a":{}}}"#, nested(31)));
         let err = CloudEvent::parse(&deep, &limits).unwrap_err();
-        assert!(err.reason.contains("33 levels") && err.reason.contains("32"), "{err}");
+        assert!(
+            err.reason.contains("33 levels") && err.reason.contains("32"),
+            "{err}"
+        );
 
         let big = event_with_data(&format!(r#"{{"a":"{}"}}"#, "x".repeat(1 << 20)));
         let err = CloudEvent::parse(&big, &limits).unwrap_err();
@@ -431,10 +440,15 @@ mod tests {
     fn a_repeated_attribute_is_refused() {
         let text = r#"{"specversion":"1.0","id":"a","id":"b","source":"s","type":"t","time":"2026-11-26T09:30:00Z","data":{}}"#;
         let err = CloudEvent::parse(text, &Limits::default()).unwrap_err();
-        assert_eq!((err.attribute.as_str(), err.reason.as_str()), ("id", "is given more than once"));
+        assert_eq!(
+            (err.attribute.as_str(), err.reason.as_str()),
+            ("id", "is given more than once")
+        );
         let text = event_with_data(r#"{}, "data": {"x":1}"#);
         assert_eq!(
-            CloudEvent::parse(&text, &Limits::default()).unwrap_err().attribute,
+            CloudEvent::parse(&text, &Limits::default())
+                .unwrap_err()
+                .attribute,
             "data"
         );
     }
@@ -443,10 +457,22 @@ mod tests {
     fn bodies_that_are_not_events() {
         let limits = Limits::default();
         assert_eq!(parse_batch(b"42", &limits), Err(BatchError::NotEvents));
-        assert!(matches!(parse_batch(b"{\"a\"", &limits), Err(BatchError::NotJson(_))));
-        assert!(matches!(parse_batch(b"[] x", &limits), Err(BatchError::NotJson(_))));
-        assert!(matches!(parse_batch(b"", &limits), Err(BatchError::NotJson(_))));
-        assert!(matches!(parse_batch(b"\xff", &limits), Err(BatchError::NotJson(_))));
+        assert!(matches!(
+            parse_batch(b"{\"a\"", &limits),
+            Err(BatchError::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_batch(b"[] x", &limits),
+            Err(BatchError::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_batch(b"", &limits),
+            Err(BatchError::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_batch(b"\xff", &limits),
+            Err(BatchError::NotJson(_))
+        ));
         assert_eq!(parse_batch(b"[]", &limits).unwrap(), vec![]);
     }
 }

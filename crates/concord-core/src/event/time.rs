@@ -57,4 +57,3 @@ impl fmt::Display for Timestamp {
         f.write_str(&self.to_rfc3339())
     }
 }
-

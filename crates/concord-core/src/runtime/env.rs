@@ -179,7 +179,10 @@ mod tests {
         let mut clock = HybridClock::new(300 * SECOND);
         clock.observe(at(1000 * SECOND + 299 * SECOND));
         let followed = clock.tick(at(1000 * SECOND));
-        assert!(followed > at(1299 * SECOND), "within the skew, a peer's time is followed");
+        assert!(
+            followed > at(1299 * SECOND),
+            "within the skew, a peer's time is followed"
+        );
         let mut beyond = HybridClock::new(300 * SECOND);
         beyond.observe(at(1000 * SECOND + 301 * SECOND));
         assert_eq!(beyond.tick(at(1000 * SECOND)), at(1000 * SECOND));

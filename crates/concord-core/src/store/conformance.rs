@@ -303,7 +303,11 @@ fn lookups_return_stored_events(store: Box<dyn EventStore>) {
     let found = store.lookup(&["zz", "l1", "l1"]).unwrap();
     assert_eq!(found.len(), 3);
     assert!(found[0].is_none());
-    assert_eq!(found[1].as_ref(), Some(&event), "the stored event, unchanged");
+    assert_eq!(
+        found[1].as_ref(),
+        Some(&event),
+        "the stored event, unchanged"
+    );
     assert_eq!(found[2].as_ref(), Some(&event));
     assert!(store.lookup(&[]).unwrap().is_empty());
     let many: Vec<String> = (0..1200).map(|i| format!("missing-{i}")).collect();
@@ -322,7 +326,10 @@ fn pages_are_bounded_by_bytes(store: Box<dyn EventStore>) {
     let mut seen = Vec::new();
     loop {
         let page = store.read(&query).unwrap();
-        assert!(!page.events.is_empty(), "a byte bound never makes an empty page");
+        assert!(
+            !page.events.is_empty(),
+            "a byte bound never makes an empty page"
+        );
         let bytes: usize = page.events.iter().map(|e| e.event.encoded_len()).sum();
         assert!(
             page.events.len() == 1 || bytes <= 35_000,
@@ -336,7 +343,10 @@ fn pages_are_bounded_by_bytes(store: Box<dyn EventStore>) {
         query.after = page.next_after;
     }
     let expected: Vec<String> = (0..10).map(|i| format!("b{i}")).collect();
-    assert_eq!(seen, expected, "byte-bounded pages still see every event once");
+    assert_eq!(
+        seen, expected,
+        "byte-bounded pages still see every event once"
+    );
     query.after = 0;
     query.max_bytes = Some(10);
     assert_eq!(
@@ -410,8 +420,15 @@ fn dead_letters_commit_with_their_batch(store: Box<dyn EventStore>) {
     store.append(&[plain("ok-1")], &[update]).unwrap();
     let (count, letters) = store.dead_letters("pull-x", 10).unwrap();
     assert_eq!(count, 2);
-    assert_eq!(letters, vec![letter("d1", "too deep"), letter("d2", "too big")]);
-    assert_eq!(store.dead_letters("pull-x", 1).unwrap().1.len(), 1, "limit applies");
+    assert_eq!(
+        letters,
+        vec![letter("d1", "too deep"), letter("d2", "too big")]
+    );
+    assert_eq!(
+        store.dead_letters("pull-x", 1).unwrap().1.len(),
+        1,
+        "limit applies"
+    );
     assert_eq!(store.dead_letters("push-y", 10).unwrap().0, 0, "per link");
     let again = LinkUpdate {
         link: "pull-x".into(),
@@ -425,9 +442,16 @@ fn dead_letters_commit_with_their_batch(store: Box<dyn EventStore>) {
     store.append(&[], &[again]).unwrap();
     let (count, letters) = store.dead_letters("pull-x", 10).unwrap();
     assert_eq!(count, 1, "a resolved letter is forgotten");
-    assert_eq!(letters[0].reason, "still too big", "a letter is replaced by id");
+    assert_eq!(
+        letters[0].reason, "still too big",
+        "a letter is replaced by id"
+    );
     assert_eq!(letters[0].event, None, "whole");
-    assert_eq!(store.cursor("pull-x").unwrap(), 5, "no cursor given, none moved");
+    assert_eq!(
+        store.cursor("pull-x").unwrap(),
+        5,
+        "no cursor given, none moved"
+    );
 }
 
 fn counts_and_membership(store: Box<dyn EventStore>) {

@@ -76,11 +76,7 @@ impl<S: EventReader> EventReader for InstrumentedStore<S> {
     fn link_cursor(&self, link: &str) -> Result<LinkCursor, StoreError> {
         self.inner.link_cursor(link)
     }
-    fn dead_letters(
-        &self,
-        link: &str,
-        limit: usize,
-    ) -> Result<(u64, Vec<DeadLetter>), StoreError> {
+    fn dead_letters(&self, link: &str, limit: usize) -> Result<(u64, Vec<DeadLetter>), StoreError> {
         Self::check(&self.fail_reads)?;
         self.inner.dead_letters(link, limit)
     }

@@ -120,11 +120,7 @@ impl EventReader for MemoryStore {
         Ok(self.inner().cursors.get(link).cloned().unwrap_or_default())
     }
 
-    fn dead_letters(
-        &self,
-        link: &str,
-        limit: usize,
-    ) -> Result<(u64, Vec<DeadLetter>), StoreError> {
+    fn dead_letters(&self, link: &str, limit: usize) -> Result<(u64, Vec<DeadLetter>), StoreError> {
         let inner = self.inner();
         let letters = inner.dead_letters.get(link).map_or(&[][..], Vec::as_slice);
         Ok((

@@ -178,8 +178,7 @@ pub trait EventReader: Send + Sync {
     }
 
     /// How many dead letters a link holds, and up to `limit` of them, oldest first.
-    fn dead_letters(&self, link: &str, limit: usize)
-        -> Result<(u64, Vec<DeadLetter>), StoreError>;
+    fn dead_letters(&self, link: &str, limit: usize) -> Result<(u64, Vec<DeadLetter>), StoreError>;
 }
 
 /// The appending half of an event store.
