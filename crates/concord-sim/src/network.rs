@@ -29,7 +29,7 @@ pub enum Payload {
     Ack {
         link: usize,
         round: u64,
-        result: Result<(), DeliveryError>,
+        result: Result<concord_core::wire::Delivered, DeliveryError>,
     },
 }
 

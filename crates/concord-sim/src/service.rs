@@ -5,10 +5,12 @@ use std::any::Any;
 use std::fmt::Debug;
 
 use concord_core::acceptance::AcceptancePolicy;
-use concord_core::runtime::{Catalogue, Cursor, PutReport, Reply, Request, SeededEnv, ServiceCore};
+use concord_core::runtime::{
+    Catalogue, External, PutReport, Refusal, Reply, Request, SeededEnv, ServiceCore,
+};
 use concord_core::service::{Api, Handler, ServiceSpec};
 use concord_core::store::MemoryStore;
-use concord_core::{CloudEvent, Model, StoredEvent};
+use concord_core::{Model, StoredEvent};
 use serde_json::Value;
 
 /// What the simulator needs of a running service.
@@ -27,14 +29,13 @@ pub trait SimService: Any {
         body: Value,
     ) -> Result<Vec<StoredEvent>, String>;
 
-    /// Hands the service external events (and a link cursor), as putEvents or a pull would.
-    fn put(
+    /// Hands the service external events, as putEvents or a link would.
+    fn take(
         &mut self,
         store: &MemoryStore,
         env: &mut SeededEnv,
-        events: Vec<CloudEvent>,
-        cursor: Option<Cursor>,
-    ) -> PutReport;
+        external: External,
+    ) -> Result<PutReport, Refusal>;
 
     /// Whether two services hold the same model (used to compare live and replayed state).
     fn same_state(&self, other: &dyn SimService) -> bool;
@@ -111,15 +112,13 @@ impl<M: Model + Debug + PartialEq> SimService for Hosted<M> {
         }
     }
 
-    fn put(
+    fn take(
         &mut self,
         store: &MemoryStore,
         env: &mut SeededEnv,
-        events: Vec<CloudEvent>,
-        cursor: Option<Cursor>,
-    ) -> PutReport {
-        let request = Request::External { events, cursor };
-        match self.core.execute(store, env, vec![request]) {
+        external: External,
+    ) -> Result<PutReport, Refusal> {
+        match self.core.execute(store, env, vec![Request::External(external)]) {
             Ok(mut replies) => match replies.remove(0) {
                 Reply::External(report) => report,
                 Reply::Command(_) => unreachable!("external events get a report"),

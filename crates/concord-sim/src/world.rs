@@ -1,9 +1,12 @@
 //! The simulation loop: nodes running the real cores and links, driven by a seeded RNG.
 
-use concord_core::event::Timestamp;
-use concord_core::runtime::SeededEnv;
-use concord_core::store::{EventReader, MemoryStore};
-use concord_sync::{DeliveryError, Direction, LinkSpec, PullLink, PushLink};
+use concord_core::event::{CloudEvent, Limits, Timestamp};
+use concord_core::runtime::{Disposition, External, Intake, PutReport, SeededEnv};
+use concord_core::store::{EventReader, LinkUpdate, MemoryStore};
+use concord_core::wire::Delivered;
+use concord_sync::{
+    DeliveryError, Direction, LinkSpec, PullLink, PushLink, PushStep, TransportError,
+};
 use serde_json::Value;
 
 use crate::check;
@@ -15,6 +18,11 @@ const ROUND_TIMEOUT_MS: u64 = 1_000;
 /// The quiet period that, with an empty network, counts as quiescence.
 const QUIET_WINDOW_MS: u64 = 3_000;
 const MAX_QUIET_WINDOWS: usize = 400;
+/// The smallest clock jump: beyond the contract's 5-minute skew, so that peers refuse what
+/// the node raises meanwhile.
+const JUMP_MIN_MS: u64 = 6 * 60 * 1000;
+/// How likely the simulated operator resets one stopped link in a step.
+const OPERATOR_RESET: f64 = 0.02;
 
 /// What can go wrong, and how often (probabilities per step unless said otherwise).
 #[derive(Clone, Copy, Debug)]
@@ -26,6 +34,12 @@ pub struct Faults {
     pub heal: f64,
     /// Each node's clock is off by up to this much, either way.
     pub max_clock_skew_ms: u64,
+    /// A node's clock jumps far ahead (beyond the allowed skew), and back after a while.
+    pub clock_jump: f64,
+    pub max_jump_ms: u64,
+    /// The store of a node whose state its peers can restore is wiped (an operator
+    /// starting it afresh); links that notice stop until the simulated operator resets them.
+    pub store_reset: f64,
 }
 
 impl Faults {
@@ -41,6 +55,9 @@ impl Faults {
             partition: 0.0,
             heal: 1.0,
             max_clock_skew_ms: 0,
+            clock_jump: 0.0,
+            max_jump_ms: 0,
+            store_reset: 0.0,
         }
     }
 
@@ -57,6 +74,9 @@ impl Faults {
             partition: rng.f64() * 0.03,
             heal: rng.f64() * 0.05,
             max_clock_skew_ms: rng.u64(0..=200),
+            clock_jump: rng.f64() * 0.004,
+            max_jump_ms: rng.u64(JUMP_MIN_MS..=3 * 60 * 60 * 1000),
+            store_reset: rng.f64() * 0.003,
         }
     }
 }
@@ -85,6 +105,9 @@ pub struct NodeSpec {
     pub name: String,
     pub open: Opener,
     pub links: Vec<LinkSpec>,
+    /// Its whole state comes from its peers (it raises nothing of its own), so a wipe of its
+    /// store is recoverable: the simulator may wipe it, and expects convergence anyway.
+    pub recoverable: bool,
 }
 
 /// A domain's part of a simulation: which services, what users do, what must hold.
@@ -110,6 +133,12 @@ pub struct Outcome {
     pub messages_delivered: u64,
     pub messages_dropped: u64,
     pub messages_duplicated: u64,
+    pub clock_jumps: u64,
+    pub store_resets: u64,
+    /// Links the simulated operator reset after they stopped on a peer's new store.
+    pub link_resets: u64,
+    /// Dead letters the simulated operator re-delivered at the end.
+    pub dead_letters_retried: u64,
     pub simulated_ms: u64,
 }
 
@@ -121,6 +150,9 @@ enum Link {
 struct Node {
     name: String,
     store: MemoryStore,
+    /// How many times its store was wiped (names each new store).
+    generation: u64,
+    recoverable: bool,
     open: Opener,
     specs: Vec<LinkSpec>,
     service: Option<Box<dyn SimService>>,
@@ -129,6 +161,8 @@ struct Node {
     rounds: Vec<Option<(u64, u64)>>,
     env: SeededEnv,
     skew_ms: i64,
+    /// A clock jump in progress: how far ahead, and until when (simulated time).
+    jump: Option<(i64, u64)>,
     down_until: Option<u64>,
     /// Ids this node acknowledged (command 2xx, putEvents accepted): must never be lost.
     acknowledged: Vec<String>,
@@ -156,6 +190,12 @@ pub fn simulate(config: SimConfig, scenario: &mut dyn Scenario) -> Result<Outcom
         world.step(scenario);
     }
     world.heal();
+    world.quiesce()?;
+    // The operator's part: clocks that jumped ahead are past (time moves on beyond what
+    // they stamped), stopped links are reset, dead letters re-delivered; then it settles.
+    world.wait_out_clock_jumps();
+    world.operator_resets_every_stopped_link();
+    world.operator_retries_dead_letters();
     world.quiesce()?;
     world
         .check(scenario)
@@ -198,8 +238,10 @@ impl World {
                 let skew = faults.max_clock_skew_ms as i64;
                 let skew_ms = if skew == 0 { 0 } else { rng.i64(-skew..=skew) };
                 Node {
+                    store: MemoryStore::with_id(format!("{}/0", spec.name)),
                     name: spec.name,
-                    store: MemoryStore::new(),
+                    generation: 0,
+                    recoverable: spec.recoverable,
                     open: spec.open,
                     rounds: vec![None; spec.links.len()],
                     specs: spec.links,
@@ -207,6 +249,7 @@ impl World {
                     links: Vec::new(),
                     env: SeededEnv::new(rng.u64(..), epoch()),
                     skew_ms,
+                    jump: None,
                     down_until: Some(0),
                     acknowledged: Vec::new(),
                 }
@@ -232,7 +275,9 @@ impl World {
     }
 
     fn time(&self, node: usize) -> Timestamp {
-        let ms = self.now as i128 + i128::from(self.nodes[node].skew_ms);
+        let n = &self.nodes[node];
+        let jump = n.jump.map_or(0, |(ahead, _)| ahead);
+        let ms = self.now as i128 + i128::from(n.skew_ms) + i128::from(jump);
         Timestamp::from_unix_nanos(epoch().unix_nanos() + ms * 1_000_000)
     }
 
@@ -251,7 +296,26 @@ impl World {
             if self.nodes[node].down_until.is_some_and(|t| t <= self.now) {
                 self.restart(node);
             }
+            if self.nodes[node].jump.is_some_and(|(_, until)| until <= self.now) {
+                self.nodes[node].jump = None; // the clock is set right again
+            }
         }
+        if self.rng.f64() < self.faults.clock_jump {
+            let node = self.rng.usize(..count);
+            if self.nodes[node].jump.is_none() {
+                let ahead = self.rng.u64(JUMP_MIN_MS..=self.faults.max_jump_ms.max(JUMP_MIN_MS));
+                let lasts = self.rng.u64(50..=3_000);
+                self.nodes[node].jump = Some((ahead as i64, self.now + lasts));
+                self.outcome.clock_jumps += 1;
+            }
+        }
+        if self.rng.f64() < self.faults.store_reset {
+            let node = self.rng.usize(..count);
+            if self.nodes[node].recoverable {
+                self.wipe(node);
+            }
+        }
+        self.operator_resets_stopped_links(OPERATOR_RESET);
         if self.rng.f64() < self.faults.crash {
             let node = self.rng.usize(..count);
             if self.nodes[node].service.is_some() {
@@ -269,6 +333,17 @@ impl World {
         if self.network.partitions() > 0 && self.rng.f64() < self.faults.heal {
             self.network.heal();
         }
+    }
+
+    /// The node's store is replaced by an empty one with a new identity, and it restarts on
+    /// it: what it acknowledged is gone by the operator's hand, not the system's.
+    fn wipe(&mut self, node: usize) {
+        let n = &mut self.nodes[node];
+        n.generation += 1;
+        n.store = MemoryStore::with_id(format!("{}/{}", n.name, n.generation));
+        n.acknowledged.clear();
+        self.outcome.store_resets += 1;
+        self.crash(node, 10);
     }
 
     fn crash(&mut self, node: usize, down_ms: u64) {
@@ -291,7 +366,7 @@ impl World {
             .iter()
             .enumerate()
             .map(|(i, spec)| {
-                let cursor = n.store.cursor(&spec.name).expect("memory store");
+                let cursor = n.store.link_cursor(&spec.name).expect("memory store");
                 let seed = seed.wrapping_add(i as u64);
                 match spec.direction {
                     Direction::Pull => Link::Pull(PullLink::new(spec.clone(), cursor, now, seed)),
@@ -371,12 +446,13 @@ impl World {
             return;
         }
         n.rounds[link] = None;
+        let timed_out = TransportError::Unreachable("timed out".into());
         match &mut n.links[link] {
             Link::Pull(pull) => {
-                pull.fetched(now, Err("timed out".into()));
+                pull.fetched(now, Err(timed_out));
             }
             Link::Push(push) => {
-                push.delivered(now, Err(DeliveryError::Unreachable("timed out".into())));
+                push.delivered(now, Err(DeliveryError::Transport(timed_out)));
             }
         }
     }
@@ -386,46 +462,58 @@ impl World {
             return;
         }
         let now = self.time(node);
-        let peer = self.peers[node][link];
-        let round = self.next_round;
         let n = &mut self.nodes[node];
-        let payload = match &mut n.links[link] {
-            Link::Pull(pull) => match pull.start(now) {
-                Some(query) => Payload::Fetch { link, round, query },
-                None => return,
-            },
-            Link::Push(push) => match push.start(now, &n.store) {
-                Ok(Some(batch)) if batch.events.is_empty() => {
-                    // Only events this link does not carry: move the cursor, no delivery.
-                    if let Some(cursor) = push.delivered(now, Ok(())) {
-                        let svc = n.service.as_mut().expect("running");
-                        n.env.now = now;
-                        svc.put(&n.store, &mut n.env, Vec::new(), Some(cursor));
-                        push.saved(now, Ok(()));
-                    }
-                    return;
+        match &mut n.links[link] {
+            Link::Pull(pull) => {
+                if let Some(query) = pull.start(now) {
+                    self.send_round(node, link, |round| Payload::Fetch { link, round, query });
                 }
-                Ok(Some(batch)) => Payload::Deliver {
-                    link,
-                    round,
-                    events: batch.events.into_iter().map(|e| e.event).collect(),
-                },
-                Ok(None) | Err(_) => return,
-            },
-        };
+            }
+            Link::Push(push) => {
+                if let Ok(step) = push.start(now, &n.store) {
+                    self.push_step(node, link, step);
+                }
+            }
+        }
+    }
+
+    /// Sends the request of a new round of `link` and remembers the round.
+    fn send_round(&mut self, node: usize, link: usize, payload: impl FnOnce(u64) -> Payload) {
+        let round = self.next_round;
         self.next_round += 1;
-        n.rounds[link] = Some((round, self.now + ROUND_TIMEOUT_MS));
+        self.nodes[node].rounds[link] = Some((round, self.now + ROUND_TIMEOUT_MS));
         let faults = self.faults.network;
+        let to = self.peers[node][link];
         self.network.send(
             &mut self.rng,
             faults,
             self.now,
             Message {
                 from: node,
-                to: peer,
-                payload,
+                to,
+                payload: payload(round),
             },
         );
+    }
+
+    /// Carries out what a push link asks for next.
+    fn push_step(&mut self, node: usize, link: usize, step: PushStep) {
+        match step {
+            PushStep::Idle => {}
+            PushStep::Deliver(events) => self.send_round(node, link, |round| Payload::Deliver {
+                link,
+                round,
+                events,
+            }),
+            PushStep::Save(update) => {
+                let now = self.time(node);
+                let n = &mut self.nodes[node];
+                take_link(n, now, External::from_link(Vec::new(), update));
+                if let Link::Push(push) = &mut n.links[link] {
+                    push.saved(now, Ok(()));
+                }
+            }
+        }
     }
 
     fn deliver(&mut self, message: Message) {
@@ -441,10 +529,11 @@ impl World {
                 let page = n.store.read(&query).expect("memory store");
                 let page = concord_sync::Page {
                     events: page.events.into_iter().map(|e| e.event).collect(),
-                    malformed: Vec::new(),
+                    unreadable: Vec::new(),
                     next_after: page.next_after,
                     has_more: page.has_more,
-                    peer_last_sequence: n.store.last_sequence().ok(),
+                    last_sequence: n.store.last_sequence().ok(),
+                    store_id: Some(n.store.store_id().to_owned()),
                 };
                 let reply = Message {
                     from: to,
@@ -459,23 +548,35 @@ impl World {
                 events,
             } => {
                 let n = &mut self.nodes[to];
-                let Some(svc) = n.service.as_mut() else {
+                if n.service.is_none() {
                     return;
-                };
-                n.env.now = now;
-                let report = svc.put(&n.store, &mut n.env, events, None);
-                for (id, disposition) in &report.results {
-                    if *disposition == concord_core::runtime::Disposition::Accepted {
-                        n.acknowledged.push(id.clone());
-                    }
                 }
+                let result = match take(n, now, External::put(events)) {
+                    Ok(report) => Ok(Delivered {
+                        refused: report
+                            .results
+                            .iter()
+                            .filter_map(|(id, d)| match d {
+                                Disposition::Rejected(reason) | Disposition::Conflict(reason) => {
+                                    Some((id.clone(), reason.clone()))
+                                }
+                                _ => None,
+                            })
+                            .collect(),
+                        store_id: Some(n.store.store_id().to_owned()),
+                    }),
+                    Err(refusal) => Err(DeliveryError::Refused {
+                        index: refusal.index,
+                        reason: refusal.error.to_string(),
+                    }),
+                };
                 let reply = Message {
                     from: to,
                     to: from,
                     payload: Payload::Ack {
                         link,
                         round,
-                        result: Ok(()),
+                        result,
                     },
                 };
                 self.network.send(&mut self.rng, faults, self.now, reply);
@@ -493,18 +594,10 @@ impl World {
                 let Some(step) = pull.fetched(now, Ok(page)) else {
                     return;
                 };
-                let svc = n
-                    .service
-                    .as_mut()
-                    .expect("a current round means the node runs");
-                n.env.now = now;
-                let report = svc.put(&n.store, &mut n.env, step.events, Some(step.cursor));
-                for (id, disposition) in &report.results {
-                    if *disposition == concord_core::runtime::Disposition::Accepted {
-                        n.acknowledged.push(id.clone());
-                    }
+                let report = take_link(n, now, External::from_link(step.events, step.link));
+                if let Link::Pull(pull) = &mut n.links[link] {
+                    pull.applied(now, Ok(&report));
                 }
-                pull.applied(now, Ok(&report));
                 if report.accepted() > 0 {
                     self.wake_push_links(to);
                 }
@@ -522,15 +615,8 @@ impl World {
                 let Link::Push(push) = &mut n.links[link] else {
                     return;
                 };
-                if let Some(cursor) = push.delivered(now, result) {
-                    let svc = n
-                        .service
-                        .as_mut()
-                        .expect("a current round means the node runs");
-                    n.env.now = now;
-                    svc.put(&n.store, &mut n.env, Vec::new(), Some(cursor));
-                    push.saved(now, Ok(()));
-                }
+                let step = push.delivered(now, result);
+                self.push_step(to, link, step);
             }
         }
     }
@@ -597,6 +683,89 @@ impl World {
         ))
     }
 
+    /// Resets each stopped link of a running node with probability `chance`: an operator
+    /// who notices a stopped link (its status says why) and resets its cursor.
+    fn operator_resets_stopped_links(&mut self, chance: f64) {
+        for node in 0..self.nodes.len() {
+            if self.nodes[node].service.is_none() {
+                continue;
+            }
+            for link in 0..self.nodes[node].links.len() {
+                let stopped = match &self.nodes[node].links[link] {
+                    Link::Pull(pull) => pull.is_stopped(),
+                    Link::Push(push) => push.is_stopped(),
+                };
+                if !stopped || self.rng.f64() >= chance {
+                    continue;
+                }
+                let now = self.time(node);
+                let n = &mut self.nodes[node];
+                let update = match &mut n.links[link] {
+                    Link::Pull(pull) => pull.reset(now),
+                    Link::Push(push) => push.reset(now),
+                };
+                n.rounds[link] = None;
+                take_link(n, now, External::from_link(Vec::new(), update));
+                self.outcome.link_resets += 1;
+            }
+        }
+    }
+
+    fn operator_resets_every_stopped_link(&mut self) {
+        self.operator_resets_stopped_links(1.0);
+    }
+
+    /// Lets simulated time pass beyond every time a jumped clock stamped, so that what peers
+    /// refused as too far ahead is now acceptable.
+    fn wait_out_clock_jumps(&mut self) {
+        if self.outcome.clock_jumps > 0 {
+            self.now += self.faults.max_jump_ms + 1_000;
+        }
+    }
+
+    /// Re-delivers every dead letter, as an operator would after a fix: a pull link's through
+    /// the one path again, a push link's to its peer.
+    fn operator_retries_dead_letters(&mut self) {
+        for node in 0..self.nodes.len() {
+            for link in 0..self.nodes[node].links.len() {
+                let now = self.time(node);
+                let n = &mut self.nodes[node];
+                let name = n.specs[link].name.clone();
+                let (_, letters) = n.store.dead_letters(&name, usize::MAX).expect("memory store");
+                let events: Vec<CloudEvent> = letters
+                    .iter()
+                    .filter_map(|letter| letter.event.as_deref())
+                    .filter_map(|text| CloudEvent::parse(text, &Limits::default()).ok())
+                    .collect();
+                if events.is_empty() {
+                    continue;
+                }
+                self.outcome.dead_letters_retried += events.len() as u64;
+                match &mut n.links[link] {
+                    Link::Pull(_) => {
+                        let retry = External {
+                            events,
+                            intake: Intake::EachEvent,
+                            link: Some(LinkUpdate {
+                                link: name,
+                                ..LinkUpdate::default()
+                            }),
+                            retrying: true,
+                        };
+                        take_link(n, now, retry);
+                    }
+                    Link::Push(push) => {
+                        n.rounds[link] = None;
+                        let step = push.retry(now, events);
+                        self.push_step(node, link, step);
+                        // Let the re-delivery finish before the next link's.
+                        self.run_until(self.now + ROUND_TIMEOUT_MS);
+                    }
+                }
+            }
+        }
+    }
+
     fn fingerprint(&self) -> Vec<u64> {
         let mut print = Vec::new();
         for n in &self.nodes {
@@ -627,7 +796,27 @@ impl World {
             .map(|n| (n.name.as_str(), n.specs.as_slice()))
             .collect();
         check::links_drained(&links, &stores, &self.peers)?;
+        check::no_dead_letters(&links, &stores)?;
         check::partially_synchronized(&services, &stores)?;
         scenario.check(&services)
     }
+}
+
+/// Hands a running node external events through the one path, recording what it accepted
+/// as acknowledged.
+fn take(n: &mut Node, now: Timestamp, external: External) -> Result<PutReport, concord_core::runtime::Refusal> {
+    let svc = n.service.as_mut().expect("only running nodes take events");
+    n.env.now = now;
+    let report = svc.take(&n.store, &mut n.env, external)?;
+    for (id, disposition) in &report.results {
+        if *disposition == Disposition::Accepted {
+            n.acknowledged.push(id.clone());
+        }
+    }
+    Ok(report)
+}
+
+/// [`take`] for what a link hands in: taken event by event, so never refused whole.
+fn take_link(n: &mut Node, now: Timestamp, external: External) -> PutReport {
+    take(n, now, external).expect("a link's events are taken event by event")
 }

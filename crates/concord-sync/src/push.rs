@@ -54,6 +54,8 @@ pub enum PushStep {
 }
 
 struct Round {
+    /// An empty delivery that only asks the peer which store it is.
+    probe: bool,
     /// What is still to deliver, front first; the front is in flight.
     queue: VecDeque<Vec<CloudEvent>>,
     /// Where the cursor goes once everything is delivered (`None` when re-delivering dead
@@ -71,6 +73,8 @@ pub struct PushLink {
     cursor: u64,
     peer_store: Option<String>,
     stopped: Option<String>,
+    /// When the peer's store identity was last confirmed by an answer.
+    confirmed_at: Option<Timestamp>,
     schedule: Schedule,
     status: LinkStatus,
     round: Option<Round>,
@@ -86,9 +90,21 @@ impl PushLink {
             cursor: cursor.position,
             peer_store: cursor.peer_store,
             stopped: None,
+            confirmed_at: None,
             schedule: Schedule::new(now, seed),
             round: None,
         }
+    }
+
+    /// How long an idle link trusts that its peer still has the store it delivered to:
+    /// ten intervals. Then it delivers nothing, only to hear the peer's store identity, so
+    /// that a receiver that was wiped is noticed even when there is nothing new to push.
+    fn probe_due(&self, now: Timestamp) -> bool {
+        self.peer_store.is_some()
+            && self.confirmed_at.is_none_or(|at| {
+                now.unix_nanos() - at.unix_nanos()
+                    >= i128::from(self.spec.interval_ms) * 10_000_000
+            })
     }
 
     pub fn spec(&self) -> &LinkSpec {
@@ -139,6 +155,18 @@ impl PushLink {
         self.status.pending = Some(log_last.saturating_sub(self.cursor));
         self.schedule.begin();
         if page.next_after <= self.cursor {
+            if self.probe_due(now) {
+                self.round = Some(Round {
+                    probe: true,
+                    queue: VecDeque::from([Vec::new()]),
+                    up_to: None,
+                    letters: Vec::new(),
+                    carried: Vec::new(),
+                    has_more: false,
+                    log_last,
+                });
+                return Ok(self.next_step(now));
+            }
             self.schedule.succeeded(now, false, self.spec.interval_ms);
             return Ok(PushStep::Idle);
         }
@@ -148,6 +176,7 @@ impl PushLink {
             queue.push_back(events);
         }
         self.round = Some(Round {
+            probe: false,
             queue,
             up_to: Some(page.next_after),
             letters: Vec::new(),
@@ -155,17 +184,18 @@ impl PushLink {
             has_more: page.has_more,
             log_last,
         });
-        Ok(self.next_step())
+        Ok(self.next_step(now))
     }
 
     /// An operator's re-delivery of this link's dead letters (their events, as stored). Runs
     /// whatever the schedule says; the cursor does not move.
-    pub fn retry(&mut self, events: Vec<CloudEvent>) -> PushStep {
+    pub fn retry(&mut self, now: Timestamp, events: Vec<CloudEvent>) -> PushStep {
         self.schedule.begin();
         let mut queue = VecDeque::new();
         // Re-delivered one by one: each was refused on its own before.
         queue.extend(events.into_iter().map(|event| vec![event]));
         self.round = Some(Round {
+            probe: false,
             queue,
             up_to: None,
             letters: Vec::new(),
@@ -173,7 +203,7 @@ impl PushLink {
             has_more: false,
             log_last: self.cursor,
         });
-        self.next_step()
+        self.next_step(now)
     }
 
     /// The peer answered the batch last handed out (or not).
@@ -186,7 +216,7 @@ impl PushLink {
             return PushStep::Idle;
         };
         let Some(batch) = round.queue.pop_front() else {
-            return self.next_step();
+            return self.next_step(now);
         };
         let letter = |event: &CloudEvent, reason: String| DeadLetter {
             id: event.id.to_string(),
@@ -210,6 +240,7 @@ impl PushLink {
                 }
                 if delivered.store_id.is_some() {
                     self.peer_store = delivered.store_id;
+                    self.confirmed_at = Some(now);
                 }
                 for event in &batch {
                     match delivered.refused.iter().find(|(id, _)| **id == *event.id) {
@@ -241,16 +272,22 @@ impl PushLink {
                 return PushStep::Idle;
             }
         }
-        self.next_step()
+        self.next_step(now)
     }
 
     /// The next batch to deliver, or the update to save once nothing is left.
-    fn next_step(&mut self) -> PushStep {
+    fn next_step(&mut self, now: Timestamp) -> PushStep {
         let Some(round) = self.round.as_mut() else {
             return PushStep::Idle;
         };
         if let Some(batch) = round.queue.front() {
             return PushStep::Deliver(batch.clone());
+        }
+        if round.probe {
+            // The peer answered with the store it had: nothing to store.
+            self.round = None;
+            self.schedule.succeeded(now, false, self.spec.interval_ms);
+            return PushStep::Idle;
         }
         let retrying = round.up_to.is_none();
         PushStep::Save(LinkUpdate {

@@ -484,6 +484,30 @@ fn a_receiver_whose_store_changed_stops_the_push_link() {
 }
 
 #[test]
+fn an_idle_push_link_probes_its_peer_and_notices_a_wiped_receiver() {
+    let mut group = Node::new("group", "nobody");
+    let mut office = Node::new("office", "group");
+    group.note("g1");
+    let mut spec = LinkSpec::push("group", "office", "", &[]);
+    spec.interval_ms = 100;
+    let mut link = PushLink::new(spec, at(0), now(), 1);
+    let batch = deliver(link.start(now(), &group.store).unwrap());
+    let update = save(link.delivered(now(), Ok(office.receive(batch))));
+    group.apply(vec![], update);
+    link.saved(now(), Ok(()));
+
+    let later = |ms: i128| Timestamp::from_unix_nanos(now().unix_nanos() + ms * 1_000_000);
+    link.schedule().force(later(200));
+    assert_eq!(link.start(later(200), &group.store).unwrap(), PushStep::Idle, "recently confirmed");
+    link.schedule().force(later(1500));
+    let probe = deliver(link.start(later(1500), &group.store).unwrap());
+    assert!(probe.is_empty(), "a probe carries nothing");
+    let mut wiped = Node::new("office", "group");
+    assert_eq!(link.delivered(later(1500), Ok(wiped.receive(probe))), PushStep::Idle);
+    assert_eq!(link.status().state, LinkState::Stopped, "the wiped receiver is noticed");
+}
+
+#[test]
 fn dead_letters_are_re_delivered_on_request_and_resolved() {
     let mut group = Node::new("group", "nobody");
     let mut office = Node::new("office", "group");
@@ -492,7 +516,7 @@ fn dead_letters_are_re_delivered_on_request_and_resolved() {
     let event = group.store.read(&ReadQuery::after(0, 1)).unwrap().events[0]
         .event
         .clone();
-    let batch = deliver(link.retry(vec![event.clone()]));
+    let batch = deliver(link.retry(now(), vec![event.clone()]));
     assert_eq!(batch, vec![event.clone()]);
     let update = save(link.delivered(now(), Ok(office.receive(batch))));
     assert_eq!(
