@@ -90,6 +90,9 @@ fn node(name: &str, open: Opener) -> NodeSpec {
         name: name.to_owned(),
         open,
         links: paper_links(name, |peer| format!("sim://{peer}"), LINK_INTERVAL_MS),
+        // The ta-pool raises nothing of its own: the groups' hires are all it holds, so
+        // both groups can restore it after a wipe. The others' own events would be lost.
+        recoverable: name == TA_POOL,
     }
 }
 

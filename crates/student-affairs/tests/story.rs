@@ -3,7 +3,7 @@
 //! by hand, and at the end the shared data views compared and every model rebuilt from its
 //! store.
 
-use concord_core::runtime::{Disposition, PutReport, Reply, Request, SeededEnv};
+use concord_core::runtime::{External, Disposition, PutReport, Reply, Request, SeededEnv};
 use concord_core::service::{Api, Handler};
 use concord_core::store::MemoryStore;
 use concord_core::{
@@ -72,14 +72,8 @@ impl<S: ServiceSpec + Clone> Node<S> {
 
     fn put(&mut self, env: &mut SeededEnv, events: Vec<CloudEvent>) -> PutReport {
         self.core.validate(&events).expect("well-formed events");
-        match self.run(
-            env,
-            Request::External {
-                events,
-                cursor: None,
-            },
-        ) {
-            Reply::External(report) => report,
+        match self.run(env, Request::External(External::put(events))) {
+            Reply::External(report) => report.expect("well-formed events"),
             Reply::Command(_) => unreachable!(),
         }
     }
