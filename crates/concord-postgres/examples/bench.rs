@@ -1,5 +1,6 @@
 //! PostgreSQL store figures: durable batched append, small batches, one commit per event,
-//! racing writers, replay and paged reads, on a scratch schema that is dropped afterwards.
+//! racing writers, replay, paged reads and lookups by id, on a scratch schema that is dropped
+//! afterwards.
 //!
 //! ```text
 //! cargo run --release -p concord-postgres --example bench [-- URL [EVENTS]]
@@ -147,6 +148,15 @@ fn main() {
         20_000.min(total as u64),
         started.elapsed(),
     );
+
+    // Looking up a batch's ids, as every external batch does before it is decided.
+    let started = Instant::now();
+    let mut found = 0u64;
+    for batch in batches.iter().take(20) {
+        let ids: Vec<&str> = batch.iter().map(|event| &*event.id).collect();
+        found += store.lookup(&ids).expect("lookup").iter().flatten().count() as u64;
+    }
+    line("lookup, 1000 ids per call", found, started.elapsed());
     drop(store);
 
     // Smaller batches, the size Marten's published figure uses.

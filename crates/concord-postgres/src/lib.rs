@@ -6,8 +6,10 @@
 //! - **Durable when acknowledged.** `append` returns after COMMIT, which PostgreSQL answers
 //!   once the commit's WAL is flushed (`synchronous_commit`, forced back `on` should a server
 //!   have it `off`).
-//! - **Atomic batches.** A batch and its link cursors are one transaction; the events go in
-//!   with one `INSERT … SELECT … FROM unnest(…)` statement, the cursors with one upsert.
+//! - **Atomic batches.** A batch and its link updates are one transaction; the events go in
+//!   with one `INSERT … SELECT … FROM unnest(…)` statement, the cursors (with the peer store
+//!   each belongs to) with one upsert, the links' resolved dead letters with one delete and
+//!   their new ones with one upsert.
 //! - **Commit-ordered sequences, even with several writers.** Every append transaction first
 //!   takes a transaction-scoped advisory lock that belongs to the store's schema
 //!   (`pg_advisory_xact_lock`), then numbers its new events from `max(sequence) + 1` in a later
@@ -19,9 +21,16 @@
 //!   a rolled-back batch consumes none), which also makes `count` the last sequence.
 //! - **Exact idempotence.** `id` is UNIQUE; the insert skips ids already stored (the lock
 //!   makes that check race-free) and a repeat inside a batch is found in Rust first.
+//! - **Events as received.** `data` is written and read back as the exact JSON text the event
+//!   arrived with ([`EventData::as_str`](concord_core::event::EventData::as_str)), never
+//!   re-serialized.
+//! - **An identity.** The migration that creates a schema (or upgrades a version 1 schema)
+//!   gives the store a random id, kept in its `meta` table; `connect` reads it once.
 //! - **Consistent reads.** A read is one REPEATABLE READ, READ ONLY transaction: its last
 //!   sequence and its page come from the same snapshot. Type and source filters run in SQL,
 //!   data filters in Rust (`read_by_scanning`, shared with every backend).
+//! - **Lookups in bulk.** `lookup` asks for up to [`LOOKUP_CHUNK`] ids per statement
+//!   (`id = ANY($1)`, one round trip each, probing the id index).
 //! - **Fast replay.** Rows stream in chunks of [`REPLAY_CHUNK`] (keyset on `sequence`); the
 //!   store's connection thread reads the socket while the caller decodes and applies.
 //!
@@ -44,10 +53,10 @@ use futures_core::Stream;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Config;
 
-use concord_core::event::{CloudEvent, StoredEvent};
+use concord_core::event::{CloudEvent, EventId, StoredEvent};
 use concord_core::store::{
-    read_by_scanning, AppendOutcome, CursorUpdate, EventAppender, EventReader, ReadPage, ReadQuery,
-    StoreError,
+    read_by_scanning, AppendOutcome, DeadLetter, EventAppender, EventReader, LinkCursor,
+    LinkUpdate, ReadPage, ReadQuery, StoreError,
 };
 
 pub use location::{
@@ -60,10 +69,14 @@ use schema::Sql;
 
 /// Rows a replay asks for per query.
 pub const REPLAY_CHUNK: i64 = 10_000;
+/// Ids a lookup asks for per query.
+pub const LOOKUP_CHUNK: usize = 1_000;
 
 /// An event store in a PostgreSQL schema.
 pub struct PostgresStore {
     sql: Sql,
+    /// The store's identity, read from its `meta` table at connect.
+    id: String,
     /// The URL, password redacted: for messages.
     location: String,
     pool: Pool,
@@ -72,8 +85,8 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to the store at `url`, e.g. `postgres://app@db:5432/events?schema=office`, in
     /// the schema its `?schema=` names (else [`DEFAULT_SCHEMA`]), creating the schema and its
-    /// tables if missing. Fails clearly on a schema written by a newer Concord, or on one that
-    /// holds tables but is no Concord store.
+    /// tables if missing and upgrading a version 1 schema in place. Fails clearly on a schema
+    /// written by a newer Concord, or on one that holds tables but is no Concord store.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
         let schema = url_schema(url)?.unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
         Self::connect_with_schema(url, &schema)
@@ -85,9 +98,10 @@ impl PostgresStore {
         let config = parse_url(url)?;
         let pool = Pool::new(config)?;
         let sql = Sql::new(schema);
-        pool.with(|conn| schema::migrate(conn, &sql, url))?;
+        let id = pool.with(|conn| schema::migrate(conn, &sql, url))?;
         Ok(PostgresStore {
             sql,
+            id,
             location: redact(url),
             pool,
         })
@@ -141,19 +155,21 @@ impl EventAppender for PostgresStore {
     fn append(
         &self,
         events: &[CloudEvent],
-        cursors: &[CursorUpdate<'_>],
+        links: &[LinkUpdate],
     ) -> Result<Vec<AppendOutcome>, StoreError> {
-        if events.is_empty() && cursors.is_empty() {
+        if events.is_empty() && links.is_empty() {
             return Ok(Vec::new());
         }
         let batch = Batch::new(events)?;
-        let (links, positions) = cursor_columns(cursors)?;
+        let links = LinkColumns::new(links)?;
         let inserted: Vec<(i64, String)> = self.pool.with(|conn| {
             let insert = conn.statement(&self.sql.insert_events)?;
-            let upsert = conn.statement(&self.sql.upsert_cursors)?;
+            let upsert_cursors = conn.statement(&self.sql.upsert_cursors)?;
+            let delete_letters = conn.statement(&self.sql.delete_dead_letters)?;
+            let upsert_letters = conn.statement(&self.sql.upsert_dead_letters)?;
             let client = &conn.client;
             block_on(async {
-                // Cursors alone assign no sequence: they need no lock.
+                // Link updates alone assign no sequence: they need no lock.
                 let begin = if batch.ids.is_empty() {
                     "BEGIN"
                 } else {
@@ -175,8 +191,27 @@ impl EventAppender for PostgresStore {
                         inserted.push((row.get(0), row.get(1)));
                     }
                 }
-                if !links.is_empty() {
-                    client.execute(&upsert, &[&links, &positions]).await?;
+                let cursors = &links.cursors;
+                if !cursors.links.is_empty() {
+                    let params: [&(dyn ToSql + Sync); 3] =
+                        [&cursors.links, &cursors.positions, &cursors.peer_stores];
+                    client.execute(&upsert_cursors, &params).await?;
+                }
+                let resolved = &links.resolved;
+                if !resolved.links.is_empty() {
+                    let params: [&(dyn ToSql + Sync); 2] = [&resolved.links, &resolved.ids];
+                    client.execute(&delete_letters, &params).await?;
+                }
+                let letters = &links.letters;
+                if !letters.links.is_empty() {
+                    let params: [&(dyn ToSql + Sync); 5] = [
+                        &letters.links,
+                        &letters.ids,
+                        &letters.reasons,
+                        &letters.ats,
+                        &letters.events,
+                    ];
+                    client.execute(&upsert_letters, &params).await?;
                 }
                 client.batch_execute("COMMIT").await?;
                 Ok(inserted)
@@ -207,7 +242,8 @@ struct Batch<'e> {
     types: Vec<&'e str>,
     times: Vec<&'e str>,
     datacontenttypes: Vec<Option<&'e str>>,
-    data: Vec<String>,
+    /// The exact text each event's data arrived as.
+    data: Vec<&'e str>,
     extensions: Vec<Option<String>>,
 }
 
@@ -255,7 +291,7 @@ impl<'e> Batch<'e> {
             batch
                 .datacontenttypes
                 .push(event.datacontenttype.as_deref());
-            batch.data.push(rows::json_text(&event.data));
+            batch.data.push(event.data.as_str());
             batch.extensions.push(if event.extensions.is_empty() {
                 None
             } else {
@@ -266,30 +302,129 @@ impl<'e> Batch<'e> {
     }
 }
 
-/// The cursors as the upsert's arrays, one per link (the last one given wins: an upsert
-/// cannot touch one row twice).
-fn cursor_columns<'c>(
-    cursors: &[CursorUpdate<'c>],
-) -> Result<(Vec<&'c str>, Vec<i64>), StoreError> {
-    let mut index: HashMap<&str, usize> = HashMap::with_capacity(cursors.len());
-    let (mut links, mut positions) = (Vec::new(), Vec::new());
-    for cursor in cursors {
-        let position = i64::try_from(cursor.position).map_err(|_| {
-            StoreError::Backend(format!(
-                "cursor {:?}: position {} does not fit a PostgreSQL bigint",
-                cursor.link, cursor.position
-            ))
-        })?;
-        match index.get(cursor.link) {
-            Some(&i) => positions[i] = position,
-            None => {
-                index.insert(cursor.link, links.len());
-                links.push(cursor.link);
-                positions.push(position);
+/// The link updates of a batch as the arrays of the statements that apply them, with the
+/// net effect of applying the updates one after the other (as the in-memory store does):
+/// a statement cannot touch one row twice, so repeats are settled here.
+#[derive(Default)]
+struct LinkColumns<'l> {
+    cursors: CursorColumns<'l>,
+    resolved: ResolvedColumns<'l>,
+    letters: LetterColumns<'l>,
+}
+
+/// One cursor per link: the last one given wins.
+#[derive(Default)]
+struct CursorColumns<'l> {
+    links: Vec<&'l str>,
+    positions: Vec<i64>,
+    peer_stores: Vec<Option<&'l str>>,
+}
+
+/// Every (link, id) resolved anywhere in the batch, deleted before the letters are written.
+#[derive(Default)]
+struct ResolvedColumns<'l> {
+    links: Vec<&'l str>,
+    ids: Vec<&'l str>,
+}
+
+/// The letters to write, one per (link, id), in the order they take their places.
+#[derive(Default)]
+struct LetterColumns<'l> {
+    links: Vec<&'l str>,
+    ids: Vec<&'l str>,
+    reasons: Vec<&'l str>,
+    ats: Vec<&'l str>,
+    events: Vec<Option<&'l str>>,
+}
+
+impl<'l> LinkColumns<'l> {
+    fn new(updates: &'l [LinkUpdate]) -> Result<Self, StoreError> {
+        let mut columns = LinkColumns::default();
+        let mut cursor_at: HashMap<&str, usize> = HashMap::new();
+        let mut resolved: HashSet<(&str, &str)> = HashSet::new();
+        // Letters in the order they were last (re)added; `None` once resolved again.
+        let mut letters: Vec<Option<(&str, &DeadLetter)>> = Vec::new();
+        let mut letter_at: HashMap<(&str, &str), usize> = HashMap::new();
+        for update in updates {
+            let link = update.link.as_str();
+            refuse_nul("link", link, link)?;
+            if let Some(cursor) = &update.cursor {
+                let position = i64::try_from(cursor.position).map_err(|_| {
+                    StoreError::Backend(format!(
+                        "cursor {link:?}: position {} does not fit a PostgreSQL bigint",
+                        cursor.position
+                    ))
+                })?;
+                let peer_store = cursor.peer_store.as_deref();
+                if let Some(peer) = peer_store {
+                    refuse_nul("cursor's peer store", link, peer)?;
+                }
+                let cursors = &mut columns.cursors;
+                match cursor_at.get(link) {
+                    Some(&i) => {
+                        cursors.positions[i] = position;
+                        cursors.peer_stores[i] = peer_store;
+                    }
+                    None => {
+                        cursor_at.insert(link, cursors.links.len());
+                        cursors.links.push(link);
+                        cursors.positions.push(position);
+                        cursors.peer_stores.push(peer_store);
+                    }
+                }
+            }
+            // Resolved first, then added: as every backend applies one update.
+            for id in &update.resolved {
+                if resolved.insert((link, id.as_str())) {
+                    columns.resolved.links.push(link);
+                    columns.resolved.ids.push(id);
+                }
+                if let Some(i) = letter_at.remove(&(link, id.as_str())) {
+                    letters[i] = None;
+                }
+            }
+            for letter in &update.dead_letters {
+                for (what, text) in [
+                    ("dead letter's id", letter.id.as_str()),
+                    ("dead letter's reason", &letter.reason),
+                    ("dead letter's time", &letter.at),
+                    ("dead letter's event", letter.event.as_deref().unwrap_or("")),
+                ] {
+                    refuse_nul(what, link, text)?;
+                }
+                let key = (link, letter.id.as_str());
+                match letter_at.get(&key) {
+                    // Replaced whole, in its place.
+                    Some(&i) => letters[i] = Some((link, letter)),
+                    None => {
+                        letter_at.insert(key, letters.len());
+                        letters.push(Some((link, letter)));
+                    }
+                }
             }
         }
+        let out = &mut columns.letters;
+        for (link, letter) in letters.into_iter().flatten() {
+            out.links.push(link);
+            out.ids.push(&letter.id);
+            out.reasons.push(&letter.reason);
+            out.ats.push(&letter.at);
+            out.events.push(letter.event.as_deref());
+        }
+        Ok(columns)
     }
-    Ok((links, positions))
+}
+
+/// PostgreSQL text cannot hold U+0000: a link update carrying one is refused plainly, with the
+/// batch, rather than with the server's encoding error.
+fn refuse_nul(what: &str, link: &str, text: &str) -> Result<(), StoreError> {
+    if text.contains('\0') {
+        return Err(StoreError::Backend(format!(
+            "link {:?}: the {what} holds a NUL character, which PostgreSQL text cannot store",
+            link.replace('\0', "\\0")
+        )));
+    }
+    Ok(())
 }
 
 impl EventReader for PostgresStore {
@@ -360,16 +495,30 @@ impl EventReader for PostgresStore {
         }
     }
 
-    fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+    fn lookup(&self, ids: &[&str]) -> Result<Vec<Option<CloudEvent>>, StoreError> {
+        // An id holding a NUL cannot have been stored: not asked of the server, which would
+        // refuse the whole query.
+        let storable: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| !id.contains('\0'))
+            .collect();
+        let mut found: HashMap<EventId, CloudEvent> = HashMap::new();
+        if !storable.is_empty() {
+            self.pool.with(|conn| {
+                let statement = conn.statement(&self.sql.lookup)?;
+                for chunk in storable.chunks(LOOKUP_CHUNK) {
+                    let rows =
+                        block_on(conn.client.query(&statement, &[&chunk])).map_err(backend)?;
+                    for row in &rows {
+                        let stored = rows::decode(row)?;
+                        found.insert(stored.event.id.clone(), stored.event);
+                    }
+                }
+                Ok(())
+            })?;
         }
-        self.pool.with(|conn| {
-            let statement = conn.statement(&self.sql.contains)?;
-            let rows = block_on(conn.client.query(&statement, &[&ids])).map_err(backend)?;
-            let found: HashSet<&str> = rows.iter().map(|row| row.get(0)).collect();
-            Ok(ids.iter().map(|id| found.contains(id)).collect())
-        })
+        Ok(ids.iter().map(|id| found.get(*id).cloned()).collect())
     }
 
     /// Sequences are contiguous from 1, so the count is the last sequence (one index probe,
@@ -382,19 +531,55 @@ impl EventReader for PostgresStore {
         self.query_last_sequence()
     }
 
-    fn cursor(&self, link: &str) -> Result<u64, StoreError> {
+    fn store_id(&self) -> &str {
+        &self.id
+    }
+
+    fn link_cursor(&self, link: &str) -> Result<LinkCursor, StoreError> {
+        if link.contains('\0') {
+            return Ok(LinkCursor::default()); // never stored (see `refuse_nul`)
+        }
         self.pool.with(|conn| {
-            let statement = conn.statement(&self.sql.cursor)?;
+            let statement = conn.statement(&self.sql.link_cursor)?;
             let row = block_on(conn.client.query_opt(&statement, &[&link])).map_err(backend)?;
-            match row {
-                Some(row) => {
-                    let position: i64 = row.get(0);
-                    u64::try_from(position).map_err(|_| {
-                        StoreError::Corrupt(format!("cursor {link:?} is negative ({position})"))
+            let Some(row) = row else {
+                return Ok(LinkCursor::default());
+            };
+            let position: i64 = row.get(0);
+            let position = u64::try_from(position).map_err(|_| {
+                StoreError::Corrupt(format!("cursor {link:?} is negative ({position})"))
+            })?;
+            Ok(LinkCursor {
+                position,
+                peer_store: row.get(1),
+            })
+        })
+    }
+
+    fn dead_letters(&self, link: &str, limit: usize) -> Result<(u64, Vec<DeadLetter>), StoreError> {
+        if link.contains('\0') {
+            return Ok((0, Vec::new())); // never stored (see `refuse_nul`)
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.pool.with(|conn| {
+            let statement = conn.statement(&self.sql.dead_letters)?;
+            let rows =
+                block_on(conn.client.query(&statement, &[&link, &limit])).map_err(backend)?;
+            let count: i64 = rows.first().map_or(0, |row| row.get(0));
+            let letters = rows
+                .iter()
+                .filter_map(|row| {
+                    // No letter: the one row carries the count alone.
+                    let id: Option<String> = row.get(1);
+                    Some(DeadLetter {
+                        id: id?,
+                        reason: row.get(2),
+                        at: row.get(3),
+                        event: row.get(4),
                     })
-                }
-                None => Ok(0),
-            }
+                })
+                .collect();
+            Ok((count as u64, letters))
         })
     }
 }

@@ -1,5 +1,6 @@
-//! Turning rows back into events: every column is borrowed from the row, and `data` is parsed
-//! straight from that borrowed text.
+//! Turning rows back into events: every column is borrowed from the row. `data` stays the
+//! text it was stored as (checked to be JSON, not parsed); whoever needs its fields parses it
+//! once.
 
 use serde_json::{Map, Value};
 use tokio_postgres::Row;
@@ -27,7 +28,6 @@ pub fn decode(row: &Row) -> Result<StoredEvent, StoreError> {
         serde_json::from_str(text)
             .map_err(|e| corrupt(format!("column {name} is not a JSON object ({e})")))
     };
-    let data = object(data, "data")?;
     let extensions = match extensions {
         Some(text) => object(text, "extensions")?,
         None => Map::new(),
@@ -48,7 +48,7 @@ fn column<'r, T: tokio_postgres::types::FromSql<'r>>(
     })
 }
 
-/// A JSON object as the text the store keeps.
+/// Extension attributes as the text the store keeps.
 pub fn json_text(object: &Map<String, Value>) -> String {
     serde_json::to_string(object).expect("a JSON map always serializes")
 }

@@ -1,7 +1,7 @@
 //! The layout of a Concord store in PostgreSQL, the statements that use it, and the migration
-//! that creates it.
+//! that creates it (or upgrades it in place).
 //!
-//! Every store lives in a schema of its own (see [`crate::location`]) holding three tables:
+//! Every store lives in a schema of its own (see [`crate::location`]) holding these tables:
 //!
 //! ```sql
 //! events (
@@ -11,22 +11,41 @@
 //!     type            TEXT NOT NULL,
 //!     time            TEXT NOT NULL,               -- exactly as the producer wrote it
 //!     datacontenttype TEXT,
-//!     data            TEXT NOT NULL,               -- the JSON object, as serde_json wrote it
+//!     data            TEXT NOT NULL,               -- the JSON object, the exact text received
 //!     extensions      TEXT                         -- a JSON object, NULL when there are none
 //! )
-//! cursors (link TEXT PRIMARY KEY, position BIGINT NOT NULL)
-//! schema_version (version INTEGER NOT NULL)        -- one row: 1
+//! cursors (
+//!     link       TEXT PRIMARY KEY,
+//!     position   BIGINT NOT NULL,
+//!     peer_store TEXT                              -- the peer store's id, NULL when not told
+//! )
+//! dead_letters (                                   -- events a link refused, per link
+//!     link TEXT, id TEXT, PRIMARY KEY (link, id),
+//!     reason TEXT NOT NULL, at TEXT NOT NULL,      -- why, and when (RFC 3339)
+//!     event  TEXT,                                 -- the event's JSON, to re-deliver
+//!     place  BIGINT IDENTITY                       -- oldest first; a replaced letter keeps it
+//! )
+//! meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) -- 'store_id': made at creation, never changed
+//! schema_version (version INTEGER NOT NULL)        -- one row: 2
 //! ```
 //!
-//! `data` is TEXT, not JSONB, on purpose. Every filter on data fields runs in Rust (as in
-//! every backend, through `read_by_scanning`), so JSONB's operators would buy nothing, and it
-//! would cost a parse on every insert and change what comes back: JSONB rewrites numbers
-//! (`1e2` comes back as `100`, which serde_json reads as an integer rather than the float that
-//! was sent), drops repeated keys and refuses `\u0000` in strings, which a CloudEvent may
-//! carry. TEXT stores the bytes that were appended and returns them unchanged.
+//! Version 1 had `events`, `cursors` without `peer_store`, and `schema_version`; connecting
+//! to it upgrades it in place, in one transaction under the schema's append lock (so it runs
+//! once however many processes start together): its events and cursors are kept, and the
+//! store gets its identity then. A new schema is made the same way, version 1 then the
+//! upgrade, so the upgrade is the path every store takes. The identity comes from
+//! `gen_random_uuid()`, which needs PostgreSQL 13 or newer.
+//!
+//! `data` is TEXT, not JSONB, on purpose. It holds the exact text the event arrived with, so
+//! a relay hands on what it received and an event never changes size on its way. Every
+//! filter on data fields runs in Rust (as in every backend, through `read_by_scanning`), so
+//! JSONB's operators would buy nothing, and it would cost a parse on every insert and change
+//! what comes back: JSONB rewrites numbers (`1e2` comes back as `100`), reorders keys, drops
+//! repeated ones and refuses `\u0000` in strings, which a CloudEvent may carry. TEXT stores the
+//! bytes that were appended and returns them unchanged.
 //!
 //! `id` uses the "C" collation: byte-wise comparison is what event ids need, and it makes the
-//! unique index (probed by every append and every `contains`) cheaper than a locale's rules.
+//! unique index (probed by every append and every `lookup`) cheaper than a locale's rules.
 //! There is no index on `type` or `source`: each would be paid on every append, and filtered
 //! reads walk forward from a cursor on the primary key anyway.
 
@@ -37,8 +56,8 @@ use concord_core::store::StoreError;
 use crate::pool::{block_on, Conn};
 use crate::{backend, location::redact};
 
-/// The layout version this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 1;
+/// The layout version this build reads and writes. Version 1 schemas are upgraded in place.
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The first key of every advisory lock Concord takes ("Conc"); the second names the schema.
 const LOCK_CLASS: i32 = 0x436f_6e63;
@@ -56,9 +75,13 @@ pub struct Sql {
     pub begin_read: String,
     pub insert_events: String,
     pub upsert_cursors: String,
+    pub delete_dead_letters: String,
+    pub upsert_dead_letters: String,
     pub last_sequence: String,
-    pub contains: String,
-    pub cursor: String,
+    pub lookup: String,
+    pub link_cursor: String,
+    /// A link's dead-letter count and its oldest letters, from one snapshot.
+    pub dead_letters: String,
     pub replay: String,
     /// The scans of a read, by whether they filter on type and on source.
     scans: [String; 4],
@@ -109,13 +132,40 @@ impl Sql {
                  RETURNING sequence, id"
             ),
             upsert_cursors: format!(
-                "INSERT INTO {s}.cursors (link, position) \
-                 SELECT * FROM unnest($1::text[], $2::bigint[]) \
-                 ON CONFLICT (link) DO UPDATE SET position = excluded.position"
+                "INSERT INTO {s}.cursors (link, position, peer_store) \
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) \
+                 ON CONFLICT (link) DO UPDATE \
+                 SET position = excluded.position, peer_store = excluded.peer_store"
+            ),
+            delete_dead_letters: format!(
+                "DELETE FROM {s}.dead_letters AS letter \
+                 USING unnest($1::text[], $2::text[]) AS resolved (link, id) \
+                 WHERE letter.link = resolved.link AND letter.id = resolved.id"
+            ),
+            // New letters take their places in the order given; a letter already stored is
+            // replaced whole but keeps its place (the update leaves `place` alone).
+            upsert_dead_letters: format!(
+                "INSERT INTO {s}.dead_letters (link, id, reason, at, event) \
+                 SELECT link, id, reason, at, event \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+                      WITH ORDINALITY AS letter (link, id, reason, at, event, ord) \
+                 ORDER BY ord \
+                 ON CONFLICT (link, id) DO UPDATE \
+                 SET reason = excluded.reason, at = excluded.at, event = excluded.event"
             ),
             last_sequence: format!("SELECT COALESCE(max(sequence), 0) FROM {s}.events"),
-            contains: format!("SELECT id FROM {s}.events WHERE id = ANY($1::text[])"),
-            cursor: format!("SELECT position FROM {s}.cursors WHERE link = $1"),
+            lookup: format!("SELECT {EVENT_COLUMNS} FROM {s}.events WHERE id = ANY($1::text[])"),
+            link_cursor: format!("SELECT position, peer_store FROM {s}.cursors WHERE link = $1"),
+            // Always one row at least (the count), with a letter's columns NULL when it has none.
+            dead_letters: format!(
+                "SELECT total.n, letter.id, letter.reason, letter.at, letter.event \
+                 FROM (SELECT count(*) AS n FROM {s}.dead_letters WHERE link = $1) AS total \
+                 LEFT JOIN LATERAL ( \
+                     SELECT id, reason, at, event, place FROM {s}.dead_letters \
+                     WHERE link = $1 ORDER BY place LIMIT $2 \
+                 ) AS letter ON true \
+                 ORDER BY letter.place"
+            ),
             replay: format!(
                 "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE sequence > $1 \
                  ORDER BY sequence LIMIT $2"
@@ -152,10 +202,65 @@ fn lock_key(schema: &str) -> i32 {
     hash as i32
 }
 
-/// Creates the schema and its tables if missing, accepts the current version, refuses
-/// anything else. Runs under the schema's append lock, so two processes starting on a new
-/// schema at once cannot both create it, and no append runs half-way through a migration.
-pub fn migrate(conn: &mut Conn, sql: &Sql, url: &str) -> Result<(), StoreError> {
+/// The tables of version 1, exactly as the builds that wrote version 1 created them. A new
+/// store starts here and is then upgraded like any version 1 store; tests build old stores
+/// with it.
+pub(crate) fn version_1(schema: &str) -> String {
+    let s = quote(schema);
+    format!(
+        "CREATE TABLE {s}.events (
+            sequence        BIGINT PRIMARY KEY CHECK (sequence > 0),
+            id              TEXT COLLATE \"C\" NOT NULL UNIQUE,
+            source          TEXT NOT NULL,
+            type            TEXT NOT NULL,
+            time            TEXT NOT NULL,
+            datacontenttype TEXT,
+            data            TEXT NOT NULL,
+            extensions      TEXT
+        );
+        CREATE TABLE {s}.cursors (
+            link     TEXT PRIMARY KEY,
+            position BIGINT NOT NULL CHECK (position >= 0)
+        );
+        CREATE TABLE {s}.schema_version (version INTEGER NOT NULL);
+        INSERT INTO {s}.schema_version (version) VALUES (1);"
+    )
+}
+
+/// From version 1 to 2: the store's identity (128 bits from the server's strong random
+/// source, as 32 hex digits; `gen_random_uuid` needs PostgreSQL 13), the peer store a link
+/// cursor belongs to, and the links' dead letters. Existing rows are kept as they are (a
+/// cursor's peer store is unknown: NULL).
+fn upgrade_to_2(schema: &str) -> String {
+    let s = quote(schema);
+    format!(
+        "CREATE TABLE {s}.meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        INSERT INTO {s}.meta (key, value)
+            VALUES ('store_id', replace(gen_random_uuid()::text, '-', ''));
+        ALTER TABLE {s}.cursors ADD COLUMN peer_store TEXT;
+        CREATE TABLE {s}.dead_letters (
+            link   TEXT NOT NULL,
+            id     TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            at     TEXT NOT NULL,
+            event  TEXT,
+            place  BIGINT GENERATED ALWAYS AS IDENTITY,
+            PRIMARY KEY (link, id)
+        );
+        CREATE INDEX dead_letters_in_order ON {s}.dead_letters (link, place);
+        UPDATE {s}.schema_version SET version = 2;"
+    )
+}
+
+/// Creates the schema and its tables if missing, upgrades a version 1 schema in place,
+/// accepts the current version, refuses anything else; returns the store's identity. Runs in
+/// one transaction under the schema's append lock, so two processes starting on a new (or an
+/// old) schema at once cannot both create (or upgrade) it — the second finds the work done —
+/// and no append runs half-way through a migration.
+pub fn migrate(conn: &mut Conn, sql: &Sql, url: &str) -> Result<String, StoreError> {
     let schema = sql.schema.as_str();
     let s = quote(schema);
     let where_ = || format!("schema {schema} at {}", redact(url));
@@ -163,21 +268,42 @@ pub fn migrate(conn: &mut Conn, sql: &Sql, url: &str) -> Result<(), StoreError> 
     let query_one = |text: &str, params: &[&(dyn ToSql + Sync)]| {
         block_on(client.query_one(text, params)).map_err(backend)
     };
-    block_on(client.batch_execute(&sql.begin_append)).map_err(backend)?;
+    let execute = |text: &str| block_on(client.batch_execute(text)).map_err(backend);
+    execute(&sql.begin_append)?;
     let exists: bool = query_one(
         "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
         &[&schema],
     )?
     .get(0);
     if !exists {
-        block_on(client.batch_execute(&format!("CREATE SCHEMA {s}"))).map_err(backend)?;
+        execute(&format!("CREATE SCHEMA {s}"))?;
     }
     let versioned: bool = query_one(
         "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'schema_version')",
         &[&schema],
     )?
     .get(0);
-    if !versioned {
+    let version = if versioned {
+        let rows = block_on(client.query(&format!("SELECT version FROM {s}.schema_version"), &[]))
+            .map_err(backend)?;
+        let versions: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
+        match versions[..] {
+            [version @ (1 | SCHEMA_VERSION)] => version,
+            [newer] if newer > SCHEMA_VERSION => {
+                return Err(StoreError::Backend(format!(
+                    "{} has Concord schema version {newer}, written by a newer Concord; \
+                     this build knows versions up to {SCHEMA_VERSION} only",
+                    where_()
+                )))
+            }
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "{} has an invalid Concord schema version {versions:?}",
+                    where_()
+                )))
+            }
+        }
+    } else {
         let objects: i64 = query_one(
             "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1",
@@ -191,47 +317,23 @@ pub fn migrate(conn: &mut Conn, sql: &Sql, url: &str) -> Result<(), StoreError> 
                 where_()
             )));
         }
-        block_on(client.batch_execute(&format!(
-            "CREATE TABLE {s}.events (
-                sequence        BIGINT PRIMARY KEY CHECK (sequence > 0),
-                id              TEXT COLLATE \"C\" NOT NULL UNIQUE,
-                source          TEXT NOT NULL,
-                type            TEXT NOT NULL,
-                time            TEXT NOT NULL,
-                datacontenttype TEXT,
-                data            TEXT NOT NULL,
-                extensions      TEXT
-            );
-            CREATE TABLE {s}.cursors (
-                link     TEXT PRIMARY KEY,
-                position BIGINT NOT NULL CHECK (position >= 0)
-            );
-            CREATE TABLE {s}.schema_version (version INTEGER NOT NULL);
-            INSERT INTO {s}.schema_version (version) VALUES ({SCHEMA_VERSION});"
-        )))
-        .map_err(backend)?;
-    } else {
-        let rows = block_on(client.query(&format!("SELECT version FROM {s}.schema_version"), &[]))
-            .map_err(backend)?;
-        let versions: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
-        match versions[..] {
-            [SCHEMA_VERSION] => {}
-            [newer] if newer > SCHEMA_VERSION => {
-                return Err(StoreError::Backend(format!(
-                    "{} has Concord schema version {newer}, written by a newer Concord; \
-                     this build knows version {SCHEMA_VERSION} only",
-                    where_()
-                )))
-            }
-            _ => {
-                return Err(StoreError::Corrupt(format!(
-                    "{} has an invalid Concord schema version {versions:?}",
-                    where_()
-                )))
-            }
-        }
+        execute(&version_1(schema))?;
+        1
+    };
+    if version == 1 {
+        execute(&upgrade_to_2(schema))?;
     }
-    block_on(client.batch_execute("COMMIT")).map_err(backend)
+    let id: Option<String> = block_on(client.query_opt(
+        &format!("SELECT value FROM {s}.meta WHERE key = 'store_id'"),
+        &[],
+    ))
+    .map_err(backend)?
+    .map(|row| row.get(0));
+    let id = id
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| StoreError::Corrupt(format!("{} has no store identity", where_())))?;
+    execute("COMMIT")?;
+    Ok(id)
 }
 
 #[cfg(test)]
