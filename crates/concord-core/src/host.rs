@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::event::{CloudEvent, StoredEvent};
+use crate::event::{CloudEvent, Limits, StoredEvent};
 use crate::model::Model;
 use crate::runtime::{
     Command, CommandError, Env, External, PutReport, Refusal, Reply, Request, ServiceCore,
@@ -48,6 +48,9 @@ enum Job<M> {
 struct Shared<M> {
     core: RwLock<ServiceCore<M>>,
     store: Arc<dyn EventStore>,
+    /// The core's intake limits, copied out: they never change, and reading them must not
+    /// wait for the writer's lock.
+    limits: Limits,
     /// The last committed sequence; changes wake whoever waits for new events.
     committed: watch::Sender<u64>,
 }
@@ -78,6 +81,7 @@ impl<M: Model> Host<M> {
     ) -> Result<Self, StoreError> {
         let (committed, _) = watch::channel(store.last_sequence()?);
         let shared = Arc::new(Shared {
+            limits: *core.limits(),
             core: RwLock::new(core),
             store,
             committed,
@@ -150,6 +154,11 @@ impl<M: Model> Host<M> {
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.shared.store
+    }
+
+    /// What the service accepts at intake (see [`Limits`]).
+    pub fn limits(&self) -> &Limits {
+        &self.shared.limits
     }
 
     /// Follows the last committed sequence, e.g. to wake a push link on every commit.

@@ -42,7 +42,10 @@ pub fn check_api<M>(api: &Api<M>) -> Result<(), String> {
         if !path.starts_with('/') {
             return Err(format!("route {method} {path}: a path starts with '/'"));
         }
-        if RESERVED.contains(&path) || path.starts_with(UI_PREFIX) {
+        if RESERVED.contains(&path)
+            || path.starts_with(UI_PREFIX)
+            || path.starts_with(crate::sync::LINKS_PREFIX)
+        {
             return Err(format!(
                 "route {method} {path}: the path is served by concord-http itself"
             ));

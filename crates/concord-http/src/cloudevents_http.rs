@@ -135,10 +135,11 @@ fn binary_event(
     match CloudEvent::from_attributes(object.clone(), Some("{}"), limits) {
         Err(error) => Err(error),
         Ok(_) => CloudEvent::from_attributes(object, data, limits).map_err(|error| {
-            if error.attribute == "data" && data.is_some() {
-                EventError::new("data", format!("the body {}", error.reason))
-            } else {
-                error
+            match error.reason.strip_prefix("is not valid JSON") {
+                Some(rest) if error.attribute == "data" => {
+                    EventError::new("data", format!("the body is not valid JSON{rest}"))
+                }
+                _ => error,
             }
         }),
     }

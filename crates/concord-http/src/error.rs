@@ -125,6 +125,7 @@ impl From<HostError> for ApiError {
     fn from(error: HostError) -> Self {
         match error {
             HostError::Command(error) => error.into(),
+            HostError::Refused(refusal) => Self::malformed_event(refusal.index, &refusal.error),
             HostError::Store(_) | HostError::Stopped => Self::unavailable(error.to_string()),
         }
     }

@@ -1,11 +1,12 @@
 //! getEvents and putEvents (`GET`/`POST /api/events`), the two routes peers sync through.
 //!
-//! Both keep heavy work off the async workers: a read (up to 10 000 events) is read and
-//! serialised on the blocking pool; a posted body (up to 16 MiB) is parsed and validated
-//! there before anything reaches the service's writer. Validation of the whole batch comes
-//! first so that one malformed event stores nothing (all or nothing, CONTRACT §3).
+//! Both keep heavy work off the async workers: a read (up to 10 000 events or
+//! [`MAX_PAGE_BYTES`]) is read and written on the blocking pool; a posted body (up to 16 MiB)
+//! is parsed there, within the service's limits, before anything reaches the service's
+//! writer. The writer then decides the batch all or nothing (CONTRACT §3): one malformed
+//! event, or one from a clock too far ahead, stores nothing and is named by its index. The
+//! documents themselves are written by `concord_core::wire`, which the links read with.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -16,10 +17,9 @@ use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use concord_core::host::Host;
-use concord_core::runtime::{Disposition, PutReport};
-use concord_core::{EventStore, Model};
-use serde_json::{json, Value};
+use concord_core::host::{Host, HostError};
+use concord_core::{wire, EventStore, Model};
+use serde_json::Value;
 
 use crate::cloudevents_http;
 use crate::error::{blocking, ApiError};
@@ -33,23 +33,31 @@ pub(crate) fn routes<M: Model>(host: Host<M>) -> Router {
         .with_state(host)
 }
 
+/// The most bytes of events one getEvents page carries (besides its `limit`): a page of
+/// ten thousand events of a megabyte each would otherwise be gigabytes in memory here and at
+/// the reader, which could never take it.
+pub const MAX_PAGE_BYTES: usize = 4 << 20;
+
 async fn get_events<M: Model>(State(host): State<Host<M>>, uri: Uri) -> Result<Response, ApiError> {
-    let query = parse_read_query(uri.query().unwrap_or_default())?;
+    let mut query = parse_read_query(uri.query().unwrap_or_default())?;
+    query.max_bytes = Some(MAX_PAGE_BYTES);
     let store: Arc<dyn EventStore> = Arc::clone(host.store());
     let body = blocking(move || {
         let page = store.read(&query)?;
-        // Not part of the contract's answer, but lets a pulling peer show how far behind it is.
-        let last_sequence = store.last_sequence()?.max(page.next_after);
-        let mut out = Vec::with_capacity(64 + page.events.len() * 320);
-        out.extend_from_slice(b"{\"events\":");
-        serde_json::to_writer(&mut out, &page.events)
-            .map_err(|e| ApiError::internal(format!("cannot serialise events: {e}")))?;
-        write!(
-            out,
-            ",\"next_after\":{},\"has_more\":{},\"last_sequence\":{}}}",
-            page.next_after, page.has_more, last_sequence
-        )
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        // Not part of the contract's answer, but lets a pulling peer show how far behind it
+        // is and tell a store that was replaced from the one its cursor belongs to. Read
+        // after the page, so never below anything the page holds.
+        let last_sequence = store.last_sequence()?;
+        let bytes: usize = page.events.iter().map(|e| e.event.encoded_len()).sum();
+        let mut out = Vec::with_capacity(128 + bytes);
+        wire::write_page(
+            &mut out,
+            &page.events,
+            page.next_after,
+            page.has_more,
+            last_sequence,
+            store.store_id(),
+        );
         Ok(out)
     })
     .await?;
@@ -67,65 +75,22 @@ async fn put_events<M: Model>(
 ) -> Result<Json<Value>, ApiError> {
     let body = body.map_err(ApiError::from_body_rejection)?;
     let events = {
-        let host = host.clone();
-        blocking(move || {
-            let events = cloudevents_http::decode(&headers, &body)?;
-            host.core()
-                .validate(&events)
-                .map_err(|(index, error)| ApiError::malformed_event(index, &error))?;
-            Ok(events)
-        })
-        .await?
+        let limits = *host.limits();
+        blocking(move || cloudevents_http::decode(&headers, &body, &limits)).await?
     };
-    let report = host.put_events(events, None).await?;
+    let report = match host.put_events(events).await {
+        Ok(report) => report,
+        Err(HostError::Refused(refusal)) => {
+            return Err(ApiError::malformed_event(refusal.index, &refusal.error))
+        }
+        Err(other) => return Err(other.into()),
+    };
     tracing::debug!(
         accepted = report.accepted(),
         duplicates = report.duplicates(),
+        conflicts = report.conflicts(),
         ignored = report.ignored(),
         "putEvents"
     );
-    let answer = report_json(&report);
-    if let Some(index) = report
-        .results
-        .iter()
-        .position(|(_, d)| matches!(d, Disposition::Rejected(_)))
-    {
-        // Cannot happen after `validate` above (same catalogue); answered honestly if it
-        // ever does, with the per-event results, since other events may have been stored.
-        tracing::error!(
-            index,
-            "an event passed validation but was rejected by the writer"
-        );
-        let reason = match &report.results[index].1 {
-            Disposition::Rejected(reason) => reason.as_str(),
-            _ => "",
-        };
-        return Err(
-            ApiError::bad_request(format!("event at index {index}: {reason}"))
-                .with("index", index)
-                .with("results", answer["results"].clone()),
-        );
-    }
-    Ok(Json(answer))
-}
-
-/// `{"accepted","duplicates","ignored","results":[{"id","status","reason"?}]}`
-pub(crate) fn report_json(report: &PutReport) -> Value {
-    let results: Vec<Value> = report
-        .results
-        .iter()
-        .map(|(id, disposition)| {
-            let mut result = json!({ "id": id });
-            if let Ok(Value::Object(fields)) = serde_json::to_value(disposition) {
-                result.as_object_mut().expect("an object").extend(fields);
-            }
-            result
-        })
-        .collect();
-    json!({
-        "accepted": report.accepted(),
-        "duplicates": report.duplicates(),
-        "ignored": report.ignored(),
-        "results": results,
-    })
+    Ok(Json(wire::report_json(&report, host.store().store_id())))
 }

@@ -51,7 +51,7 @@ pub use api::check_api;
 pub use error::ApiError;
 pub use gui::Gui;
 pub use start::{start_service, RunningService, StartError};
-pub use sync::{SyncControl, SyncFuture};
+pub use sync::{RepairFuture, SyncControl, SyncError, SyncFuture};
 
 /// The largest request body accepted (CONTRACT §3: over 16 MiB → 413).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;

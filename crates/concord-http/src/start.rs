@@ -9,7 +9,7 @@ use axum::Router;
 use concord_core::host::Host;
 use concord_core::runtime::Env;
 use concord_core::{
-    AcceptancePolicy, Api, EventStore, Model, ServiceCore, ServiceSpec, StoreError,
+    AcceptancePolicy, Api, EventStore, Limits, Model, ServiceCore, ServiceSpec, StoreError,
 };
 
 use crate::gui::Gui;
@@ -83,11 +83,13 @@ impl<M: Model> RunningService<M> {
 
 /// Opens and starts the service `spec` on `store`: replays the store into the model (this
 /// blocks; call it before serving or from a blocking context), starts the writer thread, and
-/// builds the router. `acceptance` overrides the spec's default policy (from configuration).
+/// builds the router. `acceptance` overrides the spec's default policy and `limits` are the
+/// intake limits (both from configuration).
 pub fn start_service<S: ServiceSpec>(
     spec: &S,
     store: Arc<dyn EventStore>,
     acceptance: Option<AcceptancePolicy>,
+    limits: Limits,
     env: Box<dyn Env>,
 ) -> Result<RunningService<S::Model>, StartError> {
     let name = spec.name().to_owned();
@@ -95,7 +97,8 @@ pub fn start_service<S: ServiceSpec>(
     crate::api::check_api(&api).map_err(StartError::Api)?;
     let policy = acceptance.unwrap_or_else(|| spec.default_acceptance());
     let started = std::time::Instant::now();
-    let core = ServiceCore::open(name.clone(), spec.catalogue(), policy, &*store)?;
+    let core =
+        ServiceCore::open(name.clone(), spec.catalogue(), policy, &*store)?.with_limits(limits);
     let events = store.count()?;
     let host = Host::start(core, Arc::clone(&store), env)?;
     tracing::info!(

@@ -4,17 +4,20 @@
 //! A push link wakes on every local commit (low latency) and otherwise on its interval; a
 //! pull link runs on its interval, and straight again while its peer says there is more. A
 //! failing peer is retried with exponential backoff and jitter (the state machines decide
-//! when). `POST /api/sync` runs every link now until it has nothing more to carry.
+//! when). `POST /api/sync` runs every link now until it has nothing more to carry; the two
+//! repairs — reset a link's cursor, re-deliver its dead letters — run under the link's round
+//! lock, so they never interleave with a round.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use concord_core::event::Timestamp;
+use concord_core::event::{CloudEvent, Limits, Timestamp};
 use concord_core::host::Host;
-use concord_core::store::StoreError;
+use concord_core::runtime::{External, Intake};
+use concord_core::store::{LinkUpdate, StoreError};
 use concord_core::Model;
-use concord_http::{SyncControl, SyncFuture};
-use concord_sync::{Direction, LinkSpec, PullLink, PushLink};
+use concord_http::{RepairFuture, SyncControl, SyncError, SyncFuture};
+use concord_sync::{Direction, LinkSpec, LinkStatus, PullLink, PushLink, PushStep};
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -25,13 +28,19 @@ use crate::transport::Transport;
 /// hold the request forever.
 const MAX_ROUNDS_NOW: usize = 10_000;
 
+/// How many rejections `GET /api/sync` lists per link (the count covers them all).
+const LISTED_REJECTIONS: usize = 20;
+
+/// How many dead letters one re-delivery takes on.
+const MAX_RETRY: usize = 1000;
+
 enum Machine {
     Pull(PullLink),
     Push(PushLink),
 }
 
 impl Machine {
-    fn status(&self) -> &concord_sync::LinkStatus {
+    fn status(&self) -> &LinkStatus {
         match self {
             Machine::Pull(link) => link.status(),
             Machine::Push(link) => link.status(),
@@ -51,12 +60,20 @@ impl Machine {
             Machine::Push(link) => link.schedule(),
         }
     }
+
+    fn is_stopped(&self) -> bool {
+        match self {
+            Machine::Pull(link) => link.is_stopped(),
+            Machine::Push(link) => link.is_stopped(),
+        }
+    }
 }
 
 struct Link {
     spec: LinkSpec,
     machine: Mutex<Machine>,
-    /// Held for a whole round, so the background task and "synchronise now" take turns.
+    /// Held for a whole round, so the background task, "synchronise now" and the repairs
+    /// take turns.
     round: tokio::sync::Mutex<()>,
     wake: Notify,
 }
@@ -92,7 +109,7 @@ impl<M: Model> Links<M> {
         let start = now();
         let mut links = Vec::with_capacity(specs.len());
         for (i, spec) in specs.into_iter().enumerate() {
-            let cursor = host.store().cursor(&spec.name)?;
+            let cursor = host.store().link_cursor(&spec.name)?;
             let seed = start.unix_nanos() as u64 ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let machine = match spec.direction {
                 Direction::Pull => Machine::Pull(PullLink::new(spec.clone(), cursor, start, seed)),
@@ -127,10 +144,11 @@ impl<M: Model> Links<M> {
             if *stop.borrow() {
                 return;
             }
+            // A stopped link (no due time) sleeps until an operator's reset wakes it.
             let wait = link
                 .machine()
                 .due_at()
-                .map_or(Duration::from_secs(1), |due| {
+                .map_or(Duration::from_secs(3600), |due| {
                     let nanos = (due.unix_nanos() - now().unix_nanos()).max(0);
                     Duration::from_nanos(nanos as u64)
                 });
@@ -171,14 +189,20 @@ impl<M: Model> Links<M> {
             Machine::Push(_) => None,
         };
         let Some(query) = query else { return false };
-        let fetched = self.transport.fetch(&link.spec, &query).await;
+        let fetched = self
+            .transport
+            .fetch(&link.spec, &query, self.host.limits())
+            .await;
         let step = match &mut *link.machine() {
             Machine::Pull(pull) => pull.fetched(now(), fetched),
             Machine::Push(_) => None,
         };
         if let Some(step) = step {
-            let position = step.cursor.position;
-            let applied = self.host.put_events(step.events, Some(step.cursor)).await;
+            let position = step.link.cursor.as_ref().map_or(0, |c| c.position);
+            let applied = self
+                .host
+                .take(External::from_link(step.events, step.link))
+                .await;
             let durable = applied.is_ok();
             if let Machine::Pull(pull) = &mut *link.machine() {
                 pull.applied(now(), applied.as_ref().map_err(ToString::to_string));
@@ -195,37 +219,55 @@ impl<M: Model> Links<M> {
     async fn push_round(&self, link: &Arc<Link>) -> bool {
         let store = Arc::clone(self.host.store());
         let reader = Arc::clone(link);
-        let batch = tokio::task::spawn_blocking(move || match &mut *reader.machine() {
-            Machine::Push(push) => push.start(now(), &*store).ok().flatten(),
-            Machine::Pull(_) => None,
+        let step = tokio::task::spawn_blocking(move || match &mut *reader.machine() {
+            Machine::Push(push) => push.start(now(), &*store).unwrap_or(PushStep::Idle),
+            Machine::Pull(_) => PushStep::Idle,
         })
         .await
-        .ok()
-        .flatten();
-        let Some(batch) = batch else { return false };
-        let delivered = if batch.events.is_empty() {
-            Ok(()) // only events this link does not carry: just move the cursor
-        } else {
-            self.transport.deliver(&link.spec, &batch.events).await
-        };
-        let cursor = match &mut *link.machine() {
-            Machine::Push(push) => push.delivered(now(), delivered),
-            Machine::Pull(_) => None,
-        };
-        if let Some(cursor) = cursor {
-            let saved = self.host.put_events(Vec::new(), Some(cursor)).await;
-            if let Machine::Push(push) = &mut *link.machine() {
-                push.saved(now(), saved.map(|_| ()).map_err(|e| e.to_string()));
-            }
+        .unwrap_or(PushStep::Idle);
+        if step == PushStep::Idle {
+            return false;
         }
+        // A failure is the link's to report (its status), not the round's caller's.
+        let _ = self.drive_push(link, step).await;
         self.log_outcome(link);
         true
+    }
+
+    /// Carries out a push link's steps until the round is over: delivers each batch it asks
+    /// for, then stores what it says to store.
+    async fn drive_push(&self, link: &Link, mut step: PushStep) -> Result<(), String> {
+        loop {
+            step = match step {
+                PushStep::Idle => return Ok(()),
+                PushStep::Deliver(events) => {
+                    let delivered = self.transport.deliver(&link.spec, &events).await;
+                    match &mut *link.machine() {
+                        Machine::Push(push) => push.delivered(now(), delivered),
+                        Machine::Pull(_) => PushStep::Idle,
+                    }
+                }
+                PushStep::Save(update) => {
+                    let saved = self
+                        .host
+                        .take(External::from_link(Vec::new(), update))
+                        .await;
+                    let saved = saved.map(|_| ()).map_err(|e| e.to_string());
+                    if let Machine::Push(push) = &mut *link.machine() {
+                        push.saved(now(), saved.clone());
+                    }
+                    return saved;
+                }
+            }
+        }
     }
 
     fn log_outcome(&self, link: &Link) {
         let machine = link.machine();
         let status = machine.status();
-        if let Some(error) = &status.last_error {
+        if machine.is_stopped() {
+            tracing::error!(link = %status.name, error = ?status.last_error, "link stopped; reset its cursor to resume");
+        } else if let Some(error) = &status.last_error {
             // A peer starting up or restarting fails a round or two; only persistence is news.
             if status.failures >= 3 {
                 tracing::warn!(link = %status.name, failures = status.failures, %error, "link round failed");
@@ -237,20 +279,35 @@ impl<M: Model> Links<M> {
         }
     }
 
-    /// `GET /api/sync`.
-    pub fn status(&self) -> Value {
-        let links: Vec<Value> = self
-            .links
+    /// Every link's status, with its dead letters as the store holds them.
+    pub fn statuses(&self) -> Result<Vec<LinkStatus>, StoreError> {
+        self.links
             .iter()
             .map(|link| {
-                let mut status =
-                    serde_json::to_value(link.machine().status()).expect("status serializes");
-                status["url"] = json!(link.spec.url);
-                status["transport"] = json!(link.spec.transport);
-                status
+                let status = link.machine().status().clone();
+                let (count, oldest) = self
+                    .host
+                    .store()
+                    .dead_letters(&link.spec.name, LISTED_REJECTIONS)?;
+                Ok(status.with_dead_letters(count, &oldest))
             })
-            .collect();
-        json!({ "links": links })
+            .collect()
+    }
+
+    /// `GET /api/sync`.
+    pub fn status(&self) -> Value {
+        match self.statuses() {
+            Ok(links) => json!({ "links": links }),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the links' dead letters");
+                let links: Vec<LinkStatus> = self
+                    .links
+                    .iter()
+                    .map(|link| link.machine().status().clone())
+                    .collect();
+                json!({ "links": links, "error": error.to_string() })
+            }
+        }
     }
 
     /// `POST /api/sync`: every link, now, until it has nothing more to carry (or fails).
@@ -267,7 +324,7 @@ impl<M: Model> Links<M> {
                     break;
                 }
                 rounds += 1;
-                if link.machine().status().failures > 0 {
+                if link.machine().status().failures > 0 || link.machine().is_stopped() {
                     break;
                 }
             }
@@ -277,16 +334,111 @@ impl<M: Model> Links<M> {
                 "name": status.name,
                 "peer": status.peer,
                 "direction": status.direction,
+                "state": status.state,
                 "rounds": rounds,
                 "carried": status.carried - carried_before,
                 "cursor": status.cursor,
-                "ok": status.failures == 0,
+                "ok": status.failures == 0 && !machine.is_stopped(),
                 "lastError": status.last_error,
-                "rejected": status.rejected,
             }));
             link.wake.notify_one();
         }
         json!({ "links": summaries })
+    }
+
+    fn find(&self, name: &str) -> Result<&Arc<Link>, SyncError> {
+        self.links
+            .iter()
+            .find(|link| link.spec.name == name)
+            .ok_or_else(|| SyncError::UnknownLink(name.to_owned()))
+    }
+
+    /// `POST /api/sync/links/{name}/reset`.
+    pub async fn reset(&self, name: &str) -> Result<Value, SyncError> {
+        let link = self.find(name)?;
+        let _turn = link.round.lock().await;
+        let update = match &mut *link.machine() {
+            Machine::Pull(pull) => pull.reset(now()),
+            Machine::Push(push) => push.reset(now()),
+        };
+        self.host
+            .take(External::from_link(Vec::new(), update))
+            .await
+            .map_err(|e| SyncError::Failed(format!("storing the reset cursor failed: {e}")))?;
+        tracing::warn!(link = %name, "link reset by the operator: it reads from the start again");
+        link.wake.notify_one();
+        Ok(json!({ "link": name, "cursor": 0 }))
+    }
+
+    /// `POST /api/sync/links/{name}/retry`.
+    pub async fn retry(&self, name: &str) -> Result<Value, SyncError> {
+        let link = self.find(name)?;
+        let _turn = link.round.lock().await;
+        let store = Arc::clone(self.host.store());
+        let key = name.to_owned();
+        let letters = tokio::task::spawn_blocking(move || store.dead_letters(&key, MAX_RETRY))
+            .await
+            .map_err(|e| SyncError::Failed(e.to_string()))?
+            .map_err(|e| SyncError::Failed(e.to_string()))?
+            .1;
+        let is_pull = matches!(*link.machine(), Machine::Pull(_));
+        // A pulled event is judged by this service's limits again (they may have been
+        // raised); a pushed one was this service's own, for the peer to judge.
+        let limits = if is_pull {
+            *self.host.limits()
+        } else {
+            Limits::UNBOUNDED
+        };
+        let events: Vec<CloudEvent> = letters
+            .iter()
+            .filter_map(|letter| letter.event.as_deref())
+            .filter_map(|text| CloudEvent::parse(text, &limits).ok())
+            .collect();
+        let retried = events.len();
+        let before = self
+            .host
+            .store()
+            .dead_letters(name, 0)
+            .map_err(|e| SyncError::Failed(e.to_string()))?
+            .0;
+        if is_pull {
+            let retry = External {
+                events,
+                intake: Intake::EachEvent,
+                link: Some(LinkUpdate {
+                    link: name.to_owned(),
+                    ..LinkUpdate::default()
+                }),
+                retrying: true,
+            };
+            self.host
+                .take(retry)
+                .await
+                .map_err(|e| SyncError::Failed(e.to_string()))?;
+        } else if retried > 0 {
+            let step = match &mut *link.machine() {
+                Machine::Push(push) => push.retry(now(), events),
+                Machine::Pull(_) => PushStep::Idle,
+            };
+            self.drive_push(link, step)
+                .await
+                .map_err(SyncError::Failed)?;
+            if let Some(error) = link.machine().status().last_error.clone() {
+                return Err(SyncError::Failed(error));
+            }
+        }
+        let after = self
+            .host
+            .store()
+            .dead_letters(name, 0)
+            .map_err(|e| SyncError::Failed(e.to_string()))?
+            .0;
+        Ok(json!({
+            "link": name,
+            "retried": retried,
+            "resolved": before.saturating_sub(after),
+            "rejected": after,
+        }))
     }
 }
 
@@ -297,5 +449,13 @@ impl<M: Model> SyncControl for Links<M> {
 
     fn run_now(&self) -> SyncFuture<'_> {
         Box::pin(self.sync_now())
+    }
+
+    fn reset<'a>(&'a self, link: &'a str) -> RepairFuture<'a> {
+        Box::pin(Links::reset(self, link))
+    }
+
+    fn retry<'a>(&'a self, link: &'a str) -> RepairFuture<'a> {
+        Box::pin(Links::retry(self, link))
     }
 }

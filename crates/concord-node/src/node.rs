@@ -11,7 +11,7 @@ use std::pin::Pin;
 use concord_core::host::Host;
 use concord_core::runtime::SystemEnv;
 use concord_core::service::Handler;
-use concord_core::{AcceptancePolicy, Api, EventStore, Model, ServiceSpec};
+use concord_core::{AcceptancePolicy, Api, EventStore, Limits, Model, ServiceSpec};
 use concord_http::{start_service, Gui, SyncControl};
 use concord_sync::LinkSpec;
 use serde_json::{json, Value};
@@ -30,6 +30,8 @@ pub struct NodeOptions {
     pub listen: SocketAddr,
     /// Overrides the service's default acceptance policy.
     pub acceptance: Option<AcceptancePolicy>,
+    /// What the service accepts at intake (event size, depth, id length, clock skew).
+    pub limits: Limits,
     pub links: Vec<LinkSpec>,
     /// How links reach peers. Unless given, a [`TransportSet`] with HTTP only: links with
     /// `transport = "nats"` then fail to start. For NATS links pass e.g.
@@ -47,6 +49,7 @@ impl Default for NodeOptions {
         NodeOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             acceptance: None,
+            limits: Limits::default(),
             links: Vec::new(),
             transport: None,
             gui: Gui::default(),
@@ -102,8 +105,15 @@ pub async fn start<S: ServiceSpec>(
     }
     let name = spec.name().to_owned();
     let acceptance = options.acceptance.clone();
+    let limits = options.limits;
     let started = tokio::task::spawn_blocking(move || {
-        start_service(&spec, store, acceptance, Box::new(SystemEnv::default()))
+        start_service(
+            &spec,
+            store,
+            acceptance,
+            limits,
+            Box::new(SystemEnv::default()),
+        )
     })
     .await
     .map_err(|e| NodeError::Start(format!("{name}: start-up panicked: {e}")))?

@@ -10,28 +10,31 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use concord_core::event::{CloudEvent, StoredEvent};
+use concord_core::event::{CloudEvent, Limits};
 use concord_core::store::ReadQuery;
-use concord_sync::{DeliveryError, LinkSpec, Page, Rejection, TransportKind};
+use concord_core::wire::{self, Delivered, Page};
+use concord_sync::{DeliveryError, LinkSpec, TransportError, TransportKind};
 use serde_json::Value;
 
 pub type TransportFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Carries link requests to peers.
 pub trait Transport: Send + Sync + 'static {
-    /// getEvents on the link's peer.
+    /// getEvents on the link's peer; its events are read within `limits` (the receiving
+    /// service's), an event beyond them listed as unreadable rather than failing the page.
     fn fetch<'a>(
         &'a self,
         link: &'a LinkSpec,
         query: &'a ReadQuery,
-    ) -> TransportFuture<'a, Result<Page, String>>;
+        limits: &'a Limits,
+    ) -> TransportFuture<'a, Result<Page, TransportError>>;
 
-    /// putEvents on the link's peer.
+    /// putEvents on the link's peer. An empty batch only asks which store the peer has.
     fn deliver<'a>(
         &'a self,
         link: &'a LinkSpec,
-        events: &'a [StoredEvent],
-    ) -> TransportFuture<'a, Result<(), DeliveryError>>;
+        events: &'a [CloudEvent],
+    ) -> TransportFuture<'a, Result<Delivered, DeliveryError>>;
 
     /// The page last fetched for a pull link has been applied durably, with the link's cursor,
     /// up to position `up_to`: a transport with acknowledgements (a message broker) may now
@@ -100,21 +103,22 @@ impl Transport for TransportSet {
         &'a self,
         link: &'a LinkSpec,
         query: &'a ReadQuery,
-    ) -> TransportFuture<'a, Result<Page, String>> {
+        limits: &'a Limits,
+    ) -> TransportFuture<'a, Result<Page, TransportError>> {
         match self.route(link) {
-            Ok(transport) => transport.fetch(link, query),
-            Err(error) => Box::pin(async move { Err(error) }),
+            Ok(transport) => transport.fetch(link, query, limits),
+            Err(error) => Box::pin(async move { Err(TransportError::Unreachable(error)) }),
         }
     }
 
     fn deliver<'a>(
         &'a self,
         link: &'a LinkSpec,
-        events: &'a [StoredEvent],
-    ) -> TransportFuture<'a, Result<(), DeliveryError>> {
+        events: &'a [CloudEvent],
+    ) -> TransportFuture<'a, Result<Delivered, DeliveryError>> {
         match self.route(link) {
             Ok(transport) => transport.deliver(link, events),
-            Err(error) => Box::pin(async move { Err(DeliveryError::Unreachable(error)) }),
+            Err(error) => Box::pin(async move { Err(TransportError::Unreachable(error).into()) }),
         }
     }
 
@@ -177,52 +181,13 @@ pub fn events_url(base: &str, query: &ReadQuery) -> String {
     url
 }
 
-/// Reads a getEvents answer. An event that is not a well-formed CloudEvent is listed as
-/// malformed (to be recorded as rejected) rather than failing the page: one bad event must
-/// not block a link.
-pub fn parse_page(body: &[u8]) -> Result<Page, String> {
-    let mut value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the peer's page is not JSON: {e}"))?;
-    let number = |name: &str| value.get(name).and_then(Value::as_u64);
-    let next_after = number("next_after").ok_or("the peer's page has no next_after")?;
-    let has_more = value
-        .get("has_more")
-        .and_then(Value::as_bool)
-        .ok_or("the peer's page has no has_more")?;
-    let peer_last_sequence = number("last_sequence");
-    // Taken, not cloned: each event's data moves straight into its CloudEvent.
-    let Some(Value::Array(items)) = value.get_mut("events").map(Value::take) else {
-        return Err("the peer's page has no events array".into());
-    };
-    let mut page = Page {
-        next_after,
-        has_more,
-        peer_last_sequence,
-        ..Page::default()
-    };
-    for item in items {
-        let id = item
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or("(no id)")
-            .to_owned();
-        match CloudEvent::from_value(item) {
-            Ok(event) => page.events.push(event),
-            Err(error) => page.malformed.push(Rejection {
-                id,
-                reason: error.to_string(),
-            }),
-        }
-    }
-    Ok(page)
-}
-
 impl Transport for HttpTransport {
     fn fetch<'a>(
         &'a self,
         link: &'a LinkSpec,
         query: &'a ReadQuery,
-    ) -> TransportFuture<'a, Result<Page, String>> {
+        limits: &'a Limits,
+    ) -> TransportFuture<'a, Result<Page, TransportError>> {
         Box::pin(async move {
             let url = events_url(&link.url, query);
             let response = self
@@ -230,16 +195,16 @@ impl Transport for HttpTransport {
                 .get(&url)
                 .send()
                 .await
-                .map_err(|e| describe(&e))?;
+                .map_err(|e| TransportError::Unreachable(describe(&e)))?;
             let status = response.status();
-            let body = response.bytes().await.map_err(|e| describe(&e))?;
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| TransportError::Unreachable(describe(&e)))?;
             if !status.is_success() {
-                return Err(format!(
-                    "GET {url} answered {status}: {}",
-                    String::from_utf8_lossy(&body)
-                ));
+                return Err(status_error(&format!("GET {url}"), status, &body));
             }
-            parse_page(&body)
+            wire::read_page(&body, limits).map_err(|e| TransportError::Malformed(e.to_string()))
         })
     }
 
@@ -256,12 +221,20 @@ impl Transport for HttpTransport {
     fn deliver<'a>(
         &'a self,
         link: &'a LinkSpec,
-        events: &'a [StoredEvent],
-    ) -> TransportFuture<'a, Result<(), DeliveryError>> {
+        events: &'a [CloudEvent],
+    ) -> TransportFuture<'a, Result<Delivered, DeliveryError>> {
         Box::pin(async move {
             let url = format!("{}/api/events", link.url.trim_end_matches('/'));
-            let batch: Vec<&CloudEvent> = events.iter().map(|e| &e.event).collect();
-            let body = serde_json::to_vec(&batch).expect("events serialize");
+            let mut body =
+                Vec::with_capacity(2 + events.iter().map(|e| e.encoded_len() + 1).sum::<usize>());
+            body.push(b'[');
+            for (i, event) in events.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                event.write_json(&mut body, None);
+            }
+            body.push(b']');
             let response = self
                 .client
                 .post(&url)
@@ -269,12 +242,13 @@ impl Transport for HttpTransport {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| DeliveryError::Unreachable(describe(&e)))?;
+                .map_err(|e| TransportError::Unreachable(describe(&e)))?;
             let status = response.status();
-            if status.is_success() {
-                return Ok(());
-            }
             let body = response.bytes().await.unwrap_or_default();
+            if status.is_success() {
+                return wire::read_report(&body)
+                    .map_err(|e| TransportError::Malformed(e.to_string()).into());
+            }
             let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let reason = answer
                 .get("error")
@@ -286,11 +260,29 @@ impl Transport for HttpTransport {
                     index: index as usize,
                     reason,
                 }),
-                _ => Err(DeliveryError::Unreachable(format!(
-                    "POST {url} answered {status}: {reason}"
+                // The peer took nothing and named no event: the link narrows it down.
+                (400 | 413, None) => Err(DeliveryError::RefusedBatch(format!(
+                    "{} {reason}",
+                    status.as_u16()
                 ))),
+                _ => Err(status_error(&format!("POST {url}"), status, &body).into()),
             }
         })
+    }
+}
+
+/// A failed answer, by kind: a refused credential is not a peer that is down.
+fn status_error(request: &str, status: reqwest::StatusCode, body: &[u8]) -> TransportError {
+    let answer: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let reason = answer
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(500).collect());
+    let text = format!("{request} answered {status}: {reason}");
+    match status.as_u16() {
+        401 | 403 => TransportError::Unauthorized(text),
+        _ => TransportError::Unreachable(text),
     }
 }
 
@@ -320,18 +312,6 @@ mod tests {
             events_url("http://127.0.0.1:7070/", &query),
             "http://127.0.0.1:7070/api/events?after=7&limit=500&type=studentEnrolled&source=students%2Doffice&data.group=se%20group"
         );
-    }
-
-    #[test]
-    fn a_malformed_event_is_listed_not_fatal() {
-        let body = br#"{"events":[{"specversion":"1.0","id":"a","source":"s","type":"t","time":"2026-11-26T09:00:00Z","data":{},"sequence":4},{"id":"b","type":"t"}],"next_after":9,"has_more":false}"#;
-        let page = parse_page(body).unwrap();
-        assert_eq!(page.events.len(), 1);
-        assert_eq!(page.malformed[0].id, "b");
-        assert!(page.malformed[0].reason.contains("specversion"));
-        assert_eq!((page.next_after, page.has_more), (9, false));
-        assert!(parse_page(b"{\"events\":[]}").is_err());
-        assert!(parse_page(b"<html>").is_err());
     }
 
     #[test]

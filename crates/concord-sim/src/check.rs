@@ -106,10 +106,15 @@ pub fn links_drained(
 
 /// Nothing is left undelivered: after the operator re-delivered them, no link holds a dead
 /// letter (an honest run refuses events only while a clock runs far ahead).
-pub fn no_dead_letters(nodes: &[(&str, &[LinkSpec])], stores: &[&MemoryStore]) -> Result<(), String> {
+pub fn no_dead_letters(
+    nodes: &[(&str, &[LinkSpec])],
+    stores: &[&MemoryStore],
+) -> Result<(), String> {
     for (node, (name, specs)) in nodes.iter().enumerate() {
         for spec in specs.iter() {
-            let (count, letters) = stores[node].dead_letters(&spec.name, 3).expect("memory store");
+            let (count, letters) = stores[node]
+                .dead_letters(&spec.name, 3)
+                .expect("memory store");
             if count > 0 {
                 return Err(format!(
                     "{name}: link {} still holds {count} dead letters after re-delivery: {letters:?}",

@@ -118,7 +118,10 @@ impl<M: Model + Debug + PartialEq> SimService for Hosted<M> {
         env: &mut SeededEnv,
         external: External,
     ) -> Result<PutReport, Refusal> {
-        match self.core.execute(store, env, vec![Request::External(external)]) {
+        match self
+            .core
+            .execute(store, env, vec![Request::External(external)])
+        {
             Ok(mut replies) => match replies.remove(0) {
                 Reply::External(report) => report,
                 Reply::Command(_) => unreachable!("external events get a report"),

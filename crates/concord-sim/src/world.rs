@@ -296,14 +296,19 @@ impl World {
             if self.nodes[node].down_until.is_some_and(|t| t <= self.now) {
                 self.restart(node);
             }
-            if self.nodes[node].jump.is_some_and(|(_, until)| until <= self.now) {
+            if self.nodes[node]
+                .jump
+                .is_some_and(|(_, until)| until <= self.now)
+            {
                 self.nodes[node].jump = None; // the clock is set right again
             }
         }
         if self.rng.f64() < self.faults.clock_jump {
             let node = self.rng.usize(..count);
             if self.nodes[node].jump.is_none() {
-                let ahead = self.rng.u64(JUMP_MIN_MS..=self.faults.max_jump_ms.max(JUMP_MIN_MS));
+                let ahead = self
+                    .rng
+                    .u64(JUMP_MIN_MS..=self.faults.max_jump_ms.max(JUMP_MIN_MS));
                 let lasts = self.rng.u64(50..=3_000);
                 self.nodes[node].jump = Some((ahead as i64, self.now + lasts));
                 self.outcome.clock_jumps += 1;
@@ -731,7 +736,10 @@ impl World {
                 let now = self.time(node);
                 let n = &mut self.nodes[node];
                 let name = n.specs[link].name.clone();
-                let (_, letters) = n.store.dead_letters(&name, usize::MAX).expect("memory store");
+                let (_, letters) = n
+                    .store
+                    .dead_letters(&name, usize::MAX)
+                    .expect("memory store");
                 let events: Vec<CloudEvent> = letters
                     .iter()
                     .filter_map(|letter| letter.event.as_deref())
@@ -804,7 +812,11 @@ impl World {
 
 /// Hands a running node external events through the one path, recording what it accepted
 /// as acknowledged.
-fn take(n: &mut Node, now: Timestamp, external: External) -> Result<PutReport, concord_core::runtime::Refusal> {
+fn take(
+    n: &mut Node,
+    now: Timestamp,
+    external: External,
+) -> Result<PutReport, concord_core::runtime::Refusal> {
     let svc = n.service.as_mut().expect("only running nodes take events");
     n.env.now = now;
     let report = svc.take(&n.store, &mut n.env, external)?;

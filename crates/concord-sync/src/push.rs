@@ -102,8 +102,7 @@ impl PushLink {
     fn probe_due(&self, now: Timestamp) -> bool {
         self.peer_store.is_some()
             && self.confirmed_at.is_none_or(|at| {
-                now.unix_nanos() - at.unix_nanos()
-                    >= i128::from(self.spec.interval_ms) * 10_000_000
+                now.unix_nanos() - at.unix_nanos() >= i128::from(self.spec.interval_ms) * 10_000_000
             })
     }
 

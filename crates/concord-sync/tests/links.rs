@@ -498,13 +498,24 @@ fn an_idle_push_link_probes_its_peer_and_notices_a_wiped_receiver() {
 
     let later = |ms: i128| Timestamp::from_unix_nanos(now().unix_nanos() + ms * 1_000_000);
     link.schedule().force(later(200));
-    assert_eq!(link.start(later(200), &group.store).unwrap(), PushStep::Idle, "recently confirmed");
+    assert_eq!(
+        link.start(later(200), &group.store).unwrap(),
+        PushStep::Idle,
+        "recently confirmed"
+    );
     link.schedule().force(later(1500));
     let probe = deliver(link.start(later(1500), &group.store).unwrap());
     assert!(probe.is_empty(), "a probe carries nothing");
     let mut wiped = Node::new("office", "group");
-    assert_eq!(link.delivered(later(1500), Ok(wiped.receive(probe))), PushStep::Idle);
-    assert_eq!(link.status().state, LinkState::Stopped, "the wiped receiver is noticed");
+    assert_eq!(
+        link.delivered(later(1500), Ok(wiped.receive(probe))),
+        PushStep::Idle
+    );
+    assert_eq!(
+        link.status().state,
+        LinkState::Stopped,
+        "the wiped receiver is noticed"
+    );
 }
 
 #[test]

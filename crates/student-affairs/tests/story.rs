@@ -3,7 +3,7 @@
 //! by hand, and at the end the shared data views compared and every model rebuilt from its
 //! store.
 
-use concord_core::runtime::{External, Disposition, PutReport, Reply, Request, SeededEnv};
+use concord_core::runtime::{Disposition, External, PutReport, Reply, Request, SeededEnv};
 use concord_core::service::{Api, Handler};
 use concord_core::store::MemoryStore;
 use concord_core::{

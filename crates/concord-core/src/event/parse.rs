@@ -43,6 +43,15 @@ impl Limits {
         max_skew_ms: 5 * 60 * 1000,
     };
 
+    /// No limits: for re-reading what this service itself stored (a push link's dead
+    /// letters), which the peer, not this service, will judge.
+    pub const UNBOUNDED: Limits = Limits {
+        max_id_bytes: usize::MAX,
+        max_event_bytes: usize::MAX,
+        max_depth: usize::MAX,
+        max_skew_ms: u64::MAX,
+    };
+
     /// The allowed skew in nanoseconds, as [`Timestamp`] arithmetic wants it.
     pub fn max_skew_nanos(&self) -> i128 {
         i128::from(self.max_skew_ms) * 1_000_000

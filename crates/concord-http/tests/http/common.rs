@@ -303,11 +303,13 @@ pub struct Service {
 impl Service {
     pub fn start() -> Service {
         let store = Arc::new(FlakyStore::default());
-        let env = SeededEnv::new(1, Timestamp::parse("2026-11-26T09:30:00Z").unwrap());
+        // After the fixed time the test events carry: none is from a clock ahead of ours.
+        let env = SeededEnv::new(1, Timestamp::parse("2026-11-26T10:30:00Z").unwrap());
         let running = concord_http::start_service(
             &NotesSpec,
             Arc::clone(&store) as Arc<dyn EventStore>,
             None,
+            Default::default(),
             Box::new(env),
         )
         .unwrap();

@@ -40,7 +40,7 @@ fn location(reply: &Reply) -> &str {
 fn last_event(service: &Service) -> Value {
     let page = service.store.read(&ReadQuery::after(0, 1000)).unwrap();
     let last = page.events.last().expect("an event");
-    Value::Object(last.event.data.clone())
+    Value::Object(last.event.data.map().clone())
 }
 
 #[tokio::test]
@@ -281,8 +281,14 @@ impl SyncControl for OneLink {
 
 fn with_links_and_gui(gui: Gui) -> Service {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
-    let mut running =
-        start_service(&NotesSpec, store, None, Box::new(SystemEnv::default())).unwrap();
+    let mut running = start_service(
+        &NotesSpec,
+        store,
+        None,
+        Default::default(),
+        Box::new(SystemEnv::default()),
+    )
+    .unwrap();
     running.attach_sync(Arc::new(OneLink));
     running.set_gui(gui);
     Service {

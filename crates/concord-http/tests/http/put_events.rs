@@ -9,6 +9,20 @@ use crate::common::*;
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCHED: &str = "application/cloudevents-batch+json";
 
+/// A putEvents answer without its `store_id`, which must be there.
+fn report(answer: &Value) -> Value {
+    let mut answer = answer.clone();
+    let store = answer.as_object_mut().unwrap().remove("store_id");
+    assert!(
+        store
+            .as_ref()
+            .and_then(Value::as_str)
+            .is_some_and(|id| !id.is_empty()),
+        "a report names the receiving store: {answer}"
+    );
+    answer
+}
+
 fn accepted(id: &str) -> Value {
     json!({"id": id, "status": "accepted"})
 }
@@ -19,8 +33,8 @@ async fn structured_mode_takes_one_event() {
     let body = written("e1", "n1", "hello").to_string();
     let reply = service.post("/api/events", STRUCTURED, body.clone()).await;
     assert_eq!(
-        reply.expect(200),
-        &json!({"accepted": 1, "duplicates": 0, "ignored": 0, "results": [accepted("e1")]})
+        &report(reply.expect(200)),
+        &json!({"accepted": 1, "duplicates": 0, "conflicts": 0, "ignored": 0, "results": [accepted("e1")]})
     );
     assert_eq!(service.count(), 1);
     // The event is applied through the one path: the query sees it.
@@ -29,8 +43,8 @@ async fn structured_mode_takes_one_event() {
 
     let again = service.post("/api/events", STRUCTURED, body).await;
     assert_eq!(
-        again.expect(200),
-        &json!({"accepted": 0, "duplicates": 1, "ignored": 0,
+        &report(again.expect(200)),
+        &json!({"accepted": 0, "duplicates": 1, "conflicts": 0, "ignored": 0,
                 "results": [{"id": "e1", "status": "duplicate"}]})
     );
     assert_eq!(service.count(), 1);
@@ -65,9 +79,9 @@ async fn batched_mode_reports_each_event() {
         .post("/api/events", BATCHED, batch.to_string())
         .await;
     assert_eq!(
-        reply.expect(200),
+        &report(reply.expect(200)),
         &json!({
-            "accepted": 2, "duplicates": 1, "ignored": 2,
+            "accepted": 2, "duplicates": 1, "conflicts": 0, "ignored": 2,
             "results": [
                 accepted("e1"),
                 {"id": "e2", "status": "ignored",
@@ -90,8 +104,8 @@ async fn batched_mode_reports_each_event() {
 
     let empty = service.post("/api/events", BATCHED, "[]").await;
     assert_eq!(
-        empty.expect(200),
-        &json!({"accepted": 0, "duplicates": 0, "ignored": 0, "results": []})
+        &report(empty.expect(200)),
+        &json!({"accepted": 0, "duplicates": 0, "conflicts": 0, "ignored": 0, "results": []})
     );
 }
 
@@ -149,8 +163,8 @@ async fn binary_mode_reads_ce_headers() {
         .send(binary(&headers, r#"{"noteId":"n1","text":"binary"}"#))
         .await;
     assert_eq!(
-        reply.expect(200),
-        &json!({"accepted": 1, "duplicates": 0, "ignored": 0, "results": [accepted("b1")]})
+        &report(reply.expect(200)),
+        &json!({"accepted": 1, "duplicates": 0, "conflicts": 0, "ignored": 0, "results": [accepted("b1")]})
     );
     let page = service.get("/api/events").await;
     assert_eq!(
@@ -352,11 +366,72 @@ async fn bodies_over_16_mib_are_413_and_up_to_it_accepted() {
     );
     assert_eq!(service.count(), 0);
 
-    // Just under the limit (well above axum's 2 MB default) goes through.
-    let text = "y".repeat((16 << 20) - 1024);
-    let body = written("e2", "n2", &text).to_string();
-    assert!(body.len() <= 16 << 20);
+    // Just under the limit (well above axum's 2 MB default) goes through: a batch of
+    // events each just under the 1 MiB an event may be.
+    let text = "y".repeat((1 << 20) - 1024);
+    let batch: Vec<Value> = (0..16)
+        .map(|i| written(&format!("e{i}"), &format!("n{i}"), &text))
+        .collect();
+    let body = Value::Array(batch).to_string();
+    assert!(body.len() > 15 << 20 && body.len() <= 16 << 20);
     let reply = service.post("/api/events", "application/json", body).await;
-    assert_eq!(reply.expect(200)["accepted"], 1);
+    assert_eq!(reply.expect(200)["accepted"], 16);
+    assert_eq!(service.count(), 16);
+}
+
+#[tokio::test]
+async fn an_event_over_the_size_limit_is_400_naming_it() {
+    let service = Service::start();
+    let small = written("s1", "n1", "fine");
+    let big = written("b1", "n2", &"z".repeat(1 << 20));
+    let body = Value::Array(vec![small, big]).to_string();
+    let reply = service.post("/api/events", "application/json", body).await;
+    let answer = reply.expect(400);
+    assert_eq!(answer["index"], 1);
+    assert!(
+        answer["error"].as_str().unwrap().contains("1048576"),
+        "{answer}"
+    );
+    assert_eq!(service.count(), 0, "nothing of the batch is stored");
+}
+
+#[tokio::test]
+async fn an_event_nested_deeper_than_the_limit_is_400_naming_it() {
+    let service = Service::start();
+    let mut deep = json!("bottom");
+    for _ in 0..125 {
+        deep = json!([deep]);
+    }
+    let mut event = written("d1", "n1", "text");
+    event["data"]["extra"] = deep;
+    let body = Value::Array(vec![written("ok", "n0", "fine"), event]).to_string();
+    let reply = service
+        .post("/api/events", "application/cloudevents-batch+json", body)
+        .await;
+    let answer = reply.expect(400);
+    assert_eq!(answer["index"], 1);
+    assert!(
+        answer["error"].as_str().unwrap().contains("levels deep"),
+        "{answer}"
+    );
+    assert_eq!(service.count(), 0);
+}
+
+#[tokio::test]
+async fn a_known_id_with_other_content_is_a_conflict() {
+    let service = Service::start();
+    let genuine = written("c1", "n1", "genuine");
+    service
+        .post("/api/events", "application/json", genuine.to_string())
+        .await
+        .expect(200);
+    let squatter = written("c1", "n1", "squatted");
+    let body = Value::Array(vec![squatter, genuine]).to_string();
+    let answer = service.post("/api/events", "application/json", body).await;
+    let answer = answer.expect(200);
+    assert_eq!(answer["conflicts"], 1);
+    assert_eq!(answer["duplicates"], 1);
+    assert_eq!(answer["results"][0]["status"], "conflict");
+    assert_eq!(answer["results"][1]["status"], "duplicate");
     assert_eq!(service.count(), 1);
 }

@@ -52,6 +52,7 @@ async fn serves_and_shuts_down_gracefully() {
         &NotesSpec,
         Arc::new(MemoryStore::new()),
         None,
+        Default::default(),
         Box::new(SystemEnv::default()),
     )
     .unwrap();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use concord_core::runtime::SystemEnv;
 use concord_core::store::MemoryStore;
 use concord_core::{AcceptancePolicy, AcceptanceRule, EventStore};
-use concord_http::{start_service, SyncControl, SyncFuture};
+use concord_http::{start_service, RepairFuture, SyncControl, SyncError, SyncFuture};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -65,13 +65,29 @@ impl SyncControl for FakeLinks {
     fn run_now(&self) -> SyncFuture<'_> {
         Box::pin(async { json!({"links": [{"name": "pull-x", "pulled": 2}]}) })
     }
+
+    fn reset<'a>(&'a self, link: &'a str) -> RepairFuture<'a> {
+        Box::pin(async move {
+            match link {
+                "pull-x" => Ok(json!({"link": link, "cursor": 0})),
+                "broken" => Err(SyncError::Failed("the store is gone".into())),
+                other => Err(SyncError::UnknownLink(other.to_owned())),
+            }
+        })
+    }
 }
 
 #[tokio::test]
 async fn sync_asks_the_attached_links() {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
-    let mut running =
-        start_service(&NotesSpec, store, None, Box::new(SystemEnv::default())).unwrap();
+    let mut running = start_service(
+        &NotesSpec,
+        store,
+        None,
+        Default::default(),
+        Box::new(SystemEnv::default()),
+    )
+    .unwrap();
     running.attach_sync(Arc::new(FakeLinks));
     let service = Service {
         host: running.host.clone(),
@@ -89,6 +105,25 @@ async fn sync_asks_the_attached_links() {
             .expect(200),
         &json!({"links": [{"name": "pull-x", "pulled": 2}]})
     );
+    let reset = service
+        .post("/api/sync/links/pull-x/reset", "application/json", "")
+        .await;
+    assert_eq!(reset.expect(200), &json!({"link": "pull-x", "cursor": 0}));
+    let unknown = service
+        .post("/api/sync/links/nope/reset", "application/json", "")
+        .await;
+    assert!(unknown.expect(404)["error"]
+        .as_str()
+        .unwrap()
+        .contains("no link named"));
+    let failed = service
+        .post("/api/sync/links/broken/reset", "application/json", "")
+        .await;
+    failed.expect(503);
+    let retry = service
+        .post("/api/sync/links/pull-x/retry", "application/json", "")
+        .await;
+    retry.expect(404);
 }
 
 #[tokio::test]
@@ -99,6 +134,7 @@ async fn start_service_replays_the_store_and_honours_an_acceptance_override() {
             &NotesSpec,
             Arc::clone(&store),
             None,
+            Default::default(),
             Box::new(SystemEnv::default()),
         )
         .unwrap();
@@ -120,6 +156,7 @@ async fn start_service_replays_the_store_and_honours_an_acceptance_override() {
         &NotesSpec,
         Arc::clone(&store),
         Some(only_strangers),
+        Default::default(),
         Box::new(SystemEnv::default()),
     )
     .unwrap();
