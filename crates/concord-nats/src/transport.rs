@@ -33,12 +33,13 @@ use async_nats::jetstream::context::{ConsumerInfoErrorKind, PublishAckFuture, Pu
 use async_nats::jetstream::message::Acker;
 use async_nats::jetstream::stream::{self, Stream};
 use async_nats::jetstream::{self, Context};
-use concord_core::event::{CloudEvent, StoredEvent};
+use concord_core::event::parse::id_of;
+use concord_core::event::{CloudEvent, Limits};
+use concord_core::wire::{Delivered, Unreadable};
 use concord_core::store::ReadQuery;
 use concord_node::{Transport, TransportFuture};
-use concord_sync::{DeliveryError, LinkSpec, Page, Rejection, TransportKind};
+use concord_sync::{DeliveryError, LinkSpec, Page, TransportError, TransportKind};
 use futures_util::StreamExt;
-use serde_json::Value;
 
 use crate::names::{durable_name, event_subject, filter_subject};
 use crate::options::NatsOptions;
@@ -218,8 +219,16 @@ impl NatsTransport {
         }
     }
 
-    async fn publish(&self, link: &LinkSpec, events: &[StoredEvent]) -> Result<(), DeliveryError> {
-        let unreachable = DeliveryError::Unreachable;
+    async fn publish(
+        &self,
+        link: &LinkSpec,
+        events: &[CloudEvent],
+    ) -> Result<Delivered, DeliveryError> {
+        // A stream has no store identity to ask for: an empty delivery has nothing to do.
+        if events.is_empty() {
+            return Ok(Delivered::default());
+        }
+        let unreachable = |error| DeliveryError::Transport(TransportError::Unreachable(error));
         let connection = self.connection(&link.url).await.map_err(unreachable)?;
         self.stream(&link.url, &connection)
             .await
@@ -229,9 +238,11 @@ impl NatsTransport {
         // the server could never take is refused before anything of the batch is published.
         let max_payload = connection.client.server_info().max_payload;
         let mut messages = Vec::with_capacity(events.len());
-        for (index, stored) in events.iter().enumerate() {
-            let event = &stored.event;
-            let payload = serde_json::to_vec(event).expect("a CloudEvent serializes");
+        for (index, event) in events.iter().enumerate() {
+            // The event as stored, data as its exact text: what a subscriber reads is what
+            // this service holds.
+            let mut payload = Vec::with_capacity(event.encoded_len());
+            event.write_json(&mut payload, None);
             if max_payload > 0 && payload.len() + event.id.len() + HEADER_ROOM > max_payload {
                 return Err(DeliveryError::Refused {
                     index,
@@ -288,18 +299,34 @@ impl NatsTransport {
             }
         }
         match outcome {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(Delivered::default()),
             Err((kind, error)) => {
                 if kind == PublishErrorKind::StreamNotFound {
                     // Deleted behind our back: create it again next round.
                     self.forget_stream(&link.url).await;
                 }
-                Err(DeliveryError::Unreachable(error))
+                Err(unreachable(error))
             }
         }
     }
 
-    async fn fetch_page(&self, link: &LinkSpec, query: &ReadQuery) -> Result<Page, String> {
+    async fn fetch_page(
+        &self,
+        link: &LinkSpec,
+        query: &ReadQuery,
+        limits: &Limits,
+    ) -> Result<Page, TransportError> {
+        self.fetch_events(link, query, limits)
+            .await
+            .map_err(TransportError::Unreachable)
+    }
+
+    async fn fetch_events(
+        &self,
+        link: &LinkSpec,
+        query: &ReadQuery,
+        limits: &Limits,
+    ) -> Result<Page, String> {
         let connection = self.connection(&link.url).await?;
         let state = self.pull_state(&link.name);
         let mut state = state.lock().await;
@@ -357,10 +384,10 @@ impl NatsTransport {
                 continue;
             }
             page.next_after = page.next_after.max(sequence);
-            match parse(&message.payload) {
+            match parse(&message.payload, limits) {
                 Ok(event) if query.matches(&event) => page.events.push(event),
                 Ok(_) => {} // examined, not carried by this link
-                Err((id, reason)) => {
+                Err((id, reason, text)) => {
                     let id = id
                         .or_else(|| {
                             message
@@ -370,14 +397,18 @@ impl NatsTransport {
                                 .map(|v| v.to_string())
                         })
                         .unwrap_or_else(|| format!("(stream sequence {sequence})"));
-                    page.malformed.push(Rejection { id, reason });
+                    page.unreadable.push(Unreadable {
+                        id: Some(id),
+                        reason,
+                        text,
+                    });
                 }
             }
         }
         page.has_more = pending.is_some_and(|left| left > 0);
         // What is left for this consumer, as a position: the link's status then shows it as
         // the exact number of messages still to examine.
-        page.peer_last_sequence = pending.map(|left| page.next_after + left);
+        page.last_sequence = pending.map(|left| page.next_after + left);
         // Something at or below the cursor came back: look at the consumer (and the stream's
         // end) again before the next fetch, in case more than an acknowledgement was lost.
         state.consumer = (!stale).then_some(consumer);
@@ -511,12 +542,11 @@ impl NatsTransport {
     }
 }
 
-/// A message's payload as a CloudEvent, or (its id if readable, why it is malformed).
-fn parse(payload: &[u8]) -> Result<CloudEvent, (Option<String>, String)> {
-    let value: Value =
-        serde_json::from_slice(payload).map_err(|e| (None, format!("not JSON: {e}")))?;
-    let id = value.get("id").and_then(Value::as_str).map(str::to_owned);
-    CloudEvent::from_value(value).map_err(|e| (id, e.to_string()))
+/// A message's payload as a CloudEvent (within the receiver's limits), or (its id if
+/// readable, why it cannot be taken, its text).
+fn parse(payload: &[u8], limits: &Limits) -> Result<CloudEvent, (Option<String>, String, String)> {
+    let text = String::from_utf8_lossy(payload);
+    CloudEvent::parse(&text, limits).map_err(|e| (id_of(&text), e.to_string(), text.into_owned()))
 }
 
 impl Transport for NatsTransport {
@@ -524,15 +554,16 @@ impl Transport for NatsTransport {
         &'a self,
         link: &'a LinkSpec,
         query: &'a ReadQuery,
-    ) -> TransportFuture<'a, Result<Page, String>> {
-        Box::pin(self.fetch_page(link, query))
+        limits: &'a Limits,
+    ) -> TransportFuture<'a, Result<Page, TransportError>> {
+        Box::pin(self.fetch_page(link, query, limits))
     }
 
     fn deliver<'a>(
         &'a self,
         link: &'a LinkSpec,
-        events: &'a [StoredEvent],
-    ) -> TransportFuture<'a, Result<(), DeliveryError>> {
+        events: &'a [CloudEvent],
+    ) -> TransportFuture<'a, Result<Delivered, DeliveryError>> {
         Box::pin(self.publish(link, events))
     }
 

@@ -210,7 +210,9 @@ async fn malformed_messages_are_recorded_as_rejected_and_do_not_block() {
     // Well-formed, but its data breaks the catalogue: rejected by the service itself.
     let mut wrong = note(WRITER, 1_000);
     wrong.id = "bad-2".into();
-    wrong.data.insert("n".into(), json!("one thousand"));
+    let mut data = wrong.data.map().clone();
+    data.insert("n".into(), json!("one thousand"));
+    wrong.data = data.into();
     nats.publish_raw(
         WRITER,
         NOTE_ADDED,
@@ -362,7 +364,7 @@ async fn an_unreachable_server_fails_rounds_not_the_node() {
         error.contains("NATS not reachable at nats://127.0.0.1:1"),
         "{error}"
     );
-    let delivered = transport.deliver(&link, &[]).await;
+    let delivered = transport.deliver(&link, &[note(WRITER, 1)]).await;
     assert!(delivered.is_err());
     reader.stop().await;
 

@@ -328,6 +328,11 @@ impl<M: Model> Links<M> {
                     break;
                 }
             }
+            let rejected = self
+                .host
+                .store()
+                .dead_letters(&link.spec.name, 0)
+                .map_or(0, |(count, _)| count);
             let machine = link.machine();
             let status = machine.status();
             summaries.push(json!({
@@ -340,6 +345,7 @@ impl<M: Model> Links<M> {
                 "cursor": status.cursor,
                 "ok": status.failures == 0 && !machine.is_stopped(),
                 "lastError": status.last_error,
+                "rejected": rejected,
             }));
             link.wake.notify_one();
         }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use concord_core::event::{CloudEvent, EventError, StoredEvent, Timestamp};
+use concord_core::event::{CloudEvent, EventError, Timestamp};
 use concord_core::runtime::Catalogue;
 use concord_core::service::Params;
 use concord_core::store::{EventAppender, MemoryStore, ReadQuery};
@@ -15,7 +15,9 @@ use concord_core::{
 };
 use concord_nats::{NatsOptions, NatsTransport};
 use concord_node::{NodeOptions, RunningNode, Transport, TransportFuture};
-use concord_sync::{DeliveryError, LinkSpec, Page};
+use concord_core::wire::Delivered;
+use concord_core::Limits;
+use concord_sync::{DeliveryError, LinkSpec, Page, TransportError};
 use serde_json::{json, Map, Value};
 
 pub const NOTE_ADDED: &str = "noteAdded";
@@ -284,9 +286,10 @@ impl Transport for Spy {
         &'a self,
         link: &'a LinkSpec,
         query: &'a ReadQuery,
-    ) -> TransportFuture<'a, Result<Page, String>> {
+        limits: &'a Limits,
+    ) -> TransportFuture<'a, Result<Page, TransportError>> {
         Box::pin(async move {
-            let page = self.inner.fetch(link, query).await;
+            let page = self.inner.fetch(link, query, limits).await;
             if let Ok(page) = &page {
                 self.fetched
                     .fetch_add(page.events.len() as u64, Ordering::SeqCst);
@@ -298,8 +301,8 @@ impl Transport for Spy {
     fn deliver<'a>(
         &'a self,
         link: &'a LinkSpec,
-        events: &'a [StoredEvent],
-    ) -> TransportFuture<'a, Result<(), DeliveryError>> {
+        events: &'a [CloudEvent],
+    ) -> TransportFuture<'a, Result<Delivered, DeliveryError>> {
         self.inner.deliver(link, events)
     }
 
