@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use concord_core::{AcceptancePolicy, AcceptanceRule};
+use concord_core::{AcceptancePolicy, AcceptanceRule, Limits};
 use concord_sync::LinkSpec;
 use serde::Deserialize;
 use student_affairs::topology::paper_links;
@@ -36,6 +36,9 @@ pub struct FileConfig {
     pub acceptance: Option<Vec<AcceptanceRule>>,
     /// NATS JetStream for links: `url`, `stream` (also the subject prefix, lower-cased).
     pub nats: Option<NatsConfig>,
+    /// What the service accepts at intake: `max_id_bytes`, `max_event_bytes`, `max_depth`,
+    /// `max_skew_ms` (each optional; the contract's defaults otherwise).
+    pub limits: Option<Limits>,
 }
 
 /// `[nats]`: where NATS links go.
@@ -68,6 +71,7 @@ pub struct ServiceConfig {
     pub acceptance: Option<AcceptancePolicy>,
     /// Set when any link goes over NATS.
     pub nats: Option<NatsConfig>,
+    pub limits: Limits,
 }
 
 /// The demo's address of a service: the base port plus its place in the paper's list.
@@ -219,6 +223,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServiceConfig, String> {
         links,
         acceptance: file.acceptance.map(AcceptancePolicy::new),
         nats,
+        limits: file.limits.unwrap_or_default(),
     })
 }
 

@@ -69,6 +69,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         let options = NodeOptions {
             listen: SocketAddr::new(args.bind, args.port + index as u16),
             acceptance: None,
+            limits: Default::default(),
             links: topology[index].1.clone(),
             transport: transport_for(&args, name)?,
             gui: gui.clone(),

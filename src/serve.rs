@@ -17,6 +17,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         NodeOptions {
             listen: config.listen,
             acceptance: config.acceptance,
+            limits: config.limits,
             links: config.links,
             transport,
             // The page draws this service's own links; it knows no sibling GUIs.
