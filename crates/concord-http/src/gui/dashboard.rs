@@ -12,6 +12,13 @@ use serde_json::Value;
 
 use super::SYNC_PATH;
 
+/// Where a link's repair form posts.
+fn repair_path(link: &str, repair: &str) -> String {
+    let name: String =
+        percent_encoding::utf8_percent_encode(link, percent_encoding::NON_ALPHANUMERIC).to_string();
+    format!("/ui/sync/links/{name}/{repair}")
+}
+
 /// Events per page of the log.
 pub(crate) const PAGE: usize = 20;
 
@@ -174,7 +181,7 @@ pub(crate) fn sync_panel(status: Option<&Value>) -> Markup {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let rejections: Vec<(String, String, String)> = links
+    let rejections: Vec<(String, String, String, String)> = links
         .iter()
         .flat_map(|link| {
             let name = text(link, "name").unwrap_or("?").to_owned();
@@ -187,6 +194,7 @@ pub(crate) fn sync_panel(status: Option<&Value>) -> Markup {
                         name.clone(),
                         text(r, "id").unwrap_or("?").to_owned(),
                         text(r, "reason").unwrap_or("").to_owned(),
+                        text(r, "at").map(clock).unwrap_or("").to_owned(),
                     )
                 })
         })
@@ -204,6 +212,7 @@ pub(crate) fn sync_panel(status: Option<&Value>) -> Markup {
                         thead { tr {
                             th { "Peer" } th { "Direction" } th { "Events" } th { "Cursor" }
                             th { "Lag" } th { "Last success" } th { "Last error" } th { "Rejected" }
+                            th { span.sr-only { "Repairs" } }
                         } }
                         tbody {
                             @for link in &links { (sync_row(link)) }
@@ -214,11 +223,14 @@ pub(crate) fn sync_panel(status: Option<&Value>) -> Markup {
                     button type="submit" { "Synchronize now" }
                 }
                 @if !rejections.is_empty() {
-                    details.rejections {
-                        summary { "Recently rejected events (" (rejections.len()) ")" }
+                    details.rejections open {
+                        summary { "Rejected events, kept until re-delivered (oldest first)" }
+                        p.intro { "Each link keeps the events it could not carry, with the reason. "
+                            "After a fix (a raised limit, a repaired peer, a clock that caught up), "
+                            "“Retry” delivers them again; those carried are forgotten." }
                         ul {
-                            @for (link, id, reason) in &rejections {
-                                li { code { (id) } " on " (link) ": " (reason) }
+                            @for (link, id, reason, at) in &rejections {
+                                li { span.muted { (at) " " } code { (id) } " on " (link) ": " (reason) }
                             }
                         }
                     }
@@ -239,6 +251,7 @@ fn sync_row(link: &Value) -> Markup {
     let rejected = link.get("rejected").and_then(Value::as_u64).unwrap_or(0);
     let success = text(link, "lastSuccess");
     let error = text(link, "lastError");
+    let stopped = text(link, "state") == Some("stopped");
     html! {
         tr {
             td.nowrap title=(name) {
@@ -254,6 +267,7 @@ fn sync_row(link: &Value) -> Markup {
             }
             td.num { (link.get("cursor").and_then(Value::as_u64).unwrap_or(0)) }
             @match pending {
+                _ if stopped => td.bad.nowrap title="Stopped: the peer's store is not the one its cursor belongs to" { "stopped" },
                 None => td.muted title="Known after the first round" { "?" },
                 Some(0) => td.good.nowrap { "in sync" },
                 Some(n) => td.warning.nowrap title="Log positions after the cursor not yet examined" { (n) " behind" },
@@ -270,6 +284,18 @@ fn sync_row(link: &Value) -> Markup {
                 None => td.muted { "—" },
             }
             @if rejected == 0 { td.muted.num { "0" } } @else { td.bad.num { (rejected) } }
+            td.nowrap {
+                @if stopped {
+                    form.inline method="post" action=(repair_path(name, "reset")) {
+                        button type="submit" title="Forget the cursor and read the peer from the start; what is applied already comes back as duplicates" { "Reset cursor" }
+                    }
+                }
+                @if rejected > 0 {
+                    form.inline method="post" action=(repair_path(name, "retry")) {
+                        button type="submit" title="Deliver the rejected events again" { "Retry rejected" }
+                    }
+                }
+            }
         }
     }
 }

@@ -11,8 +11,10 @@
 //!   an error re-renders the page with the message in it (never raw JSON) and the error's
 //!   status (400/404/409, 503 for a failing store).
 //! - `POST /ui/sync`: "Synchronize now" ([`SyncControl::run_now`]), then `303` back.
+//! - `POST /ui/sync/links/{name}/reset` and `/retry`: a link's repairs (reset its cursor,
+//!   re-deliver its dead letters), then `303` back with what happened.
 //!
-//! Both refuse (403) a post whose `Origin` is another site: a page elsewhere must not be
+//! All refuse (403) a post whose `Origin` is another site: a page elsewhere must not be
 //! able to submit this service's forms in its user's browser.
 //!
 //! # Layout
@@ -35,7 +37,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header::{HOST, LOCATION, ORIGIN};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
@@ -53,6 +55,8 @@ use crate::sync::SyncControl;
 pub(crate) const PATH: &str = "/";
 pub(crate) const COMMAND_PATH: &str = "/ui/command";
 pub(crate) const SYNC_PATH: &str = "/ui/sync";
+/// `POST /ui/sync/links/{name}/reset` and `/retry`: the link repairs, from the sync panel.
+pub(crate) const LINK_REPAIR_PATH: &str = "/ui/sync/links/{name}/{repair}";
 
 /// What a service's page knows beyond the service itself. Empty by default: then the page
 /// has no navigation bar and draws only the service's own links.
@@ -94,6 +98,7 @@ pub(crate) fn routes<M: Model>(
         .route(PATH, get(show::<M>))
         .route(COMMAND_PATH, post(command::<M>))
         .route(SYNC_PATH, post(sync_now::<M>))
+        .route(LINK_REPAIR_PATH, post(repair::<M>))
         .with_state(shell)
 }
 
@@ -196,6 +201,42 @@ async fn sync_now<M: Model>(
         return render(shell, request, error.status()).await;
     }
     Ok(sync_now_allowed(&shell).await)
+}
+
+/// `POST /ui/sync/links/{name}/reset|retry`: an operator's repair of one link, then back to
+/// the sync panel with what happened.
+async fn repair<M: Model>(
+    State(shell): State<Shared<M>>,
+    Path((name, repair)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let outcome = match (cross_site(&headers), &shell.sync) {
+        (Some(error), _) => Err(error),
+        (None, None) => Err(ApiError::not_found("this service runs no links")),
+        (None, Some(control)) => match repair.as_str() {
+            "reset" => control.reset(&name).await.map_err(ApiError::from).map(|_| {
+                format!("Link {name} reset: it reads from the start again.")
+            }),
+            "retry" => control.retry(&name).await.map_err(ApiError::from).map(|answer| {
+                format!(
+                    "Link {name}: {} re-delivered, {} still rejected.",
+                    answer["retried"], answer["rejected"]
+                )
+            }),
+            other => Err(ApiError::not_found(format!("no link repair {other:?}"))),
+        },
+    };
+    match outcome {
+        Ok(message) => Ok(see_other(&message, "good", "sync")),
+        Err(error) => {
+            let mut request = page::Request::from_query("", port(&headers));
+            request.problem = Some(Problem {
+                message: error.message().to_owned(),
+                ..Problem::default()
+            });
+            render(shell, request, error.status()).await
+        }
+    }
 }
 
 async fn sync_now_allowed<M: Model>(shell: &Shell<M>) -> Response {
