@@ -25,7 +25,10 @@ fn enrolled(id: &str, student: &str, time: &str, sequence: u64) -> Value {
 
 /// An RFC 3339 time `offset_s` seconds from now.
 fn from_now(offset_s: i64) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let t = now + offset_s;
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
@@ -59,7 +62,10 @@ fn serving(events: Vec<Value>) -> FakePeer {
                 json!({"accepted": n, "duplicates": 0, "ignored": 0, "results": []}),
             );
         }
-        let after: u64 = request.param("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+        let after: u64 = request
+            .param("after")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0);
         let rest: Vec<Value> = events
             .iter()
             .filter(|e| e["sequence"].as_u64().unwrap() > after)
@@ -109,16 +115,23 @@ fn a_link_flows_past_events_it_cannot_take_and_keeps_them_across_a_restart() {
     se.sync();
 
     let students = se.by_id("/api/students", "studentId");
-    assert!(students.contains_key("s-1") && students.contains_key("s-4"), "{students:?}");
+    assert!(
+        students.contains_key("s-1") && students.contains_key("s-4"),
+        "{students:?}"
+    );
     assert!(!students.contains_key("s-2") && !students.contains_key("s-3"));
     let pull = link(&se, OFFICE, "pull");
     assert_eq!(pull["cursor"], 4, "the link moved past both: {pull}");
     assert_eq!(pull["lastError"], Value::Null, "{pull}");
     assert_eq!(pull["rejected"], 2, "{pull}");
     let reasons = pull["recentRejections"].to_string();
-    assert!(reasons.contains("levels deep") && reasons.contains("bytes"), "{reasons}");
+    assert!(
+        reasons.contains("levels deep") && reasons.contains("bytes"),
+        "{reasons}"
+    );
 
     // Dead letters are durable: a restarted service still lists them, with their reasons.
+    se_process.terminate();
     se_process.restart();
     let pull = link(&se, OFFICE, "pull");
     assert_eq!(pull["rejected"], 2, "after a restart: {pull}");
@@ -175,9 +188,16 @@ fn a_push_link_isolates_the_one_event_its_peer_refuses() {
     }
     se.sync();
     let push = link(&se, TA_POOL, "push");
-    assert_eq!(push["lastError"], Value::Null, "the link is not stalled: {push}");
+    assert_eq!(
+        push["lastError"],
+        Value::Null,
+        "the link is not stalled: {push}"
+    );
     assert_eq!(push["rejected"], 1, "{push}");
-    assert!(push["recentRejections"].to_string().contains("413"), "{push}");
+    assert!(
+        push["recentRejections"].to_string().contains("413"),
+        "{push}"
+    );
     let delivered: Vec<String> = pool
         .requests()
         .iter()
@@ -186,7 +206,10 @@ fn a_push_link_isolates_the_one_event_its_peer_refuses() {
         .map(|e| e["data"]["studentId"].as_str().unwrap_or("").to_owned())
         .collect();
     assert!(delivered.contains(&"s-1".to_owned()) && delivered.contains(&"s-3".to_owned()));
-    assert_eq!(push["pending"], 0, "everything after it was delivered: {push}");
+    assert_eq!(
+        push["pending"], 0,
+        "everything after it was delivered: {push}"
+    );
 }
 
 #[test]
@@ -198,18 +221,27 @@ fn a_clock_from_the_future_is_refused_and_a_later_regrade_wins() {
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["index"], 1, "{answer}");
     let error = answer["error"].as_str().unwrap();
-    assert!(error.contains("ahead of this service's clock") && error.contains("5 min"), "{error}");
+    assert!(
+        error.contains("ahead of this service's clock") && error.contains("5 min"),
+        "{error}"
+    );
     assert_eq!(office.events_count(), 0, "nothing of the batch is stored");
 
     let first = graded("grade-1", SE, "s-1", "mod", 3.3, &from_now(-60));
     let slightly_fast = graded("grade-2", SE, "s-1", "mod", 2.0, &from_now(120));
     let (status, answer) = office.put_events(&[first, slightly_fast]);
-    assert_eq!(status, 200, "a clock a little ahead is within the skew: {answer}");
+    assert_eq!(
+        status, 200,
+        "a clock a little ahead is within the skew: {answer}"
+    );
     let student = office.get_ok("/api/students/s-1");
     assert_eq!(student["enrollments"][0]["grade"], 2.0);
 
     // The office's own events may follow a peer's clock only within the skew.
-    let raised = office.post_ok("/api/students", &json!({"studentId": "s-9", "name": "Nine"}));
+    let raised = office.post_ok(
+        "/api/students",
+        &json!({"studentId": "s-9", "name": "Nine"}),
+    );
     let time = raised["events"][0]["time"].as_str().unwrap();
     assert!(time[..19] < from_now(5 * 60)[..19], "{time}");
 }
@@ -222,11 +254,20 @@ fn a_peer_whose_store_was_wiped_stops_the_link_until_its_cursor_is_reset() {
     let se_data = tempfile::tempdir().unwrap();
     let mut office_process = Concord::serve(OFFICE, office_port, office_data.path(), &[]);
     let office = office_process.node();
-    office.post_ok("/api/examinations", &json!({"examinationId": "mod", "title": "Modelling", "group": SE}));
+    office.post_ok(
+        "/api/examinations",
+        &json!({"examinationId": "mod", "title": "Modelling", "group": SE}),
+    );
     for n in 1..=5 {
         let student = format!("s-{n}");
-        office.post_ok("/api/students", &json!({"studentId": student, "name": "Old"}));
-        office.post_ok("/api/enrollments", &json!({"studentId": student, "examinationId": "mod"}));
+        office.post_ok(
+            "/api/students",
+            &json!({"studentId": student, "name": "Old"}),
+        );
+        office.post_ok(
+            "/api/enrollments",
+            &json!({"studentId": student, "examinationId": "mod"}),
+        );
     }
     let mut args = peer_args(&[(OFFICE, office_port), (TA_POOL, free_port())]);
     args.extend(["--sync-interval-ms".to_owned(), "100".to_owned()]);
@@ -242,12 +283,24 @@ fn a_peer_whose_store_was_wiped_stops_the_link_until_its_cursor_is_reset() {
         std::fs::remove_file(entry.unwrap().path()).unwrap();
     }
     office_process.restart();
-    office.post_ok("/api/examinations", &json!({"examinationId": "mod", "title": "Modelling", "group": SE}));
-    office.post_ok("/api/students", &json!({"studentId": "s-new", "name": "New"}));
-    office.post_ok("/api/enrollments", &json!({"studentId": "s-new", "examinationId": "mod"}));
+    office.post_ok(
+        "/api/examinations",
+        &json!({"examinationId": "mod", "title": "Modelling", "group": SE}),
+    );
+    office.post_ok(
+        "/api/students",
+        &json!({"studentId": "s-new", "name": "New"}),
+    );
+    office.post_ok(
+        "/api/enrollments",
+        &json!({"studentId": "s-new", "examinationId": "mod"}),
+    );
     let page = office.get_ok("/api/events?after=11");
     assert_eq!(page["events"], json!([]));
-    assert_eq!(page["last_sequence"], 3, "the page tells where the new log ends: {page}");
+    assert_eq!(
+        page["last_sequence"], 3,
+        "the page tells where the new log ends: {page}"
+    );
 
     se.sync();
     let pull = eventually("the link stops", Duration::from_secs(10), || {
@@ -255,7 +308,10 @@ fn a_peer_whose_store_was_wiped_stops_the_link_until_its_cursor_is_reset() {
         (pull["state"] == "stopped").then_some(pull)
     });
     let error = pull["lastError"].as_str().unwrap();
-    assert!(error.contains("reset"), "the error says what to do: {error}");
+    assert!(
+        error.contains("reset"),
+        "the error says what to do: {error}"
+    );
     assert!(
         !se.by_id("/api/students", "studentId").contains_key("s-new"),
         "a stopped link carries nothing"
@@ -268,7 +324,10 @@ fn a_peer_whose_store_was_wiped_stops_the_link_until_its_cursor_is_reset() {
     assert!(students.contains_key("s-new"), "{students:?}");
     assert!(students.contains_key("s-1"), "what it had stays");
     let pull = link(&se, OFFICE, "pull");
-    assert_eq!((pull["state"].as_str(), pull["cursor"].as_u64()), (Some("ok"), Some(3)));
+    assert_eq!(
+        (pull["state"].as_str(), pull["cursor"].as_u64()),
+        (Some("ok"), Some(3))
+    );
 }
 
 #[test]

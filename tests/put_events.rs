@@ -85,15 +85,21 @@ fn duplicates_in_a_batch_and_across_calls_are_stored_once() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(counts(&answer), (0, 2, 0), "{answer}");
     assert_eq!(statuses(&answer), ["duplicate", "duplicate"]);
-    // Same id, different content: still the id the service stores.
+    // Same id, different content: a conflict (CONTRACT §7), never merged — the stored event
+    // stands.
     let mut changed = a.clone();
     changed["data"]["grade"] = json!(5.0);
     changed["time"] = json!(at(99));
     let (_, answer) = office.put_events(&[changed]);
-    assert_eq!(statuses(&answer), ["duplicate"], "{answer}");
-    // An id the service stores is a duplicate whatever its type or source.
+    assert_eq!(statuses(&answer), ["conflict"], "{answer}");
+    // Whatever its type or source: the id is taken.
     let disguised = event("dup-a", TA_POOL, "noteWritten", &at(5), json!({}));
     let (_, answer) = office.put_events(&[disguised]);
+    assert_eq!(statuses(&answer), ["conflict"], "{answer}");
+    // The same content spelled differently is still the same event: a duplicate.
+    let mut respelled = a.clone();
+    respelled["time"] = json!(at(1).replace(".000Z", "+00:00"));
+    let (_, answer) = office.put_events(&[respelled]);
     assert_eq!(statuses(&answer), ["duplicate"], "{answer}");
     assert_eq!(office.events_count(), before + 2);
     assert_eq!(office_grade(office, "s-1", "e-1"), json!(2.0));
@@ -842,11 +848,30 @@ fn bodies_over_16_mib_are_413() {
     );
     assert_eq!(response.status, 413, "{}", truncate_text(&response.text()));
     assert_eq!(office.events_count(), before);
-    // A body of exactly 16 MiB is not over the limit.
-    big["data"]["padding"] = json!("");
-    let overhead = json!([big]).to_string().len();
-    big["data"]["padding"] = json!("x".repeat(16 * 1024 * 1024 - overhead));
-    let body = json!([big]).to_string();
+    // A body of exactly 16 MiB is not over the limit: seventeen events, each within the
+    // 1 MiB an event may be.
+    let events = |padding: usize, last: usize| -> String {
+        let batch: Vec<Value> = (0..17)
+            .map(|i| {
+                let mut event = graded(
+                    &format!("big-{i}"),
+                    SE,
+                    &format!("s-{i}"),
+                    "e-1",
+                    1.0,
+                    &at(1),
+                );
+                let pad = if i == 16 { last } else { padding };
+                event["data"]["padding"] = json!("x".repeat(pad));
+                event
+            })
+            .collect();
+        Value::Array(batch).to_string()
+    };
+    let overhead = events(0, 0).len();
+    let padding = (16 * 1024 * 1024 - overhead) / 17;
+    let last = 16 * 1024 * 1024 - overhead - 16 * padding;
+    let body = events(padding, last);
     assert_eq!(body.len(), 16 * 1024 * 1024);
     let response = office.send(
         "POST",
@@ -855,7 +880,7 @@ fn bodies_over_16_mib_are_413() {
         body.as_bytes(),
     );
     assert_eq!(response.status, 200, "{}", truncate_text(&response.text()));
-    assert_eq!(office.events_count(), before + 1);
+    assert_eq!(office.events_count(), before + 17);
 }
 
 #[test]

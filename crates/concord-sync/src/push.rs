@@ -285,6 +285,7 @@ impl PushLink {
         if round.probe {
             // The peer answered with the store it had: nothing to store.
             self.round = None;
+            self.status.succeeded(now);
             self.schedule.succeeded(now, false, self.spec.interval_ms);
             return PushStep::Idle;
         }

@@ -506,6 +506,23 @@ fn an_idle_push_link_probes_its_peer_and_notices_a_wiped_receiver() {
     link.schedule().force(later(1500));
     let probe = deliver(link.start(later(1500), &group.store).unwrap());
     assert!(probe.is_empty(), "a probe carries nothing");
+    let down = DeliveryError::Transport(TransportError::Unreachable("refused".into()));
+    assert_eq!(link.delivered(later(1500), Err(down)), PushStep::Idle);
+    assert_eq!(link.status().state, LinkState::Failing);
+    link.schedule().force(later(1600));
+    let probe = deliver(link.start(later(1600), &group.store).unwrap());
+    assert_eq!(
+        link.delivered(later(1600), Ok(office.receive(probe))),
+        PushStep::Idle
+    );
+    assert_eq!(
+        link.status().state,
+        LinkState::Ok,
+        "an answered probe clears the failure"
+    );
+    assert_eq!(link.status().last_error, None);
+    link.schedule().force(later(3000));
+    let probe = deliver(link.start(later(3000), &group.store).unwrap());
     let mut wiped = Node::new("office", "group");
     assert_eq!(
         link.delivered(later(1500), Ok(wiped.receive(probe))),

@@ -395,7 +395,7 @@ impl Catalogue for StudentAffairsCatalogue {
         let fields: &[&str] = with_event_type!(event.ty.as_str(), T => T::KEY, _ => return None);
         let values: Vec<Value> = fields
             .iter()
-            .map(|field| event.data.get(*field).cloned().unwrap_or(Value::Null))
+            .map(|field| event.data.get(field).cloned().unwrap_or(Value::Null))
             .collect();
         Some(format!("{}:{}", event.ty, Value::Array(values)))
     }

@@ -214,15 +214,21 @@ async fn repair<M: Model>(
         (Some(error), _) => Err(error),
         (None, None) => Err(ApiError::not_found("this service runs no links")),
         (None, Some(control)) => match repair.as_str() {
-            "reset" => control.reset(&name).await.map_err(ApiError::from).map(|_| {
-                format!("Link {name} reset: it reads from the start again.")
-            }),
-            "retry" => control.retry(&name).await.map_err(ApiError::from).map(|answer| {
-                format!(
-                    "Link {name}: {} re-delivered, {} still rejected.",
-                    answer["retried"], answer["rejected"]
-                )
-            }),
+            "reset" => control
+                .reset(&name)
+                .await
+                .map_err(ApiError::from)
+                .map(|_| format!("Link {name} reset: it reads from the start again.")),
+            "retry" => control
+                .retry(&name)
+                .await
+                .map_err(ApiError::from)
+                .map(|answer| {
+                    format!(
+                        "Link {name}: {} re-delivered, {} still rejected.",
+                        answer["retried"], answer["rejected"]
+                    )
+                }),
             other => Err(ApiError::not_found(format!("no link repair {other:?}"))),
         },
     };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use concord_core::runtime::SystemEnv;
 use concord_core::store::MemoryStore;
 use concord_core::{EventReader, EventStore, ReadQuery};
-use concord_http::{start_service, Gui, SyncControl, SyncFuture};
+use concord_http::{start_service, Gui, RepairFuture, SyncControl, SyncError, SyncFuture};
 use concord_sync::LinkSpec;
 use serde_json::{json, Value};
 
@@ -266,7 +266,9 @@ impl SyncControl for OneLink {
             "name": "pull-noteWritten-from-other-notes", "peer": "other-notes",
             "url": "http://127.0.0.1:9", "direction": "pull", "types": ["noteWritten"],
             "filter": ["data.kind=todo"], "cursor": 7, "pending": 3, "rejected": 1,
-            "recentRejections": [{"id": "bad-1", "reason": "data.noteId: is required"}],
+            "state": "stopped",
+            "recentRejections": [{"id": "bad-1", "reason": "data.noteId: is required",
+                                  "at": "2026-11-26T09:29:00.000Z"}],
             "lastSuccess": "2026-11-26T09:30:00.000Z",
             "lastError": "2026-11-26T09:31:00.000Z: connection <refused>"
         }]})
@@ -275,6 +277,18 @@ impl SyncControl for OneLink {
     fn run_now(&self) -> SyncFuture<'_> {
         Box::pin(async {
             json!({"links": [{"name": "pull-noteWritten-from-other-notes", "carried": 2, "ok": true}]})
+        })
+    }
+
+    fn reset<'a>(&'a self, link: &'a str) -> RepairFuture<'a> {
+        Box::pin(async move { Ok(json!({"link": link, "cursor": 0})) })
+    }
+
+    fn retry<'a>(&'a self, link: &'a str) -> RepairFuture<'a> {
+        Box::pin(async move {
+            Err(SyncError::UnknownLink(format!(
+                "{link} (not retried in this test)"
+            )))
         })
     }
 }
@@ -325,6 +339,34 @@ async fn the_sync_panel_shows_each_link_and_synchronizes_now() {
         location(&reply),
         "/?flash=Synchronized+1+link%3A+2+events+carried.&tone=good#sync"
     );
+}
+
+#[tokio::test]
+async fn a_stopped_link_and_its_rejections_offer_their_repairs() {
+    let service = with_links_and_gui(Gui::default());
+    let reply = service.get("/").await;
+    let page = html(&reply);
+    let link = "pull%2DnoteWritten%2Dfrom%2Dother%2Dnotes";
+    for part in [
+        ">stopped</td>",
+        &format!(r#"action="/ui/sync/links/{link}/reset""#),
+        "Reset cursor",
+        &format!(r#"action="/ui/sync/links/{link}/retry""#),
+        "Retry rejected",
+        "09:29:00",
+    ] {
+        assert!(page.contains(part), "{part}");
+    }
+    let reply = service
+        .post(&format!("/ui/sync/links/{link}/reset"), FORM, "")
+        .await;
+    assert!(location(&reply).contains("reset"), "{}", location(&reply));
+    // A repair that fails shows the page with the reason, never a bare error.
+    let reply = service
+        .post(&format!("/ui/sync/links/{link}/retry"), FORM, "")
+        .await;
+    assert_eq!(reply.status, 404);
+    assert!(html(&reply).contains("not retried in this test"));
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 use axum::body::Body;
 use axum::http::Request;
+use concord_core::EventReader;
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -434,4 +435,25 @@ async fn a_known_id_with_other_content_is_a_conflict() {
     assert_eq!(answer["results"][0]["status"], "conflict");
     assert_eq!(answer["results"][1]["status"], "duplicate");
     assert_eq!(service.count(), 1);
+}
+
+#[tokio::test]
+async fn data_is_stored_as_the_exact_text_received() {
+    let service = Service::start();
+    // 4.5 MiB of `1e15` once grew to 17 MiB when re-serialised, and the batch became a 413
+    // at every peer. Kept as text, it stays what was sent.
+    let data = r#"{ "noteId":"n1", "text":"t", "nums":[1e15, 1.50, -0.0, 100000000000000000000] }"#;
+    let body = format!(
+        r#"{{"specversion":"1.0","id":"x1","source":"{PEER}","type":"noteWritten","time":"2026-11-26T10:00:01Z","data":{data}}}"#
+    );
+    service
+        .post("/api/events", "application/json", body)
+        .await
+        .expect(200);
+    let stored = service
+        .store
+        .inner
+        .read(&concord_core::ReadQuery::after(0, 10))
+        .unwrap();
+    assert_eq!(stored.events[0].event.data.as_str(), data);
 }

@@ -10,13 +10,13 @@ use concord_core::event::{CloudEvent, EventError, Timestamp};
 use concord_core::runtime::Catalogue;
 use concord_core::service::Params;
 use concord_core::store::{EventAppender, MemoryStore, ReadQuery};
+use concord_core::wire::Delivered;
+use concord_core::Limits;
 use concord_core::{
     AcceptancePolicy, AcceptanceRule, Api, CommandError, EventDraft, Model, ServiceSpec,
 };
 use concord_nats::{NatsOptions, NatsTransport};
 use concord_node::{NodeOptions, RunningNode, Transport, TransportFuture};
-use concord_core::wire::Delivered;
-use concord_core::Limits;
 use concord_sync::{DeliveryError, LinkSpec, Page, TransportError};
 use serde_json::{json, Map, Value};
 
