@@ -258,15 +258,19 @@ async fn an_error_re_renders_the_page_with_the_message_and_status() {
     assert!(page.contains("<p class=\"form-error\" role=\"alert\">note n1 exists"));
 }
 
-struct OneLink;
+/// One pull link; `stopped` says whether it stopped on a peer store not its cursor's.
+struct OneLink {
+    stopped: bool,
+}
 
 impl SyncControl for OneLink {
     fn status(&self) -> Value {
+        let state = if self.stopped { "stopped" } else { "failing" };
         json!({"links": [{
             "name": "pull-noteWritten-from-other-notes", "peer": "other-notes",
             "url": "http://127.0.0.1:9", "direction": "pull", "types": ["noteWritten"],
             "filter": ["data.kind=todo"], "cursor": 7, "pending": 3, "rejected": 1,
-            "state": "stopped",
+            "state": state,
             "recentRejections": [{"id": "bad-1", "reason": "data.noteId: is required",
                                   "at": "2026-11-26T09:29:00.000Z"}],
             "lastSuccess": "2026-11-26T09:30:00.000Z",
@@ -294,6 +298,10 @@ impl SyncControl for OneLink {
 }
 
 fn with_links_and_gui(gui: Gui) -> Service {
+    with_link(gui, false)
+}
+
+fn with_link(gui: Gui, stopped: bool) -> Service {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
     let mut running = start_service(
         &NotesSpec,
@@ -303,7 +311,7 @@ fn with_links_and_gui(gui: Gui) -> Service {
         Box::new(SystemEnv::default()),
     )
     .unwrap();
-    running.attach_sync(Arc::new(OneLink));
+    running.attach_sync(Arc::new(OneLink { stopped }));
     running.set_gui(gui);
     Service {
         host: running.host.clone(),
@@ -343,7 +351,7 @@ async fn the_sync_panel_shows_each_link_and_synchronizes_now() {
 
 #[tokio::test]
 async fn a_stopped_link_and_its_rejections_offer_their_repairs() {
-    let service = with_links_and_gui(Gui::default());
+    let service = with_link(Gui::default(), true);
     let reply = service.get("/").await;
     let page = html(&reply);
     let link = "pull%2DnoteWritten%2Dfrom%2Dother%2Dnotes";
