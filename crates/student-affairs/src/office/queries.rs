@@ -1,12 +1,14 @@
 //! The students-office queries: students with their enrollments and grades, examinations
-//! with their students.
+//! with their students — the lists a page at a time, searchable by id and name or title.
 
-use concord_core::{CommandError, Params};
+use concord_core::{CommandError, ListQuery, Page, Params};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::OfficeModel;
-use crate::api::{array_schema, grade_or_null_schema, group_schema, id_schema, object_schema};
+use crate::api::{
+    array_schema, grade_or_null_schema, group_schema, id_schema, object_schema, student_matches,
+};
 use crate::catalogue::Group;
 use crate::directory::{Directory, Examination, Student};
 use crate::grade::Grade;
@@ -30,6 +32,9 @@ pub struct EnrollmentAnswer {
     /// `null` while unknown.
     pub group: Option<Group>,
     pub grade: Option<Grade>,
+    /// `false` for a grade that arrived for a student the office never enrolled in this
+    /// examination: listed so the grade is not lost, but not an enrollment.
+    pub enrolled: bool,
 }
 
 impl StudentAnswer {
@@ -45,6 +50,7 @@ impl StudentAnswer {
                         .to_owned(),
                     group: examination.and_then(Examination::group),
                     grade: enrollment.grade().map(|r| r.grade),
+                    enrolled: enrollment.is_enrolled(),
                 }
             })
             .collect();
@@ -61,6 +67,7 @@ impl StudentAnswer {
             "title": {"type": "string"},
             "group": {"oneOf": [group_schema(), {"type": "null"}]},
             "grade": grade_or_null_schema(),
+            "enrolled": {"type": "boolean"},
         }));
         object_schema(json!({
             "studentId": id_schema(),
@@ -70,12 +77,16 @@ impl StudentAnswer {
     }
 }
 
-pub fn students(model: &OfficeModel, _: &Params) -> Result<Vec<StudentAnswer>, CommandError> {
+/// `GET /api/students`: a page of students; `q` searches ids and names.
+pub fn students(
+    model: &OfficeModel,
+    _: &Params,
+    list: &ListQuery,
+) -> Result<Page<StudentAnswer>, CommandError> {
     let directory = model.directory();
-    Ok(directory
-        .students()
-        .map(|(id, student)| StudentAnswer::of(directory, id, student))
-        .collect())
+    Ok(list.page(directory.student_index(), |id, student| {
+        student_matches(list, id, student).then(|| StudentAnswer::of(directory, id, student))
+    }))
 }
 
 pub fn student(model: &OfficeModel, params: &Params) -> Result<StudentAnswer, CommandError> {
@@ -107,6 +118,8 @@ pub struct EnrolledStudentAnswer {
     /// `""` while unknown.
     pub name: String,
     pub grade: Option<Grade>,
+    /// As in [`EnrollmentAnswer::enrolled`].
+    pub enrolled: bool,
 }
 
 impl ExaminationAnswer {
@@ -115,13 +128,12 @@ impl ExaminationAnswer {
             .students()
             .map(|student_id| {
                 let student = directory.find_student(student_id);
+                let enrollment = student.and_then(|s| s.enrollment(examination_id));
                 EnrolledStudentAnswer {
                     student_id: student_id.clone(),
                     name: student.map_or("", Student::name_or_empty).to_owned(),
-                    grade: student
-                        .and_then(|s| s.enrollment(examination_id))
-                        .and_then(|e| e.grade())
-                        .map(|r| r.grade),
+                    grade: enrollment.and_then(|e| e.grade()).map(|r| r.grade),
+                    enrolled: enrollment.is_some_and(|e| e.is_enrolled()),
                 }
             })
             .collect();
@@ -138,6 +150,7 @@ impl ExaminationAnswer {
             "studentId": id_schema(),
             "name": {"type": "string"},
             "grade": grade_or_null_schema(),
+            "enrolled": {"type": "boolean"},
         }));
         object_schema(json!({
             "examinationId": id_schema(),
@@ -148,15 +161,17 @@ impl ExaminationAnswer {
     }
 }
 
+/// `GET /api/examinations`: a page of examinations; `q` searches ids and titles.
 pub fn examinations(
     model: &OfficeModel,
     _: &Params,
-) -> Result<Vec<ExaminationAnswer>, CommandError> {
+    list: &ListQuery,
+) -> Result<Page<ExaminationAnswer>, CommandError> {
     let directory = model.directory();
-    Ok(directory
-        .examinations()
-        .map(|(id, examination)| ExaminationAnswer::of(directory, id, examination))
-        .collect())
+    Ok(list.page(directory.examination_index(), |id, examination| {
+        list.matches([id, examination.title_or_empty()])
+            .then(|| ExaminationAnswer::of(directory, id, examination))
+    }))
 }
 
 pub fn examination(
