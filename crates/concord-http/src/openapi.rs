@@ -126,8 +126,9 @@ fn list_parameters() -> [Value; 3] {
         json!({
             "name": "cursor", "in": "query", "required": false,
             "description": "Where the page starts: copy it from a `Link` header of an earlier \
-                answer (it is opaque). Without it, the first page.",
-            "schema": {"type": "string"},
+                answer (it is opaque; one this service did not hand out is refused with a 400). \
+                Without it, the first page.",
+            "schema": {"type": "string", "minLength": 2, "pattern": "^[A-Za-z0-9_-]+$"},
         }),
         json!({
             "name": "q", "in": "query", "required": false,

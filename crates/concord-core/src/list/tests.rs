@@ -149,7 +149,7 @@ fn a_filter_that_skips_entries_still_pages_exactly() {
     let registry = registry(100);
     let even = |key: &str, _: &String| {
         let n: usize = key[1..].parse().unwrap();
-        (n % 2 == 0).then(|| key.to_owned())
+        (n & 1 == 0).then(|| key.to_owned())
     };
     let query = ListQuery::new(7);
     let mut cursor = None;

@@ -33,8 +33,31 @@ pub struct EnrollmentAnswer {
     pub group: Option<Group>,
     pub grade: Option<Grade>,
     /// `false` for a grade that arrived for a student the office never enrolled in this
-    /// examination: listed so the grade is not lost, but not an enrollment.
+    /// examination: listed so the grade is not lost, but not an enrollment. Only that case
+    /// is written out, so an enrollment keeps the contract's shape.
+    #[serde(skip_serializing_if = "is_true")]
     pub enrolled: bool,
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+/// `enrolled`, written only when `false` (see [`EnrollmentAnswer::enrolled`]).
+fn enrolled_schema() -> Value {
+    json!({
+        "type": "boolean",
+        "const": false,
+        "description": "Present only for a grade that arrived for a student the office never \
+            enrolled in this examination: the grade is kept, but it is not an enrollment.",
+    })
+}
+
+/// [`object_schema`] with an optional `enrolled` member.
+fn with_enrolled(required: Value) -> Value {
+    let mut schema = object_schema(required);
+    schema["properties"]["enrolled"] = enrolled_schema();
+    schema
 }
 
 impl StudentAnswer {
@@ -62,12 +85,11 @@ impl StudentAnswer {
     }
 
     pub fn schema() -> Value {
-        let enrollment = object_schema(json!({
+        let enrollment = with_enrolled(json!({
             "examinationId": id_schema(),
             "title": {"type": "string"},
             "group": {"oneOf": [group_schema(), {"type": "null"}]},
             "grade": grade_or_null_schema(),
-            "enrolled": {"type": "boolean"},
         }));
         object_schema(json!({
             "studentId": id_schema(),
@@ -119,6 +141,7 @@ pub struct EnrolledStudentAnswer {
     pub name: String,
     pub grade: Option<Grade>,
     /// As in [`EnrollmentAnswer::enrolled`].
+    #[serde(skip_serializing_if = "is_true")]
     pub enrolled: bool,
 }
 
@@ -146,11 +169,10 @@ impl ExaminationAnswer {
     }
 
     pub fn schema() -> Value {
-        let enrolled = object_schema(json!({
+        let enrolled = with_enrolled(json!({
             "studentId": id_schema(),
             "name": {"type": "string"},
             "grade": grade_or_null_schema(),
-            "enrolled": {"type": "boolean"},
         }));
         object_schema(json!({
             "examinationId": id_schema(),
