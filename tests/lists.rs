@@ -73,16 +73,22 @@ fn measure(office: &Node, pid: u32, students: usize) {
     assert_eq!(searched.status, 200);
     let (last, last_time) = timed(office, "/?students.cursor=bA");
     assert_eq!(last.status, 200);
+    let (exams, exams_time) = timed(office, "/api/examinations");
+    assert_eq!(exams.status, 200);
+    let exam_items = exams.json().as_array().map(Vec::len).unwrap_or_default();
     println!(
         "{students:>7} students: GET / {:>7} bytes in {:>6.1} ms (last page {:>6.1} ms); \
          GET /api/students {items} items, {:>6} bytes in {:>6.1} ms; \
-         q with no match {:>6.1} ms; resident memory {}",
+         q with no match {:>6.1} ms; GET /api/examinations {exam_items} items, {:>7} bytes \
+         in {:>6.1} ms; resident memory {}",
         page.body.len(),
         page_time.as_secs_f64() * 1e3,
         last_time.as_secs_f64() * 1e3,
         list.body.len(),
         list_time.as_secs_f64() * 1e3,
         search_time.as_secs_f64() * 1e3,
+        exams.body.len(),
+        exams_time.as_secs_f64() * 1e3,
         resident_mib(pid).map_or("unknown".to_owned(), |m| format!("{m:.0} MiB")),
     );
     assert!(
@@ -91,6 +97,12 @@ fn measure(office: &Node, pid: u32, students: usize) {
         page.body.len()
     );
     assert_eq!(items, 100, "a list answers its default page of 100");
+    assert!(
+        exams.body.len() < 2 * 1024 * 1024,
+        "examinations list their students, but a page stops at 10,000 of them: {} bytes",
+        exams.body.len()
+    );
+    assert!(exams.header("link").is_some(), "more examinations remain");
     let link = list
         .header("link")
         .expect("more students remain: a Link header");

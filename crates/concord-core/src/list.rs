@@ -35,6 +35,9 @@ pub const MAX_LIMIT: usize = 1000;
 pub const MAX_SEARCH: usize = 256;
 /// The most entries one page may examine (matching or not) before it ends early.
 pub const SCAN_BUDGET: usize = 50_000;
+/// What the items of one page may weigh in all ([`ListQuery::page_weighed`]), e.g. nested
+/// entries of the items.
+pub const WEIGHT_BUDGET: usize = 10_000;
 
 /// Why a list's query string was refused (a 400 naming [`ListError::parameter`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -245,7 +248,22 @@ impl ListQuery {
     where
         P: Pageable + ?Sized,
     {
-        self.page_within(source, SCAN_BUDGET, select)
+        self.walk(source, SCAN_BUDGET, usize::MAX, |_| 0, select)
+    }
+
+    /// [`ListQuery::page`] for items of very different sizes (an examination listing its
+    /// enrolled students): the page also ends, after at least one item, once its items
+    /// `weigh` [`WEIGHT_BUDGET`] in all, so one answer stays bounded in size.
+    pub fn page_weighed<'a, P, O>(
+        &self,
+        source: &'a P,
+        weigh: impl Fn(&O) -> usize,
+        select: impl FnMut(&'a str, P::Item<'a>) -> Option<O>,
+    ) -> Page<O>
+    where
+        P: Pageable + ?Sized,
+    {
+        self.walk(source, SCAN_BUDGET, WEIGHT_BUDGET, weigh, select)
     }
 
     /// [`ListQuery::page`] with another budget (tests use small ones).
@@ -253,6 +271,20 @@ impl ListQuery {
         &self,
         source: &'a P,
         budget: usize,
+        select: impl FnMut(&'a str, P::Item<'a>) -> Option<O>,
+    ) -> Page<O>
+    where
+        P: Pageable + ?Sized,
+    {
+        self.walk(source, budget, usize::MAX, |_| 0, select)
+    }
+
+    fn walk<'a, P, O>(
+        &self,
+        source: &'a P,
+        budget: usize,
+        weight_budget: usize,
+        weigh: impl Fn(&O) -> usize,
         select: impl FnMut(&'a str, P::Item<'a>) -> Option<O>,
     ) -> Page<O>
     where
@@ -266,7 +298,12 @@ impl ListQuery {
         {
             Cursor::After(lower) => {
                 let entries = source.entries((as_ref(&lower), Bound::Unbounded));
-                let walk = walk(entries, self.limit, budget, select);
+                let limits = Limits {
+                    items: self.limit,
+                    examined: budget,
+                    weight: weight_budget,
+                };
+                let walk = walk(entries, limits, weigh, select);
                 let next = match walk.stop {
                     Stop::End => None,
                     Stop::Full => walk
@@ -288,7 +325,12 @@ impl ListQuery {
             }
             Cursor::Before(upper) => {
                 let entries = source.entries((Bound::Unbounded, as_ref(&upper))).rev();
-                let mut walk = walk(entries, self.limit, budget, select);
+                let limits = Limits {
+                    items: self.limit,
+                    examined: budget,
+                    weight: weight_budget,
+                };
+                let mut walk = walk(entries, limits, weigh, select);
                 walk.items.reverse();
                 // Walking backwards, the first key met is the page's largest.
                 let prev = match walk.stop {
@@ -397,10 +439,18 @@ struct Walk<'a, O> {
     examined: usize,
 }
 
+/// When a walk stops: after `items` items, `examined` entries examined, or items that
+/// weigh `weight` in all.
+struct Limits {
+    items: usize,
+    examined: usize,
+    weight: usize,
+}
+
 fn walk<'a, T, O>(
     entries: impl Iterator<Item = (&'a str, T)>,
-    limit: usize,
-    budget: usize,
+    limits: Limits,
+    weigh: impl Fn(&O) -> usize,
     mut select: impl FnMut(&'a str, T) -> Option<O>,
 ) -> Walk<'a, O> {
     let mut walk = Walk {
@@ -410,9 +460,10 @@ fn walk<'a, T, O>(
         stop: Stop::End,
         examined: 0,
     };
+    let mut weight = 0usize;
     let mut examined_last: Option<&str> = None;
     for (key, value) in entries {
-        if let Some(previous) = examined_last.filter(|_| walk.examined >= budget) {
+        if let Some(previous) = examined_last.filter(|_| walk.examined >= limits.examined) {
             walk.stop = Stop::Budget(previous.to_owned());
             return walk;
         }
@@ -421,10 +472,11 @@ fn walk<'a, T, O>(
         let Some(item) = select(key, value) else {
             continue;
         };
-        if walk.items.len() == limit {
+        if walk.items.len() == limits.items || weight >= limits.weight {
             walk.stop = Stop::Full;
             return walk;
         }
+        weight = weight.saturating_add(weigh(&item));
         walk.first.get_or_insert(key);
         walk.last = Some(key);
         walk.items.push(item);

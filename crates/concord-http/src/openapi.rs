@@ -142,8 +142,10 @@ fn link_header() -> Value {
     json!({
         "description": "RFC 8288 links to the neighbouring pages, relative to this URL: \
             `<…>; rel=\"next\"` while more remain, `<…>; rel=\"prev\"` after the first page. \
-            A search may end a page early (it examines a bounded number of entries per \
-            request), even with no items: only an answer without `rel=\"next\"` is the last.",
+            A page may hold fewer than `limit` items — a search examines a bounded number of \
+            entries per request, and items with long lists of their own end a page once they \
+            list 10000 entries in all — even none: only an answer without `rel=\"next\"` is \
+            the last.",
         "schema": {"type": "string"},
     })
 }

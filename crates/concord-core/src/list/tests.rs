@@ -287,3 +287,39 @@ fn links_repeat_limit_and_search_only_when_asked() {
         ]
     );
 }
+
+#[test]
+fn heavy_items_end_a_page_early_but_never_before_its_first_item() {
+    // Item i weighs 3000 × (i + 1): 3000, 6000, 9000, …
+    let registry = registry(10);
+    let weigh = |item: &(String, usize)| item.1;
+    let select = |key: &str, _: &String| {
+        let n: usize = key[1..].parse().unwrap();
+        Some((key.to_owned(), 3000 * (n + 1)))
+    };
+    let query = ListQuery::new(100);
+    let first = query.page_weighed(&registry, weigh, select);
+    // 3000 + 6000 = 9000 < 10000, so a third item joins; then the page is full.
+    assert_eq!(first.items.len(), 3);
+    let second = query
+        .clone()
+        .at(first.next.clone())
+        .page_weighed(&registry, weigh, select);
+    assert_eq!(
+        second.items.len(),
+        1,
+        "one item weighing more than the budget still shows"
+    );
+    assert_eq!(second.items[0].0, "k003");
+    let mut seen = first.items.len() + second.items.len();
+    let mut cursor = second.next;
+    while let Some(next) = cursor {
+        let page = query
+            .clone()
+            .at(Some(next))
+            .page_weighed(&registry, weigh, select);
+        seen += page.items.len();
+        cursor = page.next;
+    }
+    assert_eq!(seen, 10, "nothing skipped");
+}

@@ -99,16 +99,20 @@ impl StudentAnswer {
     }
 }
 
-/// `GET /api/students`: a page of students; `q` searches ids and names.
+/// `GET /api/students`: a page of students; `q` searches ids and names. A page also ends
+/// once its students list [`concord_core::list::WEIGHT_BUDGET`] enrollments in all.
 pub fn students(
     model: &OfficeModel,
     _: &Params,
     list: &ListQuery,
 ) -> Result<Page<StudentAnswer>, CommandError> {
     let directory = model.directory();
-    Ok(list.page(directory.student_index(), |id, student| {
-        student_matches(list, id, student).then(|| StudentAnswer::of(directory, id, student))
-    }))
+    let weigh = |answer: &StudentAnswer| answer.enrollments.len();
+    Ok(
+        list.page_weighed(directory.student_index(), weigh, |id, student| {
+            student_matches(list, id, student).then(|| StudentAnswer::of(directory, id, student))
+        }),
+    )
 }
 
 pub fn student(model: &OfficeModel, params: &Params) -> Result<StudentAnswer, CommandError> {
@@ -183,17 +187,22 @@ impl ExaminationAnswer {
     }
 }
 
-/// `GET /api/examinations`: a page of examinations; `q` searches ids and titles.
+/// `GET /api/examinations`: a page of examinations; `q` searches ids and titles. A page
+/// also ends once its examinations list [`concord_core::list::WEIGHT_BUDGET`] students in
+/// all (a single examination's answer lists all of its own).
 pub fn examinations(
     model: &OfficeModel,
     _: &Params,
     list: &ListQuery,
 ) -> Result<Page<ExaminationAnswer>, CommandError> {
     let directory = model.directory();
-    Ok(list.page(directory.examination_index(), |id, examination| {
-        list.matches([id, examination.title_or_empty()])
-            .then(|| ExaminationAnswer::of(directory, id, examination))
-    }))
+    let weigh = |answer: &ExaminationAnswer| answer.enrollments.len();
+    Ok(
+        list.page_weighed(directory.examination_index(), weigh, |id, examination| {
+            list.matches([id, examination.title_or_empty()])
+                .then(|| ExaminationAnswer::of(directory, id, examination))
+        }),
+    )
 }
 
 pub fn examination(

@@ -58,9 +58,12 @@ pub fn students(
     _: &Params,
     list: &ListQuery,
 ) -> Result<Page<StudentAnswer>, CommandError> {
-    Ok(list.page(model.directory().student_index(), |id, student| {
-        student_matches(list, id, student).then(|| StudentAnswer::of(model, id, student))
-    }))
+    let weigh = |answer: &StudentAnswer| answer.examinations.len() + answer.points.len();
+    Ok(
+        list.page_weighed(model.directory().student_index(), weigh, |id, student| {
+            student_matches(list, id, student).then(|| StudentAnswer::of(model, id, student))
+        }),
+    )
 }
 
 pub fn student(model: &SeGroupModel, params: &Params) -> Result<StudentAnswer, CommandError> {
