@@ -134,7 +134,7 @@ fn pager(paging: &Paging, anchor: &str, page: &PageQuery) -> Markup {
     };
     let input_id = format!("{anchor}-{}-search", slug(&paging.key));
     html! {
-        div.pager data-list=(paging.key) {
+        div.list-bar data-list=(paging.key) {
             form.search method="get" action={ "/#" (anchor) } role="search" {
                 @for (name, value) in &others { input type="hidden" name=(name) value=(value); }
                 label.field.inline for=(input_id) {
