@@ -5,7 +5,7 @@
 //! (A derive-based generator would add a large dependency for a document this small.)
 
 use concord_core::list::{DEFAULT_LIMIT, MAX_LIMIT, MAX_SEARCH};
-use concord_core::service::{Handler, Query, Route};
+use concord_core::service::{Handler, Route};
 use concord_core::Api;
 use serde_json::{json, Map, Value};
 
@@ -61,7 +61,7 @@ pub fn path_parameters(path: &str) -> Vec<&str> {
 
 fn domain_operation<M>(route: &Route<M>) -> Value {
     let method = route.method();
-    let is_list = matches!(&route.handler, Handler::Query(Query::List(_)));
+    let is_list = matches!(&route.handler, Handler::Query(query) if query.is_list());
     let mut parameters: Vec<Value> = path_parameters(route.path)
         .into_iter()
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
