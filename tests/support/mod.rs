@@ -373,11 +373,33 @@ impl Node {
         }
     }
 
+    /// Every item of a paged list: `GET path`, then each `Link: <…>; rel="next"` in turn.
+    pub fn all_pages(&self, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut next = Some(path.to_owned());
+        while let Some(path) = next.take() {
+            let response = self.send("GET", &path, &[], b"");
+            assert_eq!(response.status, 200, "GET {path}: {}", response.text());
+            let page = response.json();
+            items.extend(
+                page.as_array()
+                    .unwrap_or_else(|| panic!("GET {path} answers an array"))
+                    .iter()
+                    .cloned(),
+            );
+            next = response.header("link").and_then(|link| {
+                link.split(", ").find_map(|part| {
+                    let (target, rel) = part.split_once(">; ")?;
+                    (rel == "rel=\"next\"").then(|| target.trim_start_matches('<').to_owned())
+                })
+            });
+        }
+        items
+    }
+
     /// `GET /api/students` (or any list) as a map from `key` to the object.
     pub fn by_id(&self, path: &str, key: &str) -> std::collections::BTreeMap<String, Value> {
-        self.get_ok(path)
-            .as_array()
-            .unwrap_or_else(|| panic!("GET {path} answers an array"))
+        self.all_pages(path)
             .iter()
             .map(|item| {
                 let id = item[key]

@@ -12,6 +12,8 @@
 //!   backend, and the conformance suite every backend must pass.
 //! - [`model`]: the [`Model`] trait and the building blocks that make a model idempotent and
 //!   order independent by construction ([`Lww`], [`Registry`], [`GrowSet`], [`Stamp`]).
+//! - [`list`]: lists read a page at a time ([`ListQuery`]: `limit`, an opaque cursor, a
+//!   search), by range scans over the model's ordered maps with a bounded walk.
 //! - [`acceptance`]: which external events a service takes, by source, type and data.
 //! - [`runtime`]: the one apply path ([`ServiceCore`]), sans-IO: commands, external events
 //!   and replay all change the model through it.
@@ -30,6 +32,7 @@
 pub mod acceptance;
 pub mod event;
 pub mod host;
+pub mod list;
 pub mod model;
 pub mod runtime;
 pub mod service;
@@ -39,6 +42,7 @@ pub mod wire;
 
 pub use acceptance::{AcceptancePolicy, AcceptanceRule};
 pub use event::{CloudEvent, DataFilter, EventData, EventError, Limits, StoredEvent, Timestamp};
+pub use list::{ListError, ListQuery, Page, Pageable};
 pub use model::{GrowSet, Lww, Model, Registry, Stamp};
 pub use runtime::{Catalogue, CommandError, EventDraft, ServiceCore};
 pub use service::{Api, Params, ServiceSpec};

@@ -3,8 +3,8 @@
 //!
 //! The HTTP shell (`concord-http`) turns an [`Api`] into routes; the simulator calls the same
 //! functions directly. A command handler only parses its input and decides which events to
-//! raise (R1); a query handler only reads the model; the optional view describes the
-//! service's GUI as data ([`crate::ui`]).
+//! raise (R1); a query handler only reads the model — a list one page at a time
+//! ([`crate::list`]); the optional view describes the service's GUI as data ([`crate::ui`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,9 +14,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::acceptance::AcceptancePolicy;
+use crate::list::{Cursor, ListError, ListQuery, Page};
 use crate::model::Model;
 use crate::runtime::{Catalogue, Command, CommandError, EventDraft};
-use crate::ui::View;
+use crate::ui::{PageQuery, View};
 
 /// Everything the framework needs to know to run one service of a domain.
 pub trait ServiceSpec: Send + Sync + 'static {
@@ -40,21 +41,100 @@ pub type Params = BTreeMap<String, String>;
 
 pub type CommandHandler<M> =
     Arc<dyn Fn(&Params, Value) -> Result<Command<M>, CommandError> + Send + Sync>;
-pub type QueryHandler<M> = Arc<dyn Fn(&M, &Params) -> Result<Value, CommandError> + Send + Sync>;
+/// Reads one answer (an object, or anything that is not a list) from the model.
+pub type OneHandler<M> = Arc<dyn Fn(&M, &Params) -> Result<Value, CommandError> + Send + Sync>;
+/// Reads one page of a list from the model.
+pub type ListHandler<M> =
+    Arc<dyn Fn(&M, &Params, &ListQuery) -> Result<Page<Value>, CommandError> + Send + Sync>;
 
 /// What a route does.
 pub enum Handler<M> {
     /// `POST`: a JSON body in, events raised through the one path.
     Command(CommandHandler<M>),
     /// `GET`: the model read, JSON out.
-    Query(QueryHandler<M>),
+    Query(Query<M>),
 }
 
 impl<M> Clone for Handler<M> {
     fn clone(&self) -> Self {
         match self {
             Handler::Command(h) => Handler::Command(Arc::clone(h)),
-            Handler::Query(h) => Handler::Query(Arc::clone(h)),
+            Handler::Query(q) => Handler::Query(q.clone()),
+        }
+    }
+}
+
+/// A `GET` route: one answer, or a list read a page at a time ([`crate::list`]).
+pub enum Query<M> {
+    One(OneHandler<M>),
+    List(ListHandler<M>),
+}
+
+impl<M> Clone for Query<M> {
+    fn clone(&self) -> Self {
+        match self {
+            Query::One(h) => Query::One(Arc::clone(h)),
+            Query::List(h) => Query::List(Arc::clone(h)),
+        }
+    }
+}
+
+/// What a query answers: its JSON, and for a list where the neighbouring pages start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub body: Value,
+    pub pages: Option<PageLinks>,
+}
+
+/// The pages next to a list's answer, and the query that asked for it (links repeat it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PageLinks {
+    pub query: ListQuery,
+    pub next: Option<Cursor>,
+    pub prev: Option<Cursor>,
+}
+
+/// Why a query was not answered.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    /// A list's query parameters are wrong (400 naming the parameter).
+    #[error(transparent)]
+    List(#[from] ListError),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+impl<M> Query<M> {
+    pub fn is_list(&self) -> bool {
+        matches!(self, Query::List(_))
+    }
+
+    /// Answers from `model`, given the path parameters and the decoded query parameters.
+    /// A single-object query ignores the latter; a list reads its page from them, strictly
+    /// ([`ListQuery::from_pairs`]).
+    pub fn run<'a>(
+        &self,
+        model: &M,
+        params: &Params,
+        query: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Answer, QueryError> {
+        match self {
+            Query::One(handler) => Ok(Answer {
+                body: handler(model, params)?,
+                pages: None,
+            }),
+            Query::List(handler) => {
+                let list = ListQuery::from_pairs(query)?;
+                let page = handler(model, params, &list)?;
+                Ok(Answer {
+                    body: Value::Array(page.items),
+                    pages: Some(PageLinks {
+                        query: list,
+                        next: page.next,
+                        prev: page.prev,
+                    }),
+                })
+            }
         }
     }
 }
@@ -91,12 +171,16 @@ impl<M> Route<M> {
     }
 }
 
+/// Builds a service's page from its model and what the page was asked for (each paged
+/// table's search and position).
+pub type ViewFn<M> = fn(&M, &PageQuery) -> View;
+
 /// The commands and queries of one service, and optionally its page.
 pub struct Api<M> {
     pub routes: Vec<Route<M>>,
     /// What the service's GUI shows, as data ([`View`]); the HTTP shell renders it at `GET /`
     /// and runs its forms through `routes`.
-    pub view: Option<fn(&M) -> View>,
+    pub view: Option<ViewFn<M>>,
 }
 
 impl<M> Clone for Api<M> {
@@ -150,7 +234,7 @@ impl<M: Model> Api<M> {
         self
     }
 
-    /// A query: reads the model and answers JSON.
+    /// A query: reads the model and answers JSON. For a list, use [`Api::list`].
     pub fn query<O>(
         mut self,
         path: &'static str,
@@ -161,22 +245,56 @@ impl<M: Model> Api<M> {
     where
         O: Serialize + 'static,
     {
-        let handler: QueryHandler<M> = Arc::new(move |model: &M, params: &Params| {
-            let answer = read(model, params)?;
-            serde_json::to_value(answer)
-                .map_err(|e| CommandError::Invalid(format!("answer does not serialize: {e}")))
-        });
+        let handler: OneHandler<M> =
+            Arc::new(move |model: &M, params: &Params| to_json(read(model, params)?));
         self.routes.push(Route {
             path,
             summary,
             schema,
-            handler: Handler::Query(handler),
+            handler: Handler::Query(Query::One(handler)),
         });
         self
     }
 
-    /// The service's page: `view(model)` is what its GUI shows.
-    pub fn view(mut self, view: fn(&M) -> View) -> Self {
+    /// A list: `read` answers the page a [`ListQuery`] asks for (usually with
+    /// [`ListQuery::page`] over one of the model's ordered maps); the shell answers its items
+    /// as a JSON array with a `Link` header to the next page. `item_schema` describes one
+    /// item; the route's schema is an array of them.
+    pub fn list<O>(
+        mut self,
+        path: &'static str,
+        summary: &'static str,
+        item_schema: Value,
+        read: fn(&M, &Params, &ListQuery) -> Result<Page<O>, CommandError>,
+    ) -> Self
+    where
+        O: Serialize + 'static,
+    {
+        let handler: ListHandler<M> = Arc::new(move |model: &M, params: &Params, list| {
+            let page = read(model, params, list)?;
+            let items = page
+                .items
+                .iter()
+                .map(to_json)
+                .collect::<Result<Vec<Value>, CommandError>>()?;
+            Ok(Page {
+                items,
+                next: page.next,
+                prev: page.prev,
+                examined: page.examined,
+            })
+        });
+        self.routes.push(Route {
+            path,
+            summary,
+            schema: serde_json::json!({"type": "array", "items": item_schema}),
+            handler: Handler::Query(Query::List(handler)),
+        });
+        self
+    }
+
+    /// The service's page: `view(model, page_query)` is what its GUI shows.
+    pub fn view(mut self, view: ViewFn<M>) -> Self {
         self.view = Some(view);
         self
     }
@@ -211,6 +329,11 @@ pub fn match_path(pattern: &str, path: &str) -> Option<Params> {
             _ => return None,
         }
     }
+}
+
+fn to_json<O: Serialize>(answer: O) -> Result<Value, CommandError> {
+    serde_json::to_value(answer)
+        .map_err(|e| CommandError::Invalid(format!("answer does not serialize: {e}")))
 }
 
 #[cfg(test)]

@@ -8,6 +8,15 @@
 //! kind to type them ([`Input::json_kind`]), and runs it through the very handler and host
 //! the JSON API uses (R1). A `{name}` segment in the action is filled from the field `name`
 //! (e.g. `/api/assignments/{assignmentId}/scores` with an assignment chosen in the form).
+//!
+//! A page stays small however large the model grows: a table shows one page of its rows,
+//! read with [`ListQuery::page`] like the API's lists, and a section's [`Paging`] tells the
+//! shell to draw a search box, "previous"/"next" links and counts for it. Each paged list of
+//! a page has a key; its search and position travel in the page's query string as
+//! `KEY.q` and `KEY.cursor` ([`PageQuery`]), so paging one table keeps the others where
+//! they are.
+
+use crate::list::{Cursor, ListQuery, Page, MAX_SEARCH};
 
 /// What a service's page shows: its sections, top to bottom.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -38,11 +47,116 @@ impl View {
     }
 }
 
-/// One part of the page: a heading, a line of explanation, a table, forms.
+/// What the page was asked for: its query string's parameters, decoded, from which each
+/// paged list reads its search and position ([`PageQuery::list`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageQuery {
+    pairs: Vec<(String, String)>,
+}
+
+impl PageQuery {
+    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        PageQuery {
+            pairs: pairs.into_iter().collect(),
+        }
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
+    /// The first value of parameter `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The parameter holding list `key`'s search.
+    pub fn search_parameter(key: &str) -> String {
+        format!("{key}.q")
+    }
+
+    /// The parameter holding list `key`'s position.
+    pub fn cursor_parameter(key: &str) -> String {
+        format!("{key}.cursor")
+    }
+
+    /// What the page asks of list `key`, `limit` rows at a time. Lenient, as a page should
+    /// be: a garbled cursor shows the first page, an overlong search is cut short.
+    pub fn list(&self, key: &str, limit: usize) -> ListQuery {
+        let search: String = self
+            .get(&Self::search_parameter(key))
+            .unwrap_or_default()
+            .chars()
+            .take(MAX_SEARCH)
+            .collect();
+        let cursor = self
+            .get(&Self::cursor_parameter(key))
+            .and_then(|text| Cursor::decode(text).ok());
+        ListQuery::new(limit).search(&search).at(cursor)
+    }
+}
+
+/// A paged list on the page: what the shell needs to draw its search box, its links to the
+/// neighbouring pages and its counts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Paging {
+    /// The list's key in the page's query string (see [`PageQuery`]).
+    pub key: String,
+    /// What the list holds, in the plural ("students").
+    pub noun: String,
+    /// What the search looks at, shown in the empty search box ("ID or name").
+    pub placeholder: String,
+    /// The search as asked ("" for none).
+    pub search: String,
+    /// Whether this is the first page (no cursor was given).
+    pub at_start: bool,
+    pub prev: Option<Cursor>,
+    pub next: Option<Cursor>,
+    /// Items on this page.
+    pub shown: usize,
+    /// Entries in the whole list, before any search.
+    pub total: usize,
+}
+
+impl Paging {
+    pub fn new<T>(
+        key: impl Into<String>,
+        noun: impl Into<String>,
+        query: &ListQuery,
+        page: &Page<T>,
+        total: usize,
+    ) -> Self {
+        Paging {
+            key: key.into(),
+            noun: noun.into(),
+            placeholder: String::new(),
+            search: query.search_text().unwrap_or_default().to_owned(),
+            at_start: query.cursor.is_none(),
+            prev: page.prev.clone(),
+            next: page.next.clone(),
+            shown: page.items.len(),
+            total,
+        }
+    }
+
+    pub fn placeholder(mut self, text: impl Into<String>) -> Self {
+        self.placeholder = text.into();
+        self
+    }
+}
+
+/// One part of the page: a heading, a line of explanation, paged lists' controls, a
+/// table, forms.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Section {
     pub heading: String,
     pub intro: Option<String>,
+    /// The controls of the paged lists this section shows (its table's rows, and for a
+    /// matrix its columns), drawn above the table.
+    pub paging: Vec<Paging>,
     pub table: Option<Table>,
     pub forms: Vec<Form>,
 }
@@ -52,9 +166,15 @@ impl Section {
         Section {
             heading: heading.into(),
             intro: None,
+            paging: Vec::new(),
             table: None,
             forms: Vec::new(),
         }
+    }
+
+    pub fn paging(mut self, paging: Paging) -> Self {
+        self.paging.push(paging);
+        self
     }
 
     pub fn intro(mut self, text: impl Into<String>) -> Self {
@@ -276,6 +396,15 @@ impl Field {
         Self::new(name, label, Input::NumberSelect(options))
     }
 
+    /// Free text with suggestions (for a choice among too many to list them all).
+    pub fn suggest(
+        name: impl Into<String>,
+        label: impl Into<String>,
+        suggestions: Vec<Choice>,
+    ) -> Self {
+        Self::new(name, label, Input::Suggest(suggestions))
+    }
+
     pub fn checkbox(name: impl Into<String>, label: impl Into<String>) -> Self {
         Self::new(name, label, Input::Checkbox)
     }
@@ -304,6 +433,8 @@ pub enum Input {
     Select(Vec<Choice>),
     /// One of the options, whose values are numbers; sent as a number (e.g. a grade).
     NumberSelect(Vec<Choice>),
+    /// Free text, with some values suggested; sent as a string.
+    Suggest(Vec<Choice>),
     /// Sent as `true` when ticked, `false` otherwise.
     Checkbox,
     /// The field's `value`, sent as a string.
@@ -323,7 +454,7 @@ impl Input {
         match self {
             Input::Number { .. } | Input::NumberSelect(_) => JsonKind::Number,
             Input::Checkbox => JsonKind::Bool,
-            Input::Text | Input::Select(_) | Input::Hidden => JsonKind::String,
+            Input::Text | Input::Select(_) | Input::Suggest(_) | Input::Hidden => JsonKind::String,
         }
     }
 }
@@ -372,5 +503,37 @@ mod tests {
             Field::checkbox("force", "Force").input.json_kind(),
             JsonKind::Bool
         );
+        assert_eq!(
+            Field::suggest("studentId", "Student", vec![])
+                .input
+                .json_kind(),
+            JsonKind::String
+        );
+    }
+
+    #[test]
+    fn each_list_reads_its_own_search_and_position() {
+        use crate::list::Cursor;
+        use std::ops::Bound;
+        let cursor = Cursor::After(Bound::Excluded("s-9".into()));
+        let page = PageQuery::new([
+            ("students.q".to_owned(), " Ada ".to_owned()),
+            ("students.cursor".to_owned(), cursor.encode()),
+            ("grades.cursor".to_owned(), "garbled!".to_owned()),
+            ("grades.q".to_owned(), "x".repeat(1000)),
+        ]);
+        let students = page.list("students", 25);
+        assert_eq!(
+            (
+                students.limit,
+                students.search_text(),
+                students.cursor.as_ref()
+            ),
+            (25, Some("Ada"), Some(&cursor))
+        );
+        let grades = page.list("grades", 10);
+        assert_eq!(grades.cursor, None, "a garbled cursor: the first page");
+        assert_eq!(grades.search_text().map(str::len), Some(MAX_SEARCH));
+        assert_eq!(page.list("other", 5), ListQuery::new(5));
     }
 }

@@ -5,18 +5,27 @@
 //! it waits for the writer's lock). Route paths use `{name}` placeholders, which is axum
 //! 0.8's own syntax, so each path is registered as it is; the parameters are then bound with
 //! the core's [`match_path`], the same matcher the simulator uses, and percent-decoded.
+//!
+//! A list query reads `limit`, `cursor` and `q` from the query string (a bad one is a 400
+//! naming it), answers its page as a JSON array, and links the neighbouring pages in a
+//! `Link` header (RFC 8288, as GitHub's API does): `<…>; rel="next"` while more remain,
+//! `<…>; rel="prev"` once past the first page. The links are relative references to the
+//! same path, so they never trust a `Host` header.
 
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::http::Uri;
+use axum::http::header::LINK;
+use axum::http::{HeaderValue, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use concord_core::host::Host;
-use concord_core::service::{match_path, CommandHandler, Handler, QueryHandler};
+use concord_core::list::Cursor;
+use concord_core::service::{match_path, CommandHandler, Handler, PageLinks, Query, QueryError};
 use concord_core::{Api, Model, Params};
-use percent_encoding::percent_decode_str;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::{json, Value};
 
 use crate::error::{blocking, ApiError};
@@ -69,9 +78,9 @@ pub(crate) fn routes<M: Model>(host: &Host<M>, api: &Api<M>) -> Router {
                     run_command(host.clone(), path, handler.clone(), uri, body)
                 })
             }
-            Handler::Query(handler) => {
+            Handler::Query(query) => {
                 let host = host.clone();
-                get(move |uri: Uri| run_query(host.clone(), path, handler.clone(), uri))
+                get(move |uri: Uri| run_query(host.clone(), path, query.clone(), uri))
             }
         };
         let merged = match by_path.remove(path) {
@@ -106,12 +115,78 @@ async fn run_command<M: Model>(
 async fn run_query<M: Model>(
     host: Host<M>,
     pattern: &'static str,
-    handler: QueryHandler<M>,
+    query: Query<M>,
     uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = path_params(pattern, &uri)?;
-    let answer = blocking(move || Ok(host.query(|model| handler(model, &params))?)).await?;
-    Ok(Json(answer))
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let answer = blocking(move || {
+        let pairs = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        host.query(|model| query.run(model, &params, pairs))
+            .map_err(ApiError::from)
+    })
+    .await?;
+    let mut response = Json(answer.body).into_response();
+    if let Some(link) = answer
+        .pages
+        .as_ref()
+        .and_then(|p| link_header(uri.path(), p))
+    {
+        response.headers_mut().insert(LINK, link);
+    }
+    Ok(response)
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> Self {
+        match error {
+            QueryError::List(error) => {
+                ApiError::bad_request(error.to_string()).with("parameter", error.parameter())
+            }
+            QueryError::Command(error) => error.into(),
+        }
+    }
+}
+
+/// What a link's path keeps unencoded: RFC 3986's `pchar`s and `/` (and `%`, which the path
+/// already uses for its own escapes). Anything else — a `>` that would end the reference
+/// early, a space, a quote — is percent-encoded.
+const LINK_PATH: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}')
+    .add(b'#')
+    .add(b'?')
+    .add(b'[')
+    .add(b']');
+
+/// The `Link` header of a list's answer: its next and previous pages, if any.
+fn link_header(path: &str, pages: &PageLinks) -> Option<HeaderValue> {
+    let path = utf8_percent_encode(path, LINK_PATH).to_string();
+    let link = |cursor: &Cursor, rel: &str| {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pages.query.pairs_at(cursor))
+            .finish();
+        format!("<{path}?{query}>; rel=\"{rel}\"")
+    };
+    let links: Vec<String> = [(&pages.next, "next"), (&pages.prev, "prev")]
+        .into_iter()
+        .filter_map(|(cursor, rel)| cursor.as_ref().map(|c| link(c, rel)))
+        .collect();
+    if links.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&links.join(", ")).ok()
 }
 
 /// The route's `{name}` parameters, percent-decoded.

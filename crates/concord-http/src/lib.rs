@@ -15,7 +15,8 @@
 //! - `events`: getEvents and putEvents (`GET`/`POST /api/events`).
 //! - [`read_query`]: the getEvents query string → [`ReadQuery`](concord_core::ReadQuery).
 //! - [`cloudevents_http`]: the three CloudEvents HTTP modes (structured, batched, binary).
-//! - `api`: the domain's commands (`POST`) and queries (`GET`).
+//! - `api`: the domain's commands (`POST`) and queries (`GET`; a list one page at a time, with
+//!   a `Link` header to the next).
 //! - [`sync`]: `GET`/`POST /api/sync` and the [`SyncControl`] trait the sync links implement.
 //! - [`openapi`]: the OpenAPI 3.1 document at `GET /api/openapi.json`.
 //! - [`gui`]: the GUI at `GET /` — the domain's [`View`](concord_core::ui::View) rendered

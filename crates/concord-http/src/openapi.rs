@@ -4,7 +4,8 @@
 //! shell's fixed routes; a test checks both ways that the document and the router agree.
 //! (A derive-based generator would add a large dependency for a document this small.)
 
-use concord_core::service::Route;
+use concord_core::list::{DEFAULT_LIMIT, MAX_LIMIT, MAX_SEARCH};
+use concord_core::service::{Handler, Route};
 use concord_core::Api;
 use serde_json::{json, Map, Value};
 
@@ -60,10 +61,14 @@ pub fn path_parameters(path: &str) -> Vec<&str> {
 
 fn domain_operation<M>(route: &Route<M>) -> Value {
     let method = route.method();
-    let parameters: Vec<Value> = path_parameters(route.path)
+    let is_list = matches!(&route.handler, Handler::Query(query) if query.is_list());
+    let mut parameters: Vec<Value> = path_parameters(route.path)
         .into_iter()
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect();
+    if is_list {
+        parameters.extend(list_parameters());
+    }
     let operation_id: String = format!("{method}{}", route.path)
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -87,6 +92,18 @@ fn domain_operation<M>(route: &Route<M>) -> Value {
             "413": error("The body is larger than 16 MiB"),
             "503": error("The event store failed or the service is stopping"),
         });
+    } else if is_list {
+        let mut page = json_response(
+            "One page of the list, in no promised order across pages",
+            route.schema.clone(),
+        );
+        page["headers"] = json!({ "Link": link_header() });
+        operation["responses"] = json!({
+            "200": page,
+            "400": error("A malformed limit, cursor or q, a parameter given twice, or an unknown parameter (named in `parameter`)"),
+            "404": error("Not known to this service"),
+            "503": error("The service is stopping"),
+        });
     } else {
         operation["responses"] = json!({
             "200": json_response("The answer", route.schema.clone()),
@@ -96,6 +113,41 @@ fn domain_operation<M>(route: &Route<M>) -> Value {
         });
     }
     operation
+}
+
+/// The query parameters every list takes (`concord_core::list`).
+fn list_parameters() -> [Value; 3] {
+    [
+        json!({
+            "name": "limit", "in": "query", "required": false,
+            "description": format!("Items per page, 1 to {MAX_LIMIT}."),
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        }),
+        json!({
+            "name": "cursor", "in": "query", "required": false,
+            "description": "Where the page starts: copy it from a `Link` header of an earlier \
+                answer (it is opaque; one this service did not hand out is refused with a 400). \
+                Without it, the first page.",
+            "schema": {"type": "string", "minLength": 2, "pattern": "^[A-Za-z0-9_-]+$"},
+        }),
+        json!({
+            "name": "q", "in": "query", "required": false,
+            "description": "Only items whose id or name contains this text, ignoring case.",
+            "schema": {"type": "string", "maxLength": MAX_SEARCH},
+        }),
+    ]
+}
+
+fn link_header() -> Value {
+    json!({
+        "description": "RFC 8288 links to the neighbouring pages, relative to this URL: \
+            `<…>; rel=\"next\"` while more remain, `<…>; rel=\"prev\"` after the first page. \
+            A page may hold fewer than `limit` items — a search examines a bounded number of \
+            entries per request, and items with long lists of their own end a page once they \
+            list 10000 entries in all — even none: only an answer without `rel=\"next\"` is \
+            the last.",
+        "schema": {"type": "string"},
+    })
 }
 
 fn page() -> Value {

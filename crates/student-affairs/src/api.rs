@@ -1,12 +1,13 @@
 //! What the four services' APIs share: input checks, JSON Schema fragments for the OpenAPI
-//! document, the hire command both groups offer, and answer pieces.
+//! document, the hire command both groups offer, the groups' rule that they grade only
+//! their own enrolled students, and answer pieces.
 
-use concord_core::{CommandError, EventDraft};
+use concord_core::{CommandError, EventDraft, ListQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::catalogue::{EventData, Group, StudentHired};
-use crate::directory::{Directory, Student};
+use crate::directory::{Directory, Enrollment, Student};
 use crate::grade::Grade;
 
 /// Refuses an empty id or name in a command body (400).
@@ -67,6 +68,42 @@ impl GradeStudent {
         require("studentId", &self.student_id)?;
         require("examinationId", &self.examination_id)
     }
+}
+
+/// The enrollment a group's command about a (student, examination) pair needs: both known
+/// (404 otherwise), the student enrolled in the examination by the office, and the
+/// examination run by `group` (409 otherwise). A group grades — and rates — only the
+/// students the office enrolled in its own examinations, so a grade never names a pair the
+/// office does not have.
+pub fn enrolled_here<'a>(
+    directory: &'a Directory,
+    student_id: &str,
+    examination_id: &str,
+    group: Group,
+) -> Result<&'a Enrollment, CommandError> {
+    let student = directory.known_student(student_id)?;
+    let examination = directory.known_examination(examination_id)?;
+    let enrollment = student
+        .enrollment(examination_id)
+        .filter(|e| e.is_enrolled())
+        .ok_or_else(|| {
+            CommandError::Conflict(format!(
+                "student {student_id:?} is not enrolled in examination {examination_id:?}; \
+                 enrollments come from the students-office"
+            ))
+        })?;
+    match examination.group() {
+        Some(runner) if runner == group => Ok(enrollment),
+        runner => Err(CommandError::Conflict(format!(
+            "examination {examination_id:?} is run by {}, not {group}",
+            runner.map_or("no known group", Group::as_str)
+        ))),
+    }
+}
+
+/// Whether a student matches a list's search: by id or name.
+pub fn student_matches(list: &ListQuery, id: &str, student: &Student) -> bool {
+    list.matches([id, student.name_or_empty()])
 }
 
 /// Whether the enrollment already carries exactly this grade from this group, so that

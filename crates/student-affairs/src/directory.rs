@@ -7,13 +7,21 @@
 //!
 //! - student name ← `studentCreated.name`, `studentEnrolled.studentName`, `studentHired.name`
 //! - examination title and group ← `examinationCreated`, `studentEnrolled`
-//! - enrollment of (student, examination) ← any event naming the pair directly:
-//!   `studentEnrolled`, `studentGraded`, `presentationRated`
+//! - a (student, examination) pair ← any event naming it directly: `studentEnrolled`,
+//!   `studentGraded`, `presentationRated` (a placeholder, so a grade always has a home)
+//! - the pair *enrolled* ← `studentEnrolled` only: a grow-only flag. A grade or a rating
+//!   names a pair but never enrolls it; only the office enrolls (see README, "Domain
+//!   decisions")
 //! - grade of (student, examination) ← `studentGraded` (grade and grading group together)
 //! - hires of a student ← `studentHired`, a grow-only set
 //!
 //! Attributes are last-writer-wins by the event's `(time, id)`; an empty string carries no
 //! value. Anything an event mentions that is not known yet is created as a placeholder (R4).
+//!
+//! Lists are read a page at a time ([`concord_core::list`]): the registries are exposed
+//! for range scans ([`Directory::student_index`], [`Directory::examination_index`]), with
+//! grow-only indexes of what pages list most — the students enrolled in an examination
+//! ([`Examination::enrolled`]) and the hired students ([`Directory::hired`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -78,8 +86,12 @@ impl Student {
     }
 }
 
+/// A (student, examination) pair some event named: enrolled by the office, or only a
+/// placeholder carrying a grade or rating that arrived without an enrollment.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Enrollment {
+    /// Set by `studentEnrolled`, never unset: order independent like any grow-only set.
+    enrolled: bool,
     grade: Lww<GradeRecord>,
 }
 
@@ -94,14 +106,22 @@ impl Enrollment {
     pub fn grade(&self) -> Option<GradeRecord> {
         self.grade.get().copied()
     }
+
+    /// Whether the office enrolled the student (a `studentEnrolled` named the pair), rather
+    /// than only a grade or a rating.
+    pub fn is_enrolled(&self) -> bool {
+        self.enrolled
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Examination {
     title: Lww<String>,
     group: Lww<Group>,
-    /// The enrolled students: an index for listing an examination, kept with the enrollments.
+    /// The students of every pair naming this examination: an index for listing it.
     students: GrowSet<String>,
+    /// Those of them the office enrolled (`studentEnrolled`).
+    enrolled: GrowSet<String>,
 }
 
 impl Examination {
@@ -118,8 +138,19 @@ impl Examination {
         self.group.get().copied()
     }
 
+    /// Every student a pair names with this examination, enrolled or not.
     pub fn students(&self) -> impl Iterator<Item = &String> {
         self.students.iter()
+    }
+
+    /// The students the office enrolled, in id order, for paging.
+    pub fn enrolled(&self) -> &GrowSet<String> {
+        &self.enrolled
+    }
+
+    /// Every pair naming this examination, for paging.
+    pub fn named(&self) -> &GrowSet<String> {
+        &self.students
     }
 }
 
@@ -127,6 +158,10 @@ impl Examination {
 pub struct Directory {
     students: Registry<String, Student>,
     examinations: Registry<String, Examination>,
+    /// The students hired at least once (teaching assistants), for paging.
+    hired: GrowSet<String>,
+    /// Those hired by both groups (hires only grow, so a conflict never goes away).
+    conflicts: GrowSet<String>,
 }
 
 impl Directory {
@@ -151,7 +186,8 @@ impl Directory {
                 let examination = self.examination(&e.examination_id);
                 offer_text(&mut examination.title, &e.examination_title, stamp);
                 examination.group.set(e.group, stamp);
-                self.enroll(&e.student_id, &e.examination_id);
+                examination.enrolled.insert(e.student_id.clone());
+                self.enroll(&e.student_id, &e.examination_id).enrolled = true;
             }
             E::AssignmentCreated(e) => {
                 self.examination(&e.examination_id);
@@ -175,6 +211,11 @@ impl Directory {
                 let student = self.student(&e.student_id);
                 offer_text(&mut student.name, &e.name, stamp);
                 student.hired_by.insert(e.group);
+                let conflict = student.hired_by.len() == Group::ALL.len();
+                self.hired.insert(e.student_id.clone());
+                if conflict {
+                    self.conflicts.insert(e.student_id.clone());
+                }
             }
         }
     }
@@ -187,6 +228,7 @@ impl Directory {
         self.examinations.get_or_create(id.to_owned())
     }
 
+    /// The pair, made a placeholder if no event named it before.
     fn enroll(&mut self, student_id: &str, examination_id: &str) -> &mut Enrollment {
         self.examination(examination_id)
             .students
@@ -202,6 +244,26 @@ impl Directory {
 
     pub fn examinations(&self) -> impl Iterator<Item = (&String, &Examination)> {
         self.examinations.iter()
+    }
+
+    /// Every student by id, for paging.
+    pub fn student_index(&self) -> &Registry<String, Student> {
+        &self.students
+    }
+
+    /// Every examination by id, for paging.
+    pub fn examination_index(&self) -> &Registry<String, Examination> {
+        &self.examinations
+    }
+
+    /// The ids of the students hired at least once, for paging.
+    pub fn hired(&self) -> &GrowSet<String> {
+        &self.hired
+    }
+
+    /// The ids of the students hired by both groups.
+    pub fn conflicts(&self) -> &GrowSet<String> {
+        &self.conflicts
     }
 
     pub fn find_student(&self, id: &str) -> Option<&Student> {
@@ -246,21 +308,24 @@ impl Directory {
         grades
     }
 
-    /// Shared data view: every enrolled (student, examination) pair.
+    /// Shared data view: every enrolled (student, examination) pair — those a
+    /// `studentEnrolled` named, not those only a grade or a rating named.
     pub fn enrollments(&self) -> Enrollments {
         self.students
             .iter()
             .flat_map(|(student_id, student)| {
                 student
                     .enrollments
-                    .keys()
-                    .map(move |examination_id| (student_id.clone(), examination_id.clone()))
+                    .iter()
+                    .filter(|(_, enrollment)| enrollment.enrolled)
+                    .map(move |(examination_id, _)| (student_id.clone(), examination_id.clone()))
             })
             .collect()
     }
 
     /// Shared data view: enrolled pairs by the group running the examination. Pairs whose
-    /// examination has no group yet (a placeholder) are left out.
+    /// examination has no group yet (a placeholder) are left out, as are pairs only a
+    /// grade or rating named.
     pub fn enrollments_by_group(&self) -> BTreeMap<Group, Enrollments> {
         let mut by_group: BTreeMap<Group, Enrollments> = Group::ALL
             .into_iter()
@@ -269,7 +334,7 @@ impl Directory {
         for (examination_id, examination) in &self.examinations {
             if let Some(group) = examination.group() {
                 let pairs = by_group.entry(group).or_default();
-                for student_id in examination.students() {
+                for student_id in examination.enrolled.iter() {
                     pairs.insert((student_id.clone(), examination_id.clone()));
                 }
             }
@@ -346,6 +411,47 @@ mod tests {
         assert_eq!(directory.grades_given_by(Group::SeGroup).len(), 1);
         assert!(directory.grades_given_by(Group::TheoryGroup).is_empty());
         assert!(directory.enrollments_by_group()[&Group::SeGroup].is_empty());
+        // The grade has a home, but nobody enrolled the student.
+        assert!(!enrollment.is_enrolled());
+        assert!(directory.enrollments().is_empty());
+        assert!(examination.enrolled().is_empty());
+    }
+
+    #[test]
+    fn only_studentenrolled_enrolls_in_whatever_order() {
+        let enrolled: StudentAffairsEvent = StudentEnrolled {
+            student_id: "s-1".into(),
+            student_name: "Ada".into(),
+            examination_id: "x-1".into(),
+            examination_title: "Modelling".into(),
+            group: Group::SeGroup,
+        }
+        .into();
+        let graded: StudentAffairsEvent = StudentGraded {
+            student_id: "s-1".into(),
+            examination_id: "x-1".into(),
+            grade: Grade::G1_0,
+            group: Group::SeGroup,
+        }
+        .into();
+        let mut forward = Directory::default();
+        forward.apply(&graded, &stamp(2, "g"));
+        forward.apply(&enrolled, &stamp(1, "e"));
+        let mut backward = Directory::default();
+        backward.apply(&enrolled, &stamp(1, "e"));
+        backward.apply(&graded, &stamp(2, "g"));
+        assert_eq!(forward, backward);
+        let pair = forward
+            .find_student("s-1")
+            .unwrap()
+            .enrollment("x-1")
+            .unwrap();
+        assert!(pair.is_enrolled());
+        assert_eq!(pair.grade().unwrap().grade, Grade::G1_0);
+        assert_eq!(
+            forward.enrollments_by_group()[&Group::SeGroup],
+            Enrollments::from([("s-1".to_owned(), "x-1".to_owned())])
+        );
     }
 
     #[test]
@@ -367,5 +473,7 @@ mod tests {
             directory.hires()["s-1"],
             BTreeSet::from([Group::SeGroup, Group::TheoryGroup])
         );
+        assert_eq!(directory.hired().iter().collect::<Vec<_>>(), ["s-1"]);
+        assert_eq!(directory.conflicts().iter().collect::<Vec<_>>(), ["s-1"]);
     }
 }

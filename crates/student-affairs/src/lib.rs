@@ -23,7 +23,8 @@
 //! - [`office`], [`se_group`], [`theory_group`], [`ta_pool`]: one folder per service, each
 //!   with `mod.rs` (the [`ServiceSpec`]), `model.rs`, `commands.rs`, `queries.rs` (ta-pool has
 //!   no commands) and `pages.rs`, its GUI described as data (`concord_core::ui::View`).
-//! - [`pages_common`]: what the four pages share (labels, grade cells, the hiring section).
+//! - [`pages_common`]: what the four pages share (labels, grade cells, the hiring section,
+//!   page sizes and the choice fields that stay small with many students).
 //! - [`sample`]: a small sample story as commands, for `concord demo --seed`.
 //! - [`topology`]: the paper's synchronisation links (CONTRACT §4).
 //! - [`simulation`]: the scenario the deterministic simulator runs: the four services, a
@@ -31,6 +32,18 @@
 //! - Tests: each service folder has `tests.rs` (given/when/then on the real routes, via the
 //!   test-only `testing` harness); `properties` checks order independence of all four
 //!   models with proptest; `tests/story.rs` runs the whole story through the real runtime.
+//!
+//! # Domain decisions (README, "Domain decisions")
+//!
+//! - Only `studentEnrolled` enrolls: a grade or rating for a pair nobody enrolled makes
+//!   placeholders that carry it (R4) but no enrollment; the office flags such a grade.
+//! - The office refuses (409) to change an examination's group once someone is enrolled
+//!   ([`office::commands::create_examination`]): no enrollment is ever stranded at a group.
+//! - A group grades and rates only students the office enrolled in its own examinations
+//!   ([`api::enrolled_here`], 409 otherwise).
+//!
+//! The simulator's workload moves examinations between groups and its checks hold each
+//! group's enrollments equal to the office's for it ([`simulation`]).
 //!
 //! **Invariant:** a model's state is a function of the *set* of events applied — never
 //! their order or repetition. Every attribute is a [`Lww`](concord_core::Lww) stamped with

@@ -294,15 +294,9 @@ impl Oracle {
                         e.points,
                     );
                 }
-                StudentAffairsEvent::PresentationRated(e) => {
-                    oracle
-                        .enrollments
-                        .insert(pair(&e.student_id, &e.examination_id));
-                }
+                // A rating or a grade names a pair but does not enroll.
+                StudentAffairsEvent::PresentationRated(_) => {}
                 StudentAffairsEvent::StudentGraded(e) => {
-                    oracle
-                        .enrollments
-                        .insert(pair(&e.student_id, &e.examination_id));
                     latest(
                         &mut grades,
                         pair(&e.student_id, &e.examination_id),

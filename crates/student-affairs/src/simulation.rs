@@ -10,7 +10,10 @@ use concord_sim::service::model_of;
 use concord_sim::{hosted, NodeSpec, Opener, Scenario, SimService};
 use serde_json::{json, Value};
 
+use crate::api::GradeStudent;
+use crate::catalogue::{EventData, ExaminationCreated, StudentGraded};
 use crate::directory::Enrollments;
+use crate::office::commands::CreateExamination;
 use crate::topology::paper_links;
 use crate::{
     Group, OfficeModel, SeGroup, SeGroupModel, StudentsOffice, TaPool, TaPoolModel, TheoryGroup,
@@ -22,7 +25,8 @@ const LINK_INTERVAL_MS: u64 = 100;
 
 const STUDENTS: [&str; 5] = ["s-1", "s-2", "s-3", "s-4", "s-5"];
 const NAMES: [&str; 4] = ["Ada", "Grace", "Alan", "Barbara"];
-/// Examinations keep their group: a test of synchronisation, not of re-organising courses.
+/// Each examination's usual group; now and then the workload moves one to the other group,
+/// which the office allows only until the first student is enrolled.
 const EXAMINATIONS: [(&str, Group); 4] = [
     ("se-1", Group::SeGroup),
     ("se-2", Group::SeGroup),
@@ -32,14 +36,18 @@ const EXAMINATIONS: [(&str, Group); 4] = [
 const ASSIGNMENTS: [&str; 3] = ["a-1", "a-2", "a-3"];
 const GRADES: [f64; 11] = [1.0, 1.3, 1.7, 2.0, 2.3, 2.7, 3.0, 3.3, 3.7, 4.0, 5.0];
 
-/// Which model each service runs: the real ones, or a deliberately broken ta-pool to prove
-/// the checks can fail.
+/// Which services run: the real ones, or one deliberately broken to prove the checks can
+/// fail.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Variant {
     #[default]
     Real,
     /// The ta-pool applies events as if each arrived later than every one before it.
     ArrivalOrderTaPool,
+    /// The office moves an examination to another group even after students enrolled.
+    StrandingOffice,
+    /// The SE group grades any student it knows, enrolled with it or not.
+    GradingAnyoneSeGroup,
 }
 
 /// The paper's four services under a random workload.
@@ -85,6 +93,86 @@ impl ServiceSpec for ArrivalOrderTaPool {
     }
 }
 
+/// The office's spec with a `POST /api/examinations` that changes the group whatever the
+/// enrollments: the broken office the simulator must catch.
+#[derive(Clone, Copy)]
+struct StrandingOffice;
+
+impl ServiceSpec for StrandingOffice {
+    type Model = OfficeModel;
+    fn name(&self) -> &str {
+        StudentsOffice.name()
+    }
+    fn catalogue(&self) -> Box<dyn concord_core::Catalogue> {
+        StudentsOffice.catalogue()
+    }
+    fn default_acceptance(&self) -> concord_core::AcceptancePolicy {
+        StudentsOffice.default_acceptance()
+    }
+    fn api(&self) -> concord_core::Api<OfficeModel> {
+        let mut api = StudentsOffice.api();
+        api.routes
+            .retain(|r| !(r.path == "/api/examinations" && r.method() == "POST"));
+        api.command(
+            "/api/examinations",
+            "Create or change an examination, unguarded",
+            Value::Null,
+            |_, _, input: CreateExamination| {
+                Ok(vec![ExaminationCreated {
+                    examination_id: input.examination_id,
+                    title: input.title,
+                    group: input.group,
+                }
+                .draft()])
+            },
+        )
+    }
+}
+
+/// The SE group's spec with a `POST /api/grades` that grades any known student in any known
+/// examination: the broken group the simulator must catch.
+#[derive(Clone, Copy)]
+struct GradingAnyoneSeGroup;
+
+impl ServiceSpec for GradingAnyoneSeGroup {
+    type Model = SeGroupModel;
+    fn name(&self) -> &str {
+        SeGroup.name()
+    }
+    fn catalogue(&self) -> Box<dyn concord_core::Catalogue> {
+        SeGroup.catalogue()
+    }
+    fn default_acceptance(&self) -> concord_core::AcceptancePolicy {
+        SeGroup.default_acceptance()
+    }
+    fn api(&self) -> concord_core::Api<SeGroupModel> {
+        let mut api = SeGroup.api();
+        api.routes
+            .retain(|r| !(r.path == "/api/grades" && r.method() == "POST"));
+        api.command(
+            "/api/grades",
+            "Grade anyone known, unguarded",
+            Value::Null,
+            |model: &SeGroupModel, _, input: GradeStudent| {
+                let directory = model.directory();
+                directory.known_student(&input.student_id)?;
+                directory.known_examination(&input.examination_id)?;
+                let Some(grade) = model.se_grade_for(&input.student_id, &input.examination_id)
+                else {
+                    return Ok(vec![]);
+                };
+                Ok(vec![StudentGraded {
+                    student_id: input.student_id,
+                    examination_id: input.examination_id,
+                    grade,
+                    group: Group::SeGroup,
+                }
+                .draft()])
+            },
+        )
+    }
+}
+
 fn node(name: &str, open: Opener) -> NodeSpec {
     NodeSpec {
         name: name.to_owned(),
@@ -103,12 +191,20 @@ fn pick<'a, T>(rng: &mut fastrand::Rng, items: &'a [T]) -> &'a T {
 impl Scenario for StudentAffairsScenario {
     fn nodes(&self) -> Vec<NodeSpec> {
         let ta_pool = match self.variant {
-            Variant::Real => hosted(TaPool, None),
             Variant::ArrivalOrderTaPool => hosted(ArrivalOrderTaPool, None),
+            _ => hosted(TaPool, None),
+        };
+        let office = match self.variant {
+            Variant::StrandingOffice => hosted(StrandingOffice, None),
+            _ => hosted(StudentsOffice, None),
+        };
+        let se_group = match self.variant {
+            Variant::GradingAnyoneSeGroup => hosted(GradingAnyoneSeGroup, None),
+            _ => hosted(SeGroup, None),
         };
         vec![
-            node(STUDENTS_OFFICE, hosted(StudentsOffice, None)),
-            node(SE_GROUP, hosted(SeGroup, None)),
+            node(STUDENTS_OFFICE, office),
+            node(SE_GROUP, se_group),
             node(THEORY_GROUP, hosted(TheoryGroup, None)),
             node(TA_POOL, ta_pool),
         ]
@@ -123,11 +219,18 @@ impl Scenario for StudentAffairsScenario {
                 "/api/students".to_owned(),
                 json!({"studentId": student, "name": pick(rng, &NAMES)}),
             ),
-            2 => (
-                STUDENTS_OFFICE,
-                "/api/examinations".to_owned(),
-                json!({"examinationId": examination, "title": format!("Exam {examination}"), "group": group.as_str()}),
-            ),
+            2 => {
+                let group = if rng.u8(0..3) == 0 {
+                    group.other()
+                } else {
+                    group
+                };
+                (
+                    STUDENTS_OFFICE,
+                    "/api/examinations".to_owned(),
+                    json!({"examinationId": examination, "title": format!("Exam {examination}"), "group": group.as_str()}),
+                )
+            }
             3 | 4 => (
                 STUDENTS_OFFICE,
                 "/api/enrollments".to_owned(),
@@ -218,31 +321,36 @@ impl Scenario for StudentAffairsScenario {
                 ));
             }
         }
-        // Each group has every enrollment the office made for it; what it has beyond those it
-        // made itself by rating (placeholders), and none of those is graded yet.
+        // No stranded enrollment: each group holds exactly the enrollments the office made
+        // for it, whatever moved between the groups and in whatever order events arrived.
         let by_group = office.enrollments_by_group();
-        for (group, enrollments, grades) in [
-            (Group::SeGroup, se.enrollments(), se.grades()),
-            (Group::TheoryGroup, theory.enrollments(), theory.grades()),
+        for (group, enrollments) in [
+            (Group::SeGroup, se.enrollments()),
+            (Group::TheoryGroup, theory.enrollments()),
         ] {
             let at_office = by_group.get(&group).cloned().unwrap_or_default();
-            let missing: Enrollments = at_office.difference(&enrollments).cloned().collect();
-            if !missing.is_empty() {
+            if at_office != enrollments {
+                let missing: Enrollments = at_office.difference(&enrollments).cloned().collect();
+                let stranded: Enrollments = enrollments.difference(&at_office).cloned().collect();
                 return Err(format!(
-                    "{} lacks enrollments the office made: {missing:?}",
+                    "{}'s enrollments differ from the office's for it\nmissing at the group: \
+                     {missing:?}\nat the group, not the office's for it: {stranded:?}",
                     group.as_str()
                 ));
             }
-            let graded_elsewhere: Vec<_> = enrollments
-                .difference(&at_office)
-                .filter(|pair| grades.contains_key(*pair))
-                .collect();
-            if !graded_elsewhere.is_empty() {
-                return Err(format!(
-                    "{} graded enrollments the office does not have: {graded_elsewhere:?}",
-                    group.as_str()
-                ));
-            }
+        }
+        // A group grades only students enrolled with it, so every grade at the office is on
+        // one of its own enrollments.
+        let enrolled = office.directory().enrollments();
+        let ungrounded: Vec<_> = office
+            .grades()
+            .into_keys()
+            .filter(|pair| !enrolled.contains(pair))
+            .collect();
+        if !ungrounded.is_empty() {
+            return Err(format!(
+                "the office holds grades for students it never enrolled: {ungrounded:?}"
+            ));
         }
         Ok(())
     }
@@ -278,5 +386,30 @@ mod tests {
             (0..300).find_map(|seed| simulate(SimConfig::new(seed), &mut scenario()).err());
         let report = caught.expect("300 seeds never caught a ta-pool where arrival order wins");
         assert!(report.contains("ta-pool"), "{report}");
+    }
+
+    /// The first of 300 seeds the simulator fails with this variant, and its report.
+    fn caught(variant: Variant) -> String {
+        (0..300)
+            .find_map(|seed| {
+                simulate(
+                    SimConfig::new(seed),
+                    &mut StudentAffairsScenario { variant },
+                )
+                .err()
+            })
+            .unwrap_or_else(|| panic!("300 seeds never caught {variant:?}"))
+    }
+
+    #[test]
+    fn an_office_that_moves_enrolled_examinations_is_caught() {
+        let report = caught(Variant::StrandingOffice);
+        assert!(report.contains("enrollments differ"), "{report}");
+    }
+
+    #[test]
+    fn a_group_grading_students_not_enrolled_with_it_is_caught() {
+        let report = caught(Variant::GradingAnyoneSeGroup);
+        assert!(report.contains("never enrolled"), "{report}");
     }
 }

@@ -1,7 +1,7 @@
 //! Test support: given/when/then scenarios that drive a service's real routes, and short
 //! constructors for the catalogue's events, so that tests read like the paper's story.
 
-use concord_core::service::{Api, Handler};
+use concord_core::service::{Answer, Api, Handler, QueryError};
 use concord_core::{CloudEvent, CommandError, EventDraft, Model, ServiceSpec, Timestamp};
 use serde_json::Value;
 
@@ -174,15 +174,28 @@ impl<S: ServiceSpec> Scenario<S> {
         outcome
     }
 
-    /// A query's answer, as JSON.
+    /// A query's answer, as JSON (a list's first page).
     pub fn query(&self, path: &str) -> Result<Value, CommandError> {
+        self.query_with(path, &[]).map_err(|e| match e {
+            QueryError::Command(e) => e,
+            QueryError::List(e) => panic!("no query parameters, yet {e}"),
+        })
+    }
+
+    /// A query's answer with query parameters (`limit`, `cursor`, `q` for a list).
+    pub fn query_with(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, QueryError> {
+        self.answer(path, query).map(|answer| answer.body)
+    }
+
+    /// A query's whole answer: for a list, with where its neighbouring pages start.
+    pub fn answer(&self, path: &str, query: &[(&str, &str)]) -> Result<Answer, QueryError> {
         let Some((route, params)) = self.api.route("GET", path) else {
             panic!("no query at GET {path}");
         };
         let Handler::Query(handler) = &route.handler else {
             unreachable!("GET routes are queries")
         };
-        handler(&self.model, &params)
+        handler.run(&self.model, &params, query.iter().copied())
     }
 }
 

@@ -4,7 +4,7 @@
 //! store.
 
 use concord_core::runtime::{Disposition, External, PutReport, Reply, Request, SeededEnv};
-use concord_core::service::{Api, Handler};
+use concord_core::service::{Api, Handler, QueryError};
 use concord_core::store::MemoryStore;
 use concord_core::{
     CloudEvent, CommandError, DataFilter, EventReader, ReadQuery, ServiceCore, ServiceSpec,
@@ -67,7 +67,11 @@ impl<S: ServiceSpec + Clone> Node<S> {
         let Handler::Query(handler) = &route.handler else {
             unreachable!()
         };
-        handler(self.model(), &params)
+        match handler.run(self.model(), &params, []) {
+            Ok(answer) => Ok(answer.body),
+            Err(QueryError::Command(error)) => Err(error),
+            Err(QueryError::List(error)) => panic!("no query parameters, yet {error}"),
+        }
     }
 
     fn put(&mut self, env: &mut SeededEnv, events: Vec<CloudEvent>) -> PutReport {

@@ -2,6 +2,7 @@
 
 use std::collections::{btree_map, BTreeMap, BTreeSet};
 use std::fmt;
+use std::ops::RangeBounds;
 
 use crate::event::{EventId, Timestamp};
 
@@ -114,6 +115,17 @@ impl<K: Ord, V> Registry<K, V> {
         self.entries.iter()
     }
 
+    /// The entries whose keys lie in `range`, in key order (either way round): what a page
+    /// of a list reads ([`crate::list`]).
+    pub fn range<Q, R>(&self, range: R) -> btree_map::Range<'_, K, V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+        R: RangeBounds<Q>,
+    {
+        self.entries.range(range)
+    }
+
     pub fn keys(&self) -> btree_map::Keys<'_, K, V> {
         self.entries.keys()
     }
@@ -170,6 +182,16 @@ impl<T: Ord> GrowSet<T> {
 
     pub fn iter(&self) -> std::collections::btree_set::Iter<'_, T> {
         self.members.iter()
+    }
+
+    /// The members in `range`, in order (either way round).
+    pub fn range<Q, R>(&self, range: R) -> std::collections::btree_set::Range<'_, T>
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+        R: RangeBounds<Q>,
+    {
+        self.members.range(range)
     }
 
     pub fn len(&self) -> usize {

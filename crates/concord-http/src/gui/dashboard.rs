@@ -22,6 +22,10 @@ fn repair_path(link: &str, repair: &str) -> String {
 /// Events per page of the log.
 pub(crate) const PAGE: usize = 20;
 
+/// Characters of an event's data shown in the log: the page stays small whatever an event
+/// carries (the whole event is one click away in getEvents).
+const DATA_SHOWN: usize = 300;
+
 /// The log's filters and position, from the page's query string.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct LogQuery {
@@ -366,7 +370,7 @@ pub(crate) fn event_log(
                                     td class=(if own { "source plain" } else { "source muted" }) title=(if own { "raised here" } else { "received" }) {
                                         (e.event.source)
                                     }
-                                    td.data title={ "id " (e.event.id) } { (data_summary(e)) }
+                                    td.data title={ "id " (e.event.id) } { (shorten(&data_summary(e), DATA_SHOWN)) }
                                 }
                             }
                         }

@@ -1,6 +1,7 @@
 //! The whole page: header with the navigation bar, the domain's view, the sync panel, the
 //! topology and the event log; the CSS and the optional live-refresh script.
 
+use concord_core::ui::PageQuery;
 use concord_core::{Model, StoreError};
 use maud::{html, PreEscaped, DOCTYPE};
 
@@ -19,6 +20,9 @@ pub(crate) struct Request {
     /// A message after a redirect, and its tone (`good`, `warning`, `bad`).
     pub flash: Option<(String, String)>,
     pub log: LogQuery,
+    /// The whole query string: the domain's paged tables read their search and position
+    /// from it, and their links keep the rest of it.
+    pub page: PageQuery,
     pub problem: Option<Problem>,
 }
 
@@ -28,6 +32,7 @@ impl Request {
         let mut request = Request {
             port,
             log: LogQuery::from_query(raw),
+            page: PageQuery::new(form_urlencoded::parse(raw.as_bytes()).into_owned()),
             ..Request::default()
         };
         let mut tone = "good".to_owned();
@@ -52,7 +57,7 @@ pub(crate) fn render<M: Model>(shell: &Shell<M>, request: &Request) -> Result<St
     let view = shell
         .api
         .view
-        .map(|view| shell.host.query(view))
+        .map(|view| shell.host.query(|model| view(model, &request.page)))
         .unwrap_or_default();
     let status = shell.sync.as_ref().map(|sync| sync.status());
     let store = shell.host.store();
@@ -125,7 +130,7 @@ pub(crate) fn render<M: Model>(shell: &Shell<M>, request: &Request) -> Result<St
                         }
                     }
                     @for section in &view.sections {
-                        (render::section(section, request.problem.as_ref()))
+                        (render::section(section, request.problem.as_ref(), &request.page))
                     }
                     (dashboard::sync_panel(status.as_ref()))
                     section.card #topology {

@@ -1,8 +1,10 @@
 //! A domain's [`View`](concord_core::ui::View) as HTML: sections as cards, tables that scroll
-//! sideways on narrow screens, forms that post to `/ui/command`. maud escapes every text and
-//! attribute value.
+//! sideways on narrow screens, forms that post to `/ui/command`, and for each paged list a
+//! search box, counts and links to the neighbouring pages — plain links and a `GET` form,
+//! no script. maud escapes every text and attribute value.
 
-use concord_core::ui::{Cell, Field, Form, Input, Section, Table, Tone};
+use concord_core::list::Cursor;
+use concord_core::ui::{Cell, Field, Form, Input, PageQuery, Paging, Section, Table, Tone};
 use maud::{html, Markup};
 
 use super::form::{hidden_fields, key};
@@ -36,12 +38,13 @@ pub(crate) fn tone_class(tone: Tone) -> &'static str {
     }
 }
 
-pub(crate) fn section(section: &Section, problem: Option<&Problem>) -> Markup {
+pub(crate) fn section(section: &Section, problem: Option<&Problem>, page: &PageQuery) -> Markup {
     let id = slug(&section.heading);
     html! {
         section.card id=(id) {
             h2 { (section.heading) }
             @if let Some(intro) = &section.intro { p.intro { (intro) } }
+            @for paging in &section.paging { (pager(paging, &id, page)) }
             @if let Some(t) = &section.table { (table(t, &id, problem)) }
             @if !section.forms.is_empty() {
                 div.forms {
@@ -69,6 +72,105 @@ pub(crate) fn table(table: &Table, anchor: &str, problem: Option<&Problem>) -> M
             }
         }
     }
+}
+
+/// Parameters that belong to one showing of the page only (a message after a redirect):
+/// links to other pages of a list leave them out.
+const TRANSIENT: [&str; 2] = ["flash", "tone"];
+
+/// A paged list's controls: a search box, what is shown, and links to the first, previous,
+/// next and last pages. Its links and its search keep the rest of the page's query (other
+/// lists' positions, the event log's filters).
+fn pager(paging: &Paging, anchor: &str, page: &PageQuery) -> Markup {
+    let search_name = PageQuery::search_parameter(&paging.key);
+    let cursor_name = PageQuery::cursor_parameter(&paging.key);
+    let others: Vec<&(String, String)> = page
+        .pairs()
+        .iter()
+        .filter(|(name, _)| {
+            *name != search_name && *name != cursor_name && !TRANSIENT.contains(&name.as_str())
+        })
+        .collect();
+    let href = |search: &str, cursor: Option<&Cursor>| -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &others {
+            query.append_pair(name, value);
+        }
+        if !search.is_empty() {
+            query.append_pair(&search_name, search);
+        }
+        if let Some(cursor) = cursor {
+            query.append_pair(&cursor_name, &cursor.encode());
+        }
+        match query.finish() {
+            query if query.is_empty() => format!("/#{anchor}"),
+            query => format!("/?{query}#{anchor}"),
+        }
+    };
+    let at = |cursor: Option<&Cursor>| href(&paging.search, cursor);
+    let placeholder = if paging.placeholder.is_empty() {
+        format!("Search {}", paging.noun)
+    } else {
+        paging.placeholder.clone()
+    };
+    let whole = paging.at_start && paging.next.is_none() && paging.search.is_empty();
+    let count = if whole {
+        format!("{} {} in all", thousands(paging.total), paging.noun)
+    } else if paging.search.is_empty() {
+        format!(
+            "{} shown of {} {}",
+            thousands(paging.shown),
+            thousands(paging.total),
+            paging.noun
+        )
+    } else {
+        format!(
+            "{} shown matching “{}” — {} {} in all",
+            thousands(paging.shown),
+            paging.search,
+            thousands(paging.total),
+            paging.noun
+        )
+    };
+    let input_id = format!("{anchor}-{}-search", slug(&paging.key));
+    html! {
+        div.list-bar data-list=(paging.key) {
+            form.search method="get" action={ "/#" (anchor) } role="search" {
+                @for (name, value) in &others { input type="hidden" name=(name) value=(value); }
+                label.field.inline for=(input_id) {
+                    span.sr { "Search " (paging.noun) }
+                    input id=(input_id) type="search" name=(search_name) value=(paging.search)
+                        placeholder=(placeholder) autocomplete="off";
+                }
+                button type="submit" { "Search" }
+                @if !paging.search.is_empty() {
+                    a.button.secondary href=(href("", None)) { "Clear" }
+                }
+            }
+            span.count.muted { (count) }
+            nav.pages aria-label={ "Pages of " (paging.noun) } {
+                @if !paging.at_start { a.first href=(at(None)) { "⇤ First" } }
+                @if let Some(prev) = &paging.prev { a.prev rel="prev" href=(at(Some(prev))) { "← Previous" } }
+                @if let Some(next) = &paging.next { a.next rel="next" href=(at(Some(next))) { "Next →" } }
+                @if paging.next.is_some() { a.last href=(at(Some(&Cursor::last()))) { "Last ⇥" } }
+            }
+        }
+    }
+}
+
+/// `12345` → `12,345`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let head = match digits.len() % 3 {
+        0 => 3,
+        rest => rest,
+    };
+    let mut out = digits[..head].to_owned();
+    for group in digits.as_bytes()[head..].chunks(3) {
+        out.push(',');
+        out.push_str(std::str::from_utf8(group).expect("ASCII digits"));
+    }
+    out
 }
 
 fn cell(cell: &Cell, anchor: &str, problem: Option<&Problem>) -> Markup {
@@ -127,6 +229,16 @@ pub(crate) fn form(form: &Form, anchor: &str, problem: Option<&Problem>, inline:
                                 input id=(id) type="text" name=(field.name) value=(value_of(field)) autocomplete="off";
                             }))
                         }
+                        Input::Suggest(options) => {
+                            @let list = format!("{id}-options");
+                            (labelled(&id, &field.label, inline, html! {
+                                input id=(id) type="text" name=(field.name) value=(value_of(field))
+                                    list=(list) autocomplete="off";
+                                datalist id=(list) {
+                                    @for option in options { option value=(option.value) { (option.label) } }
+                                }
+                            }))
+                        }
                         Input::Number { min, max, step } => {
                             (labelled(&id, &field.label, inline, html! {
                                 input id=(id) type="number" name=(field.name) value=(value_of(field))
@@ -183,6 +295,15 @@ fn number(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_counts_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn slugs_are_ids() {

@@ -12,10 +12,10 @@ use concord_core::event::EventError;
 use concord_core::host::Host;
 use concord_core::runtime::SeededEnv;
 use concord_core::store::MemoryStore;
-use concord_core::ui::{Cell, Choice, Field, Form, Section, Table, Tone, View};
+use concord_core::ui::{Cell, Choice, Field, Form, PageQuery, Paging, Section, Table, Tone, View};
 use concord_core::{
     AcceptancePolicy, AcceptanceRule, Api, Catalogue, CloudEvent, CommandError, EventDraft,
-    EventReader, EventStore, Lww, Model, Params, Registry, ServiceSpec, Timestamp,
+    EventReader, EventStore, ListQuery, Lww, Model, Page, Params, Registry, ServiceSpec, Timestamp,
 };
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -132,11 +132,21 @@ fn rate_note(
     )])
 }
 
-/// The notes page: a table of notes (tagged `urgent` shown as bad) and three forms.
-fn notes_view(model: &Notes) -> View {
+/// Rows per page of the notes table.
+pub const NOTES_SHOWN: usize = 5;
+
+/// The notes page: a paged, searchable table of notes (tagged `urgent` shown as bad) and
+/// three forms.
+fn notes_view(model: &Notes, page_query: &PageQuery) -> View {
     let mut table = Table::new(["Note", "Text", "Tags"]).empty("No notes yet.");
     let mut choices = Vec::new();
-    for (id, note) in model.notes.iter() {
+    let list = page_query.list("notes", NOTES_SHOWN);
+    let page = list.page(&model.notes, |id, note| {
+        let text = note.text.get().map_or("", String::as_str);
+        list.matches([id, text]).then_some((id, note))
+    });
+    for (id, note) in &page.items {
+        let (id, note) = (*id, *note);
         let tags: Vec<&String> = note.tags.iter().collect();
         let tags_cell = if tags.iter().any(|t| *t == "urgent") {
             Cell::bad("urgent")
@@ -149,15 +159,18 @@ fn notes_view(model: &Notes) -> View {
             )
         };
         table = table.row(vec![
-            Cell::muted(id.as_str()),
+            Cell::muted(id),
             Cell::plain(note.text.get().cloned().unwrap_or_default()),
             tags_cell,
         ]);
-        choices.push(Choice::new(id.as_str(), id.as_str()));
+        choices.push(Choice::new(id, id));
     }
+    let paging =
+        Paging::new("notes", "notes", &list, &page, model.notes.len()).placeholder("Note or text");
     View::new().section(
         Section::new("Notes")
             .intro("Every note <and> its tags.")
+            .paging(paging)
             .table(table)
             .form(
                 Form::new("Write a note", "/api/notes", "Write")
@@ -225,8 +238,11 @@ fn note_json(id: &str, note: &Note) -> Value {
     })
 }
 
-fn list_notes(model: &Notes, _: &Params) -> Result<Vec<Value>, CommandError> {
-    Ok(model.notes.iter().map(|(id, n)| note_json(id, n)).collect())
+fn list_notes(model: &Notes, _: &Params, list: &ListQuery) -> Result<Page<Value>, CommandError> {
+    Ok(list.page(&model.notes, |id, note| {
+        let text = note.text.get().map_or("", String::as_str);
+        list.matches([id, text]).then(|| note_json(id, note))
+    }))
 }
 
 fn one_note(model: &Notes, params: &Params) -> Result<Value, CommandError> {
@@ -273,12 +289,7 @@ impl ServiceSpec for NotesSpec {
                 json!({"type": "object", "required": ["text"]}),
                 edit_note,
             )
-            .query(
-                "/api/notes",
-                "All notes",
-                json!({"type": "array", "items": note}),
-                list_notes,
-            )
+            .list("/api/notes", "All notes", note.clone(), list_notes)
             .query("/api/notes/{noteId}", "One note", note, one_note)
             .command(
                 "/api/notes/{noteId}/ratings",

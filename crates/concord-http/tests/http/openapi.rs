@@ -5,7 +5,7 @@
 use axum::body::Body;
 use axum::http::Request;
 use concord_core::ServiceSpec;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::*;
 
@@ -99,6 +99,26 @@ async fn domain_operations_carry_summary_schema_and_path_parameters() {
             assert_eq!(params[0]["name"], "noteId");
             assert_eq!(params[0]["in"], "path");
             assert_eq!(params[0]["required"], true);
+        } else if route.path == "/api/notes" && route.method() == "GET" {
+            // A list: its paging parameters, and the Link header of its answer.
+            let names: Vec<&str> = params.iter().map(|p| p["name"].as_str().unwrap()).collect();
+            assert_eq!(names, ["limit", "cursor", "q"]);
+            assert!(params
+                .iter()
+                .all(|p| p["in"] == "query" && p["required"] == false));
+            let limit = &params[0]["schema"];
+            assert_eq!(
+                (&limit["minimum"], &limit["maximum"], &limit["default"]),
+                (&json!(1), &json!(1000), &json!(100))
+            );
+            assert_eq!(params[2]["schema"]["maxLength"], 256);
+            let ok = &op["responses"]["200"];
+            assert_eq!(ok["headers"]["Link"]["schema"]["type"], "string");
+            assert!(ok["headers"]["Link"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("rel=\"next\""));
+            assert!(op["responses"]["400"].is_object());
         } else {
             assert!(params.is_empty());
         }

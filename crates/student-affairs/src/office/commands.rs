@@ -63,7 +63,16 @@ impl CreateExamination {
     }
 }
 
-/// Creates an examination, or changes its title or group.
+/// Creates an examination, or changes its title — or its group, but only while nobody is
+/// enrolled in it (409 after that).
+///
+/// Each group learns of the enrollments in its own examinations (it pulls `studentEnrolled`
+/// where `group` is itself); if the group could change afterwards, the enrollments made
+/// before would stay with the old group for good and the new group would never hear of
+/// them. Refusing the change keeps "each group's enrollments equal the office's enrollments
+/// for that group" true after any history, in any order of arrival: all `studentEnrolled`
+/// of an examination then carry the same group. (Moving the enrollments instead would need
+/// the old group to learn that they left, which its filtered pull never shows it.)
 pub fn create_examination(
     model: &OfficeModel,
     _: &Params,
@@ -74,6 +83,20 @@ pub fn create_examination(
     let known = model.directory().find_examination(&input.examination_id);
     if known.is_some_and(|e| e.title() == Some(&input.title) && e.group() == Some(input.group)) {
         return Ok(vec![]);
+    }
+    if let Some(examination) = known {
+        let enrolled = examination.enrolled().len();
+        match examination.group() {
+            Some(group) if group != input.group && enrolled > 0 => {
+                return Err(CommandError::Conflict(format!(
+                    "examination {:?} has {enrolled} enrollment{} at {group}; its group can no \
+                     longer change (they would stay with {group})",
+                    input.examination_id,
+                    if enrolled == 1 { "" } else { "s" },
+                )));
+            }
+            _ => {}
+        }
     }
     Ok(vec![ExaminationCreated {
         examination_id: input.examination_id,
@@ -109,7 +132,12 @@ pub fn enroll(
     let directory = model.directory();
     let student = directory.known_student(&input.student_id)?;
     let examination = directory.known_examination(&input.examination_id)?;
-    if student.enrollment(&input.examination_id).is_some() {
+    // A pair only a grade named (a group's grade for a student the office never enrolled)
+    // is not an enrollment: enrolling confirms it with a `studentEnrolled`.
+    if student
+        .enrollment(&input.examination_id)
+        .is_some_and(|e| e.is_enrolled())
+    {
         return Ok(vec![]);
     }
     // A placeholder examination (made by a grade that arrived first) has no group yet, and

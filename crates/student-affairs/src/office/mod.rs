@@ -49,7 +49,7 @@ impl ServiceSpec for StudentsOffice {
             )
             .command(
                 "/api/examinations",
-                "Create an examination run by a group, or change its title or group",
+                "Create an examination run by a group, or change its title (or its group, until someone is enrolled)",
                 commands::CreateExamination::schema(),
                 commands::create_examination,
             )
@@ -59,10 +59,10 @@ impl ServiceSpec for StudentsOffice {
                 commands::Enroll::schema(),
                 commands::enroll,
             )
-            .query(
+            .list(
                 "/api/students",
-                "All students with their enrollments and grades",
-                crate::api::array_schema(queries::StudentAnswer::schema()),
+                "Students with their enrollments and grades, a page at a time",
+                queries::StudentAnswer::schema(),
                 queries::students,
             )
             .query(
@@ -71,10 +71,10 @@ impl ServiceSpec for StudentsOffice {
                 queries::StudentAnswer::schema(),
                 queries::student,
             )
-            .query(
+            .list(
                 "/api/examinations",
-                "All examinations with their enrolled students",
-                crate::api::array_schema(queries::ExaminationAnswer::schema()),
+                "Examinations with their enrolled students, a page at a time",
+                queries::ExaminationAnswer::schema(),
                 queries::examinations,
             )
             .query(

@@ -1,12 +1,14 @@
 //! The students-office queries: students with their enrollments and grades, examinations
-//! with their students.
+//! with their students — the lists a page at a time, searchable by id and name or title.
 
-use concord_core::{CommandError, Params};
+use concord_core::{CommandError, ListQuery, Page, Params};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::OfficeModel;
-use crate::api::{array_schema, grade_or_null_schema, group_schema, id_schema, object_schema};
+use crate::api::{
+    array_schema, grade_or_null_schema, group_schema, id_schema, object_schema, student_matches,
+};
 use crate::catalogue::Group;
 use crate::directory::{Directory, Examination, Student};
 use crate::grade::Grade;
@@ -30,6 +32,32 @@ pub struct EnrollmentAnswer {
     /// `null` while unknown.
     pub group: Option<Group>,
     pub grade: Option<Grade>,
+    /// `false` for a grade that arrived for a student the office never enrolled in this
+    /// examination: listed so the grade is not lost, but not an enrollment. Only that case
+    /// is written out, so an enrollment keeps the contract's shape.
+    #[serde(skip_serializing_if = "is_true")]
+    pub enrolled: bool,
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+/// `enrolled`, written only when `false` (see [`EnrollmentAnswer::enrolled`]).
+fn enrolled_schema() -> Value {
+    json!({
+        "type": "boolean",
+        "const": false,
+        "description": "Present only for a grade that arrived for a student the office never \
+            enrolled in this examination: the grade is kept, but it is not an enrollment.",
+    })
+}
+
+/// [`object_schema`] with an optional `enrolled` member.
+fn with_enrolled(required: Value) -> Value {
+    let mut schema = object_schema(required);
+    schema["properties"]["enrolled"] = enrolled_schema();
+    schema
 }
 
 impl StudentAnswer {
@@ -45,6 +73,7 @@ impl StudentAnswer {
                         .to_owned(),
                     group: examination.and_then(Examination::group),
                     grade: enrollment.grade().map(|r| r.grade),
+                    enrolled: enrollment.is_enrolled(),
                 }
             })
             .collect();
@@ -56,7 +85,7 @@ impl StudentAnswer {
     }
 
     pub fn schema() -> Value {
-        let enrollment = object_schema(json!({
+        let enrollment = with_enrolled(json!({
             "examinationId": id_schema(),
             "title": {"type": "string"},
             "group": {"oneOf": [group_schema(), {"type": "null"}]},
@@ -70,12 +99,20 @@ impl StudentAnswer {
     }
 }
 
-pub fn students(model: &OfficeModel, _: &Params) -> Result<Vec<StudentAnswer>, CommandError> {
+/// `GET /api/students`: a page of students; `q` searches ids and names. A page also ends
+/// once its students list [`concord_core::list::WEIGHT_BUDGET`] enrollments in all.
+pub fn students(
+    model: &OfficeModel,
+    _: &Params,
+    list: &ListQuery,
+) -> Result<Page<StudentAnswer>, CommandError> {
     let directory = model.directory();
-    Ok(directory
-        .students()
-        .map(|(id, student)| StudentAnswer::of(directory, id, student))
-        .collect())
+    let weigh = |answer: &StudentAnswer| answer.enrollments.len();
+    Ok(
+        list.page_weighed(directory.student_index(), weigh, |id, student| {
+            student_matches(list, id, student).then(|| StudentAnswer::of(directory, id, student))
+        }),
+    )
 }
 
 pub fn student(model: &OfficeModel, params: &Params) -> Result<StudentAnswer, CommandError> {
@@ -107,6 +144,9 @@ pub struct EnrolledStudentAnswer {
     /// `""` while unknown.
     pub name: String,
     pub grade: Option<Grade>,
+    /// As in [`EnrollmentAnswer::enrolled`].
+    #[serde(skip_serializing_if = "is_true")]
+    pub enrolled: bool,
 }
 
 impl ExaminationAnswer {
@@ -115,13 +155,12 @@ impl ExaminationAnswer {
             .students()
             .map(|student_id| {
                 let student = directory.find_student(student_id);
+                let enrollment = student.and_then(|s| s.enrollment(examination_id));
                 EnrolledStudentAnswer {
                     student_id: student_id.clone(),
                     name: student.map_or("", Student::name_or_empty).to_owned(),
-                    grade: student
-                        .and_then(|s| s.enrollment(examination_id))
-                        .and_then(|e| e.grade())
-                        .map(|r| r.grade),
+                    grade: enrollment.and_then(|e| e.grade()).map(|r| r.grade),
+                    enrolled: enrollment.is_some_and(|e| e.is_enrolled()),
                 }
             })
             .collect();
@@ -134,7 +173,7 @@ impl ExaminationAnswer {
     }
 
     pub fn schema() -> Value {
-        let enrolled = object_schema(json!({
+        let enrolled = with_enrolled(json!({
             "studentId": id_schema(),
             "name": {"type": "string"},
             "grade": grade_or_null_schema(),
@@ -148,15 +187,22 @@ impl ExaminationAnswer {
     }
 }
 
+/// `GET /api/examinations`: a page of examinations; `q` searches ids and titles. A page
+/// also ends once its examinations list [`concord_core::list::WEIGHT_BUDGET`] students in
+/// all (a single examination's answer lists all of its own).
 pub fn examinations(
     model: &OfficeModel,
     _: &Params,
-) -> Result<Vec<ExaminationAnswer>, CommandError> {
+    list: &ListQuery,
+) -> Result<Page<ExaminationAnswer>, CommandError> {
     let directory = model.directory();
-    Ok(directory
-        .examinations()
-        .map(|(id, examination)| ExaminationAnswer::of(directory, id, examination))
-        .collect())
+    let weigh = |answer: &ExaminationAnswer| answer.enrollments.len();
+    Ok(
+        list.page_weighed(directory.examination_index(), weigh, |id, examination| {
+            list.matches([id, examination.title_or_empty()])
+                .then(|| ExaminationAnswer::of(directory, id, examination))
+        }),
+    )
 }
 
 pub fn examination(

@@ -155,13 +155,14 @@ fn placeholders_made_by_a_grade_count_as_known() {
             event(OFFICE, 6, "e1", examination("x-8", "Compilers", SeGroup)),
         ],
     );
-    // The enrollment exists already (the grade named the pair): nothing to raise.
+    // The grade named the pair, but a grade is not an enrollment: enrolling still has to
+    // happen, and cannot while the examination has no group.
     office
         .when(
             "/api/enrollments",
             json!({"studentId": "s-7", "examinationId": "x-7"}),
         )
-        .then_raises_nothing();
+        .then_conflict();
     // A nameless placeholder student is enrolled with an empty name.
     office
         .when(
@@ -172,7 +173,8 @@ fn placeholders_made_by_a_grade_count_as_known() {
     assert_eq!(
         office.query("/api/students/s-7").unwrap(),
         json!({"studentId": "s-7", "name": "",
-               "enrollments": [{"examinationId": "x-7", "title": "", "group": null, "grade": 2.0}]})
+               "enrollments": [{"examinationId": "x-7", "title": "", "group": null, "grade": 2.0,
+                                "enrolled": false}]})
     );
 }
 
@@ -259,4 +261,137 @@ fn the_office_takes_grades_from_both_groups_and_nothing_else() {
         assert!(policy.check(e).is_some(), "{} from {}", e.ty, e.source);
     }
     assert_eq!(StudentsOffice.name(), OFFICE);
+}
+
+#[test]
+fn an_examinations_group_changes_only_until_someone_is_enrolled() {
+    let mut office = office_with_ada_and_modelling();
+    // Nobody enrolled yet: the examination may move to the other group.
+    office
+        .run(
+            "/api/examinations",
+            json!({"examinationId": "x-se", "title": "Modelling", "group": "theory-group"}),
+        )
+        .then_raises([examination("x-se", "Modelling", TheoryGroup).into()]);
+    office.run(
+        "/api/examinations",
+        json!({"examinationId": "x-se", "title": "Modelling", "group": "se-group"}),
+    );
+    office.run(
+        "/api/enrollments",
+        json!({"studentId": "s-1", "examinationId": "x-se"}),
+    );
+    // Now its enrollments went to se-group: moving it would strand them there.
+    let refused = office
+        .when(
+            "/api/examinations",
+            json!({"examinationId": "x-se", "title": "Modelling", "group": "theory-group"}),
+        )
+        .then_conflict();
+    assert!(refused.contains("1 enrollment at se-group"), "{refused}");
+    // Its title may still change (with the same group).
+    office
+        .when(
+            "/api/examinations",
+            json!({"examinationId": "x-se", "title": "Modelling II", "group": "se-group"}),
+        )
+        .then_raises([examination("x-se", "Modelling II", SeGroup).into()]);
+}
+
+#[test]
+fn a_grade_for_a_student_the_office_never_enrolled_is_kept_but_is_no_enrollment() {
+    let mut office = office_with_ada_and_modelling();
+    office.receive(event(SE, 10, "g1", graded("s-1", "x-se", 2.3, SeGroup)));
+    let ada = office.query("/api/students/s-1").unwrap();
+    assert_eq!(
+        ada["enrollments"],
+        json!([{"examinationId": "x-se", "title": "Modelling", "group": "se-group",
+                "grade": 2.3, "enrolled": false}])
+    );
+    assert!(office.model().enrollments_by_group()[&SeGroup].is_empty());
+    // Nor does it stop the examination from moving: nobody is enrolled in it.
+    office
+        .when(
+            "/api/examinations",
+            json!({"examinationId": "x-se", "title": "Modelling", "group": "theory-group"}),
+        )
+        .then_raises([examination("x-se", "Modelling", TheoryGroup).into()]);
+    // Enrolling confirms the pair, and the grade stays.
+    office
+        .run(
+            "/api/enrollments",
+            json!({"studentId": "s-1", "examinationId": "x-se"}),
+        )
+        .then_raises([enrolled("s-1", "Ada Lovelace", "x-se", "Modelling", SeGroup).into()]);
+    let ada = office.query("/api/students/s-1").unwrap();
+    assert_eq!(
+        ada["enrollments"],
+        json!([{"examinationId": "x-se", "title": "Modelling", "group": "se-group",
+                "grade": 2.3}]),
+        "an enrollment, in the contract's shape"
+    );
+    office
+        .when(
+            "/api/enrollments",
+            json!({"studentId": "s-1", "examinationId": "x-se"}),
+        )
+        .then_raises_nothing();
+}
+
+#[test]
+fn lists_are_paged_and_searchable() {
+    let mut history = Vec::new();
+    for i in 0..250 {
+        history.push(event(
+            OFFICE,
+            i,
+            &format!("c{i}"),
+            created(&format!("s-{i:03}"), &format!("Student {i}")),
+        ));
+    }
+    history.push(event(
+        OFFICE,
+        300,
+        "x1",
+        examination("x-1", "Modelling", SeGroup),
+    ));
+    history.push(event(
+        OFFICE,
+        301,
+        "x2",
+        examination("x-2", "Logic", TheoryGroup),
+    ));
+    let office = Scenario::given(StudentsOffice, history);
+
+    let first = office.answer("/api/students", &[]).unwrap();
+    assert_eq!(first.body.as_array().unwrap().len(), 100);
+    assert_eq!(first.body[0]["studentId"], "s-000");
+    let links = first.pages.unwrap();
+    assert!(links.prev.is_none());
+    let next = links.next.expect("more remain").encode();
+    let second = office
+        .query_with("/api/students", &[("cursor", &next), ("limit", "200")])
+        .unwrap();
+    let ids: Vec<&str> = second
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["studentId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 150);
+    assert_eq!((ids[0], ids[149]), ("s-100", "s-249"));
+
+    let found = office
+        .query_with("/api/students", &[("q", "student 24")])
+        .unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 11, "24, 240 … 249");
+    let logic = office
+        .query_with("/api/examinations", &[("q", "LOG")])
+        .unwrap();
+    assert_eq!(logic.as_array().unwrap().len(), 1);
+    assert_eq!(logic[0]["examinationId"], "x-2");
+    assert!(matches!(
+        office.query_with("/api/students", &[("limit", "0")]),
+        Err(concord_core::service::QueryError::List(_))
+    ));
 }

@@ -123,8 +123,9 @@ pub fn score(
     .draft()])
 }
 
-/// Grades a student by the SE scheme from the points as they stand. A re-grade after new
-/// points raises a new `studentGraded`; the same grade again raises nothing.
+/// Grades a student by the SE scheme from the points as they stand: only a student the
+/// office enrolled in one of this group's examinations (409 otherwise). A re-grade after
+/// new points raises a new `studentGraded`; the same grade again raises nothing.
 pub fn grade(
     model: &SeGroupModel,
     _: &Params,
@@ -132,8 +133,12 @@ pub fn grade(
 ) -> Result<Vec<EventDraft>, CommandError> {
     input.require_ids()?;
     let directory = model.directory();
-    directory.known_student(&input.student_id)?;
-    directory.known_examination(&input.examination_id)?;
+    api::enrolled_here(
+        directory,
+        &input.student_id,
+        &input.examination_id,
+        Group::SeGroup,
+    )?;
     let grade = model
         .se_grade_for(&input.student_id, &input.examination_id)
         .ok_or_else(|| {

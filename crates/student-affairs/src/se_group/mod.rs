@@ -12,7 +12,7 @@ pub mod queries;
 use concord_core::service::Api;
 use concord_core::{AcceptancePolicy, Catalogue, ServiceSpec};
 
-use crate::api::{array_schema, GradeStudent, Hire};
+use crate::api::{GradeStudent, Hire};
 use crate::catalogue::{Group, StudentAffairsCatalogue};
 use crate::SE_GROUP;
 
@@ -63,10 +63,10 @@ impl ServiceSpec for SeGroup {
                 Hire::schema(),
                 commands::hire,
             )
-            .query(
+            .list(
                 "/api/students",
-                "All students with grades, points and hires",
-                array_schema(queries::StudentAnswer::schema()),
+                "Students with grades, points and hires, a page at a time",
+                queries::StudentAnswer::schema(),
                 queries::students,
             )
             .query(
@@ -75,10 +75,10 @@ impl ServiceSpec for SeGroup {
                 queries::StudentAnswer::schema(),
                 queries::student,
             )
-            .query(
+            .list(
                 "/api/assignments",
-                "All assignments",
-                array_schema(queries::AssignmentAnswer::schema()),
+                "Assignments, a page at a time",
+                queries::AssignmentAnswer::schema(),
                 queries::assignments,
             )
             .query(

@@ -76,6 +76,11 @@ impl SeGroupModel {
         self.assignments.iter()
     }
 
+    /// Every assignment by id, for paging.
+    pub fn assignment_index(&self) -> &Registry<String, Assignment> {
+        &self.assignments
+    }
+
     pub fn assignment(&self, id: &str) -> Option<&Assignment> {
         self.assignments.get(id)
     }

@@ -1,40 +1,67 @@
-//! The se-group page: per examination, the enrolled students with their points in each
-//! assignment, the grade the SE scheme computes and a button to issue it; the assignments;
-//! hiring teaching assistants.
+//! The se-group page: its examinations, a few at a time and searchable, each with its
+//! enrolled students (a page of them) and their points in each assignment, the grade the SE
+//! scheme computes and a button to issue it; the assignments; hiring teaching assistants.
 
-use concord_core::ui::{Cell, Field, Form, Section, Table, Tone, View};
+use concord_core::ui::{Cell, Choice, Field, Form, PageQuery, Paging, Section, Table, Tone, View};
 
 use super::SeGroupModel;
 use crate::catalogue::Group;
 use crate::directory::Examination;
 use crate::grade::se_grade;
 use crate::pages_common::{
-    examination_choices, examination_label, grade_cell, hiring_section, name_cell, student_choices,
+    choice_field, examination_choices, examination_label, grade_cell, hiring_section, name_cell,
+    student_choices, ROWS,
 };
 
-pub fn view(model: &SeGroupModel) -> View {
+/// Examinations shown in detail at a time.
+pub const EXAMINATIONS: usize = 3;
+
+pub fn view(model: &SeGroupModel, page: &PageQuery) -> View {
+    let directory = model.directory();
+    let list = page.list("examinations", EXAMINATIONS);
+    let examinations = list.page(directory.examination_index(), |id, examination| {
+        let own = examination.group() != Some(Group::TheoryGroup);
+        (own && list.matches([id, examination.title_or_empty()])).then_some((id, examination))
+    });
     let mut view = View::new();
-    let examinations = own_examinations(model);
-    if examinations.is_empty() {
+    if examinations.items.is_empty() && list.cursor.is_none() && list.search_text().is_none() {
         view = view.section(Section::new("Points and grades").intro(
             "No examinations yet. Enrollments in se-group's examinations arrive from the \
                  students-office; then enter points here and issue grades.",
         ));
+    } else {
+        let mut table = Table::new(["Examination", "Title", "Enrolled", "Assignments"])
+            .empty("No examinations match.");
+        for &(id, examination) in &examinations.items {
+            table = table.row(vec![
+                Cell::muted(id),
+                examination
+                    .title()
+                    .map_or(Cell::muted("not known yet"), Cell::plain),
+                Cell::plain(examination.enrolled().len().to_string()),
+                Cell::plain(model.assignments_of(id).count().to_string()),
+            ]);
+        }
+        let paging = Paging::new(
+            "examinations",
+            "examinations",
+            &list,
+            &examinations,
+            directory.examination_index().len(),
+        )
+        .placeholder("Examination ID or title");
+        view = view.section(
+            Section::new("Examinations")
+                .intro("The examinations se-group runs; each one's points and grades follow below, a few examinations at a time.")
+                .paging(paging)
+                .table(table),
+        );
     }
-    for (id, examination) in &examinations {
-        view = view.section(points_and_grades(model, id, examination));
+    for &(id, examination) in &examinations.items {
+        view = view.section(points_and_grades(model, id, examination, page));
     }
-    view.section(assignments(model, &examinations))
-        .section(hiring_section(model.directory(), Group::SeGroup))
-}
-
-/// The examinations this group runs (or that its assignments name).
-fn own_examinations(model: &SeGroupModel) -> Vec<(&String, &Examination)> {
-    model
-        .directory()
-        .examinations()
-        .filter(|(_, e)| e.group() != Some(Group::TheoryGroup))
-        .collect()
+    view.section(assignments(model, page))
+        .section(hiring_section(directory, Group::SeGroup, page))
 }
 
 /// The SE scheme in one line, read off [`se_grade`] itself so it cannot drift from it.
@@ -59,7 +86,12 @@ pub fn scheme() -> String {
     )
 }
 
-fn points_and_grades(model: &SeGroupModel, exam_id: &str, examination: &Examination) -> Section {
+fn points_and_grades(
+    model: &SeGroupModel,
+    exam_id: &str,
+    examination: &Examination,
+    page: &PageQuery,
+) -> Section {
     let directory = model.directory();
     let mut assignments: Vec<(&String, _)> = model.assignments_of(exam_id).collect();
     assignments.sort_by(|a, b| a.0.cmp(b.0));
@@ -74,13 +106,16 @@ fn points_and_grades(model: &SeGroupModel, exam_id: &str, examination: &Examinat
         format!("{} (/{max})", a.title().unwrap_or(id))
     }));
     columns.extend(["Total", "Computed grade", "Issued grade", ""].map(String::from));
-    let mut table = Table::new(columns).empty("No students enrolled yet.");
-    let enrolled: Vec<&String> = examination.students().collect();
-    for student_id in &enrolled {
-        let Some(student) = directory.find_student(student_id) else {
-            continue;
-        };
-        let mut row = vec![Cell::muted(student_id.as_str()), name_cell(student)];
+    let mut table = Table::new(columns).empty("No enrolled students match.");
+    let key = format!("students@{exam_id}");
+    let list = page.list(&key, ROWS);
+    let rows = list.page(examination.enrolled(), |student_id, ()| {
+        let student = directory.find_student(student_id)?;
+        list.matches([student_id, student.name_or_empty()])
+            .then_some((student_id, student))
+    });
+    for &(student_id, student) in &rows.items {
+        let mut row = vec![Cell::muted(student_id), name_cell(student)];
         let mut reached = 0u64;
         for (assignment_id, _) in &assignments {
             row.push(match model.points(student_id, assignment_id) {
@@ -113,7 +148,7 @@ fn points_and_grades(model: &SeGroupModel, exam_id: &str, examination: &Examinat
         row.push(match computed {
             Some(grade) if issued != Some(grade) => Cell::action(
                 Form::new("Issue grade", "/api/grades", format!("Issue {grade}"))
-                    .field(Field::hidden("studentId", student_id.as_str()))
+                    .field(Field::hidden("studentId", student_id))
                     .field(Field::hidden("examinationId", exam_id)),
             ),
             _ => Cell::plain(""),
@@ -122,17 +157,19 @@ fn points_and_grades(model: &SeGroupModel, exam_id: &str, examination: &Examinat
     }
 
     let title = examination.title().unwrap_or(exam_id);
+    let enrolled = examination.enrolled();
     let students = enrolled
         .iter()
-        .filter_map(|id| directory.find_student(id).map(|s| (*id, s)));
+        .filter_map(|id| directory.find_student(id).map(|s| (id, s)));
     let points = Form::new(
         format!("Enter points — {title}"),
         "/api/assignments/{assignmentId}/scores",
         "Save points",
     )
-    .field(Field::select(
+    .field(choice_field(
         "studentId",
         "Student",
+        enrolled.len(),
         student_choices(students),
     ))
     .field(Field::select(
@@ -142,7 +179,7 @@ fn points_and_grades(model: &SeGroupModel, exam_id: &str, examination: &Examinat
             .iter()
             .map(|(id, a)| {
                 let max = a.max_points().map_or("?".to_owned(), |m| m.to_string());
-                concord_core::ui::Choice::new(
+                Choice::new(
                     id.as_str(),
                     format!("{} (max {max})", a.title().unwrap_or(id)),
                 )
@@ -163,22 +200,31 @@ fn points_and_grades(model: &SeGroupModel, exam_id: &str, examination: &Examinat
         examination_label(exam_id, Some(examination))
     ))
     .intro(scheme())
+    .paging(
+        Paging::new(key, "enrolled students", &list, &rows, enrolled.len())
+            .placeholder("Student ID or name"),
+    )
     .table(table)
     .form(points)
 }
 
-fn assignments(model: &SeGroupModel, examinations: &[(&String, &Examination)]) -> Section {
+fn assignments(model: &SeGroupModel, page: &PageQuery) -> Section {
     let directory = model.directory();
     let mut table = Table::new(["Assignment", "Examination", "Title", "Max points"])
-        .empty("No assignments yet.");
-    for (id, assignment) in model.assignments() {
+        .empty("No assignments match.");
+    let list = page.list("assignments", ROWS);
+    let rows = list.page(model.assignment_index(), |id, assignment| {
+        list.matches([id, assignment.title().unwrap_or_default()])
+            .then_some((id, assignment))
+    });
+    for &(id, assignment) in &rows.items {
         let examination = assignment
             .examination_id()
             .map_or(Cell::muted("not known yet"), |e| {
                 Cell::plain(examination_label(e, directory.find_examination(e)))
             });
         table = table.row(vec![
-            Cell::muted(id.as_str()),
+            Cell::muted(id),
             examination,
             assignment
                 .title()
@@ -188,16 +234,25 @@ fn assignments(model: &SeGroupModel, examinations: &[(&String, &Examination)]) -
                 .map_or(Cell::muted("?"), |m| Cell::plain(m.to_string())),
         ]);
     }
+    let exams = directory.examination_index();
+    let own = exams
+        .iter()
+        .filter(|(_, e)| e.group() != Some(Group::TheoryGroup));
     Section::new("Assignments")
         .intro("The assignments of the modelling course; their points add up to each examination's grade.")
+        .paging(
+            Paging::new("assignments", "assignments", &list, &rows, model.assignment_index().len())
+                .placeholder("Assignment ID or title"),
+        )
         .table(table)
         .form(
             Form::new("Create an assignment", "/api/assignments", "Create assignment")
                 .field(Field::text("assignmentId", "Assignment ID"))
-                .field(Field::select(
+                .field(choice_field(
                     "examinationId",
                     "Examination",
-                    examination_choices(examinations.iter().copied()),
+                    exams.len(),
+                    examination_choices(own),
                 ))
                 .field(Field::text("title", "Title"))
                 .field(Field::integer("maxPoints", "Max points", 1, None)),

@@ -1,8 +1,9 @@
-//! The se-group queries: students with their grades, points and hires; assignments.
+//! The se-group queries: students with their grades, points and hires; assignments — the
+//! lists a page at a time, searchable by id and name or title.
 
 use std::collections::BTreeMap;
 
-use concord_core::{CommandError, Params};
+use concord_core::{CommandError, ListQuery, Page, Params};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -10,6 +11,7 @@ use super::model::Assignment;
 use super::SeGroupModel;
 use crate::api::{
     array_schema, grade_or_null_schema, hired_by, hired_by_schema, id_schema, object_schema,
+    student_matches,
 };
 use crate::catalogue::Group;
 use crate::directory::Student;
@@ -50,12 +52,18 @@ impl StudentAnswer {
     }
 }
 
-pub fn students(model: &SeGroupModel, _: &Params) -> Result<Vec<StudentAnswer>, CommandError> {
-    Ok(model
-        .directory()
-        .students()
-        .map(|(id, student)| StudentAnswer::of(model, id, student))
-        .collect())
+/// `GET /api/students`: a page of the students this group knows; `q` searches ids and names.
+pub fn students(
+    model: &SeGroupModel,
+    _: &Params,
+    list: &ListQuery,
+) -> Result<Page<StudentAnswer>, CommandError> {
+    let weigh = |answer: &StudentAnswer| answer.examinations.len() + answer.points.len();
+    Ok(
+        list.page_weighed(model.directory().student_index(), weigh, |id, student| {
+            student_matches(list, id, student).then(|| StudentAnswer::of(model, id, student))
+        }),
+    )
 }
 
 pub fn student(model: &SeGroupModel, params: &Params) -> Result<StudentAnswer, CommandError> {
@@ -119,14 +127,16 @@ impl AssignmentAnswer {
     }
 }
 
+/// `GET /api/assignments`: a page of assignments; `q` searches ids and titles.
 pub fn assignments(
     model: &SeGroupModel,
     _: &Params,
-) -> Result<Vec<AssignmentAnswer>, CommandError> {
-    Ok(model
-        .assignments()
-        .map(|(id, assignment)| AssignmentAnswer::of(id, assignment))
-        .collect())
+    list: &ListQuery,
+) -> Result<Page<AssignmentAnswer>, CommandError> {
+    Ok(list.page(model.assignment_index(), |id, assignment| {
+        list.matches([id, assignment.title().unwrap_or_default()])
+            .then(|| AssignmentAnswer::of(id, assignment))
+    }))
 }
 
 pub fn assignment(model: &SeGroupModel, params: &Params) -> Result<AssignmentAnswer, CommandError> {

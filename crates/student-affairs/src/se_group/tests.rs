@@ -312,3 +312,53 @@ fn the_se_group_takes_its_enrollments_and_all_hires() {
         assert!(policy.check(e).is_some(), "{} from {}", e.ty, e.source);
     }
 }
+
+#[test]
+fn the_group_grades_only_students_the_office_enrolled_in_its_examinations() {
+    let se = Scenario::given(
+        SeGroup,
+        [
+            event(
+                OFFICE,
+                1,
+                "e1",
+                enrolled("s-1", "Ada", "x-1", "Modelling", Se),
+            ),
+            event(SE, 2, "a1", assignment("a-1", "x-1", "Use cases", 10)),
+            // Known only as a hire of the other group: not enrolled here.
+            event(THEORY, 3, "h1", hired("s-2", "Grace", Theory)),
+            // Enrolled, but in an examination the theory group runs.
+            event(
+                OFFICE,
+                4,
+                "e2",
+                enrolled("s-1", "Ada", "x-2", "Logic", Theory),
+            ),
+            event(SE, 5, "a2", assignment("a-2", "x-2", "Proofs", 10)),
+        ],
+    );
+    se.when(
+        "/api/grades",
+        json!({"studentId": "s-1", "examinationId": "x-1"}),
+    )
+    .then_raises([graded("s-1", "x-1", 5.0, Se).into()]);
+    let not_enrolled = se
+        .when(
+            "/api/grades",
+            json!({"studentId": "s-2", "examinationId": "x-1"}),
+        )
+        .then_conflict();
+    assert!(not_enrolled.contains("not enrolled"), "{not_enrolled}");
+    let not_ours = se
+        .when(
+            "/api/grades",
+            json!({"studentId": "s-1", "examinationId": "x-2"}),
+        )
+        .then_conflict();
+    assert!(not_ours.contains("run by theory-group"), "{not_ours}");
+    se.when(
+        "/api/grades",
+        json!({"studentId": "s-9", "examinationId": "x-1"}),
+    )
+    .then_not_found();
+}

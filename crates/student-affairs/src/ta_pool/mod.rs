@@ -12,7 +12,6 @@ pub mod queries;
 use concord_core::service::Api;
 use concord_core::{AcceptancePolicy, AcceptanceRule, Catalogue, ServiceSpec};
 
-use crate::api::array_schema;
 use crate::catalogue::{EventData, StudentAffairsCatalogue, StudentHired};
 use crate::{SE_GROUP, TA_POOL, THEORY_GROUP};
 
@@ -42,10 +41,10 @@ impl ServiceSpec for TaPool {
 
     fn api(&self) -> Api<TaPoolModel> {
         Api::new()
-            .query(
+            .list(
                 "/api/tas",
-                "All hired teaching assistants, with a conflict flag when both groups hired one",
-                array_schema(queries::TaAnswer::schema()),
+                "Hired teaching assistants, with a conflict flag when both groups hired one, a page at a time",
+                queries::TaAnswer::schema(),
                 queries::tas,
             )
             .query(

@@ -1,26 +1,29 @@
-//! The ta-pool page: every teaching assistant, which groups hired them, and the conflicts
-//! (hired by both) highlighted.
+//! The ta-pool page: the teaching assistants, a page at a time and searchable, which groups
+//! hired them, and the conflicts (hired by both) highlighted.
 
-use concord_core::ui::{Cell, Section, Table, View};
+use concord_core::ui::{Cell, PageQuery, Paging, Section, Table, View};
 
 use super::TaPoolModel;
+use crate::api::student_matches;
 use crate::catalogue::Group;
-use crate::pages_common::name_cell;
+use crate::pages_common::{name_cell, ROWS};
 
-pub fn view(model: &TaPoolModel) -> View {
+pub fn view(model: &TaPoolModel, page: &PageQuery) -> View {
+    let directory = model.directory();
     let mut columns = vec!["Student".to_owned(), "Name".to_owned()];
     columns.extend(Group::ALL.map(|g| format!("Hired by {g}")));
     columns.push("Status".to_owned());
     let mut table =
-        Table::new(columns).empty("Nobody hired yet: the groups push their hires here.");
-    let (mut tas, mut conflicts) = (0usize, 0usize);
-    for (id, student) in model.directory().students() {
+        Table::new(columns).empty("Nobody hired matches: the groups push their hires here.");
+    let list = page.list("tas", ROWS);
+    let rows = list.page(directory.hired(), |id, ()| {
+        let student = directory.find_student(id)?;
+        student_matches(&list, id, student).then_some((id, student))
+    });
+    let (tas, conflicts) = (directory.hired().len(), directory.conflicts().len());
+    for &(id, student) in &rows.items {
         let groups: Vec<Group> = student.hired_by().collect();
-        if groups.is_empty() {
-            continue;
-        }
-        tas += 1;
-        let mut row = vec![Cell::muted(id.as_str()), name_cell(student)];
+        let mut row = vec![Cell::muted(id), name_cell(student)];
         row.extend(Group::ALL.map(|g| {
             if groups.contains(&g) {
                 Cell::plain("✓ hired")
@@ -29,7 +32,6 @@ pub fn view(model: &TaPoolModel) -> View {
             }
         }));
         row.push(if groups.len() == Group::ALL.len() {
-            conflicts += 1;
             Cell::bad("conflict — hired by both groups")
                 .hint("One of the groups hired this student although the other already had")
         } else {
@@ -57,6 +59,7 @@ pub fn view(model: &TaPoolModel) -> View {
                 "The pool collects the hires both groups push here and serves them back, so each \
                  group sees the other's. A student hired by both groups is a conflict to settle. {summary}"
             ))
+            .paging(Paging::new("tas", "teaching assistants", &list, &rows, tas).placeholder("Student ID or name"))
             .table(table),
     )
 }

@@ -1,11 +1,12 @@
-//! The ta-pool queries: the hired teaching assistants and whether both groups hired one.
+//! The ta-pool queries: the hired teaching assistants and whether both groups hired one —
+//! the list a page at a time (over the index of hired students), searchable by id and name.
 
-use concord_core::{CommandError, Params};
+use concord_core::{CommandError, ListQuery, Page, Params};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::TaPoolModel;
-use crate::api::{hired_by, hired_by_schema, id_schema, object_schema};
+use crate::api::{hired_by, hired_by_schema, id_schema, object_schema, student_matches};
 use crate::catalogue::Group;
 use crate::directory::Student;
 
@@ -46,12 +47,19 @@ impl TaAnswer {
     }
 }
 
-pub fn tas(model: &TaPoolModel, _: &Params) -> Result<Vec<TaAnswer>, CommandError> {
-    Ok(model
-        .directory()
-        .students()
-        .filter_map(|(id, student)| TaAnswer::of(id, student))
-        .collect())
+/// `GET /api/tas`: a page of teaching assistants; `q` searches ids and names.
+pub fn tas(
+    model: &TaPoolModel,
+    _: &Params,
+    list: &ListQuery,
+) -> Result<Page<TaAnswer>, CommandError> {
+    let directory = model.directory();
+    Ok(list.page(directory.hired(), |id, ()| {
+        let student = directory.find_student(id)?;
+        student_matches(list, id, student)
+            .then(|| TaAnswer::of(id, student))
+            .flatten()
+    }))
 }
 
 pub fn ta(model: &TaPoolModel, params: &Params) -> Result<TaAnswer, CommandError> {

@@ -43,7 +43,8 @@ fn german(field: &str, value: f64) -> Result<Grade, CommandError> {
         .ok_or_else(|| CommandError::Invalid(format!("{field}: {}", not_a_grade(&value))))
 }
 
-/// Rates a known student's presentation in a known examination.
+/// Rates the presentation of a student the office enrolled in one of this group's
+/// examinations (409 otherwise: a rating names the pair, as a grade does).
 pub fn rate_presentation(
     model: &TheoryGroupModel,
     _: &Params,
@@ -56,9 +57,12 @@ pub fn rate_presentation(
         presentation: german("presentation", input.presentation)?,
         discussion: german("discussion", input.discussion)?,
     };
-    let directory = model.directory();
-    directory.known_student(&input.student_id)?;
-    directory.known_examination(&input.examination_id)?;
+    api::enrolled_here(
+        model.directory(),
+        &input.student_id,
+        &input.examination_id,
+        Group::TheoryGroup,
+    )?;
     if model.ratings(&input.student_id, &input.examination_id) == Some(ratings) {
         return Ok(vec![]);
     }
@@ -72,7 +76,8 @@ pub fn rate_presentation(
     .draft()])
 }
 
-/// Grades a student by the theory scheme from the latest ratings; 409 if not rated yet.
+/// Grades an enrolled student by the theory scheme from the latest ratings; 409 if not
+/// enrolled here or not rated yet.
 pub fn grade(
     model: &TheoryGroupModel,
     _: &Params,
@@ -80,8 +85,12 @@ pub fn grade(
 ) -> Result<Vec<EventDraft>, CommandError> {
     input.require_ids()?;
     let directory = model.directory();
-    directory.known_student(&input.student_id)?;
-    directory.known_examination(&input.examination_id)?;
+    api::enrolled_here(
+        directory,
+        &input.student_id,
+        &input.examination_id,
+        Group::TheoryGroup,
+    )?;
     let ratings = model
         .ratings(&input.student_id, &input.examination_id)
         .ok_or_else(|| {

@@ -12,7 +12,7 @@ pub mod queries;
 use concord_core::service::Api;
 use concord_core::{AcceptancePolicy, Catalogue, ServiceSpec};
 
-use crate::api::{array_schema, GradeStudent, Hire};
+use crate::api::{GradeStudent, Hire};
 use crate::catalogue::{Group, StudentAffairsCatalogue};
 use crate::THEORY_GROUP;
 
@@ -57,10 +57,10 @@ impl ServiceSpec for TheoryGroup {
                 Hire::schema(),
                 commands::hire,
             )
-            .query(
+            .list(
                 "/api/students",
-                "All students with grades, ratings and hires",
-                array_schema(queries::StudentAnswer::schema()),
+                "Students with grades, ratings and hires, a page at a time",
+                queries::StudentAnswer::schema(),
                 queries::students,
             )
             .query(

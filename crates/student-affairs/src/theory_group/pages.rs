@@ -1,22 +1,23 @@
-//! The theory-group page: the rating form with its scheme explained, each enrolled
-//! student's ratings, the grade they give and a button to issue it; hiring teaching
-//! assistants.
+//! The theory-group page: the rating form with its scheme explained, the enrolled
+//! students (a page of them, searchable) with their ratings, the grade they give and a
+//! button to issue it; hiring teaching assistants.
 
-use concord_core::ui::{Cell, Field, Form, Section, Table, Tone, View};
+use concord_core::ui::{Cell, Field, Form, PageQuery, Paging, Section, Table, Tone, View};
 
 use super::TheoryGroupModel;
+use crate::api::student_matches;
 use crate::catalogue::Group;
-use crate::directory::Examination;
+use crate::directory::{Enrollment, Examination, Student};
 use crate::grade::{theory_grade, Ratings};
 use crate::pages_common::{
-    examination_choices, examination_label, grade_cell, grade_choices, hiring_section, name_cell,
-    student_choices,
+    choice_field, examination_choices, examination_label, grade_cell, grade_choices,
+    hiring_section, name_cell, student_choices, CHOICES, PAIRS_PER_STUDENT, ROWS,
 };
 
-pub fn view(model: &TheoryGroupModel) -> View {
+pub fn view(model: &TheoryGroupModel, page: &PageQuery) -> View {
     View::new()
-        .section(presentations(model))
-        .section(hiring_section(model.directory(), Group::TheoryGroup))
+        .section(presentations(model, page))
+        .section(hiring_section(model.directory(), Group::TheoryGroup, page))
 }
 
 /// The theory scheme, with a worked example computed by [`theory_grade`] itself.
@@ -41,12 +42,28 @@ fn hundredths(value: u32) -> String {
     format!("{}.{:02}", value / 100, value % 100)
 }
 
-fn presentations(model: &TheoryGroupModel) -> Section {
+/// A student's enrollments in theory-group's examinations, at most [`PAIRS_PER_STUDENT`].
+fn theory_enrollments<'a>(
+    model: &'a TheoryGroupModel,
+    student: &'a Student,
+) -> impl Iterator<Item = (&'a String, &'a Examination, &'a Enrollment)> + 'a {
     let directory = model.directory();
-    let examinations: Vec<(&String, &Examination)> = directory
-        .examinations()
-        .filter(|(_, e)| e.group() != Some(Group::SeGroup))
-        .collect();
+    student
+        .enrollments()
+        .filter(|(_, enrollment)| enrollment.is_enrolled())
+        .filter_map(move |(exam_id, enrollment)| {
+            let examination = directory.find_examination(exam_id)?;
+            (examination.group() != Some(Group::SeGroup)).then_some((
+                exam_id,
+                examination,
+                enrollment,
+            ))
+        })
+        .take(PAIRS_PER_STUDENT)
+}
+
+fn presentations(model: &TheoryGroupModel, page: &PageQuery) -> Section {
+    let directory = model.directory();
     let mut table = Table::new([
         "Student",
         "Name",
@@ -59,20 +76,19 @@ fn presentations(model: &TheoryGroupModel) -> Section {
         "Issued grade",
         "",
     ])
-    .empty("No students enrolled yet: enrollments arrive from the students-office.");
-    for (exam_id, examination) in &examinations {
-        for student_id in examination.students() {
-            let Some(student) = directory.find_student(student_id) else {
-                continue;
-            };
+    .empty("No enrolled students match: enrollments arrive from the students-office.");
+    let list = page.list("presentations", ROWS);
+    let rows = list.page(directory.student_index(), |id, student| {
+        let enrolled = theory_enrollments(model, student).next().is_some();
+        (enrolled && student_matches(&list, id, student)).then_some((id, student))
+    });
+    for &(student_id, student) in &rows.items {
+        for (exam_id, examination, enrollment) in theory_enrollments(model, student) {
             let ratings = model.ratings(student_id, exam_id);
             let computed = ratings.map(theory_grade);
-            let issued = student
-                .enrollment(exam_id)
-                .and_then(|e| e.grade())
-                .map(|r| r.grade);
+            let issued = enrollment.grade().map(|r| r.grade);
             let mut row = vec![
-                Cell::muted(student_id.as_str()),
+                Cell::muted(student_id),
                 name_cell(student),
                 Cell::plain(examination_label(exam_id, Some(examination))),
             ];
@@ -99,7 +115,7 @@ fn presentations(model: &TheoryGroupModel) -> Section {
             row.push(match computed {
                 Some(grade) if issued != Some(grade) => Cell::action(
                     Form::new("Issue grade", "/api/grades", format!("Issue {grade}"))
-                        .field(Field::hidden("studentId", student_id.as_str()))
+                        .field(Field::hidden("studentId", student_id))
                         .field(Field::hidden("examinationId", exam_id.as_str())),
                 ),
                 _ => Cell::plain(""),
@@ -107,22 +123,33 @@ fn presentations(model: &TheoryGroupModel) -> Section {
             table = table.row(row);
         }
     }
-    let students = examinations
+    let students = directory.student_index();
+    // Few students: offer every enrolled one; many: suggest those on this page.
+    let enrolled: Vec<(&str, &Student)> = if students.len() <= CHOICES {
+        students
+            .iter()
+            .filter(|(_, s)| theory_enrollments(model, s).next().is_some())
+            .map(|(id, s)| (id.as_str(), s))
+            .collect()
+    } else {
+        rows.items.clone()
+    };
+    let examinations = directory.examination_index();
+    let own = examinations
         .iter()
-        .flat_map(|(_, e)| e.students())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .filter_map(|id| directory.find_student(id).map(|s| (id, s)));
+        .filter(|(_, e)| e.group() != Some(Group::SeGroup));
     let rate = Form::new("Rate a presentation", "/api/presentations", "Save ratings")
-        .field(Field::select(
+        .field(choice_field(
             "studentId",
             "Student",
-            student_choices(students),
+            students.len(),
+            student_choices(enrolled),
         ))
-        .field(Field::select(
+        .field(choice_field(
             "examinationId",
             "Examination",
-            examination_choices(examinations.iter().copied()),
+            examinations.len(),
+            examination_choices(own),
         ))
         .field(Field::number_select(
             "content",
@@ -145,6 +172,10 @@ fn presentations(model: &TheoryGroupModel) -> Section {
         );
     Section::new("Presentations and grades")
         .intro(scheme())
+        .paging(
+            Paging::new("presentations", "students", &list, &rows, students.len())
+                .placeholder("Student ID or name"),
+        )
         .table(table)
         .form(rate)
 }

@@ -1,13 +1,14 @@
-//! The theory-group queries: students with their grades, ratings and hires.
+//! The theory-group queries: students with their grades, ratings and hires — the list a
+//! page at a time, searchable by id and name.
 
-use concord_core::{CommandError, Params};
+use concord_core::{CommandError, ListQuery, Page, Params};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::TheoryGroupModel;
 use crate::api::{
     array_schema, grade_or_null_schema, grade_schema, hired_by, hired_by_schema, id_schema,
-    object_schema,
+    object_schema, student_matches,
 };
 use crate::catalogue::Group;
 use crate::directory::Student;
@@ -72,12 +73,18 @@ impl StudentAnswer {
     }
 }
 
-pub fn students(model: &TheoryGroupModel, _: &Params) -> Result<Vec<StudentAnswer>, CommandError> {
-    Ok(model
-        .directory()
-        .students()
-        .map(|(id, student)| StudentAnswer::of(model, id, student))
-        .collect())
+/// `GET /api/students`: a page of the students this group knows; `q` searches ids and names.
+pub fn students(
+    model: &TheoryGroupModel,
+    _: &Params,
+    list: &ListQuery,
+) -> Result<Page<StudentAnswer>, CommandError> {
+    let weigh = |answer: &StudentAnswer| answer.examinations.len();
+    Ok(
+        list.page_weighed(model.directory().student_index(), weigh, |id, student| {
+            student_matches(list, id, student).then(|| StudentAnswer::of(model, id, student))
+        }),
+    )
 }
 
 pub fn student(model: &TheoryGroupModel, params: &Params) -> Result<StudentAnswer, CommandError> {

@@ -143,3 +143,27 @@ fn the_theory_group_takes_its_enrollments_and_all_hires() {
         .check(&event(SE, 1, "e", graded("s", "x", 1.0, Se)))
         .is_some());
 }
+
+#[test]
+fn the_group_rates_and_grades_only_students_enrolled_with_it() {
+    let mut theory = logic_seminar();
+    // Known to the group (a hire), but never enrolled in the seminar.
+    theory.receive(event(SE, 2, "h1", hired("s-1", "Ada", Se)));
+    let body = json!({"studentId": "s-1", "examinationId": "x-2",
+                      "content": 1.0, "presentation": 1.0, "discussion": 1.0});
+    theory.when("/api/presentations", body).then_conflict();
+    theory
+        .when(
+            "/api/grades",
+            json!({"studentId": "s-1", "examinationId": "x-2"}),
+        )
+        .then_conflict();
+    assert!(
+        theory.model().enrollments().len() == 1,
+        "refusals name no new pair"
+    );
+    // Grace is enrolled: rating and grading her works.
+    theory
+        .run("/api/presentations", rating(1.0, 1.3, 1.7))
+        .then_raises([rated("s-2", "x-2", 1.0, 1.3, 1.7).into()]);
+}
