@@ -23,6 +23,8 @@ const MAX_QUIET_WINDOWS: usize = 400;
 const JUMP_MIN_MS: u64 = 6 * 60 * 1000;
 /// How likely the simulated operator resets one stopped link in a step.
 const OPERATOR_RESET: f64 = 0.02;
+/// How many times, at most, the operator looks at the settled system again.
+const OPERATOR_PASSES: usize = 5;
 
 /// What can go wrong, and how often (probabilities per step unless said otherwise).
 #[derive(Clone, Copy, Debug)]
@@ -192,11 +194,17 @@ pub fn simulate(config: SimConfig, scenario: &mut dyn Scenario) -> Result<Outcom
     world.heal();
     world.quiesce()?;
     // The operator's part: clocks that jumped ahead are past (time moves on beyond what
-    // they stamped), stopped links are reset, dead letters re-delivered; then it settles.
+    // they stamped), stopped links are reset, dead letters re-delivered; then it settles. A
+    // link may only notice a wiped peer while settling, so the operator looks again.
     world.wait_out_clock_jumps();
-    world.operator_resets_every_stopped_link();
-    world.operator_retries_dead_letters();
-    world.quiesce()?;
+    for _ in 0..OPERATOR_PASSES {
+        world.operator_resets_every_stopped_link();
+        world.operator_retries_dead_letters();
+        world.quiesce()?;
+        if !world.needs_operator() {
+            break;
+        }
+    }
     world
         .check(scenario)
         .map_err(|e| format!("seed {}: {e}", config.seed))?;
@@ -714,6 +722,19 @@ impl World {
                 self.outcome.link_resets += 1;
             }
         }
+    }
+
+    /// Whether a link is stopped or a dead letter is held anywhere.
+    fn needs_operator(&self) -> bool {
+        self.nodes.iter().any(|n| {
+            n.links.iter().any(|link| match link {
+                Link::Pull(pull) => pull.is_stopped(),
+                Link::Push(push) => push.is_stopped(),
+            }) || n
+                .specs
+                .iter()
+                .any(|spec| n.store.dead_letters(&spec.name, 0).map_or(false, |(c, _)| c > 0))
+        })
     }
 
     fn operator_resets_every_stopped_link(&mut self) {

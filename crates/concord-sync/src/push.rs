@@ -27,6 +27,10 @@ use crate::status::{LinkState, LinkStatus, TransportError};
 /// may hold, so a batch of events within the size limit always fits.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
+/// How many idle rounds an idle push link trusts that its peer still has the store it
+/// delivered to before it asks again.
+const PROBE_AFTER_IDLE_ROUNDS: u32 = 10;
+
 /// Why a delivery did not succeed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {
@@ -73,8 +77,9 @@ pub struct PushLink {
     cursor: u64,
     peer_store: Option<String>,
     stopped: Option<String>,
-    /// When the peer's store identity was last confirmed by an answer.
-    confirmed_at: Option<Timestamp>,
+    /// Idle rounds since the peer's store identity was last confirmed by an answer (counted,
+    /// not timed: a clock that jumps must not silence the probe).
+    idle_since_confirmed: u32,
     schedule: Schedule,
     status: LinkStatus,
     round: Option<Round>,
@@ -90,20 +95,18 @@ impl PushLink {
             cursor: cursor.position,
             peer_store: cursor.peer_store,
             stopped: None,
-            confirmed_at: None,
+            idle_since_confirmed: PROBE_AFTER_IDLE_ROUNDS,
             schedule: Schedule::new(now, seed),
             round: None,
         }
     }
 
-    /// How long an idle link trusts that its peer still has the store it delivered to:
-    /// ten intervals. Then it delivers nothing, only to hear the peer's store identity, so
+    /// Whether an idle link should ask its peer which store it has: after ten idle rounds
+    /// (and first thing after a start), it delivers nothing, only to hear the identity, so
     /// that a receiver that was wiped is noticed even when there is nothing new to push.
-    fn probe_due(&self, now: Timestamp) -> bool {
-        self.peer_store.is_some()
-            && self.confirmed_at.is_none_or(|at| {
-                now.unix_nanos() - at.unix_nanos() >= i128::from(self.spec.interval_ms) * 10_000_000
-            })
+    fn probe_due(&mut self) -> bool {
+        self.idle_since_confirmed = self.idle_since_confirmed.saturating_add(1);
+        self.peer_store.is_some() && self.idle_since_confirmed > PROBE_AFTER_IDLE_ROUNDS
     }
 
     pub fn spec(&self) -> &LinkSpec {
@@ -154,7 +157,7 @@ impl PushLink {
         self.status.pending = Some(log_last.saturating_sub(self.cursor));
         self.schedule.begin();
         if page.next_after <= self.cursor {
-            if self.probe_due(now) {
+            if self.probe_due() {
                 self.round = Some(Round {
                     probe: true,
                     queue: VecDeque::from([Vec::new()]),
@@ -239,7 +242,7 @@ impl PushLink {
                 }
                 if delivered.store_id.is_some() {
                     self.peer_store = delivered.store_id;
-                    self.confirmed_at = Some(now);
+                    self.idle_since_confirmed = 0;
                 }
                 for event in &batch {
                     match delivered.refused.iter().find(|(id, _)| **id == *event.id) {

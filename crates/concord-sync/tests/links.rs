@@ -497,44 +497,36 @@ fn an_idle_push_link_probes_its_peer_and_notices_a_wiped_receiver() {
     link.saved(now(), Ok(()));
 
     let later = |ms: i128| Timestamp::from_unix_nanos(now().unix_nanos() + ms * 1_000_000);
-    link.schedule().force(later(200));
-    assert_eq!(
-        link.start(later(200), &group.store).unwrap(),
-        PushStep::Idle,
-        "recently confirmed"
-    );
-    link.schedule().force(later(1500));
-    let probe = deliver(link.start(later(1500), &group.store).unwrap());
+    // Idle rounds trust the peer for a while, then one asks (whatever the clock says).
+    let mut idle = 0;
+    let probe = loop {
+        link.schedule().force(later(100 * idle));
+        match link.start(later(100 * idle), &group.store).unwrap() {
+            PushStep::Idle => idle += 1,
+            step => break deliver(step),
+        }
+        assert!(idle < 20, "no probe after {idle} idle rounds");
+    };
+    assert_eq!(idle, 10, "ten idle rounds are trusted");
     assert!(probe.is_empty(), "a probe carries nothing");
     let down = DeliveryError::Transport(TransportError::Unreachable("refused".into()));
     assert_eq!(link.delivered(later(1500), Err(down)), PushStep::Idle);
     assert_eq!(link.status().state, LinkState::Failing);
     link.schedule().force(later(1600));
     let probe = deliver(link.start(later(1600), &group.store).unwrap());
-    assert_eq!(
-        link.delivered(later(1600), Ok(office.receive(probe))),
-        PushStep::Idle
-    );
-    assert_eq!(
-        link.status().state,
-        LinkState::Ok,
-        "an answered probe clears the failure"
-    );
+    assert_eq!(link.delivered(later(1600), Ok(office.receive(probe))), PushStep::Idle);
+    assert_eq!(link.status().state, LinkState::Ok, "an answered probe clears the failure");
     assert_eq!(link.status().last_error, None);
-    link.schedule().force(later(3000));
-    let probe = deliver(link.start(later(3000), &group.store).unwrap());
-    let mut wiped = Node::new("office", "group");
-    assert_eq!(
-        link.delivered(later(1500), Ok(wiped.receive(probe))),
-        PushStep::Idle
-    );
-    assert_eq!(
-        link.status().state,
-        LinkState::Stopped,
-        "the wiped receiver is noticed"
-    );
+    for round in 0..=10 {
+        link.schedule().force(later(2000 + round));
+        if let PushStep::Deliver(probe) = link.start(later(2000 + round), &group.store).unwrap() {
+            assert_eq!(round, 10);
+            let mut wiped = Node::new("office", "group");
+            assert_eq!(link.delivered(later(3000), Ok(wiped.receive(probe))), PushStep::Idle);
+        }
+    }
+    assert_eq!(link.status().state, LinkState::Stopped, "the wiped receiver is noticed");
 }
-
 #[test]
 fn dead_letters_are_re_delivered_on_request_and_resolved() {
     let mut group = Node::new("group", "nobody");
