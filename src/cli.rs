@@ -115,6 +115,17 @@ pub struct ServeArgs {
     /// CONCORD; TOML `[nats] stream`); created if missing.
     #[arg(long, value_name = "NAME")]
     pub nats_stream: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key
+    /// (TOML `tls_cert`).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS #8, PKCS #1 or SEC1; TOML `tls_key`).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Trust this PEM CA certificate (or bundle), besides the system's roots, for https://
+    /// peers: a private CA (TOML `tls_ca`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 #[derive(Args)]
