@@ -82,7 +82,9 @@ impl Default for ServerLimits {
         ServerLimits {
             max_connections: 1024,
             max_requests: 512,
-            body_budget: 64 << 20,
+            // Two largest bodies at once: parsed, a body can take ~15× its size (small
+            // numbers), so this bounds request memory to about half a GiB.
+            body_budget: 32 << 20,
             header_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
