@@ -92,7 +92,9 @@ pub struct ServeArgs {
     /// the service's name with _ for - (e.g. se_group), so services can share a database.
     #[arg(long, value_name = "PATH|URL")]
     pub store: Option<String>,
-    /// A TOML configuration file; flags override what it says. See README "Configuration".
+    /// A TOML configuration file; flags override what it says. Timeouts and caps (connections,
+    /// requests in flight, the writer queue) go in its [limits] table. See README "Running one
+    /// service".
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// A peer's base URL, e.g. --peer students-office=http://127.0.0.1:7070 (repeatable).
@@ -115,6 +117,17 @@ pub struct ServeArgs {
     /// CONCORD; TOML `[nats] stream`); created if missing.
     #[arg(long, value_name = "NAME")]
     pub nats_stream: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key
+    /// (TOML `tls_cert`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS #8, PKCS #1 or SEC1; TOML `tls_key`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Trust this PEM CA certificate (or bundle), besides the system's roots, for https://
+    /// peers: a private CA (TOML `tls_ca`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 #[derive(Args)]

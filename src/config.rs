@@ -4,8 +4,11 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
+use concord_core::host::DEFAULT_QUEUE_CAPACITY;
 use concord_core::{AcceptancePolicy, AcceptanceRule, Limits};
+use concord_http::ServerLimits;
 use concord_sync::LinkSpec;
 use serde::Deserialize;
 use student_affairs::topology::paper_links;
@@ -36,9 +39,112 @@ pub struct FileConfig {
     pub acceptance: Option<Vec<AcceptanceRule>>,
     /// NATS JetStream for links: `url`, `stream` (also the subject prefix, lower-cased).
     pub nats: Option<NatsConfig>,
-    /// What the service accepts at intake: `max_id_bytes`, `max_event_bytes`, `max_depth`,
-    /// `max_skew_ms` (each optional; the contract's defaults otherwise).
-    pub limits: Option<Limits>,
+    /// HTTPS: the PEM certificate chain and key to serve with.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// A PEM CA to trust for https:// peers, besides the system's roots.
+    pub tls_ca: Option<PathBuf>,
+    /// `[limits]`: what the service accepts at intake, and the server's timeouts and caps.
+    pub limits: Option<LimitsConfig>,
+}
+
+/// `[limits]`: every key optional. The intake limits default to the contract's
+/// ([`Limits::default`]), the server's to [`ServerLimits::default`] and the writer queue to
+/// [`DEFAULT_QUEUE_CAPACITY`].
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_id_bytes: Option<usize>,
+    pub max_event_bytes: Option<usize>,
+    pub max_depth: Option<usize>,
+    pub max_skew_ms: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub max_requests: Option<usize>,
+    pub body_budget_mib: Option<usize>,
+    pub header_timeout_ms: Option<u64>,
+    pub handshake_timeout_ms: Option<u64>,
+    pub body_timeout_ms: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
+    pub write_timeout_ms: Option<u64>,
+    pub writer_queue: Option<usize>,
+}
+
+impl LimitsConfig {
+    /// The intake limits, the server's limits and the writer queue's capacity; a zero is
+    /// refused by name.
+    fn resolve(&self) -> Result<(Limits, ServerLimits, usize), String> {
+        let defaults = ServerLimits::default();
+        let count = |value: Option<usize>, name: &str, default: usize| match value {
+            Some(0) => Err(format!("[limits] {name} must be at least 1")),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        let millis = |value: Option<u64>, name: &str, default: Duration| match value {
+            Some(0) => Err(format!("[limits] {name} must be at least 1")),
+            Some(ms) => Ok(Duration::from_millis(ms)),
+            None => Ok(default),
+        };
+        let limits = ServerLimits {
+            max_connections: count(
+                self.max_connections,
+                "max_connections",
+                defaults.max_connections,
+            )?,
+            max_requests: count(self.max_requests, "max_requests", defaults.max_requests)?,
+            body_budget: count(
+                self.body_budget_mib,
+                "body_budget_mib",
+                defaults.body_budget >> 20,
+            )?
+            .saturating_mul(1 << 20),
+            header_timeout: millis(
+                self.header_timeout_ms,
+                "header_timeout_ms",
+                defaults.header_timeout,
+            )?,
+            handshake_timeout: millis(
+                self.handshake_timeout_ms,
+                "handshake_timeout_ms",
+                defaults.handshake_timeout,
+            )?,
+            body_timeout: millis(
+                self.body_timeout_ms,
+                "body_timeout_ms",
+                defaults.body_timeout,
+            )?,
+            request_timeout: millis(
+                self.request_timeout_ms,
+                "request_timeout_ms",
+                defaults.request_timeout,
+            )?,
+            write_timeout: millis(
+                self.write_timeout_ms,
+                "write_timeout_ms",
+                defaults.write_timeout,
+            )?,
+        };
+        let queue = count(self.writer_queue, "writer_queue", DEFAULT_QUEUE_CAPACITY)?;
+        let contract = Limits::default();
+        let intake = Limits {
+            max_id_bytes: count(self.max_id_bytes, "max_id_bytes", contract.max_id_bytes)?,
+            max_event_bytes: count(
+                self.max_event_bytes,
+                "max_event_bytes",
+                contract.max_event_bytes,
+            )?,
+            max_depth: count(self.max_depth, "max_depth", contract.max_depth)?,
+            // A skew of 0 is allowed: it refuses anything from a clock ahead at all.
+            max_skew_ms: self.max_skew_ms.unwrap_or(contract.max_skew_ms),
+        };
+        Ok((intake, limits, queue))
+    }
+}
+
+/// The certificate and key a service serves HTTPS with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// `[nats]`: where NATS links go.
@@ -71,7 +177,14 @@ pub struct ServiceConfig {
     pub acceptance: Option<AcceptancePolicy>,
     /// Set when any link goes over NATS.
     pub nats: Option<NatsConfig>,
+    /// Serve HTTPS with these (plain HTTP without).
+    pub tls: Option<TlsFiles>,
+    /// A CA for https:// peers.
+    pub tls_ca: Option<PathBuf>,
+    /// What the service accepts at intake.
     pub limits: Limits,
+    pub server: ServerLimits,
+    pub writer_queue: usize,
 }
 
 /// The demo's address of a service: the base port plus its place in the paper's list.
@@ -216,6 +329,16 @@ pub fn resolve(args: &ServeArgs) -> Result<ServiceConfig, String> {
         None
     };
 
+    let tls = match (
+        args.tls_cert.clone().or(file.tls_cert),
+        args.tls_key.clone().or(file.tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => return Err("HTTPS needs both a certificate and its key (--tls-cert and --tls-key, or tls_cert and tls_key)".into()),
+    };
+    let (limits, server, writer_queue) = file.limits.unwrap_or_default().resolve()?;
+
     Ok(ServiceConfig {
         service,
         listen: SocketAddr::new(bind, port),
@@ -223,7 +346,11 @@ pub fn resolve(args: &ServeArgs) -> Result<ServiceConfig, String> {
         links,
         acceptance: file.acceptance.map(AcceptancePolicy::new),
         nats,
-        limits: file.limits.unwrap_or_default(),
+        tls,
+        tls_ca: args.tls_ca.clone().or(file.tls_ca),
+        limits,
+        server,
+        writer_queue,
     })
 }
 
@@ -363,7 +490,86 @@ data = ["group=se-group"]
     }
 
     #[test]
+    fn tls_and_limits_come_from_the_file_and_flags() {
+        let config = resolve(&args(&["--service", "se-group"])).unwrap();
+        assert_eq!(config.tls, None);
+        assert_eq!(config.server, ServerLimits::default());
+        assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.writer_queue, DEFAULT_QUEUE_CAPACITY);
+
+        let config = with_file(
+            r#"
+service = "se-group"
+tls_cert = "/etc/concord/cert.pem"
+tls_key = "/etc/concord/key.pem"
+tls_ca = "/etc/concord/ca.pem"
+[limits]
+max_connections = 300
+header_timeout_ms = 2500
+body_budget_mib = 32
+writer_queue = 50
+max_depth = 16
+max_skew_ms = 60000
+"#,
+            &["--tls-ca", "private-ca.pem"],
+        )
+        .unwrap();
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: "/etc/concord/cert.pem".into(),
+                key: "/etc/concord/key.pem".into()
+            })
+        );
+        assert_eq!(
+            config.tls_ca,
+            Some(PathBuf::from("private-ca.pem")),
+            "a flag beats the file"
+        );
+        assert_eq!(config.server.max_connections, 300);
+        assert_eq!(config.server.header_timeout, Duration::from_millis(2500));
+        assert_eq!(config.server.body_budget, 32 << 20);
+        assert_eq!(
+            config.server.request_timeout,
+            ServerLimits::default().request_timeout
+        );
+        assert_eq!(config.writer_queue, 50);
+        assert_eq!(
+            (config.limits.max_depth, config.limits.max_skew_ms),
+            (16, 60_000)
+        );
+        assert_eq!(
+            config.limits.max_id_bytes, 256,
+            "the rest stay the contract's"
+        );
+        let zero = with_file("service = \"se-group\"\n[limits]\nmax_depth = 0\n", &[]);
+        assert!(zero.unwrap_err().contains("max_depth"));
+
+        let flags = resolve(&args(&[
+            "--service",
+            "se-group",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ]))
+        .unwrap();
+        assert_eq!(flags.tls.unwrap().key, PathBuf::from("k.pem"));
+    }
+
+    #[test]
     fn mistakes_are_named() {
+        let half = with_file("service = \"se-group\"\ntls_cert = \"c.pem\"\n", &[]).unwrap_err();
+        assert!(half.contains("--tls-key"), "{half}");
+        let zero =
+            with_file("service = \"se-group\"\n[limits]\nmax_requests = 0\n", &[]).unwrap_err();
+        assert!(zero.contains("max_requests"), "{zero}");
+        let typo = with_file(
+            "service = \"se-group\"\n[limits]\nheader_timeout = 5\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(typo.contains("header_timeout"), "{typo}");
         assert!(resolve(&args(&[])).unwrap_err().contains("--service"));
         assert!(resolve(&args(&["--service", "registrar"]))
             .unwrap_err()

@@ -73,6 +73,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             links: topology[index].1.clone(),
             transport: transport_for(&args, name)?,
             gui: gui.clone(),
+            ..NodeOptions::default()
         };
         match crate::launch::start(service, store, options).await {
             Ok(node) => nodes.push(node),

@@ -22,6 +22,9 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log.as_deref());
+    if matches!(cli.command, Command::Demo(_) | Command::Serve(_)) {
+        raise_fd_limit();
+    }
     let result = match cli.command {
         Command::Demo(args) => run_async(demo::run(args)),
         Command::Serve(args) => run_async(serve::run(args)),
@@ -47,6 +50,20 @@ fn run_async(task: impl std::future::Future<Output = Result<(), String>>) -> Res
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?
         .block_on(task)
+}
+
+/// Every connection holds a file descriptor: take all the hard limit allows (many systems
+/// start processes with a soft limit of 1024).
+fn raise_fd_limit() {
+    match concord_http::server::fd_limit::raise() {
+        Ok((before, after)) if before.soft != after.soft => tracing::info!(
+            from = before.soft,
+            to = after.soft,
+            "raised the file-descriptor limit"
+        ),
+        Ok((_, now)) => tracing::info!(limit = now.soft, "file-descriptor limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the file-descriptor limit"),
+    }
 }
 
 /// Logs to stderr at the level of `--log` or `RUST_LOG` (error, warn, info, debug, trace).

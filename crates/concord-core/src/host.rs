@@ -6,7 +6,13 @@
 //! caller. Because one thread appends, sequences are assigned in commit order. Queries read
 //! the model under a read lock that the writer holds while a batch is applied and committed,
 //! so no query sees state that is not yet durable.
+//!
+//! The queue is bounded: when more requests wait than its capacity, a new one fails at once
+//! with [`HostError::Overloaded`] instead of queueing (load shedding). Waiting longer would not
+//! help a caller — the writer drains at the disk's pace — and an unbounded queue turns a burst
+//! into unbounded memory and latency for everyone behind it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
@@ -22,6 +28,10 @@ use crate::store::{EventStore, StoreError};
 /// How many requests one group commit takes at most.
 const MAX_BATCH_REQUESTS: usize = 1024;
 
+/// How many requests may wait for the writer unless configured otherwise: about ten full
+/// group commits, i.e. well under a second of work at the measured commit rates.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
+
 /// Why a request sent to the host did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
@@ -34,6 +44,9 @@ pub enum HostError {
     Store(String),
     #[error("the service is shutting down")]
     Stopped,
+    /// The writer's queue is full; nothing was queued. Retrying later is safe.
+    #[error("the service is overloaded: {capacity} requests are already waiting for its writer; retry later")]
+    Overloaded { capacity: usize },
 }
 
 enum Job<M> {
@@ -53,6 +66,10 @@ struct Shared<M> {
     limits: Limits,
     /// The last committed sequence; changes wake whoever waits for new events.
     committed: watch::Sender<u64>,
+    /// Requests in the queue that the writer has not taken yet.
+    queued: AtomicUsize,
+    /// The most `queued` may reach.
+    capacity: usize,
 }
 
 /// A running service: cheap to clone, shared by every handler and link.
@@ -73,11 +90,23 @@ impl<M> Clone for Host<M> {
 }
 
 impl<M: Model> Host<M> {
-    /// Starts the writer thread for a service already opened on `store`.
+    /// Starts the writer thread for a service already opened on `store`, with a queue of
+    /// [`DEFAULT_QUEUE_CAPACITY`].
     pub fn start(
         core: ServiceCore<M>,
         store: Arc<dyn EventStore>,
         env: Box<dyn Env>,
+    ) -> Result<Self, StoreError> {
+        Self::start_with_queue(core, store, env, DEFAULT_QUEUE_CAPACITY)
+    }
+
+    /// [`Host::start`] with room for `capacity` waiting requests (at least 1); beyond that,
+    /// requests fail with [`HostError::Overloaded`].
+    pub fn start_with_queue(
+        core: ServiceCore<M>,
+        store: Arc<dyn EventStore>,
+        env: Box<dyn Env>,
+        capacity: usize,
     ) -> Result<Self, StoreError> {
         let (committed, _) = watch::channel(store.last_sequence()?);
         let shared = Arc::new(Shared {
@@ -85,6 +114,8 @@ impl<M: Model> Host<M> {
             core: RwLock::new(core),
             store,
             committed,
+            queued: AtomicUsize::new(0),
+            capacity: capacity.max(1),
         });
         let (queue, jobs) = mpsc::unbounded_channel();
         let writer = {
@@ -166,9 +197,15 @@ impl<M: Model> Host<M> {
         self.shared.committed.subscribe()
     }
 
+    /// How many requests wait for the writer right now.
+    pub fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
     /// Finishes every request queued so far, then stops the writer and waits for it. Requests
     /// submitted afterwards, through any clone, fail with [`HostError::Stopped`].
     pub fn shutdown(&self) {
+        // Not counted against the capacity: stopping must never be refused.
         let _ = self.queue.send(Job::Stop);
         let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(handle) = handle {
@@ -180,10 +217,16 @@ impl<M: Model> Host<M> {
         &self,
         request: Request<M>,
     ) -> Result<oneshot::Receiver<Result<Reply, HostError>>, HostError> {
+        let capacity = self.shared.capacity;
+        if self.shared.queued.fetch_add(1, Ordering::AcqRel) >= capacity {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(HostError::Overloaded { capacity });
+        }
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Job::Work { request, reply })
-            .map_err(|_| HostError::Stopped)?;
+        if self.queue.send(Job::Work { request, reply }).is_err() {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(HostError::Stopped);
+        }
         Ok(answer)
     }
 
@@ -220,6 +263,7 @@ fn write_loop<M: Model>(
         while let Some(job) = next {
             match job {
                 Job::Work { request, reply } => {
+                    shared.queued.fetch_sub(1, Ordering::AcqRel);
                     requests.push(request);
                     replies.push(reply);
                 }

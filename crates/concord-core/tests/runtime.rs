@@ -571,3 +571,129 @@ fn the_host_group_commits_concurrent_writers() {
     );
     assert_eq!(store.count().unwrap(), 400);
 }
+
+/// Runs a command on `host` (from its own thread) that blocks the writer until the returned
+/// sender sends (or is dropped); returns once the writer is stuck in it.
+fn block_the_writer(
+    host: &Host<Inventory>,
+    id: &'static str,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<Result<Vec<StoredEvent>, HostError>>,
+) {
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let (started, running) = std::sync::mpsc::channel::<()>();
+    let host = host.clone();
+    let thread = std::thread::spawn(move || {
+        host.command_blocking(Box::new(move |m| {
+            let _ = started.send(());
+            let _ = gate.recv();
+            name_item(m, id, "x")
+        }))
+    });
+    running
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("the writer runs the blocking command");
+    (release, thread)
+}
+
+/// Starts `n` commands from their own threads and waits until all of them wait in the queue.
+fn fill_the_queue(
+    host: &Host<Inventory>,
+    prefix: &str,
+    n: usize,
+) -> Vec<std::thread::JoinHandle<Result<Vec<StoredEvent>, HostError>>> {
+    let waiting = (0..n)
+        .map(|i| {
+            let host = host.clone();
+            let id = format!("{prefix}-{i}");
+            std::thread::spawn(move || {
+                host.command_blocking(Box::new(move |m| name_item(m, &id, "queued")))
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while host.queued() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} queued",
+            host.queued()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    waiting
+}
+
+#[test]
+fn a_full_writer_queue_refuses_at_once_and_keeps_what_it_took() {
+    // The reproduction: with the writer stuck, 68 k commands queued in 10 s and memory grew.
+    let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+    let host =
+        Host::start_with_queue(open(&*store), Arc::clone(&store), Box::new(env()), 10).unwrap();
+    let (release, blocker) = block_the_writer(&host, "i-blocker");
+    assert_eq!(host.queued(), 0, "the writer took the blocker");
+    let waiting = fill_the_queue(&host, "i", 10);
+
+    // Full: the next command and the next external batch fail at once, queueing nothing.
+    let started = std::time::Instant::now();
+    let refused = host.command_blocking(Box::new(|m| name_item(m, "i-late", "x")));
+    assert!(
+        matches!(refused, Err(HostError::Overloaded { capacity: 10 })),
+        "{refused:?}"
+    );
+    let refused = host.put_events_blocking(vec![external(
+        "e-1",
+        "warehouse",
+        "itemNamed",
+        1,
+        json!({"itemId": "i-9", "name": "x"}),
+    )]);
+    assert!(
+        matches!(refused, Err(HostError::Overloaded { .. })),
+        "{refused:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(host.queued(), 10, "a refused request takes no room");
+    let message = HostError::Overloaded { capacity: 10 }.to_string();
+    assert!(
+        message.contains("overloaded") && message.contains("retry"),
+        "{message}"
+    );
+
+    // Released, the writer answers everyone it took, in one go where it can.
+    release.send(()).unwrap();
+    assert!(blocker.join().unwrap().is_ok());
+    for waiter in waiting {
+        assert_eq!(waiter.join().unwrap().unwrap().len(), 1);
+    }
+    assert_eq!(
+        store.count().unwrap(),
+        11,
+        "the blocker and the ten that waited"
+    );
+    assert_eq!(host.queued(), 0);
+    assert!(host
+        .command_blocking(Box::new(|m| name_item(m, "i-after", "x")))
+        .is_ok());
+
+    // Shutdown is never refused, even with a full queue behind a stuck writer.
+    let (release, stuck) = block_the_writer(&host, "i-stuck");
+    let fillers = fill_the_queue(&host, "j", 10);
+    let stopping = {
+        let host = host.clone();
+        std::thread::spawn(move || host.shutdown())
+    };
+    release.send(()).unwrap();
+    stopping.join().unwrap();
+    assert!(stuck.join().unwrap().is_ok());
+    for filler in fillers {
+        assert!(
+            filler.join().unwrap().is_ok(),
+            "queued before the stop: finished"
+        );
+    }
+    assert!(matches!(
+        host.command_blocking(Box::new(|m| name_item(m, "late", "x"))),
+        Err(HostError::Stopped)
+    ));
+}

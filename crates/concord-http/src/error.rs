@@ -4,13 +4,14 @@
 //! crate answers with a 4xx or 5xx may carry another body — not even axum's own rejections.
 //! The `json_errors` middleware is the safety net that rewrites any such response that slipped through.
 //!
-//! Statuses follow one rule: what a client sent wrong is a 4xx; a store failure or a stopping
-//! service is 503 (try again later); only a bug in this process is a 500.
+//! Statuses follow one rule: what a client sent wrong is a 4xx; a store failure, a stopping or
+//! an overloaded service is 503 (try again later; an overloaded one says when, in
+//! `Retry-After`); only a bug in this process is a 500.
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::Request;
-use axum::http::header::{ALLOW, CONTENT_TYPE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,18 +20,60 @@ use concord_core::host::HostError;
 use concord_core::{CommandError, StoreError};
 use serde_json::{Map, Value};
 
+/// How long an overloaded service asks clients to wait before they retry (`Retry-After`).
+pub const RETRY_AFTER_SECS: u32 = 1;
+
 /// An error answer: a status and a JSON object whose `error` member says why.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ApiError {
     status: StatusCode,
     body: Map<String, Value>,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         let mut body = Map::new();
         body.insert("error".to_owned(), Value::String(message.into()));
-        ApiError { status, body }
+        ApiError {
+            status,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    /// 503 with `Retry-After`: the service sheds this request to stay responsive; nothing of
+    /// it was done, and the same request may be sent again after the pause.
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        Self::unavailable(message).with_header(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS))
+    }
+
+    /// 413: the body is over [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES) (CONTRACT §3).
+    pub fn body_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body is larger than {} MiB",
+                crate::MAX_BODY_BYTES >> 20
+            ),
+        )
+    }
+
+    /// Adds a header to the answer.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Asks the client to close the connection after this answer: for refusals sent before
+    /// the request's body was read, whose rest would otherwise be taken for the next request.
+    pub fn closing(self) -> Self {
+        self.with_header(CONNECTION, HeaderValue::from_static("close"))
+    }
+
+    /// The headers added to the answer (e.g. `Retry-After`).
+    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -73,13 +116,7 @@ impl ApiError {
     /// A body that could not be read: too large (413) or broken off by the client (400).
     pub fn from_body_rejection(rejection: BytesRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request body is larger than {} MiB",
-                    crate::MAX_BODY_BYTES >> 20
-                ),
-            )
+            Self::body_too_large()
         } else {
             Self::bad_request(format!("cannot read the request body: {rejection}"))
         }
@@ -106,7 +143,11 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = self.status.as_u16(), error = %self.message(), "request refused");
         }
-        (self.status, Json(Value::Object(self.body))).into_response()
+        let mut response = (self.status, Json(Value::Object(self.body))).into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
     }
 }
 
@@ -127,6 +168,7 @@ impl From<HostError> for ApiError {
             HostError::Command(error) => error.into(),
             HostError::Refused(refusal) => Self::malformed_event(refusal.index, &refusal.error),
             HostError::Store(_) | HostError::Stopped => Self::unavailable(error.to_string()),
+            HostError::Overloaded { .. } => Self::overloaded(error.to_string()),
         }
     }
 }

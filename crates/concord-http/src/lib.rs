@@ -8,8 +8,10 @@
 //!
 //! # Layout
 //!
-//! - [`router`] (here): assembles the routes below, the 16 MiB body limit and JSON errors;
-//!   [`serve`] runs it with graceful shutdown.
+//! - [`router`] (here): assembles the routes below, the 16 MiB body limit and JSON errors.
+//! - [`server`]: [`serve_with`] runs a router on a listener — our accept loop over hyper with
+//!   TLS, timeouts, connection and in-flight caps, and graceful shutdown; [`serve`] with the
+//!   default [`ServerLimits`].
 //! - [`start`]: opens a [`ServiceSpec`] on a store, starts its host, builds its router.
 //! - `health`: `GET /health`.
 //! - `events`: getEvents and putEvents (`GET`/`POST /api/events`).
@@ -31,6 +33,7 @@ pub mod gui;
 mod health;
 pub mod openapi;
 pub mod read_query;
+pub mod server;
 pub mod start;
 pub mod sync;
 
@@ -51,7 +54,8 @@ use concord_core::{Api, Model};
 pub use api::check_api;
 pub use error::ApiError;
 pub use gui::Gui;
-pub use start::{start_service, RunningService, StartError};
+pub use server::{serve_with, ServeOptions, ServerLimits, ServerTls, TlsError};
+pub use start::{start_service, start_service_with_queue, RunningService, StartError};
 pub use sync::{RepairFuture, SyncControl, SyncError, SyncFuture};
 
 /// The largest request body accepted (CONTRACT §3: over 16 MiB → 413).
@@ -103,21 +107,15 @@ pub fn router<M: Model>(
         .layer(axum::middleware::from_fn(error::json_errors))
 }
 
-/// Serves `router` on `listener` until `shutdown` completes; then stops accepting, lets the
-/// requests in flight finish, and returns.
+/// Serves `router` over plain HTTP with the default [`ServerLimits`] on `listener` until
+/// `shutdown` completes; then stops accepting, lets the requests in flight finish, and returns.
+/// See [`serve_with`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if let Ok(address) = listener.local_addr() {
-        tracing::info!(%address, "listening");
-    }
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    tracing::info!("server stopped");
-    Ok(())
+    serve_with(listener, router, ServeOptions::default(), shutdown).await
 }
 
 /// Completes on Ctrl-C or (on Unix) SIGTERM: the usual `shutdown` for [`serve`].

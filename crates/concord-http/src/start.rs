@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use concord_core::host::Host;
+use concord_core::host::{Host, DEFAULT_QUEUE_CAPACITY};
 use concord_core::runtime::Env;
 use concord_core::{
     AcceptancePolicy, Api, EventStore, Limits, Model, ServiceCore, ServiceSpec, StoreError,
@@ -92,6 +92,19 @@ pub fn start_service<S: ServiceSpec>(
     limits: Limits,
     env: Box<dyn Env>,
 ) -> Result<RunningService<S::Model>, StartError> {
+    start_service_with_queue(spec, store, acceptance, limits, env, DEFAULT_QUEUE_CAPACITY)
+}
+
+/// [`start_service`] with room for `queue_capacity` requests waiting for the writer; more are
+/// refused at once (503 with `Retry-After`).
+pub fn start_service_with_queue<S: ServiceSpec>(
+    spec: &S,
+    store: Arc<dyn EventStore>,
+    acceptance: Option<AcceptancePolicy>,
+    limits: Limits,
+    env: Box<dyn Env>,
+    queue_capacity: usize,
+) -> Result<RunningService<S::Model>, StartError> {
     let name = spec.name().to_owned();
     let api = spec.api();
     crate::api::check_api(&api).map_err(StartError::Api)?;
@@ -100,7 +113,7 @@ pub fn start_service<S: ServiceSpec>(
     let core =
         ServiceCore::open(name.clone(), spec.catalogue(), policy, &*store)?.with_limits(limits);
     let events = store.count()?;
-    let host = Host::start(core, Arc::clone(&store), env)?;
+    let host = Host::start_with_queue(core, Arc::clone(&store), env, queue_capacity)?;
     tracing::info!(
         service = %name,
         events,

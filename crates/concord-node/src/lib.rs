@@ -9,12 +9,15 @@
 //! - [`transport`]: how links reach peers ([`Transport`]); [`HttpTransport`] speaks the
 //!   contract's getEvents/putEvents; [`TransportSet`] routes each link by its `transport`
 //!   (the NATS JetStream transport is in the `concord-nats` crate).
+//! - [`client`]: the HTTP(S) client of [`HttpTransport`] (rustls with ring, an optional
+//!   private CA).
 
+pub mod client;
 pub mod links;
 pub mod node;
 pub mod transport;
 
-pub use concord_http::Gui;
+pub use concord_http::{Gui, ServerLimits, ServerTls};
 pub use links::Links;
 pub use node::{start, NodeError, NodeOptions, RunningNode};
 pub use transport::{HttpTransport, Transport, TransportFuture, TransportSet};

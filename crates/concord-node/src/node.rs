@@ -8,11 +8,13 @@ use std::time::Duration;
 use std::future::Future;
 use std::pin::Pin;
 
-use concord_core::host::Host;
+use concord_core::host::{Host, DEFAULT_QUEUE_CAPACITY};
 use concord_core::runtime::SystemEnv;
 use concord_core::service::Handler;
 use concord_core::{AcceptancePolicy, Api, EventStore, Limits, Model, ServiceSpec};
-use concord_http::{start_service, Gui, SyncControl};
+use concord_http::{
+    start_service_with_queue, Gui, ServeOptions, ServerLimits, ServerTls, SyncControl,
+};
 use concord_sync::LinkSpec;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -41,6 +43,14 @@ pub struct NodeOptions {
     /// topology to draw. This service's own `links` are added to the topology when it does
     /// not list them, so by default the page draws just them.
     pub gui: Gui,
+    /// Serve HTTPS with this certificate and key; `None` serves plain HTTP. Whatever else
+    /// depends on the scheme (the URL, the GUI session cookie's `Secure` flag) follows
+    /// `tls.is_some()`.
+    pub tls: Option<ServerTls>,
+    /// Timeouts and caps of the HTTP server.
+    pub server: ServerLimits,
+    /// Requests that may wait for the writer; more are refused at once (503, `Retry-After`).
+    pub writer_queue: usize,
 }
 
 impl Default for NodeOptions {
@@ -53,6 +63,9 @@ impl Default for NodeOptions {
             links: Vec::new(),
             transport: None,
             gui: Gui::default(),
+            tls: None,
+            server: ServerLimits::default(),
+            writer_queue: DEFAULT_QUEUE_CAPACITY,
         }
     }
 }
@@ -81,6 +94,8 @@ type CommandRunner = Arc<dyn Fn(String, Value) -> CommandFuture + Send + Sync>;
 pub struct RunningNode {
     pub name: String,
     pub addr: SocketAddr,
+    /// Whether it serves HTTPS.
+    pub tls: bool,
     links: Arc<dyn SyncControl>,
     command: CommandRunner,
     stop: watch::Sender<bool>,
@@ -106,14 +121,10 @@ pub async fn start<S: ServiceSpec>(
     let name = spec.name().to_owned();
     let acceptance = options.acceptance.clone();
     let limits = options.limits;
+    let queue = options.writer_queue;
     let started = tokio::task::spawn_blocking(move || {
-        start_service(
-            &spec,
-            store,
-            acceptance,
-            limits,
-            Box::new(SystemEnv::default()),
-        )
+        let env = Box::new(SystemEnv::default());
+        start_service_with_queue(&spec, store, acceptance, limits, env, queue)
     })
     .await
     .map_err(|e| NodeError::Start(format!("{name}: start-up panicked: {e}")))?
@@ -137,9 +148,15 @@ pub async fn start<S: ServiceSpec>(
         .map_err(|e| NodeError::Bind(options.listen, e))?;
     let (stop, stopped) = watch::channel(false);
     let mut server_stop = stopped.clone();
-    let server = tokio::spawn(concord_http::serve(
+    let tls = options.tls.is_some();
+    let serve = ServeOptions {
+        tls: options.tls,
+        limits: options.server,
+    };
+    let server = tokio::spawn(concord_http::serve_with(
         listener,
         service.router.clone(),
+        serve,
         async move {
             let _ = server_stop.wait_for(|stop| *stop).await;
         },
@@ -150,6 +167,7 @@ pub async fn start<S: ServiceSpec>(
     Ok(RunningNode {
         name,
         addr,
+        tls,
         links,
         command,
         stop,
@@ -178,8 +196,10 @@ fn command_runner<M: Model>(host: Host<M>, api: Api<M>) -> CommandRunner {
 }
 
 impl RunningNode {
+    /// `http://ADDR` or `https://ADDR`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Runs one of the service's commands (`POST path` with a JSON body) in-process.
@@ -198,14 +218,17 @@ impl RunningNode {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
-        match tokio::time::timeout_at(deadline, self.server).await {
+        let mut server = self.server;
+        match tokio::time::timeout_at(deadline, &mut server).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => {
                 tracing::warn!(service = %self.name, error = %e, "server stopped with an error")
             }
             Ok(Err(e)) => tracing::warn!(service = %self.name, error = %e, "server task failed"),
             Err(_) => {
-                tracing::warn!(service = %self.name, "requests still in flight after the drain timeout")
+                tracing::warn!(service = %self.name, "requests still in flight after the drain timeout");
+                // Dropping the serve loop closes the connections it still holds.
+                server.abort();
             }
         }
         for mut task in self.link_tasks {

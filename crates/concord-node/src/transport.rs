@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use concord_core::event::{CloudEvent, Limits};
 use concord_core::store::ReadQuery;
@@ -134,24 +133,27 @@ impl Transport for TransportSet {
     }
 }
 
-/// The contract's HTTP API, with a pooled client.
+/// The contract's HTTP API (http:// and https:// peers), with a pooled client.
 #[derive(Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
 }
 
-/// Longest a peer may take to answer one request before the round counts as failed.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
 impl Default for HttpTransport {
+    /// Trusting the system's root certificates.
     fn default() -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(2))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .expect("a plain HTTP client always builds");
+        let client = crate::client::build(None).expect("a client without a CA file builds");
         HttpTransport { client }
+    }
+}
+
+impl HttpTransport {
+    /// Trusting `ca_file` (PEM) as well as the system's roots: for peers with certificates
+    /// from a private CA.
+    pub fn with_ca(ca_file: &std::path::Path) -> Result<Self, crate::client::ClientError> {
+        Ok(HttpTransport {
+            client: crate::client::build(Some(ca_file))?,
+        })
     }
 }
 

@@ -730,10 +730,11 @@ impl World {
             n.links.iter().any(|link| match link {
                 Link::Pull(pull) => pull.is_stopped(),
                 Link::Push(push) => push.is_stopped(),
-            }) || n
-                .specs
-                .iter()
-                .any(|spec| n.store.dead_letters(&spec.name, 0).map_or(false, |(c, _)| c > 0))
+            }) || n.specs.iter().any(|spec| {
+                n.store
+                    .dead_letters(&spec.name, 0)
+                    .map_or(false, |(c, _)| c > 0)
+            })
         })
     }
 

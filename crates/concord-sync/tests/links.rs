@@ -514,18 +514,32 @@ fn an_idle_push_link_probes_its_peer_and_notices_a_wiped_receiver() {
     assert_eq!(link.status().state, LinkState::Failing);
     link.schedule().force(later(1600));
     let probe = deliver(link.start(later(1600), &group.store).unwrap());
-    assert_eq!(link.delivered(later(1600), Ok(office.receive(probe))), PushStep::Idle);
-    assert_eq!(link.status().state, LinkState::Ok, "an answered probe clears the failure");
+    assert_eq!(
+        link.delivered(later(1600), Ok(office.receive(probe))),
+        PushStep::Idle
+    );
+    assert_eq!(
+        link.status().state,
+        LinkState::Ok,
+        "an answered probe clears the failure"
+    );
     assert_eq!(link.status().last_error, None);
     for round in 0..=10 {
         link.schedule().force(later(2000 + round));
         if let PushStep::Deliver(probe) = link.start(later(2000 + round), &group.store).unwrap() {
             assert_eq!(round, 10);
             let mut wiped = Node::new("office", "group");
-            assert_eq!(link.delivered(later(3000), Ok(wiped.receive(probe))), PushStep::Idle);
+            assert_eq!(
+                link.delivered(later(3000), Ok(wiped.receive(probe))),
+                PushStep::Idle
+            );
         }
     }
-    assert_eq!(link.status().state, LinkState::Stopped, "the wiped receiver is noticed");
+    assert_eq!(
+        link.status().state,
+        LinkState::Stopped,
+        "the wiped receiver is noticed"
+    );
 }
 #[test]
 fn dead_letters_are_re_delivered_on_request_and_resolved() {

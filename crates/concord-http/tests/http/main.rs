@@ -5,6 +5,7 @@ mod common;
 mod domain_api;
 mod get_events;
 mod gui;
+mod limits;
 mod lists;
 mod openapi;
 mod put_events;
