@@ -13,6 +13,7 @@
 //! - [`model`]: the [`Model`] trait and the building blocks that make a model idempotent and
 //!   order independent by construction ([`Lww`], [`Registry`], [`GrowSet`], [`Stamp`]).
 //! - [`acceptance`]: which external events a service takes, by source, type and data.
+//! - [`scope`]: what a caller may read or deliver ([`Scope`], a union of [`EventPattern`]s).
 //! - [`runtime`]: the one apply path ([`ServiceCore`]), sans-IO: commands, external events
 //!   and replay all change the model through it.
 //! - [`service`]: how a domain declares a service: name, catalogue, acceptance, commands
@@ -30,6 +31,7 @@ pub mod event;
 pub mod host;
 pub mod model;
 pub mod runtime;
+pub mod scope;
 pub mod service;
 pub mod store;
 pub mod ui;
@@ -38,6 +40,7 @@ pub use acceptance::{AcceptancePolicy, AcceptanceRule};
 pub use event::{CloudEvent, DataFilter, EventError, StoredEvent, Timestamp};
 pub use model::{GrowSet, Lww, Model, Registry, Stamp};
 pub use runtime::{Catalogue, CommandError, EventDraft, ServiceCore};
+pub use scope::{EventPattern, Scope};
 pub use service::{Api, Params, ServiceSpec};
 pub use store::{
     AppendOutcome, EventAppender, EventReader, EventStore, ReadPage, ReadQuery, StoreError,

@@ -15,16 +15,19 @@
 //! - [`spec`]: a link's configuration ([`LinkSpec`]) and the paper's default topology.
 //! - [`pull`] and [`push`]: the two state machines.
 //! - [`schedule`]: when a link runs next — its interval, and exponential backoff with jitter.
+//! - [`scopes`]: the read scope each peer gets by default, derived from the links it runs.
 //! - [`status`]: what `GET /api/sync` shows per link.
 
 pub mod pull;
 pub mod push;
 pub mod schedule;
+pub mod scopes;
 pub mod spec;
 pub mod status;
 
 pub use pull::{Page, PageRequest, PullLink, PullStep};
 pub use push::{DeliveryError, PushBatch, PushLink};
+pub use scopes::read_scopes;
 pub use spec::{Direction, LinkSpec, TransportKind};
 pub use status::{LinkStatus, Rejection};
 
