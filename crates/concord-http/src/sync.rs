@@ -35,7 +35,12 @@ type Control = Option<Arc<dyn SyncControl>>;
 
 pub(crate) fn routes(control: Control) -> Router {
     Router::new()
-        .route(PATH, get(status).post(run_now))
+        .route(
+            PATH,
+            get(status)
+                .post(run_now)
+                .route_layer(axum::middleware::from_fn(crate::auth::require_json)),
+        )
         .with_state(control)
 }
 

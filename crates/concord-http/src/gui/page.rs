@@ -9,8 +9,9 @@ use super::render::{self, slug};
 use super::topology::{self, Topology};
 use super::{Problem, Shell};
 
-const STYLE: &str = include_str!("style.css");
-const SCRIPT: &str = include_str!("live.js");
+/// Inline in the page, allowed by its hash in the `Content-Security-Policy` (`auth`).
+pub(crate) const STYLE: &str = include_str!("style.css");
+pub(crate) const SCRIPT: &str = include_str!("live.js");
 
 /// What one rendering of the page is asked for.
 #[derive(Clone, Debug, Default)]
@@ -106,6 +107,9 @@ pub(crate) fn render<M: Model>(shell: &Shell<M>, request: &Request) -> Result<St
                     label.live title="Reload this page every few seconds while you are not typing" {
                         input #live type="checkbox";
                         " Live"
+                    }
+                    form.logout method="post" action="/logout" {
+                        button type="submit" title="End this browser's session" { "Log out" }
                     }
                 }
                 nav.toc aria-label="On this page" {

@@ -285,11 +285,7 @@ fn with_links_and_gui(gui: Gui) -> Service {
         start_service(&NotesSpec, store, None, Box::new(SystemEnv::default())).unwrap();
     running.attach_sync(Arc::new(OneLink));
     running.set_gui(gui);
-    Service {
-        host: running.host.clone(),
-        router: running.router.clone(),
-        store: Default::default(),
-    }
+    Service::of(running)
 }
 
 #[tokio::test]
