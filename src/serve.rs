@@ -1,6 +1,8 @@
 //! `concord serve`: one service until Ctrl-C or SIGTERM.
 
-use concord_node::{Gui, NodeOptions};
+use std::sync::Arc;
+
+use concord_node::{Gui, HttpTransport, LinkCredentials, NodeOptions, Transport};
 
 use crate::cli::ServeArgs;
 use crate::config;
@@ -8,7 +10,11 @@ use crate::config;
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let config = config::resolve(&args)?;
     let transport = match &config.nats {
-        Some(nats) => Some(nats_transport(config.service.name(), nats)?),
+        Some(nats) => Some(nats_transport(
+            config.service.name(),
+            nats,
+            config.credentials.clone(),
+        )?),
         None => None,
     };
     let node = crate::launch::start(
@@ -19,6 +25,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             acceptance: config.acceptance,
             links: config.links,
             transport,
+            credentials: config.credentials,
+            auth: config.auth,
             // The page draws this service's own links; it knows no sibling GUIs.
             gui: Gui::default(),
         },
@@ -35,20 +43,34 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// HTTP links (presenting `credentials`) and NATS links (whose access the NATS server
+/// decides).
 #[cfg(feature = "nats")]
-fn nats_transport(
+pub fn nats_transport(
     service: &str,
     nats: &config::NatsConfig,
-) -> Result<std::sync::Arc<dyn concord_node::Transport>, String> {
+    credentials: LinkCredentials,
+) -> Result<Arc<dyn Transport>, String> {
+    use concord_sync::TransportKind;
     let options = concord_nats::NatsOptions::new(service)
         .with_stream(&nats.stream, &nats.stream.to_lowercase());
-    concord_nats::transports(options)
+    let nats = concord_nats::NatsTransport::new(options)?;
+    Ok(Arc::new(
+        concord_node::TransportSet::empty()
+            .with(
+                TransportKind::Http,
+                Arc::new(HttpTransport::new(credentials)),
+            )
+            .with(TransportKind::Nats, Arc::new(nats)),
+    ))
 }
 
 #[cfg(not(feature = "nats"))]
-fn nats_transport(
+pub fn nats_transport(
     _: &str,
     _: &config::NatsConfig,
-) -> Result<std::sync::Arc<dyn concord_node::Transport>, String> {
+    _: LinkCredentials,
+) -> Result<Arc<dyn Transport>, String> {
+    let _ = HttpTransport::new;
     Err("this concord was built without the `nats` feature".into())
 }
