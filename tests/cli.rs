@@ -196,6 +196,7 @@ fn a_port_in_use_fails_clearly() {
     let port = taken.local_addr().unwrap().port().to_string();
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().to_str().unwrap();
+    let credentials = shared_credentials().path.display().to_string();
     let (code, _, stderr) = run(&[
         "serve",
         "--service",
@@ -204,6 +205,8 @@ fn a_port_in_use_fails_clearly() {
         &port,
         "--data",
         dir,
+        "--credentials",
+        &credentials,
     ]);
     assert!(code.is_some_and(|c| c != 0), "exit {code:?}");
     assert!(

@@ -346,7 +346,9 @@ static CONTENT_SECURITY_POLICY_VALUE: LazyLock<HeaderValue> = LazyLock::new(|| {
     HeaderValue::from_str(&policy).expect("a policy of ASCII text")
 });
 
-/// The security headers every answer carries.
+/// The security headers every answer carries. The referrer policy is `same-origin`, not
+/// `no-referrer`: under `no-referrer` browsers send `Origin: null` with a form's POST, which
+/// the GUI's same-origin check must refuse.
 fn harden(headers: &mut HeaderMap) {
     headers.insert(
         CONTENT_SECURITY_POLICY,
@@ -354,7 +356,7 @@ fn harden(headers: &mut HeaderMap) {
     );
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     let html = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -141,7 +141,7 @@ pub(crate) fn render<M: Model>(shell: &Shell<M>, request: &Request) -> Result<St
                     (dashboard::event_log(name, &log, &request.log, &known_types, &topology.services))
                 }
                 footer {
-                    span { "The same service as JSON: " }
+                    span { "The same service as JSON (with Authorization: Bearer TOKEN): " }
                     a href="/api/openapi.json" { "/api/openapi.json" }
                     a href="/api/events" { "/api/events" }
                     a href="/api/sync" { "/api/sync" }

@@ -776,6 +776,8 @@ async fn every_answer_carries_the_security_headers_and_the_policy_fits_the_page(
         service.get("/nowhere").await,
     ] {
         assert_eq!(reply.headers["x-content-type-options"], "nosniff");
+        // Not `no-referrer`: with it a browser's form post says `Origin: null`.
+        assert_eq!(reply.headers["referrer-policy"], "same-origin");
         let policy = reply.headers["content-security-policy"].to_str().unwrap();
         assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
         assert!(!policy.contains("unsafe-inline"), "{policy}");
