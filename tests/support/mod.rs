@@ -131,7 +131,8 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection (`Connection: close`). A large body is written
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), with `Host:
+/// 127.0.0.1:PORT` unless `headers` name another. A large body is written
 /// from another thread while this one reads, so that a server answering early (413) is heard.
 pub fn http(
     port: u16,
@@ -145,8 +146,10 @@ pub fn http(
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     stream.set_write_timeout(Some(Duration::from_secs(60)))?;
     stream.set_nodelay(true)?;
-    let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
     let mut has_length = false;
     for (name, value) in headers {
         has_length |= name.eq_ignore_ascii_case("content-length")
@@ -549,16 +552,21 @@ impl Concord {
     /// Spawns `concord ARGS…` and waits until every expected service answers `GET /health`.
     /// A `serve` without `--credentials` gets the [`shared_credentials`].
     pub fn start(mut args: Vec<String>, expect: Vec<(u16, &'static str)>) -> Concord {
-        assert!(
-            args.first().map(String::as_str) != Some("demo") || args.iter().any(|a| a == "--data"),
-            "give a demo --data (its credentials would land in ./concord-data otherwise)"
-        );
         if args.first().map(String::as_str) == Some("serve")
             && !args.iter().any(|a| a == "--credentials")
         {
             args.push("--credentials".into());
             args.push(shared_credentials().path.display().to_string());
         }
+        Concord::start_exactly(args, expect)
+    }
+
+    /// Spawns `concord ARGS…` as given (a `serve` configured with its own credentials).
+    pub fn start_exactly(args: Vec<String>, expect: Vec<(u16, &'static str)>) -> Concord {
+        assert!(
+            args.first().map(String::as_str) != Some("demo") || args.iter().any(|a| a == "--data"),
+            "give a demo --data (its credentials would land in ./concord-data otherwise)"
+        );
         let mut process = Concord {
             args,
             expect,
@@ -597,12 +605,12 @@ impl Concord {
     }
 
     /// Its credentials file: a demo's `DIR/credentials.toml`, a serve's `--credentials`.
-    pub fn credentials_path(&self) -> PathBuf {
+    pub fn credentials_path(&self) -> Option<PathBuf> {
         match self.args.first().map(String::as_str) {
-            Some("demo") => {
-                Path::new(self.flag("--data").unwrap_or("./concord-data")).join("credentials.toml")
-            }
-            _ => PathBuf::from(self.flag("--credentials").expect("serve has --credentials")),
+            Some("demo") => Some(
+                Path::new(self.flag("--data").unwrap_or("./concord-data")).join("credentials.toml"),
+            ),
+            _ => self.flag("--credentials").map(PathBuf::from),
         }
     }
 
@@ -661,9 +669,10 @@ impl Concord {
         self.started = Instant::now();
         self.wait_ready();
         // A demo has made (or reused) its credentials before it serves.
-        self.operator = Credentials::read(&self.credentials_path())
-            .map(|c| &*Box::leak(c.operator.into_boxed_str()))
-            .ok();
+        self.operator = self
+            .credentials_path()
+            .and_then(|path| Credentials::read(&path).ok())
+            .map(|c| &*Box::leak(c.operator.into_boxed_str()));
     }
 
     fn wait_ready(&mut self) {
