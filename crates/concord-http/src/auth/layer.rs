@@ -75,7 +75,9 @@ fn admit(auth: &Authenticator, request: &mut Request) -> Result<(), Refusal> {
         Area::Gui => gui_principal(auth, request)?,
         Area::Api => api_principal(auth, request.headers())?,
     };
-    if let Principal::Peer(name) = &caller {
+    let principal = caller;
+    let caller = auth.caller(&principal);
+    if let Principal::Peer(name) = &principal {
         if path != crate::events::PATH {
             return Err(forbidden(
                 auth,
@@ -86,8 +88,20 @@ fn admit(auth: &Authenticator, request: &mut Request) -> Result<(), Refusal> {
                 ),
             ));
         }
+        // A peer with an empty scope is known but may do nothing here: say so (403) rather
+        // than answer empty pages, which would hide a misconfigured link.
+        let (scope, what) = match *request.method() {
+            Method::GET | Method::HEAD => (caller.read_scope(), "read"),
+            _ => (caller.put_scope(), "deliver"),
+        };
+        if scope.is_some_and(|s| s.patterns.is_empty()) {
+            return Err(forbidden(
+                auth,
+                &path,
+                format!("peer {name} may {what} no events at this service"),
+            ));
+        }
     }
-    let caller = auth.caller(&caller);
     request.extensions_mut().insert(caller);
     Ok(())
 }

@@ -166,6 +166,11 @@ impl Caller {
         self.read.as_deref().cloned()
     }
 
+    /// What putEvents takes from this caller (`None`: anything).
+    pub fn put_scope(&self) -> Option<Scope> {
+        self.put.as_deref().cloned()
+    }
+
     /// A 403 naming the first event of a putEvents batch this caller may not deliver; the
     /// whole batch is refused then.
     pub fn check_put(&self, events: &[CloudEvent]) -> Result<(), ApiError> {

@@ -67,7 +67,7 @@ struct Route {
     documented: &'static str,
     content_type: Option<&'static str>,
     body: String,
-    /// Peers allowed here (`Third` reads `/api/events` but sees nothing).
+    /// Peers allowed here (`Third` has no scopes: it may neither read nor deliver).
     peers: &'static [Who],
     gui: bool,
 }
@@ -92,7 +92,7 @@ fn routes() -> Vec<Route> {
             "/api/events",
             None,
             "",
-            &[Who::Peer, Who::Third],
+            &[Who::Peer],
             false,
         ),
         route(
@@ -418,10 +418,13 @@ async fn a_peer_reads_only_its_scope_and_pages_exactly() {
         (tags["next_after"].as_u64(), tags["has_more"].as_bool()),
         (Some(last), Some(false))
     );
-    // A peer without a read scope sees nothing; the operator sees everything.
-    let third = read(Who::Third, String::new()).await;
-    assert_eq!(third["events"], json!([]));
-    assert_eq!(third["next_after"], last);
+    // A peer without a read scope may read nothing here: 403, not a silent empty page.
+    let third = service
+        .send_raw(request("GET", "/api/events", Who::Third, None, ""))
+        .await;
+    let refusal = third.expect(403)["error"].as_str().unwrap().to_owned();
+    assert!(refusal.contains("may read no events"), "{refusal}");
+    // The operator sees everything.
     let all = read(Who::Operator, "limit=100".into()).await;
     assert_eq!(all["events"].as_array().unwrap().len(), 35);
 }
