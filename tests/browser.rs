@@ -115,6 +115,9 @@ impl Drop for Running {
 }
 
 fn start_demo(base: u16, data: &Path) -> Running {
+    // Its output goes next to the data folder, to be shown if it does not come up.
+    let log = data.with_extension("log");
+    let output = std::fs::File::create(&log).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_concord"))
         .args([
             "demo",
@@ -125,8 +128,8 @@ fn start_demo(base: u16, data: &Path) -> Running {
         ])
         .arg("--data")
         .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(output.try_clone().unwrap())
+        .stderr(output)
         .spawn()
         .expect("start concord demo");
     let demo = Running {
@@ -134,8 +137,13 @@ fn start_demo(base: u16, data: &Path) -> Running {
         group: false,
     };
     for port in base..base + 4 {
-        wait_until("the demo's services", || {
-            http_status(port, "/health") == Some(200)
+        let what = format!("the demo's service on port {port}");
+        wait_until(&what, || {
+            http_status(port, "/health") == Some(200) || {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                assert!(!text.contains("concord: "), "the demo failed:\n{text}");
+                false
+            }
         });
     }
     demo

@@ -360,7 +360,7 @@ fn the_demo_makes_private_credentials_once_and_reuses_them() {
         text,
         "never rewritten"
     );
-    assert!(process.stdout().contains("reused"), "{}", process.stdout());
+    process.wait_for_stdout("(reused", Duration::from_secs(5));
     assert_eq!(process.operator_token(), first.operator);
     for node in process.nodes() {
         assert_eq!(node.get("/api/sync").0, 200, "the same tokens still work");

@@ -1,6 +1,6 @@
 //! Who may call a service, and what each caller may do (CONTRACT §6).
 //!
-//! Every request of the router passes one middleware, the guard ([`layer`]): it checks the
+//! Every request of the router passes one middleware, the guard (`layer`): it checks the
 //! `Host` name, lets `GET /health` and the login routes through, and otherwise establishes
 //! a [`Principal`] from the request's credential — `Authorization: Bearer TOKEN` for the
 //! JSON API, the bearer token or the GUI's session cookie for the GUI — or refuses it
