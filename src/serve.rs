@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use concord_node::{Gui, HttpTransport, LinkCredentials, NodeOptions, Transport};
+use concord_node::{Gui, LinkCredentials, NodeOptions, Transport};
 
 use crate::cli::ServeArgs;
 use crate::config;
@@ -51,6 +51,7 @@ pub fn nats_transport(
     nats: &config::NatsConfig,
     credentials: LinkCredentials,
 ) -> Result<Arc<dyn Transport>, String> {
+    use concord_node::HttpTransport;
     use concord_sync::TransportKind;
     let options = concord_nats::NatsOptions::new(service)
         .with_stream(&nats.stream, &nats.stream.to_lowercase());
@@ -71,6 +72,5 @@ pub fn nats_transport(
     _: &config::NatsConfig,
     _: LinkCredentials,
 ) -> Result<Arc<dyn Transport>, String> {
-    let _ = HttpTransport::new;
     Err("this concord was built without the `nats` feature".into())
 }

@@ -70,23 +70,19 @@ pub(crate) async fn guard(
 fn admit(auth: &Authenticator, request: &mut Request) -> Result<(), Refusal> {
     check_host(auth, request.headers())?;
     let path = request.uri().path().to_owned();
-    let caller = match area(request.method(), &path) {
+    let principal = match area(request.method(), &path) {
         Area::Open | Area::Login => return Ok(()),
+        // Only the operator gets past `gui_principal`.
         Area::Gui => gui_principal(auth, request)?,
         Area::Api => api_principal(auth, request.headers())?,
     };
-    let principal = caller;
     let caller = auth.caller(&principal);
     if let Principal::Peer(name) = &principal {
         if path != crate::events::PATH {
-            return Err(forbidden(
-                auth,
-                &path,
-                format!(
-                    "peer {name} may only use {}; this route is the operator's",
-                    crate::events::PATH
-                ),
-            ));
+            return Err(forbidden(format!(
+                "peer {name} may only use {}; this route is the operator's",
+                crate::events::PATH
+            )));
         }
         // A peer with an empty scope is known but may do nothing here: say so (403) rather
         // than answer empty pages, which would hide a misconfigured link.
@@ -95,11 +91,9 @@ fn admit(auth: &Authenticator, request: &mut Request) -> Result<(), Refusal> {
             _ => (caller.put_scope(), "deliver"),
         };
         if scope.is_some_and(|s| s.patterns.is_empty()) {
-            return Err(forbidden(
-                auth,
-                &path,
-                format!("peer {name} may {what} no events at this service"),
-            ));
+            return Err(forbidden(format!(
+                "peer {name} may {what} no events at this service"
+            )));
         }
     }
     request.extensions_mut().insert(caller);
@@ -307,12 +301,8 @@ pub(super) fn challenge(auth: &Authenticator, presented: bool) -> HeaderValue {
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
 
-fn forbidden(auth: &Authenticator, path: &str, message: String) -> Refusal {
-    Box::new(if area(&Method::GET, path) == Area::Gui {
-        login::page(auth, StatusCode::FORBIDDEN, Some(&message))
-    } else {
-        ApiError::new(StatusCode::FORBIDDEN, message).into_response()
-    })
+fn forbidden(message: String) -> Refusal {
+    Box::new(ApiError::new(StatusCode::FORBIDDEN, message).into_response())
 }
 
 /// `Set-Cookie` for a new session (or, with `None`, one that ends it).
