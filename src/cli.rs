@@ -34,6 +34,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Measure append, group commit and replay throughput.
     Bench(BenchArgs),
+    /// Make a fresh random token and print it with the configuration line (its hash).
+    Token(TokenArgs),
 }
 
 #[derive(Args)]
@@ -44,14 +46,16 @@ pub struct DemoArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
     pub bind: IpAddr,
-    /// Folder for the four services' event stores (one SQLite file each); created if missing.
+    /// Folder for the four services' event stores (one SQLite file each) and the
+    /// deployment's credentials (DIR/credentials.toml: made on the first start, mode 0600,
+    /// reused after); created if missing.
     #[arg(long, default_value = "./concord-data", value_name = "DIR")]
     pub data: PathBuf,
     /// Keep the four stores in PostgreSQL instead of SQLite files:
     /// postgres://USER@HOST:PORT/DB. Each service gets a schema named after it
     /// (students_office, se_group, theory_group, ta_pool); with ?schema=P in the URL they
-    /// are P_students_office and so on.
-    #[arg(long, value_name = "URL", conflicts_with = "data")]
+    /// are P_students_office and so on. The credentials still live in --data DIR.
+    #[arg(long, value_name = "URL")]
     pub store: Option<String>,
     /// How often idle links look for new events, in milliseconds (push links also react to
     /// every commit at once).
@@ -97,6 +101,16 @@ pub struct ServeArgs {
     /// service".
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// A credentials file in the demo's format (operator = "TOKEN", [peers] NAME = "TOKEN"),
+    /// e.g. a demo's credentials.toml, shared by the services of one deployment: this service
+    /// admits the operator and every other service named there, and presents its own token
+    /// to its peers. Combines with the [auth] table of --config.
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// A Host name this service answers to (repeatable); replaces the default list (the bind
+    /// address, localhost, 127.0.0.1, [::1]; any name when bound to 0.0.0.0 or ::).
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
     /// A peer's base URL, e.g. --peer students-office=http://127.0.0.1:7070 (repeatable).
     /// Used by the default topology's links; peers not named run on the demo's ports.
     #[arg(long = "peer", value_name = "NAME=URL")]
@@ -147,6 +161,14 @@ pub struct SimulateArgs {
     /// Print one line per seed.
     #[arg(long)]
     pub verbose: bool,
+}
+
+#[derive(Args)]
+pub struct TokenArgs {
+    /// Instead of making a token, read one from standard input and print its hash (to list
+    /// an existing token, e.g. one of a credentials file, in a configuration).
+    #[arg(long)]
+    pub hash: bool,
 }
 
 #[derive(Args)]

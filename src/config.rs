@@ -8,13 +8,16 @@ use std::time::Duration;
 
 use concord_core::host::DEFAULT_QUEUE_CAPACITY;
 use concord_core::{AcceptancePolicy, AcceptanceRule, Limits};
-use concord_http::ServerLimits;
+use concord_http::auth::{AllowedHosts, PeerAuth, TokenHash};
+use concord_http::{AuthConfig, ServerLimits};
+use concord_node::LinkCredentials;
 use concord_sync::LinkSpec;
 use serde::Deserialize;
 use student_affairs::topology::paper_links;
 use student_affairs::{AnyService, SERVICE_NAMES};
 
 use crate::cli::ServeArgs;
+use crate::credentials::Credentials;
 use crate::launch::StoreLocation;
 
 pub const DEFAULT_BASE_PORT: u16 = 7070;
@@ -46,6 +49,9 @@ pub struct FileConfig {
     pub tls_ca: Option<PathBuf>,
     /// `[limits]`: what the service accepts at intake, and the server's timeouts and caps.
     pub limits: Option<LimitsConfig>,
+    /// Who may call the service, and the token it presents to its peers.
+    #[serde(default)]
+    pub auth: AuthFile,
 }
 
 /// `[limits]`: every key optional. The intake limits default to the contract's
@@ -147,6 +153,60 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// `[auth]`: principals as hashes of their tokens (never the tokens), scopes, host names,
+/// and where to find the token this service presents to its peers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFile {
+    /// Hashes (`sha256:…`) of the operator's tokens; several while one is rotated.
+    #[serde(default)]
+    pub operator: Vec<TokenHash>,
+    /// Peer services by name: `tokens` (hashes), optional `put` and `read` scopes.
+    #[serde(default)]
+    pub peers: BTreeMap<String, PeerAuth>,
+    /// The `Host` names answered (default: the bind address and the loopback names, or any
+    /// name when bound to all interfaces).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// The token this service presents to its peers: `{ file = "PATH" }` or
+    /// `{ env = "NAME" }`, so it need not sit in this file.
+    pub token: Option<Secret>,
+    /// A different token for some peers, by peer name.
+    #[serde(default)]
+    pub peer_tokens: BTreeMap<String, Secret>,
+    /// A credentials file in the demo's format (as `--credentials`).
+    pub credentials: Option<PathBuf>,
+}
+
+/// Where a secret is kept: in a file (its whole content, trimmed) or an environment variable.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum Secret {
+    File(PathBuf),
+    Env(String),
+}
+
+impl Secret {
+    fn read(&self) -> Result<String, String> {
+        let (value, whence) = match self {
+            Secret::File(path) => (
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?,
+                format!("the token file {}", path.display()),
+            ),
+            Secret::Env(name) => (
+                std::env::var(name)
+                    .map_err(|_| format!("the environment variable {name} holds no token"))?,
+                format!("the environment variable {name}"),
+            ),
+        };
+        let token = value.trim();
+        if token.is_empty() {
+            return Err(format!("{whence} is empty"));
+        }
+        Ok(token.to_owned())
+    }
+}
+
 /// `[nats]`: where NATS links go.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -185,6 +245,10 @@ pub struct ServiceConfig {
     pub limits: Limits,
     pub server: ServerLimits,
     pub writer_queue: usize,
+    /// Who may call the service.
+    pub auth: AuthConfig,
+    /// The tokens it presents to its peers.
+    pub credentials: LinkCredentials,
 }
 
 /// The demo's address of a service: the base port plus its place in the paper's list.
@@ -339,6 +403,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServiceConfig, String> {
     };
     let (limits, server, writer_queue) = file.limits.unwrap_or_default().resolve()?;
 
+    let (auth, credentials) = resolve_auth(&name, &file.auth, args, &links, interval)?;
     Ok(ServiceConfig {
         service,
         listen: SocketAddr::new(bind, port),
@@ -351,7 +416,90 @@ pub fn resolve(args: &ServeArgs) -> Result<ServiceConfig, String> {
         limits,
         server,
         writer_queue,
+        auth,
+        credentials,
     })
+}
+
+/// The principals of service `name` and the tokens it presents, from `--credentials` (or
+/// `[auth] credentials`) and the `[auth]` table together. Peers read by default what their
+/// links in the paper's topology pull from this service. Without any principal, or without a
+/// token for an HTTP link's peer, the service would only ever refuse or be refused: an error
+/// that says what to do.
+fn resolve_auth(
+    name: &str,
+    file: &AuthFile,
+    args: &ServeArgs,
+    links: &[LinkSpec],
+    interval: u64,
+) -> Result<(AuthConfig, LinkCredentials), String> {
+    let shared = match args.credentials.as_ref().or(file.credentials.as_ref()) {
+        Some(path) => Some(Credentials::read(path)?),
+        None => None,
+    };
+    let topology: Vec<(String, Vec<LinkSpec>)> = SERVICE_NAMES
+        .iter()
+        .map(|s| ((*s).to_owned(), paper_links(s, |_| String::new(), interval)))
+        .collect();
+    let read_scopes = concord_sync::read_scopes(&topology, name);
+    let mut auth = match &shared {
+        Some(credentials) => credentials.auth_for(name, &read_scopes),
+        None => AuthConfig::default(),
+    };
+    auth.operator.extend(file.operator.iter().copied());
+    for (peer, configured) in &file.peers {
+        let entry = auth.peers.entry(peer.clone()).or_insert_with(|| PeerAuth {
+            read: read_scopes.get(peer).cloned(),
+            ..PeerAuth::default()
+        });
+        entry.tokens.extend(configured.tokens.iter().copied());
+        if configured.put.is_some() {
+            entry.put = configured.put.clone();
+        }
+        if configured.read.is_some() {
+            entry.read = configured.read.clone();
+        }
+    }
+    let mut hosts: Vec<String> = file.allowed_hosts.clone().unwrap_or_default();
+    hosts.extend(args.allow_hosts.iter().cloned());
+    if !hosts.is_empty() {
+        auth.allowed_hosts = Some(AllowedHosts::only(&hosts));
+    }
+    if auth.has_no_principals() {
+        return Err(format!(
+            "{name} has no credentials, so it would refuse every request: give \
+             --credentials FILE (a file like the demo's credentials.toml: operator = \"TOKEN\" \
+             and [peers] NAME = \"TOKEN\"), or list token hashes in the configuration's [auth] \
+             table (operator = [\"sha256:...\"]); `concord token` makes a token and its hash"
+        ));
+    }
+
+    let presented = match &file.token {
+        Some(secret) => Some(secret.read()?),
+        None => shared
+            .as_ref()
+            .and_then(|c| c.token_of(name))
+            .map(str::to_owned),
+    };
+    let mut credentials = match presented {
+        Some(token) => LinkCredentials::token(token),
+        None => LinkCredentials::default(),
+    };
+    for (peer, secret) in &file.peer_tokens {
+        credentials = credentials.with_peer(peer.clone(), secret.read()?);
+    }
+    let http = concord_sync::TransportKind::Http;
+    if let Some(link) = links
+        .iter()
+        .find(|l| l.transport == http && credentials.for_peer(&l.peer).is_none())
+    {
+        return Err(format!(
+            "{name} has no token to present to {} (link {}): give --credentials FILE with a \
+             token for {name} under [peers], or `token = {{ file = \"PATH\" }}` in [auth]",
+            link.peer, link.name
+        ));
+    }
+    Ok((auth, credentials))
 }
 
 #[cfg(feature = "nats")]
@@ -385,7 +533,28 @@ mod tests {
     use super::*;
     use clap::Parser;
 
+    /// A credentials file for the four services, made once per test run.
+    fn shared_credentials() -> &'static (std::path::PathBuf, Credentials) {
+        static SHARED: std::sync::OnceLock<(std::path::PathBuf, Credentials)> =
+            std::sync::OnceLock::new();
+        SHARED.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap().keep();
+            let path = dir.join("credentials.toml");
+            let credentials = Credentials::generate(&SERVICE_NAMES);
+            credentials.create(&path).unwrap();
+            (path, credentials)
+        })
+    }
+
+    /// `concord serve EXTRA… --credentials SHARED`.
     fn args(extra: &[&str]) -> ServeArgs {
+        let path = shared_credentials().0.display().to_string();
+        let mut all: Vec<&str> = extra.to_vec();
+        all.extend(["--credentials", &path]);
+        bare_args(&all)
+    }
+
+    fn bare_args(extra: &[&str]) -> ServeArgs {
         let mut argv = vec!["concord", "serve"];
         argv.extend_from_slice(extra);
         match crate::cli::Cli::parse_from(argv).command {
@@ -585,5 +754,140 @@ max_skew_ms = 60000
         )
         .unwrap_err();
         assert!(twice.contains("unique"), "{twice}");
+    }
+
+    fn with_auth(toml: &str, extra: &[&str]) -> Result<ServiceConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("concord.toml");
+        std::fs::write(&path, toml).unwrap();
+        let mut all = vec!["--config", path.to_str().unwrap()];
+        all.extend_from_slice(extra);
+        resolve(&bare_args(&all))
+    }
+
+    #[test]
+    fn without_credentials_serve_refuses_and_says_how() {
+        let error = resolve(&bare_args(&["--service", "ta-pool"])).unwrap_err();
+        for hint in ["--credentials", "concord token", "[auth]"] {
+            assert!(error.contains(hint), "{error}");
+        }
+        let error = with_auth(
+            "service = \"se-group\"\n[auth]\noperator = [\"concord_abc\"]\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("not its hash"),
+            "a token where a hash belongs: {error}"
+        );
+    }
+
+    #[test]
+    fn the_shared_file_admits_the_operator_and_the_other_services() {
+        let (_, credentials) = shared_credentials();
+        let config = resolve(&args(&["--service", "students-office"])).unwrap();
+        assert_eq!(
+            config.auth.operator,
+            vec![TokenHash::of(&credentials.operator)]
+        );
+        let peers: Vec<&String> = config.auth.peers.keys().collect();
+        assert_eq!(peers, ["se-group", "ta-pool", "theory-group"]);
+        // Each group reads what its pull link asks the office for: its own enrollments.
+        let theory = config.auth.peers["theory-group"].read.clone().unwrap();
+        assert_eq!(
+            theory.to_string(),
+            "type studentEnrolled from any where data.group=theory-group"
+        );
+        assert_eq!(config.auth.peers["ta-pool"].read, None, "it pulls nothing");
+        assert_eq!(
+            config.auth.peers["se-group"].put, None,
+            "the acceptance default"
+        );
+        assert_eq!(
+            config.credentials.for_peer("ta-pool"),
+            credentials.token_of("students-office")
+        );
+    }
+
+    #[test]
+    fn the_auth_table_configures_hashes_scopes_hosts_and_the_presented_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("se-group.token");
+        std::fs::write(&token_file, "concord_from-a-file\n").unwrap();
+        std::env::set_var("CONCORD_TEST_POOL_TOKEN", "concord_from-env");
+        let operator = TokenHash::of("concord_op");
+        let toml = format!(
+            r#"
+service = "se-group"
+[auth]
+operator = ["{operator}", "{rotated}"]
+allowed_hosts = ["concord.example"]
+token = {{ file = "{file}" }}
+[auth.peer_tokens]
+ta-pool = {{ env = "CONCORD_TEST_POOL_TOKEN" }}
+[auth.peers.students-office]
+tokens = ["{office}"]
+[auth.peers.ta-pool]
+tokens = ["{pool}"]
+read = [{{ types = ["studentHired"], sources = ["se-group"] }}]
+"#,
+            rotated = TokenHash::of("concord_op2"),
+            file = token_file.display(),
+            office = TokenHash::of("concord_office"),
+            pool = TokenHash::of("concord_pool"),
+        );
+        let config = with_auth(&toml, &["--allow-host", "10.0.0.9"]).unwrap();
+        assert_eq!(config.auth.operator.len(), 2, "two tokens while rotating");
+        assert_eq!(
+            config.auth.peers["ta-pool"]
+                .read
+                .as_ref()
+                .unwrap()
+                .to_string(),
+            "type studentHired from se-group",
+            "a configured scope replaces the default"
+        );
+        assert!(
+            config.auth.peers["students-office"].read.is_none(),
+            "the office pulls nothing from a group"
+        );
+        let hosts = config.auth.allowed_hosts.clone().unwrap();
+        assert!(hosts.allows("concord.example") && hosts.allows("10.0.0.9:7071"));
+        assert!(
+            !hosts.allows("localhost"),
+            "configured names replace the defaults"
+        );
+        assert_eq!(
+            config.credentials.for_peer("students-office"),
+            Some("concord_from-a-file")
+        );
+        assert_eq!(
+            config.credentials.for_peer("ta-pool"),
+            Some("concord_from-env")
+        );
+
+        let missing = with_auth(
+            &toml.replace(&token_file.display().to_string(), "/nonexistent/token"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(missing.contains("/nonexistent/token"), "{missing}");
+    }
+
+    #[test]
+    fn links_need_a_token_to_present() {
+        let toml = format!(
+            "service = \"se-group\"\n[auth]\noperator = [\"{}\"]\n",
+            TokenHash::of("concord_op")
+        );
+        let error = with_auth(&toml, &[]).unwrap_err();
+        assert!(
+            error.contains("no token to present to students-office"),
+            "{error}"
+        );
+        assert!(
+            with_auth(&toml, &["--no-links"]).is_ok(),
+            "without links none is needed"
+        );
     }
 }

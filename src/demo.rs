@@ -3,14 +3,25 @@
 
 use std::net::SocketAddr;
 
-use concord_node::{Gui, NodeOptions, RunningNode};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use concord_node::{Gui, LinkCredentials, NodeOptions, RunningNode};
 use student_affairs::sample::sample_story;
 use student_affairs::topology::paper_links;
-use student_affairs::AnyService;
+use student_affairs::{AnyService, SERVICE_NAMES};
 
 use crate::cli::DemoArgs;
 use crate::config::demo_url;
+use crate::credentials::{Credentials, FILE_NAME};
 use crate::launch::StoreLocation;
+
+/// What a token keeps unencoded in a link: RFC 3986's unreserved characters (a generated
+/// token has no others).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 pub async fn run(args: DemoArgs) -> Result<(), String> {
     if args.sync_interval_ms == 0 {
@@ -37,6 +48,9 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         .iter()
         .map(|s| store_of(s.name()))
         .collect::<Result<_, _>>()?;
+    // The deployment's tokens: made on the first start, the same ones after every restart
+    // (also for PostgreSQL stores, the file lives in --data).
+    let (credentials, created) = Credentials::demo(&args.data, &SERVICE_NAMES)?;
     let links_of = |name: &str| {
         paper_links(
             name,
@@ -66,12 +80,21 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let mut nodes: Vec<RunningNode> = Vec::new();
     for ((index, service), store) in AnyService::all().into_iter().enumerate().zip(&stores) {
         let name = service.name();
+        let presented = LinkCredentials::token(
+            credentials
+                .token_of(name)
+                .expect("the demo's credentials name every service"),
+        );
         let options = NodeOptions {
             listen: SocketAddr::new(args.bind, args.port + index as u16),
             acceptance: None,
             limits: Default::default(),
             links: topology[index].1.clone(),
-            transport: transport_for(&args, name)?,
+            transport: transport_for(&args, name, presented.clone())?,
+            credentials: presented,
+            // Each service admits the operator and the other three, who read what their
+            // links pull from it.
+            auth: credentials.auth_for(name, &concord_sync::read_scopes(&topology, name)),
             gui: gui.clone(),
             ..NodeOptions::default()
         };
@@ -99,6 +122,21 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
                 println!("  {:<16} {}/  ({})", node.name, node.url(), store.display())
             }
         }
+    }
+    let file = args.data.join(FILE_NAME);
+    println!(
+        "Credentials: {} ({}; keep it private)",
+        file.display(),
+        if created { "made now" } else { "reused" }
+    );
+    println!("Log in as the operator (these links carry the token):");
+    for node in &nodes {
+        println!(
+            "  {:<16} {}/?token={}",
+            node.name,
+            demo_url(args.bind, args.port, &node.name),
+            utf8_percent_encode(&credentials.operator, QUERY_VALUE)
+        );
     }
     if args.seed {
         seed(&nodes).await;
@@ -161,24 +199,19 @@ fn nats_topology(
     Err("this concord was built without the `nats` feature".into())
 }
 
-/// The link transports of one demo service: HTTP, plus NATS when the demo runs over NATS.
-#[cfg(feature = "nats")]
+/// The link transports of one demo service: HTTP (the node's default, presenting
+/// `credentials`), plus NATS when the demo runs over NATS.
 fn transport_for(
     args: &DemoArgs,
     service: &str,
+    credentials: LinkCredentials,
 ) -> Result<Option<std::sync::Arc<dyn concord_node::Transport>>, String> {
     if args.transport != "nats" {
         return Ok(None);
     }
-    let options = concord_nats::NatsOptions::new(service)
-        .with_stream(&args.nats_stream, &args.nats_stream.to_lowercase());
-    concord_nats::transports(options).map(Some)
-}
-
-#[cfg(not(feature = "nats"))]
-fn transport_for(
-    _: &DemoArgs,
-    _: &str,
-) -> Result<Option<std::sync::Arc<dyn concord_node::Transport>>, String> {
-    Ok(None)
+    let nats = crate::config::NatsConfig {
+        url: args.nats_url.clone(),
+        stream: args.nats_stream.clone(),
+    };
+    crate::serve::http_and_nats(service, &nats, credentials).map(Some)
 }

@@ -5,13 +5,18 @@
 //! - `concord serve`: one service, configured by flags or a TOML file ([`serve`], [`config`]).
 //! - `concord simulate`: the deterministic simulator over seeds ([`simulate`]).
 //! - `concord bench`: the storage and runtime benchmark (`concord-bench`).
+//! - `concord token`: a fresh token and its hash for a configuration ([`token`]).
+//!
+//! Credentials: [`credentials`] reads and makes a deployment's credentials file.
 
 mod cli;
 mod config;
+mod credentials;
 mod demo;
 mod launch;
 mod serve;
 mod simulate;
+mod token;
 
 use std::process::ExitCode;
 
@@ -29,6 +34,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => run_async(demo::run(args)),
         Command::Serve(args) => run_async(serve::run(args)),
         Command::Simulate(args) => simulate::run(args),
+        Command::Token(args) => token::run(&args),
         Command::Bench(args) => {
             let report = concord_bench::run(&args.options());
             println!("{report}");

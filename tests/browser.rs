@@ -3,7 +3,9 @@
 //! create students and examinations, enroll, synchronize, enter points, grade, see the grade
 //! arrive at the office, hire, see the warning at the other group, override it, see the
 //! conflict in the ta-pool — asserting on what the pages show. It saves a screenshot of each
-//! GUI under `target/screenshots/`.
+//! GUI under `target/screenshots/`. Before the story it logs in and out (CONTRACT §6): the
+//! login page, a wrong token, the session cookie's flags, the page's own style and script
+//! running under its Content-Security-Policy, log out, and a `/?token=` login link.
 //!
 //! Without Chromium and chromedriver the test is skipped with a message, unless
 //! `CONCORD_REQUIRE_SERVICES=1` (set by CI) makes that a failure.
@@ -113,6 +115,9 @@ impl Drop for Running {
 }
 
 fn start_demo(base: u16, data: &Path) -> Running {
+    // Its output goes next to the data folder, to be shown if it does not come up.
+    let log = data.with_extension("log");
+    let output = std::fs::File::create(&log).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_concord"))
         .args([
             "demo",
@@ -123,8 +128,8 @@ fn start_demo(base: u16, data: &Path) -> Running {
         ])
         .arg("--data")
         .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(output.try_clone().unwrap())
+        .stderr(output)
         .spawn()
         .expect("start concord demo");
     let demo = Running {
@@ -132,8 +137,13 @@ fn start_demo(base: u16, data: &Path) -> Running {
         group: false,
     };
     for port in base..base + 4 {
-        wait_until("the demo's services", || {
-            http_status(port, "/health") == Some(200)
+        let what = format!("the demo's service on port {port}");
+        wait_until(&what, || {
+            http_status(port, "/health") == Some(200) || {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                assert!(!text.contains("concord: "), "the demo failed:\n{text}");
+                false
+            }
         });
     }
     demo
@@ -180,6 +190,10 @@ async fn connect(chromium: &Path, driver_port: u16, profile: &Path) -> Client {
 struct Gui {
     client: Client,
     base: u16,
+    /// The operator's token, from the demo's credentials file.
+    token: String,
+    /// The services this browser has a session with.
+    logged_in: std::sync::Mutex<Vec<u16>>,
 }
 
 const OFFICE: u16 = 0;
@@ -188,11 +202,21 @@ const THEORY: u16 = 2;
 const POOL: u16 = 3;
 
 impl Gui {
+    /// Opens a service's page, logging in with a login link the first time.
     async fn open(&self, service: u16) {
-        self.client
-            .goto(&format!("http://127.0.0.1:{}/", self.base + service))
-            .await
-            .unwrap();
+        let url = format!("http://127.0.0.1:{}/", self.base + service);
+        let first = {
+            let mut logged_in = self.logged_in.lock().unwrap();
+            let first = !logged_in.contains(&service);
+            logged_in.push(service);
+            first
+        };
+        let target = if first {
+            format!("{url}?token={}", self.token)
+        } else {
+            url
+        };
+        self.client.goto(&target).await.unwrap();
     }
 
     async fn find(&self, css: &str) -> Element {
@@ -344,10 +368,110 @@ async fn the_papers_story_through_the_four_guis() {
     let _demo = start_demo(base, &temp.path().join("data"));
     let (_driver, driver_port) = start_chromedriver(&driver);
     let client = connect(&chromium, driver_port, &temp.path().join("profile")).await;
-    let gui = Gui { client, base };
+    let credentials = std::fs::read_to_string(temp.path().join("data/credentials.toml"))
+        .expect("the demo made its credentials");
+    let token = toml::from_str::<toml::Value>(&credentials).unwrap()["operator"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gui = Gui {
+        client,
+        base,
+        token,
+        logged_in: std::sync::Mutex::new(Vec::new()),
+    };
+    login_and_logout(&gui).await;
     let outcome = story(&gui).await;
     let _ = gui.client.clone().close().await;
     outcome
+}
+
+/// Types `token` into the login page's form and submits it.
+async fn log_in_with(gui: &Gui, token: &str) {
+    let input = gui.find("form input[name=token]").await;
+    input.clear().await.unwrap();
+    input.send_keys(token).await.unwrap();
+    let button = gui.find("form button[type=submit]").await;
+    gui.click_and_wait(&button).await;
+}
+
+async fn login_and_logout(gui: &Gui) {
+    let url = format!("http://127.0.0.1:{}/", gui.base);
+    let page_title = format!("students-office:{} — Concord", gui.base);
+    // Without a session: the login page.
+    gui.client.goto(&url).await.unwrap();
+    let title = gui.client.title().await.unwrap();
+    assert!(title.starts_with("Log in"), "{title}");
+
+    // A wrong token is refused in the page.
+    log_in_with(gui, "concord_not-the-token").await;
+    let problem = gui.text("#problem").await;
+    assert!(problem.contains("not valid"), "{problem}");
+    let png = gui.client.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join("login.png"), png).unwrap();
+    assert!(gui.client.get_all_cookies().await.unwrap().is_empty());
+
+    // The operator's token opens the page, with a session cookie scripts cannot read.
+    log_in_with(gui, &gui.token).await;
+    assert_eq!(gui.client.title().await.unwrap(), page_title);
+    let cookies = gui.client.get_all_cookies().await.unwrap();
+    let session = cookies
+        .iter()
+        .find(|c| c.name() == format!("concord-session-students-office-{}", gui.base))
+        .unwrap_or_else(|| {
+            panic!("no session cookie named after the service and port: {cookies:?}")
+        });
+    assert_eq!(session.http_only(), Some(true), "{session:?}");
+    assert_eq!(
+        format!("{:?}", session.same_site()),
+        "Some(Strict)",
+        "{session:?}"
+    );
+    assert_eq!(session.path(), Some("/"));
+    assert_ne!(session.secure(), Some(true), "plain HTTP: not Secure");
+    let visible = gui
+        .client
+        .execute("return document.cookie;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(visible, json!(""), "HttpOnly: no script sees the session");
+    gui.logged_in.lock().unwrap().push(OFFICE);
+
+    // The page's inline style and script run: its Content-Security-Policy allows exactly
+    // them (by hash).
+    let header = gui
+        .client
+        .execute(
+            "return getComputedStyle(document.querySelector('header.top')).backgroundColor;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(header, json!("rgb(22, 32, 58)"), "the page's style applies");
+    let live = gui.find("#live").await;
+    live.click().await.unwrap();
+    let stored = gui
+        .client
+        .execute("return localStorage.getItem('concord-live');", vec![])
+        .await
+        .unwrap();
+    assert_eq!(stored, json!("1"), "the page's script runs");
+    live.click().await.unwrap(); // no live reloads during the story
+
+    // Logging out closes the page again.
+    let logout = gui.find("form.logout button").await;
+    gui.click_and_wait(&logout).await;
+    assert!(gui.client.title().await.unwrap().starts_with("Log in"));
+    gui.client.goto(&url).await.unwrap();
+    assert!(gui.client.title().await.unwrap().starts_with("Log in"));
+
+    // A login link logs in and leaves the token out of the address bar.
+    gui.client
+        .goto(&format!("{url}?token={}", gui.token))
+        .await
+        .unwrap();
+    assert_eq!(gui.client.current_url().await.unwrap().as_str(), url);
+    assert_eq!(gui.client.title().await.unwrap(), page_title);
 }
 
 async fn story(gui: &Gui) {

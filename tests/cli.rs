@@ -80,7 +80,7 @@ fn assert_mentions(text: &str, words: &[&str]) {
 fn top_level_help_names_the_commands() {
     for flag in ["--help", "-h"] {
         let text = help(&[flag]);
-        assert_mentions(&text, &["demo", "serve", "Usage"]);
+        assert_mentions(&text, &["demo", "serve", "token", "Usage"]);
         assert_every_flag_explained(&text);
     }
     let text = help(&["help"]);
@@ -120,6 +120,8 @@ fn serve_help_explains_every_flag() {
             "--config",
             "--peer",
             "--sync-interval-ms",
+            "--credentials",
+            "--allow-host",
             // --service must say which names it takes.
             "students-office",
             "se-group",
@@ -132,7 +134,7 @@ fn serve_help_explains_every_flag() {
 
 #[test]
 fn every_other_command_has_help() {
-    for command in ["simulate", "bench"] {
+    for command in ["simulate", "bench", "token"] {
         let text = help(&[command, "--help"]);
         assert_every_flag_explained(&text);
     }
@@ -196,6 +198,7 @@ fn a_port_in_use_fails_clearly() {
     let port = taken.local_addr().unwrap().port().to_string();
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().to_str().unwrap();
+    let credentials = shared_credentials().path.display().to_string();
     let (code, _, stderr) = run(&[
         "serve",
         "--service",
@@ -204,6 +207,8 @@ fn a_port_in_use_fails_clearly() {
         &port,
         "--data",
         dir,
+        "--credentials",
+        &credentials,
     ]);
     assert!(code.is_some_and(|c| c != 0), "exit {code:?}");
     assert!(

@@ -177,8 +177,7 @@ fn an_acknowledged_command_survives_sigkill() {
                     }
                     let id = format!("w{w}-{i}");
                     let body = json!({"studentId": id, "name": format!("Writer {w}")}).to_string();
-                    match http(
-                        office.port,
+                    match office.try_send(
                         "POST",
                         "/api/students",
                         &[("Content-Type", "application/json")],
@@ -231,7 +230,8 @@ fn sigterm_finishes_a_request_in_flight() {
     write!(
         stream,
         "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         Authorization: Bearer {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        process.operator_token(),
         body.len()
     )
     .unwrap();

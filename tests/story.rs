@@ -70,25 +70,9 @@ fn the_papers_story_on_postgresql() {
         return;
     };
     let prefix = concord_postgres::testing::unique_schema("story");
-    let base = free_ports(4);
-    let args: Vec<String> = [
-        "demo",
-        "--port",
-        &base.to_string(),
-        "--store",
-        &format!("{url}?schema={prefix}"),
-        "--sync-interval-ms",
-        "100",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let expect = SERVICES
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (base + i as u16, *name))
-        .collect();
-    let mut process = Concord::start(args, expect);
+    // The stores go to PostgreSQL; the credentials still to the data folder.
+    let (mut process, data) = demo(&["--store", &format!("{url}?schema={prefix}")]);
+    assert!(data.path().join("credentials.toml").exists());
     papers_story(&process, false);
     process.stop_gracefully();
     for service in SERVICES {

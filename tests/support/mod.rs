@@ -7,8 +7,11 @@
 //!   SIGKILL ([`Concord::kill`]), restarted with the same arguments ([`Concord::restart`]),
 //!   always killed on drop. Its stdout and stderr go to files (a pipe nobody reads would
 //!   block it), shown when something goes wrong.
-//! - [`Node`]: a client handle for one service's port. Every answer is checked to be below
-//!   500: a client must never be able to cause a 5xx (CONTRACT §3).
+//! - [`Node`]: a client handle for one service's port, presenting the operator's token
+//!   (CONTRACT §6). Every answer is checked to be below 500: a client must never be able to
+//!   cause a 5xx (CONTRACT §3).
+//! - Credentials: a demo's come from its `DIR/credentials.toml`; `serve` processes get
+//!   `--credentials` of one file shared by the whole test binary ([`shared_credentials`]).
 //! - [`free_ports`]: consecutive free loopback ports outside the kernel's ephemeral range.
 //! - Event builders, polling ([`eventually`]), and [`settle`] (POST /api/sync until quiet).
 
@@ -128,7 +131,8 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection (`Connection: close`). A large body is written
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), with `Host:
+/// 127.0.0.1:PORT` unless `headers` name another. A large body is written
 /// from another thread while this one reads, so that a server answering early (413) is heard.
 pub fn http(
     port: u16,
@@ -142,8 +146,10 @@ pub fn http(
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     stream.set_write_timeout(Some(Duration::from_secs(60)))?;
     stream.set_nodelay(true)?;
-    let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
     let mut has_length = false;
     for (name, value) in headers {
         has_length |= name.eq_ignore_ascii_case("content-length")
@@ -247,11 +253,23 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Node {
     pub port: u16,
+    /// The bearer token it presents (the operator's, unless made otherwise).
+    pub token: Option<&'static str>,
 }
 
 impl Node {
+    /// A service of the `serve` processes, reached as the operator of [`shared_credentials`].
     pub fn new(port: u16) -> Node {
-        Node { port }
+        Node::with_token(port, Some(&shared_credentials().operator))
+    }
+
+    pub fn with_token(port: u16, token: Option<&'static str>) -> Node {
+        Node { port, token }
+    }
+
+    /// The same service, without any credential.
+    pub fn anonymous(self) -> Node {
+        Node::with_token(self.port, None)
     }
 
     pub fn url(&self) -> String {
@@ -266,7 +284,18 @@ impl Node {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> io::Result<Response> {
-        let response = http(self.port, method, path, headers, body)?;
+        let authorization;
+        let mut headers = headers.to_vec();
+        if let Some(token) = self.token {
+            if !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+            {
+                authorization = format!("Bearer {token}");
+                headers.push(("Authorization", &authorization));
+            }
+        }
+        let response = http(self.port, method, path, &headers, body)?;
         assert!(
             response.status < 500,
             "{method} {path} on port {} answered {} (a 5xx is never allowed): {}",
@@ -413,6 +442,86 @@ impl Node {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Credentials
+
+/// A deployment's tokens, as in a credentials file (CONTRACT §6).
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub path: PathBuf,
+    pub operator: String,
+    pub peers: std::collections::BTreeMap<String, String>,
+}
+
+impl Credentials {
+    pub fn read(path: &Path) -> io::Result<Credentials> {
+        let text = std::fs::read_to_string(path)?;
+        let value: toml::Value = toml::from_str(&text)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let operator = value["operator"].as_str().unwrap_or_default().to_owned();
+        let peers = value
+            .get("peers")
+            .and_then(toml::Value::as_table)
+            .map(|table| {
+                table
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Credentials {
+            path: path.to_owned(),
+            operator,
+            peers,
+        })
+    }
+
+    /// Fresh tokens for the operator and the four services, written to `path` (mode 0600).
+    pub fn write_new(path: &Path) -> Credentials {
+        use concord_http::auth::generate_token;
+        let credentials = Credentials {
+            path: path.to_owned(),
+            operator: generate_token(),
+            peers: SERVICES
+                .iter()
+                .map(|s| (s.to_string(), generate_token()))
+                .collect(),
+        };
+        credentials.write();
+        credentials
+    }
+
+    /// Writes the file (replacing it), mode 0600.
+    pub fn write(&self) {
+        let mut text = format!("operator = \"{}\"\n[peers]\n", self.operator);
+        for (name, token) in &self.peers {
+            text.push_str(&format!("{name} = \"{token}\"\n"));
+        }
+        std::fs::write(&self.path, text).expect("write a credentials file");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod 600");
+        }
+    }
+
+    pub fn peer(&self, service: &str) -> &str {
+        &self.peers[service]
+    }
+}
+
+/// The credentials every `serve` process of this test binary shares (one deployment).
+pub fn shared_credentials() -> &'static Credentials {
+    static SHARED: std::sync::OnceLock<Credentials> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("e2e-credentials-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder for the test credentials");
+        Credentials::write_new(&dir.join("credentials.toml"))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // Processes
 
 /// One `concord` child process.
@@ -420,6 +529,8 @@ pub struct Concord {
     args: Vec<String>,
     /// The services it runs, by port, to wait for.
     expect: Vec<(u16, &'static str)>,
+    /// The operator's token of its services (a demo's from its credentials file).
+    operator: Option<&'static str>,
     child: Option<Child>,
     logs: tempfile::TempDir,
     runs: usize,
@@ -461,10 +572,27 @@ impl Concord {
     }
 
     /// Spawns `concord ARGS…` and waits until every expected service answers `GET /health`.
-    pub fn start(args: Vec<String>, expect: Vec<(u16, &'static str)>) -> Concord {
+    /// A `serve` without `--credentials` gets the [`shared_credentials`].
+    pub fn start(mut args: Vec<String>, expect: Vec<(u16, &'static str)>) -> Concord {
+        if args.first().map(String::as_str) == Some("serve")
+            && !args.iter().any(|a| a == "--credentials")
+        {
+            args.push("--credentials".into());
+            args.push(shared_credentials().path.display().to_string());
+        }
+        Concord::start_exactly(args, expect)
+    }
+
+    /// Spawns `concord ARGS…` as given (a `serve` configured with its own credentials).
+    pub fn start_exactly(args: Vec<String>, expect: Vec<(u16, &'static str)>) -> Concord {
+        assert!(
+            args.first().map(String::as_str) != Some("demo") || args.iter().any(|a| a == "--data"),
+            "give a demo --data (its credentials would land in ./concord-data otherwise)"
+        );
         let mut process = Concord {
             args,
             expect,
+            operator: None,
             child: None,
             logs: tempfile::tempdir().expect("a temporary folder for logs"),
             runs: 0,
@@ -475,15 +603,37 @@ impl Concord {
     }
 
     pub fn node(&self) -> Node {
-        Node::new(self.expect[0].0)
+        Node::with_token(self.expect[0].0, self.operator)
     }
 
     /// The services it runs, in the order given (for a demo: office, se, theory, ta-pool).
     pub fn nodes(&self) -> Vec<Node> {
         self.expect
             .iter()
-            .map(|(port, _)| Node::new(*port))
+            .map(|(port, _)| Node::with_token(*port, self.operator))
             .collect()
+    }
+
+    /// The operator's token of its services.
+    pub fn operator_token(&self) -> &'static str {
+        self.operator
+            .expect("the process's operator token is known")
+    }
+
+    /// The value of flag `name` in its arguments.
+    fn flag(&self, name: &str) -> Option<&str> {
+        let at = self.args.iter().position(|a| a == name)?;
+        self.args.get(at + 1).map(String::as_str)
+    }
+
+    /// Its credentials file: a demo's `DIR/credentials.toml`, a serve's `--credentials`.
+    pub fn credentials_path(&self) -> Option<PathBuf> {
+        match self.args.first().map(String::as_str) {
+            Some("demo") => Some(
+                Path::new(self.flag("--data").unwrap_or("./concord-data")).join("credentials.toml"),
+            ),
+            _ => self.flag("--credentials").map(PathBuf::from),
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -540,6 +690,11 @@ impl Concord {
         self.child = Some(child);
         self.started = Instant::now();
         self.wait_ready();
+        // A demo has made (or reused) its credentials before it serves.
+        self.operator = self
+            .credentials_path()
+            .and_then(|path| Credentials::read(&path).ok())
+            .map(|c| &*Box::leak(c.operator.into_boxed_str()));
     }
 
     fn wait_ready(&mut self) {

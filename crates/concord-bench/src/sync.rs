@@ -10,11 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use concord_core::scope::Scope;
 use concord_core::service::Params;
 use concord_core::store::{EventAppender, EventReader, ReadQuery};
 use concord_core::ServiceSpec;
 use concord_core::{AcceptancePolicy, AcceptanceRule, Api, Catalogue, CommandError, EventDraft};
-use concord_node::{NodeOptions, RunningNode};
+use concord_node::auth::{generate_token, PeerAuth, TokenHash};
+use concord_node::{AuthConfig, LinkCredentials, NodeOptions, RunningNode};
 use concord_sqlite::SqliteStore;
 use concord_sync::LinkSpec;
 use serde::Deserialize;
@@ -35,6 +37,8 @@ pub const P99_TARGET_MS: f64 = 20.0;
 /// The producer raises events under the name the benchmark's event source uses.
 const PRODUCER: &str = "bench";
 const CONSUMER: &str = "bench-consumer";
+/// The token both services of a run present to each other.
+static TOKEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(generate_token);
 /// Events per getEvents page (the contract's maximum is 10 000).
 const PAGE_SIZE: usize = 5000;
 
@@ -88,9 +92,17 @@ async fn start(
     store: Arc<SqliteStore>,
     links: Vec<LinkSpec>,
 ) -> RunningNode {
+    // Both services present one token of the run and admit each other with it: the figures
+    // include the guard's work on every request, as in production.
+    let other = if name == PRODUCER { CONSUMER } else { PRODUCER };
     let options = NodeOptions {
         listen: "127.0.0.1:0".parse().expect("a valid address"),
         links,
+        credentials: LinkCredentials::token(&*TOKEN),
+        auth: AuthConfig::default().with_peer(
+            other,
+            PeerAuth::new([TokenHash::of(&TOKEN)]).reading(Scope::everything()),
+        ),
         ..NodeOptions::default()
     };
     concord_node::start(CounterService { name, accepts_from }, store, options)

@@ -15,6 +15,7 @@
 //! - [`list`]: lists read a page at a time ([`ListQuery`]: `limit`, an opaque cursor, a
 //!   search), by range scans over the model's ordered maps with a bounded walk.
 //! - [`acceptance`]: which external events a service takes, by source, type and data.
+//! - [`scope`]: what a caller may read or deliver ([`Scope`], a union of [`EventPattern`]s).
 //! - [`runtime`]: the one apply path ([`ServiceCore`]), sans-IO: commands, external events
 //!   and replay all change the model through it.
 //! - [`service`]: how a domain declares a service: name, catalogue, acceptance, commands
@@ -35,6 +36,7 @@ pub mod host;
 pub mod list;
 pub mod model;
 pub mod runtime;
+pub mod scope;
 pub mod service;
 pub mod store;
 pub mod ui;
@@ -45,6 +47,7 @@ pub use event::{CloudEvent, DataFilter, EventData, EventError, Limits, StoredEve
 pub use list::{ListError, ListQuery, Page, Pageable};
 pub use model::{GrowSet, Lww, Model, Registry, Stamp};
 pub use runtime::{Catalogue, CommandError, EventDraft, ServiceCore};
+pub use scope::{EventPattern, Scope};
 pub use service::{Api, Params, ServiceSpec};
 pub use store::{
     AppendOutcome, DeadLetter, EventAppender, EventReader, EventStore, LinkCursor, LinkUpdate,

@@ -31,8 +31,10 @@ use serde_json::{json, Value};
 use crate::error::{blocking, ApiError};
 
 /// Paths the shell itself serves; a domain route may not take them.
-pub(crate) const RESERVED: [&str; 5] = [
+pub(crate) const RESERVED: [&str; 7] = [
     crate::gui::PATH,
+    crate::auth::login::LOGIN_PATH,
+    crate::auth::login::LOGOUT_PATH,
     crate::health::PATH,
     crate::events::PATH,
     crate::sync::PATH,
@@ -92,7 +94,10 @@ pub(crate) fn routes<M: Model>(host: &Host<M>, api: &Api<M>) -> Router {
     by_path
         .into_iter()
         .fold(Router::new(), |router, (path, methods)| {
-            router.route(path, methods)
+            router.route(
+                path,
+                methods.route_layer(axum::middleware::from_fn(crate::auth::require_json)),
+            )
         })
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +21,7 @@ use concord_core::host::{Host, HostError};
 use concord_core::{wire, EventStore, Model};
 use serde_json::Value;
 
+use crate::auth::Caller;
 use crate::cloudevents_http;
 use crate::error::{blocking, ApiError};
 use crate::read_query::parse_read_query;
@@ -29,7 +30,12 @@ pub(crate) const PATH: &str = "/api/events";
 
 pub(crate) fn routes<M: Model>(host: Host<M>) -> Router {
     Router::new()
-        .route(PATH, get(get_events::<M>).post(put_events::<M>))
+        .route(
+            PATH,
+            get(get_events::<M>)
+                .post(put_events::<M>)
+                .route_layer(axum::middleware::from_fn(crate::auth::require_json)),
+        )
         .with_state(host)
 }
 
@@ -38,9 +44,15 @@ pub(crate) fn routes<M: Model>(host: Host<M>) -> Router {
 /// the reader, which could never take it.
 pub const MAX_PAGE_BYTES: usize = 4 << 20;
 
-async fn get_events<M: Model>(State(host): State<Host<M>>, uri: Uri) -> Result<Response, ApiError> {
+async fn get_events<M: Model>(
+    State(host): State<Host<M>>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
     let mut query = parse_read_query(uri.query().unwrap_or_default())?;
     query.max_bytes = Some(MAX_PAGE_BYTES);
+    // A peer's read scope: what it may not see is absent, paging stays exact (CONTRACT §6).
+    query.scope = caller.read_scope();
     let store: Arc<dyn EventStore> = Arc::clone(host.store());
     let body = blocking(move || {
         let page = store.read(&query)?;
@@ -70,13 +82,20 @@ async fn get_events<M: Model>(State(host): State<Host<M>>, uri: Uri) -> Result<R
 
 async fn put_events<M: Model>(
     State(host): State<Host<M>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body = body.map_err(ApiError::from_body_rejection)?;
     let events = {
         let limits = *host.limits();
-        blocking(move || cloudevents_http::decode(&headers, &body, &limits)).await?
+        blocking(move || {
+            let events = cloudevents_http::decode(&headers, &body, &limits)?;
+            // One event outside the caller's put scope refuses the whole batch (403).
+            caller.check_put(&events)?;
+            Ok(events)
+        })
+        .await?
     };
     let report = match host.put_events(events).await {
         Ok(report) => report,

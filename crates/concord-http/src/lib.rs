@@ -8,10 +8,13 @@
 //!
 //! # Layout
 //!
-//! - [`router`] (here): assembles the routes below, the 16 MiB body limit and JSON errors.
+//! - [`router`] (here): assembles the routes below behind the [`auth`] guard, the 16 MiB body
+//!   limit and JSON errors.
 //! - [`server`]: [`serve_with`] runs a router on a listener — our accept loop over hyper with
 //!   TLS, timeouts, connection and in-flight caps, and graceful shutdown; [`serve`] with the
 //!   default [`ServerLimits`].
+//! - [`auth`]: principals, tokens, scopes, the GUI's login and sessions, the `Host`
+//!   allow-list and security headers — the guard every route but `GET /health` passes.
 //! - [`start`]: opens a [`ServiceSpec`] on a store, starts its host, builds its router.
 //! - `health`: `GET /health`.
 //! - `events`: getEvents and putEvents (`GET`/`POST /api/events`).
@@ -26,6 +29,7 @@
 //! - [`error`]: [`ApiError`], the one JSON error shape, and the middleware enforcing it.
 
 mod api;
+pub mod auth;
 pub mod cloudevents_http;
 pub mod error;
 mod events;
@@ -52,6 +56,7 @@ use concord_core::ServiceSpec;
 use concord_core::{Api, Model};
 
 pub use api::check_api;
+pub use auth::{AuthConfig, Authenticator, Caller, PeerAuth, Principal, TokenHash};
 pub use error::ApiError;
 pub use gui::Gui;
 pub use server::{serve_with, ServeOptions, ServerLimits, ServerTls, TlsError};
@@ -63,7 +68,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// The router of a running service: the shell's routes, the domain's `api`, `/api/sync`
 /// answered by `sync` (or `{"links":[]}` without it), and the GUI, which knows the rest of
-/// the system through `gui`.
+/// the system through `gui` — every route behind `auth`'s guard.
 ///
 /// # Panics
 ///
@@ -74,6 +79,7 @@ pub fn router<M: Model>(
     api: &Api<M>,
     sync: Option<Arc<dyn SyncControl>>,
     gui: &Gui,
+    auth: &Arc<Authenticator>,
 ) -> Router {
     if let Err(problem) = check_api(api) {
         panic!("{problem}");
@@ -100,10 +106,17 @@ pub fn router<M: Model>(
             }),
         )
         .merge(api::routes(host, api))
+        .merge(auth::login::routes(Arc::clone(auth)))
         .fallback(|method: Method, uri: Uri| async move {
             ApiError::not_found(format!("no route {method} {}", uri.path()))
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Inside `json_errors`, so its refusals are JSON like every other error (the login
+        // page aside); it applies to the fallback too: an unknown path needs a token.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(auth),
+            auth::layer::guard,
+        ))
         .layer(axum::middleware::from_fn(error::json_errors))
 }
 

@@ -29,6 +29,9 @@ pub fn document<M>(name: &str, api: &Api<M>) -> Value {
     add(crate::sync::PATH, "get", sync_status());
     add(crate::sync::PATH, "post", sync_now());
     add(PATH, "get", openapi());
+    add(crate::auth::login::LOGIN_PATH, "get", login_page());
+    add(crate::auth::login::LOGIN_PATH, "post", log_in());
+    add(crate::auth::login::LOGOUT_PATH, "post", log_out());
     for route in &api.routes {
         add(
             route.path,
@@ -36,6 +39,7 @@ pub fn document<M>(name: &str, api: &Api<M>) -> Value {
             domain_operation(route),
         );
     }
+    add_refusals(&mut paths);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -44,11 +48,86 @@ pub fn document<M>(name: &str, api: &Api<M>) -> Value {
             "description": format!(
                 "The HTTP API of the Concord service {name}: its event store (getEvents, \
                  putEvents), sync links, and the domain's commands and queries. \
-                 Every error answers {{\"error\": reason}}."
+                 Every error answers {{\"error\": reason}}. Every operation but \
+                 `GET /health` and the login page needs `Authorization: Bearer TOKEN` (the GUI \
+                 also takes its session cookie)."
             ),
         },
         "paths": paths,
-        "components": { "schemas": schemas() },
+        "security": [{ "bearer": [] }],
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The operator's token, or a peer service's (getEvents and \
+                        putEvents only, within its scopes). A configuration lists SHA-256 hashes \
+                        of tokens; `concord token` makes one.",
+                },
+            },
+        },
+    })
+}
+
+/// The refusals of the guard (`auth`), on every operation that needs a credential, and the
+/// 415 of a POST under `/api/` that is not JSON.
+fn add_refusals(paths: &mut Map<String, Value>) {
+    for (path, item) in paths.iter_mut() {
+        let Some(operations) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in operations.iter_mut() {
+            if operation.get("security") == Some(&json!([])) {
+                continue;
+            }
+            let responses = &mut operation["responses"];
+            responses["401"] = error("No credential, or one this service does not know");
+            responses["403"] = error("The credential's principal may not do this");
+            if method == "post" && path.starts_with("/api/") {
+                responses["415"] = error("The body is not JSON (nor CloudEvents)");
+            }
+        }
+    }
+}
+
+fn login_page() -> Value {
+    json!({
+        "summary": "The GUI's login page: a form for the operator's token",
+        "operationId": "getLogin",
+        "tags": ["gui"],
+        "security": [],
+        "responses": { "200": html_response("The login page") },
+    })
+}
+
+fn log_in() -> Value {
+    json!({
+        "summary": "Log in to the GUI with the operator's token; sets the session cookie",
+        "operationId": "postLogin",
+        "tags": ["gui"],
+        "security": [],
+        "requestBody": { "content": { "application/x-www-form-urlencoded": { "schema": {
+            "type": "object", "required": ["token"], "properties": { "token": {"type": "string"} }
+        } } } },
+        "responses": {
+            "303": { "description": "Logged in: the session cookie is set; on to the page" },
+            "401": html_response("Not the operator's token: the login page again"),
+            "403": html_response("A peer's token, or a form of another site"),
+        },
+    })
+}
+
+fn log_out() -> Value {
+    json!({
+        "summary": "End the GUI session; back to the login page",
+        "operationId": "postLogout",
+        "tags": ["gui"],
+        "security": [],
+        "responses": {
+            "303": { "description": "The session is over and its cookie cleared" },
+            "403": html_response("A form of another site"),
+        },
     })
 }
 
@@ -196,6 +275,7 @@ fn health() -> Value {
         "summary": "Liveness, and the number of stored events",
         "operationId": "getHealth",
         "tags": ["shell"],
+        "security": [],
         "responses": {
             "200": json_response("The service is up and its store answers", schema_ref("Health")),
             "503": error("The event store failed"),

@@ -12,6 +12,7 @@ use concord_core::{
     AcceptancePolicy, Api, EventStore, Limits, Model, ServiceCore, ServiceSpec, StoreError,
 };
 
+use crate::auth::{AuthConfig, AuthError, Authenticator};
 use crate::gui::Gui;
 use crate::sync::SyncControl;
 
@@ -56,9 +57,19 @@ pub struct RunningService<M: Model> {
     api: Api<M>,
     sync: Option<Arc<dyn SyncControl>>,
     gui: Gui,
+    auth: Arc<Authenticator>,
 }
 
 impl<M: Model> RunningService<M> {
+    /// Rebuilds the router so that it admits the principals of `config` (a service starts
+    /// with none: every route but `GET /health` refuses until this is called).
+    pub fn set_auth(&mut self, config: &AuthConfig) -> Result<(), AuthError> {
+        let auth = Authenticator::new(config, &self.name, self.host.core().policy())?;
+        self.auth = Arc::new(auth);
+        self.rebuild();
+        Ok(())
+    }
+
     /// Rebuilds the router so that `/api/sync` (and the page's sync panel) answer from `sync`.
     pub fn attach_sync(&mut self, sync: Arc<dyn SyncControl>) {
         self.sync = Some(sync);
@@ -72,7 +83,13 @@ impl<M: Model> RunningService<M> {
     }
 
     fn rebuild(&mut self) {
-        self.router = crate::router(&self.host, &self.api, self.sync.clone(), &self.gui);
+        self.router = crate::router(
+            &self.host,
+            &self.api,
+            self.sync.clone(),
+            &self.gui,
+            &self.auth,
+        );
     }
 
     /// The domain's API the router serves.
@@ -83,8 +100,9 @@ impl<M: Model> RunningService<M> {
 
 /// Opens and starts the service `spec` on `store`: replays the store into the model (this
 /// blocks; call it before serving or from a blocking context), starts the writer thread, and
-/// builds the router. `acceptance` overrides the spec's default policy and `limits` are the
-/// intake limits (both from configuration).
+/// builds the router, which admits nobody until [`RunningService::set_auth`] names the
+/// principals. `acceptance` overrides the spec's default policy and `limits` are the intake
+/// limits (both from configuration).
 pub fn start_service<S: ServiceSpec>(
     spec: &S,
     store: Arc<dyn EventStore>,
@@ -122,7 +140,11 @@ pub fn start_service_with_queue<S: ServiceSpec>(
         "service started"
     );
     let gui = Gui::default();
-    let router = crate::router(&host, &api, None, &gui);
+    let auth = Arc::new(
+        Authenticator::new(&AuthConfig::default(), &name, host.core().policy())
+            .expect("the default configuration is valid"),
+    );
+    let router = crate::router(&host, &api, None, &gui, &auth);
     Ok(RunningService {
         name,
         host,
@@ -130,5 +152,6 @@ pub fn start_service_with_queue<S: ServiceSpec>(
         api,
         sync: None,
         gui,
+        auth,
     })
 }

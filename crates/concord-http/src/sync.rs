@@ -78,9 +78,20 @@ type Control = Option<Arc<dyn SyncControl>>;
 
 pub(crate) fn routes(control: Control) -> Router {
     Router::new()
-        .route(PATH, get(status).post(run_now))
-        .route(RESET_PATH, post(reset))
-        .route(RETRY_PATH, post(retry))
+        .route(
+            PATH,
+            get(status)
+                .post(run_now)
+                .route_layer(axum::middleware::from_fn(crate::auth::require_json)),
+        )
+        .route(
+            RESET_PATH,
+            post(reset).route_layer(axum::middleware::from_fn(crate::auth::require_json)),
+        )
+        .route(
+            RETRY_PATH,
+            post(retry).route_layer(axum::middleware::from_fn(crate::auth::require_json)),
+        )
         .with_state(control)
 }
 

@@ -274,10 +274,12 @@ async fn malformed_messages_are_recorded_as_rejected_and_do_not_block() {
 async fn reqwest_free_status(node: &concord_node::RunningNode) -> serde_json::Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut socket = tokio::net::TcpStream::connect(node.addr).await.unwrap();
-    socket
-        .write_all(b"GET /api/sync HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let request = format!(
+        "GET /api/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Connection: close\r\n\r\n",
+        support::OPERATOR_TOKEN
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     socket.read_to_end(&mut answer).await.unwrap();
     let text = String::from_utf8(answer).unwrap();

@@ -17,7 +17,7 @@ pub mod links;
 pub mod node;
 pub mod transport;
 
-pub use concord_http::{Gui, ServerLimits, ServerTls};
+pub use concord_http::{auth, AuthConfig, Gui, ServerLimits, ServerTls};
 pub use links::Links;
 pub use node::{start, NodeError, NodeOptions, RunningNode};
-pub use transport::{HttpTransport, Transport, TransportFuture, TransportSet};
+pub use transport::{HttpTransport, LinkCredentials, Transport, TransportFuture, TransportSet};

@@ -12,16 +12,17 @@ use concord_core::host::{Host, DEFAULT_QUEUE_CAPACITY};
 use concord_core::runtime::SystemEnv;
 use concord_core::service::Handler;
 use concord_core::{AcceptancePolicy, Api, EventStore, Limits, Model, ServiceSpec};
+use concord_http::auth::AllowedHosts;
 use concord_http::{
-    start_service_with_queue, Gui, ServeOptions, ServerLimits, ServerTls, SyncControl,
+    start_service_with_queue, AuthConfig, Gui, ServeOptions, ServerLimits, ServerTls, SyncControl,
 };
-use concord_sync::LinkSpec;
+use concord_sync::{LinkSpec, TransportKind};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::links::Links;
-use crate::transport::{Transport, TransportSet};
+use crate::transport::{HttpTransport, LinkCredentials, Transport, TransportSet};
 
 /// How long a stopping service waits for requests in flight before it gives up on them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
@@ -35,10 +36,19 @@ pub struct NodeOptions {
     /// What the service accepts at intake (event size, depth, id length, clock skew).
     pub limits: Limits,
     pub links: Vec<LinkSpec>,
-    /// How links reach peers. Unless given, a [`TransportSet`] with HTTP only: links with
-    /// `transport = "nats"` then fail to start. For NATS links pass e.g.
-    /// `TransportSet::default().with(TransportKind::Nats, Arc::new(nats))`.
+    /// How links reach peers. Unless given, a [`TransportSet`] with HTTP only, presenting
+    /// `credentials`: links with `transport = "nats"` then fail to start. For NATS links pass
+    /// e.g. `TransportSet::empty().with(TransportKind::Http, Arc::new(HttpTransport::new(c)))
+    /// .with(TransportKind::Nats, Arc::new(nats))`.
     pub transport: Option<Arc<dyn Transport>>,
+    /// The tokens this service presents to its peers over HTTP (used by the default
+    /// transport only: a given `transport` carries its own).
+    pub credentials: LinkCredentials,
+    /// Who may call this service. The default admits nobody: every route but `GET /health`
+    /// answers 401. Without `allowed_hosts` the service answers the loopback names and its
+    /// listen address ([`AllowedHosts::for_bind`]); without `cookie_name` its session cookie
+    /// is named after the service and its port.
+    pub auth: AuthConfig,
     /// What the service's page knows of the rest of the system: the GUIs to link and the
     /// topology to draw. This service's own `links` are added to the topology when it does
     /// not list them, so by default the page draws just them.
@@ -62,6 +72,8 @@ impl Default for NodeOptions {
             limits: Limits::default(),
             links: Vec::new(),
             transport: None,
+            credentials: LinkCredentials::default(),
+            auth: AuthConfig::default(),
             gui: Gui::default(),
             tls: None,
             server: ServerLimits::default(),
@@ -110,10 +122,10 @@ pub async fn start<S: ServiceSpec>(
     store: Arc<dyn EventStore>,
     options: NodeOptions,
 ) -> Result<RunningNode, NodeError> {
-    let transport = options
-        .transport
-        .clone()
-        .unwrap_or_else(|| Arc::new(TransportSet::default()));
+    let transport = options.transport.clone().unwrap_or_else(|| {
+        let http = HttpTransport::new(options.credentials.clone());
+        Arc::new(TransportSet::empty().with(TransportKind::Http, Arc::new(http)))
+    });
     for link in &options.links {
         link.validate().map_err(NodeError::Start)?;
         transport.check_link(link).map_err(NodeError::Start)?;
@@ -135,6 +147,19 @@ pub async fn start<S: ServiceSpec>(
         gui.topology.push((name.clone(), options.links.clone()));
     }
     service.set_gui(gui);
+    let mut auth = options.auth;
+    // A session cookie served over TLS must never travel without it.
+    auth.secure_cookies |= options.tls.is_some();
+    if auth.allowed_hosts.is_none() {
+        auth.allowed_hosts = Some(AllowedHosts::for_bind(options.listen.ip()));
+    }
+    if auth.cookie_name.is_none() && options.listen.port() != 0 {
+        // Browsers share cookies across the ports of a host: name it after both.
+        auth.cookie_name = Some(format!("concord-session-{name}-{}", options.listen.port()));
+    }
+    service
+        .set_auth(&auth)
+        .map_err(|e| NodeError::Start(format!("{name}: {e}")))?;
     let runner = Links::new(service.host.clone(), options.links, transport)
         .map_err(|e| NodeError::Start(format!("{name}: cannot read link cursors: {e}")))?;
     service.attach_sync(runner.clone());

@@ -3,6 +3,13 @@
 //! the outcome in the state machines' terms. [`HttpTransport`] speaks the contract's HTTP API;
 //! [`TransportSet`] hands each link to the transport its spec names (`transport = "http"` or
 //! `"nats"`; the NATS one lives in the `concord-nats` crate).
+//!
+//! Over HTTP every request carries `Authorization: Bearer TOKEN`, the token this service
+//! presents to that peer ([`LinkCredentials`]). A peer's 401 or 403 is reported as an
+//! authorization failure naming the peer ("not authorized by …"), not as the peer being
+//! down, and retried with backoff like any failed round. NATS links do not use these tokens:
+//! who may publish and consume is the NATS server's to decide (its own users and
+//! permissions).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -133,26 +140,112 @@ impl Transport for TransportSet {
     }
 }
 
-/// The contract's HTTP API (http:// and https:// peers), with a pooled client.
+/// The tokens a service presents to its peers: one for all of them, and optionally one per
+/// peer. Never printed (`Debug` shows only which peers have one).
+#[derive(Clone, Default)]
+pub struct LinkCredentials {
+    default: Option<Arc<str>>,
+    by_peer: BTreeMap<String, Arc<str>>,
+}
+
+impl LinkCredentials {
+    /// `token` for every peer.
+    pub fn token(token: impl Into<String>) -> Self {
+        LinkCredentials {
+            default: Some(Arc::from(token.into())),
+            by_peer: BTreeMap::new(),
+        }
+    }
+
+    /// `token` for `peer` (instead of the one for every peer).
+    pub fn with_peer(mut self, peer: impl Into<String>, token: impl Into<String>) -> Self {
+        self.by_peer.insert(peer.into(), Arc::from(token.into()));
+        self
+    }
+
+    /// The token to present to `peer`, if any.
+    pub fn for_peer(&self, peer: &str) -> Option<&str> {
+        self.by_peer
+            .get(peer)
+            .or(self.default.as_ref())
+            .map(|t| &**t)
+    }
+}
+
+impl std::fmt::Debug for LinkCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkCredentials")
+            .field("default", &self.default.as_ref().map(|_| "…"))
+            .field("peers", &self.by_peer.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The contract's HTTP API (http:// and https:// peers), with a pooled client, presenting
+/// this service's tokens.
 #[derive(Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
+    credentials: LinkCredentials,
 }
 
 impl Default for HttpTransport {
-    /// Trusting the system's root certificates.
+    /// Trusting the system's root certificates and presenting no token (every peer will
+    /// answer 401).
     fn default() -> Self {
-        let client = crate::client::build(None).expect("a client without a CA file builds");
-        HttpTransport { client }
+        HttpTransport::new(LinkCredentials::default())
     }
+}
+
+impl HttpTransport {
+    /// Presenting `credentials` to peers, trusting the system's root certificates.
+    pub fn new(credentials: LinkCredentials) -> Self {
+        let client = crate::client::build(None).expect("a client without a CA file builds");
+        HttpTransport {
+            client,
+            credentials,
+        }
+    }
+
+    /// `request` with the token for `link`'s peer.
+    fn authorized(
+        &self,
+        link: &LinkSpec,
+        request: reqwest::RequestBuilder,
+    ) -> reqwest::RequestBuilder {
+        match self.credentials.for_peer(&link.peer) {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+}
+
+/// A peer's 401 or 403: an authorization problem (wrong or missing token, a scope that does
+/// not cover the link), worded so an operator does not go looking for a peer that is down.
+fn not_authorized(peer: &str, status: reqwest::StatusCode, body: &[u8]) -> Option<String> {
+    if status != reqwest::StatusCode::UNAUTHORIZED && status != reqwest::StatusCode::FORBIDDEN {
+        return None;
+    }
+    let reason = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    Some(format!(
+        "not authorized by {peer} ({}): {reason}",
+        status.as_u16()
+    ))
 }
 
 impl HttpTransport {
     /// Trusting `ca_file` (PEM) as well as the system's roots: for peers with certificates
     /// from a private CA.
-    pub fn with_ca(ca_file: &std::path::Path) -> Result<Self, crate::client::ClientError> {
+    pub fn with_ca(
+        ca_file: &std::path::Path,
+        credentials: LinkCredentials,
+    ) -> Result<Self, crate::client::ClientError> {
         Ok(HttpTransport {
             client: crate::client::build(Some(ca_file))?,
+            credentials,
         })
     }
 }
@@ -193,8 +286,7 @@ impl Transport for HttpTransport {
         Box::pin(async move {
             let url = events_url(&link.url, query);
             let response = self
-                .client
-                .get(&url)
+                .authorized(link, self.client.get(&url))
                 .send()
                 .await
                 .map_err(|e| TransportError::Unreachable(describe(&e)))?;
@@ -203,6 +295,9 @@ impl Transport for HttpTransport {
                 .bytes()
                 .await
                 .map_err(|e| TransportError::Unreachable(describe(&e)))?;
+            if let Some(refused) = not_authorized(&link.peer, status, &body) {
+                return Err(TransportError::Unauthorized(refused));
+            }
             if !status.is_success() {
                 return Err(status_error(&format!("GET {url}"), status, &body));
             }
@@ -238,8 +333,7 @@ impl Transport for HttpTransport {
             }
             body.push(b']');
             let response = self
-                .client
-                .post(&url)
+                .authorized(link, self.client.post(&url))
                 .header("content-type", "application/cloudevents-batch+json")
                 .body(body)
                 .send()
@@ -250,6 +344,11 @@ impl Transport for HttpTransport {
             if status.is_success() {
                 return wire::read_report(&body)
                     .map_err(|e| TransportError::Malformed(e.to_string()).into());
+            }
+            if let Some(refused) = not_authorized(&link.peer, status, &body) {
+                // Not `Refused`: a 403 naming an index is a scope problem, not a bad event;
+                // the whole batch waits (with backoff) until the configuration is fixed.
+                return Err(TransportError::Unauthorized(refused).into());
             }
             let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let reason = answer
@@ -314,6 +413,35 @@ mod tests {
             events_url("http://127.0.0.1:7070/", &query),
             "http://127.0.0.1:7070/api/events?after=7&limit=500&type=studentEnrolled&source=students%2Doffice&data.group=se%20group"
         );
+    }
+
+    #[test]
+    fn each_peer_gets_its_token_and_none_is_printed() {
+        let credentials = LinkCredentials::token("concord_all").with_peer("pool", "concord_pool");
+        assert_eq!(credentials.for_peer("office"), Some("concord_all"));
+        assert_eq!(credentials.for_peer("pool"), Some("concord_pool"));
+        assert_eq!(LinkCredentials::default().for_peer("office"), None);
+        let shown = format!("{credentials:?}");
+        assert!(
+            !shown.contains("concord_all") && !shown.contains("concord_pool"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_refusal_by_the_peer_reads_as_an_authorization_failure() {
+        let body = br#"{"error":"the bearer token is not valid for this service"}"#;
+        assert_eq!(
+            not_authorized("students-office", reqwest::StatusCode::UNAUTHORIZED, body).unwrap(),
+            "not authorized by students-office (401): the bearer token is not valid for this service"
+        );
+        assert!(not_authorized("p", reqwest::StatusCode::FORBIDDEN, b"nope")
+            .unwrap()
+            .ends_with("(403): nope"));
+        for other in [200, 400, 404, 500, 503] {
+            let status = reqwest::StatusCode::from_u16(other).unwrap();
+            assert_eq!(not_authorized("p", status, body), None, "{other}");
+        }
     }
 
     #[test]

@@ -7,14 +7,18 @@ use std::time::Duration;
 
 use concord_core::event::{CloudEvent, EventError};
 use concord_core::runtime::Catalogue;
+use concord_core::scope::Scope;
 use concord_core::service::Params;
 use concord_core::store::MemoryStore;
 use concord_core::{
     AcceptancePolicy, AcceptanceRule, Api, CommandError, EventDraft, Model, ServiceSpec,
 };
+use concord_http::auth::{PeerAuth, TokenHash};
 use concord_http::TlsError;
 use concord_node::client::ClientError;
-use concord_node::{HttpTransport, NodeOptions, RunningNode, ServerTls, TransportSet};
+use concord_node::{
+    AuthConfig, HttpTransport, LinkCredentials, NodeOptions, RunningNode, ServerTls, TransportSet,
+};
 use concord_sync::{LinkSpec, TransportKind};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use serde_json::{json, Value};
@@ -110,6 +114,13 @@ impl Pki {
     }
 }
 
+/// The token the reader presents; the writer knows its hash.
+const READER_TOKEN: &str = "concord_reader-token-for-the-tls-test";
+
+fn reader_token() -> LinkCredentials {
+    LinkCredentials::token(READER_TOKEN)
+}
+
 /// A writer served over HTTPS, holding three notes.
 async fn https_writer(pki: &Pki) -> RunningNode {
     let writer = concord_node::start(
@@ -120,6 +131,11 @@ async fn https_writer(pki: &Pki) -> RunningNode {
         Arc::new(MemoryStore::new()),
         NodeOptions {
             tls: Some(pki.server_tls()),
+            // The reader may read everything.
+            auth: AuthConfig::default().with_peer(
+                "reader",
+                PeerAuth::new([TokenHash::of(READER_TOKEN)]).reading(Scope::everything()),
+            ),
             ..NodeOptions::default()
         },
     )
@@ -164,7 +180,11 @@ async fn a_link_pulls_from_an_https_peer_through_a_private_ca() {
     let pki = Pki::new();
     let writer = https_writer(&pki).await;
     let url = format!("https://localhost:{}", writer.addr.port());
-    let reader = reader(&url, HttpTransport::with_ca(&pki.path("ca.pem")).unwrap()).await;
+    let reader = reader(
+        &url,
+        HttpTransport::with_ca(&pki.path("ca.pem"), reader_token()).unwrap(),
+    )
+    .await;
     let summary = reader.sync_now().await;
     let link = &summary["links"][0];
     assert_eq!(link["ok"], true, "{summary}");
@@ -172,7 +192,7 @@ async fn a_link_pulls_from_an_https_peer_through_a_private_ca() {
     // By IP address too: the certificate names 127.0.0.1.
     let by_ip = self::reader(
         &writer.url(),
-        HttpTransport::with_ca(&pki.path("ca.pem")).unwrap(),
+        HttpTransport::with_ca(&pki.path("ca.pem"), reader_token()).unwrap(),
     )
     .await;
     assert_eq!(by_ip.sync_now().await["links"][0]["carried"], 3);
@@ -234,11 +254,11 @@ fn unusable_certificates_and_cas_are_named() {
     let not_pem = pki.path("not.pem");
     std::fs::write(&not_pem, "hello").unwrap();
     assert!(matches!(
-        HttpTransport::with_ca(&not_pem),
+        HttpTransport::with_ca(&not_pem, reader_token()),
         Err(ClientError::NoCertificate(_))
     ));
     assert!(matches!(
-        HttpTransport::with_ca(&pki.path("absent.pem")),
+        HttpTransport::with_ca(&pki.path("absent.pem"), reader_token()),
         Err(ClientError::ReadCa { .. })
     ));
 }

@@ -15,6 +15,7 @@
 //! - [`spec`]: a link's configuration ([`LinkSpec`]) and the paper's default topology.
 //! - [`pull`] and [`push`]: the two state machines.
 //! - [`schedule`]: when a link runs next — its interval, and exponential backoff with jitter.
+//! - [`scopes`]: the read scope each peer gets by default, derived from the links it runs.
 //! - [`status`]: what `GET /api/sync` shows per link, and the typed errors of a round.
 //!
 //! Both kinds of link keep what they cannot carry as durable dead letters (in the same commit
@@ -24,12 +25,14 @@
 pub mod pull;
 pub mod push;
 pub mod schedule;
+pub mod scopes;
 pub mod spec;
 pub mod status;
 
 pub use concord_core::wire::{Delivered, Page, Unreadable};
 pub use pull::{PageRequest, PullLink, PullStep};
 pub use push::{DeliveryError, PushLink, PushStep};
+pub use scopes::read_scopes;
 pub use spec::{Direction, LinkSpec, TransportKind};
 pub use status::{LinkState, LinkStatus, Rejection, TransportError};
 

@@ -1,6 +1,7 @@
 //! What a link is: which peer, which direction, which events, how fast.
 
 use concord_core::event::DataFilter;
+use concord_core::scope::EventPattern;
 use concord_core::store::ReadQuery;
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +145,17 @@ impl LinkSpec {
             sources: self.sources.clone(),
             data: self.filter.clone(),
             max_bytes: None,
+            scope: None,
+        }
+    }
+
+    /// The events this link carries, as a pattern (its types, sources and data filters): for
+    /// a pull link, what its service must be allowed to read from the peer.
+    pub fn pattern(&self) -> EventPattern {
+        EventPattern {
+            types: self.types.clone(),
+            sources: self.sources.clone(),
+            data: self.filter.clone(),
         }
     }
 

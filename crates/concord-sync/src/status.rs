@@ -15,8 +15,9 @@ pub enum TransportError {
     /// The peer could not be reached, did not answer in time, or failed (5xx).
     #[error("{0}")]
     Unreachable(String),
-    /// The peer refused this service's credential (401) or its scope (403).
-    #[error("not authorized: {0}")]
+    /// The peer refused this service's credential (401) or its scope (403); the text says
+    /// which peer and why ("not authorized by …").
+    #[error("{0}")]
     Unauthorized(String),
     /// The peer answered, but not with the protocol's document.
     #[error("the peer's answer is not the protocol's: {0}")]

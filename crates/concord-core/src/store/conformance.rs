@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::{AppendOutcome, DeadLetter, EventStore, LinkCursor, LinkUpdate, ReadQuery};
 use crate::event::{CloudEvent, DataFilter, Timestamp};
+use crate::scope::{EventPattern, Scope};
 
 /// Opens a fresh, empty store of the backend under test.
 pub type Factory<'a> = dyn FnMut() -> Box<dyn EventStore> + 'a;
@@ -31,6 +32,7 @@ pub fn run_all(fresh: &mut Factory<'_>) {
     dead_letters_commit_with_their_batch(fresh());
     replay_feeds_everything_in_order(fresh());
     concurrent_readers_never_skip(Arc::from(fresh()));
+    scoped_reads_hide_what_is_out_of_scope(fresh());
 }
 
 /// A small event for tests: `n` picks the id and time, the rest is caller's choice.
@@ -537,4 +539,123 @@ fn concurrent_readers_never_skip(store: Arc<dyn EventStore>) {
         WRITERS * BATCHES * 3,
         "a reader following next_after skipped events"
     );
+}
+
+/// A reader with a scope (a peer's read scope) sees only events in it, whatever its own
+/// filters ask, pages exactly as an unscoped reader would (`next_after` past everything
+/// examined, `has_more` about the whole store), and never misses an event in scope.
+fn scoped_reads_hide_what_is_out_of_scope(store: Box<dyn EventStore>) {
+    let batch: Vec<CloudEvent> = (0..60)
+        .map(|i| match i % 4 {
+            0 => sample_event(
+                &format!("a{i:02}"),
+                "office",
+                "enrolled",
+                json!({"group": "a"}),
+            ),
+            1 => sample_event(
+                &format!("b{i:02}"),
+                "office",
+                "enrolled",
+                json!({"group": "b"}),
+            ),
+            2 => sample_event(&format!("h{i:02}"), "pool", "hired", json!({"group": "b"})),
+            _ => sample_event(
+                &format!("g{i:02}"),
+                "group-a",
+                "graded",
+                json!({"group": "a"}),
+            ),
+        })
+        .collect();
+    store.append(&batch, &[]).unwrap();
+    // Out-of-scope events at the end: a full page of in-scope events is followed by them.
+    let tail: Vec<CloudEvent> = (0..5)
+        .map(|i| {
+            sample_event(
+                &format!("z{i}"),
+                "office",
+                "enrolled",
+                json!({"group": "b"}),
+            )
+        })
+        .collect();
+    store.append(&tail, &[]).unwrap();
+    let last = store.last_sequence().unwrap();
+    let scope = Scope::new(vec![
+        EventPattern {
+            types: vec!["enrolled".into()],
+            sources: vec!["office".into()],
+            data: vec![DataFilter::new("group", "a")],
+        },
+        EventPattern {
+            types: vec!["hired".into()],
+            ..EventPattern::default()
+        },
+    ]);
+    let in_scope: Vec<String> = batch
+        .iter()
+        .filter(|e| scope.allows(e))
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(in_scope.len(), 30);
+
+    let mut query = ReadQuery::after(0, 7);
+    query.scope = Some(scope.clone());
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = store.read(&query).unwrap();
+        pages += 1;
+        assert!(pages < 100, "a scoped reader makes progress");
+        for stored in &page.events {
+            assert!(
+                scope.allows(&stored.event),
+                "{} is outside the reader's scope",
+                stored.event.id
+            );
+            seen.push(stored.event.id.to_string());
+        }
+        assert!(page.next_after >= query.after, "next_after never goes back");
+        assert_eq!(
+            page.has_more,
+            page.next_after < last,
+            "has_more says whether the store holds events after next_after"
+        );
+        query.after = page.next_after;
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(
+        seen, in_scope,
+        "paging a scope sees every event in it once, in order"
+    );
+    assert_eq!(
+        query.after, last,
+        "the reader ends past the out-of-scope tail"
+    );
+
+    // The reader's own filters cannot widen the scope, even when they name what it hides.
+    let mut theirs = ReadQuery::after(0, 100);
+    theirs.types = vec!["enrolled".into()];
+    theirs.data = vec![DataFilter::new("group", "b")];
+    theirs.scope = Some(scope.clone());
+    let page = store.read(&theirs).unwrap();
+    assert!(
+        page.events.is_empty(),
+        "another group's enrollments stay hidden"
+    );
+    assert_eq!(page.next_after, last);
+    assert!(!page.has_more);
+    let mut graded = ReadQuery::after(0, 100);
+    graded.sources = vec!["group-a".into()];
+    graded.scope = Some(scope);
+    assert!(store.read(&graded).unwrap().events.is_empty());
+
+    let mut nothing = ReadQuery::after(0, 10);
+    nothing.scope = Some(Scope::nothing());
+    let page = store.read(&nothing).unwrap();
+    assert!(page.events.is_empty(), "an empty scope reads nothing");
+    assert_eq!((page.next_after, page.has_more), (last, false));
 }

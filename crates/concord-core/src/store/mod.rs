@@ -25,6 +25,7 @@ pub use instrumented::InstrumentedStore;
 pub use memory::MemoryStore;
 
 use crate::event::{CloudEvent, DataFilter, StoredEvent};
+use crate::scope::Scope;
 
 /// The result of appending one event of a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +97,10 @@ pub struct ReadQuery {
     /// Stop a page once its events hold this many bytes of JSON (at least one event is
     /// returned): pages stay within what a peer's body and memory limits admit.
     pub max_bytes: Option<usize>,
+    /// What the reader may see at all (a peer's read scope); `None` means everything. Checked
+    /// with the filters while the store scans, so events outside it are absent from the page
+    /// while `next_after` and `has_more` still count them.
+    pub scope: Option<Scope>,
 }
 
 impl ReadQuery {
@@ -111,14 +116,16 @@ impl ReadQuery {
             sources: Vec::new(),
             data: Vec::new(),
             max_bytes: None,
+            scope: None,
         }
     }
 
-    /// Whether an event passes this query's filters (the sequence bound aside).
+    /// Whether an event passes this query's filters and scope (the sequence bound aside).
     pub fn matches(&self, event: &CloudEvent) -> bool {
         (self.types.is_empty() || self.types.contains(&event.ty))
             && (self.sources.is_empty() || self.sources.contains(&event.source))
             && DataFilter::all_match(&self.data, &event.data)
+            && self.scope.as_ref().is_none_or(|scope| scope.allows(event))
     }
 }
 

@@ -15,7 +15,9 @@
 //!   re-deliver its dead letters), then `303` back with what happened.
 //!
 //! All refuse (403) a post whose `Origin` is another site: a page elsewhere must not be
-//! able to submit this service's forms in its user's browser.
+//! able to submit this service's forms in its user's browser. Reaching any of them at all
+//! takes the operator's credential, in practice the session cookie of the login page
+//! ([`auth`](crate::auth)).
 //!
 //! # Layout
 //! - [`Gui`] (here): what a page knows beyond its own service — the sibling GUIs for the
@@ -51,6 +53,7 @@ use serde_json::Value;
 
 use crate::error::{blocking, ApiError};
 use crate::sync::SyncControl;
+pub(crate) use page::{SCRIPT, STYLE};
 
 pub(crate) const PATH: &str = "/";
 pub(crate) const COMMAND_PATH: &str = "/ui/command";
@@ -302,7 +305,7 @@ fn see_other(message: &str, tone: &str, anchor: &str) -> Response {
 
 /// A 403 when the post comes from a page of another origin: browsers name the page's origin
 /// in `Origin` on every cross-origin post (and on same-origin ones, which must match `Host`).
-fn cross_site(headers: &HeaderMap) -> Option<ApiError> {
+pub(crate) fn cross_site(headers: &HeaderMap) -> Option<ApiError> {
     let origin = headers.get(ORIGIN)?.to_str().unwrap_or("null");
     let host = headers.get(HOST).and_then(|h| h.to_str().ok())?;
     let authority = origin.split_once("://").map(|(_, rest)| rest);

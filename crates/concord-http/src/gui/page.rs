@@ -10,8 +10,9 @@ use super::render::{self, slug};
 use super::topology::{self, Topology};
 use super::{Problem, Shell};
 
-const STYLE: &str = include_str!("style.css");
-const SCRIPT: &str = include_str!("live.js");
+/// Inline in the page, allowed by its hash in the `Content-Security-Policy` (`auth`).
+pub(crate) const STYLE: &str = include_str!("style.css");
+pub(crate) const SCRIPT: &str = include_str!("live.js");
 
 /// What one rendering of the page is asked for.
 #[derive(Clone, Debug, Default)]
@@ -112,6 +113,9 @@ pub(crate) fn render<M: Model>(shell: &Shell<M>, request: &Request) -> Result<St
                         input #live type="checkbox";
                         " Live"
                     }
+                    form.logout method="post" action="/logout" {
+                        button type="submit" title="End this browser's session" { "Log out" }
+                    }
                 }
                 nav.toc aria-label="On this page" {
                     @for (id, label) in &toc { a href={ "#" (id) } { (label) } }
@@ -142,7 +146,7 @@ pub(crate) fn render<M: Model>(shell: &Shell<M>, request: &Request) -> Result<St
                     (dashboard::event_log(name, &log, &request.log, &known_types, &topology.services))
                 }
                 footer {
-                    span { "The same service as JSON: " }
+                    span { "The same service as JSON (with Authorization: Bearer TOKEN): " }
                     a href="/api/openapi.json" { "/api/openapi.json" }
                     a href="/api/events" { "/api/events" }
                     a href="/api/sync" { "/api/sync" }

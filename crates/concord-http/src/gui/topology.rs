@@ -385,7 +385,9 @@ pub(crate) fn svg(name: &str, topology: &Topology, siblings: &[(String, String)]
         max_x - min_x + 2.0 * pad,
         max_y - min_y + 2.0 * pad
     );
-    let max_width = format!("max-width: {:.0}px", max_x - min_x + 2.0 * pad);
+    // Its natural width as an attribute, not a style: the page's CSP allows no inline style
+    // attributes; CSS shrinks it to the column (`max-width: 100%`).
+    let width = format!("{:.0}", max_x - min_x + 2.0 * pad);
     let url_of = |service: &str| {
         siblings
             .iter()
@@ -400,7 +402,7 @@ pub(crate) fn svg(name: &str, topology: &Topology, siblings: &[(String, String)]
     );
     html! {
         figure.topology {
-            svg xmlns="http://www.w3.org/2000/svg" viewBox=(view_box) style=(max_width)
+            svg xmlns="http://www.w3.org/2000/svg" viewBox=(view_box) width=(width)
                 role="img" aria-label={ "Topology: " (summary) } {
                 defs {
                     @for (id, class) in [("arrow-pull", "pull"), ("arrow-push", "push")] {

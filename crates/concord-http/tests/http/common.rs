@@ -2,6 +2,11 @@
 //!
 //! notes raises `noteWritten {noteId, text}`; it also understands `noteTagged {noteId, tag}`,
 //! which only arrives from elsewhere. It accepts both from `other-notes` and nothing else.
+//!
+//! Its router admits three principals ([`auth_config`]): the operator ([`OPERATOR_TOKEN`]),
+//! the peer `other-notes` ([`PEER_TOKEN`], reading `noteWritten` only) and the peer
+//! `third-notes` ([`THIRD_TOKEN`], no scopes). [`Service::send`] and its shorthands present
+//! the operator's token; [`Service::send_raw`] sends exactly what it is given.
 
 use std::sync::Arc;
 
@@ -11,17 +16,46 @@ use axum::Router;
 use concord_core::event::EventError;
 use concord_core::host::Host;
 use concord_core::runtime::SeededEnv;
+use concord_core::scope::{EventPattern, Scope};
 use concord_core::store::MemoryStore;
 use concord_core::ui::{Cell, Choice, Field, Form, PageQuery, Paging, Section, Table, Tone, View};
 use concord_core::{
     AcceptancePolicy, AcceptanceRule, Api, Catalogue, CloudEvent, CommandError, EventDraft,
     EventReader, EventStore, ListQuery, Lww, Model, Page, Params, Registry, ServiceSpec, Timestamp,
 };
+use concord_http::{AuthConfig, PeerAuth, RunningService, TokenHash};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
 pub const NAME: &str = "notes";
 pub const PEER: &str = "other-notes";
+/// A second peer, known but given no scopes.
+pub const THIRD: &str = "third-notes";
+
+pub const OPERATOR_TOKEN: &str = "concord_test-operator";
+pub const PEER_TOKEN: &str = "concord_test-other-notes";
+pub const THIRD_TOKEN: &str = "concord_test-third-notes";
+/// A token nobody configured.
+pub const UNKNOWN_TOKEN: &str = "concord_test-unknown";
+
+/// The principals of the test routers: the operator, `other-notes` (default put scope, reads
+/// `noteWritten`), `third-notes` (nothing).
+pub fn auth_config() -> AuthConfig {
+    AuthConfig::default()
+        .with_operator(TokenHash::of(OPERATOR_TOKEN))
+        .with_peer(
+            PEER,
+            PeerAuth::new([TokenHash::of(PEER_TOKEN)]).reading(Scope::new(vec![EventPattern {
+                types: vec!["noteWritten".into()],
+                ..EventPattern::default()
+            }])),
+        )
+        .with_peer(THIRD, PeerAuth::new([TokenHash::of(THIRD_TOKEN)]))
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
 
 #[derive(Default)]
 pub struct Notes {
@@ -324,10 +358,23 @@ impl Service {
             Box::new(env),
         )
         .unwrap();
+        let mut service = Service::of(running);
+        service.store = store;
+        service
+    }
+
+    /// A started service with the test principals (its store is not the flaky one).
+    pub fn of(running: RunningService<Notes>) -> Service {
+        Service::with_auth(running, &auth_config())
+    }
+
+    /// A started service admitting the principals of `config`.
+    pub fn with_auth(mut running: RunningService<Notes>, config: &AuthConfig) -> Service {
+        running.set_auth(config).unwrap();
         Service {
-            host: running.host,
-            router: running.router,
-            store,
+            host: running.host.clone(),
+            router: running.router.clone(),
+            store: Default::default(),
         }
     }
 
@@ -335,7 +382,24 @@ impl Service {
         self.store.inner.count().unwrap()
     }
 
-    pub async fn send(&self, request: Request<Body>) -> Reply {
+    /// Sends `request` as the operator: with the operator's bearer token unless it carries
+    /// an `Authorization` header or a cookie of its own, and a `Host` unless it has one.
+    pub async fn send(&self, mut request: Request<Body>) -> Reply {
+        let headers = request.headers_mut();
+        if !headers.contains_key("authorization") && !headers.contains_key("cookie") {
+            headers.insert("authorization", bearer(OPERATOR_TOKEN).parse().unwrap());
+        }
+        self.send_raw(request).await
+    }
+
+    /// Sends `request` with no credential but its own (a `Host` is added if missing, as
+    /// every HTTP/1.1 client sends one).
+    pub async fn send_raw(&self, mut request: Request<Body>) -> Reply {
+        if !request.headers().contains_key("host") {
+            request
+                .headers_mut()
+                .insert("host", "localhost".parse().unwrap());
+        }
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();

@@ -313,11 +313,7 @@ fn with_link(gui: Gui, stopped: bool) -> Service {
     .unwrap();
     running.attach_sync(Arc::new(OneLink { stopped }));
     running.set_gui(gui);
-    Service {
-        host: running.host.clone(),
-        router: running.router.clone(),
-        store: Default::default(),
-    }
+    Service::of(running)
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Integration tests of the HTTP shell, driven in-process through the router (`oneshot`)
 //! against a toy "notes" domain; one module binds a real socket to test `serve`.
 
+mod auth;
 mod common;
 mod domain_api;
 mod get_events;

@@ -32,6 +32,9 @@ async fn the_document_describes_exactly_what_the_router_serves() {
         ("GET", "/api/openapi.json"),
         ("POST", "/ui/command"),
         ("POST", "/ui/sync"),
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("POST", "/logout"),
     ]
     .iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))

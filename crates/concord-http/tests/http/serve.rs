@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Notify};
 
-use crate::common::NotesSpec;
+use crate::common::{auth_config, NotesSpec, OPERATOR_TOKEN};
 
 /// A sync run that takes a while and says when it has started.
 struct SlowLinks {
@@ -32,7 +32,8 @@ impl SyncControl for SlowLinks {
     }
 }
 
-async fn request(address: std::net::SocketAddr, head: &str) -> String {
+async fn request(address: std::net::SocketAddr, head: impl AsRef<str>) -> String {
+    let head = head.as_ref();
     let mut stream = TcpStream::connect(address).await.unwrap();
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut answer = String::new();
@@ -59,6 +60,7 @@ async fn serves_and_shuts_down_gracefully() {
     running.attach_sync(Arc::new(SlowLinks {
         started: Arc::clone(&started),
     }));
+    running.set_auth(&auth_config()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -68,7 +70,7 @@ async fn serves_and_shuts_down_gracefully() {
 
     let health = request(
         address,
-        "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert!(health.starts_with("HTTP/1.1 200 OK\r\n"), "{health}");
@@ -80,7 +82,10 @@ async fn serves_and_shuts_down_gracefully() {
     // A request in flight when shutdown begins still gets its answer.
     let slow = tokio::spawn(request(
         address,
-        "POST /api/sync HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        format!(
+            "POST /api/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {OPERATOR_TOKEN}\r\n\
+             Content-Type: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
     ));
     started.notified().await;
     stop.send(()).unwrap();

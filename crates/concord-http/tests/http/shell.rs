@@ -89,11 +89,7 @@ async fn sync_asks_the_attached_links() {
     )
     .unwrap();
     running.attach_sync(Arc::new(FakeLinks));
-    let service = Service {
-        host: running.host.clone(),
-        router: running.router.clone(),
-        store: Default::default(),
-    };
+    let service = Service::of(running);
     assert_eq!(
         service.get("/api/sync").await.expect(200),
         &json!({"links": [{"name": "pull-x", "peer": "http://peer", "direction": "pull", "cursor": 3}]})
@@ -161,11 +157,7 @@ async fn start_service_replays_the_store_and_honours_an_acceptance_override() {
     )
     .unwrap();
     assert_eq!(running.name, "notes");
-    let service = Service {
-        host: running.host.clone(),
-        router: running.router.clone(),
-        store: Default::default(),
-    };
+    let service = Service::of(running);
     assert_eq!(
         service.get("/api/notes/n1").await.expect(200)["text"],
         "kept"

@@ -24,6 +24,8 @@ pub const NOTE_ADDED: &str = "noteAdded";
 pub const WRITER: &str = "writer";
 pub const READER: &str = "reader";
 
+/// The operator's token of the test services (for `GET /api/sync` over HTTP).
+pub const OPERATOR_TOKEN: &str = "concord_nats-tests-operator";
 /// A toy domain: notes, each added once.
 #[derive(Default)]
 pub struct Notes {
@@ -247,6 +249,9 @@ pub async fn start(
     let options = NodeOptions {
         links,
         transport: Some(transport),
+        // NATS links need no HTTP credential; the operator's is for the tests' own requests.
+        auth: concord_node::AuthConfig::default()
+            .with_operator(concord_node::auth::TokenHash::of(OPERATOR_TOKEN)),
         ..NodeOptions::default()
     };
     concord_node::start(spec, store, options)
