@@ -37,6 +37,8 @@ impl Served {
             .arg(dir.path())
             .arg("--config")
             .arg(&config)
+            .arg("--credentials")
+            .arg(&support::shared_credentials().path)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -117,7 +119,8 @@ fn probe(port: u16) -> (u16, Duration) {
         let address = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into();
         let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
         let mut answer = String::new();
         stream.read_to_string(&mut answer)?;
         Ok(answer
@@ -160,7 +163,7 @@ impl Attacker {
         if kind == Attack::Body {
             stream
                 .write_all(
-                    b"POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                    b"POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
                       Content-Length: 100000\r\n\r\n[",
                 )
                 .unwrap();
@@ -338,11 +341,15 @@ fn concurrent_16_mib_posts_keep_memory_bounded() {
         .map(|i| {
             std::thread::spawn(move || {
                 let body = heavy_batch((16 << 20) - 1024, i);
+                let bearer = format!("Bearer {}", support::shared_credentials().operator);
                 http(
                     port,
                     "POST",
                     "/api/events",
-                    &[("Content-Type", "application/json")],
+                    &[
+                        ("Content-Type", "application/json"),
+                        ("Authorization", &bearer),
+                    ],
                     &body,
                 )
                 .map(|r| r.status)

@@ -82,7 +82,9 @@ impl Https {
         write!(
             stream,
             "{method} {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\
+             Authorization: Bearer {}\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            support::shared_credentials().operator,
             body.len()
         )?;
         stream.flush()?;
@@ -222,6 +224,8 @@ fn two_services_synchronise_over_tls_with_a_private_ca() {
             &file("cert.pem"),
             "--tls-key",
             &file("key.pem"),
+            "--credentials",
+            &support::shared_credentials().path.display().to_string(),
         ]
         .map(str::to_owned)
         .to_vec()

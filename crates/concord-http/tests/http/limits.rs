@@ -58,6 +58,7 @@ impl Served {
         )
         .unwrap();
         running.attach_sync(Arc::new(SlowLinks { delay: slow }));
+        running.set_auth(&crate::common::auth_config()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -83,7 +84,7 @@ impl Served {
     }
 
     async fn health(&self) -> String {
-        self.send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer concord_test-operator\r\nConnection: close\r\n\r\n")
             .await
     }
 
@@ -127,7 +128,7 @@ async fn send(address: SocketAddr, request: String) -> String {
 }
 
 const SYNC: &str =
-    "POST /api/sync HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    "POST /api/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer concord_test-operator\r\nContent-Type: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 /// Reads until the peer closes (or resets) the connection, or `patience` runs out.
 async fn read_all(stream: &mut TcpStream, patience: Duration) -> String {
@@ -220,7 +221,7 @@ async fn idle_connections_are_closed_after_the_header_timeout() {
     // A keep-alive connection after one answer: hyper restarts the header timer when it
     // goes idle, so the same bound closes it.
     let mut kept = served.connect().await;
-    kept.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    kept.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer concord_test-operator\r\n\r\n")
         .await
         .unwrap();
     let started = Instant::now();
@@ -239,7 +240,7 @@ async fn a_trickled_body_is_cut_after_the_body_timeout() {
     let mut stream = served.connect().await;
     stream
         .write_all(
-            b"POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+            b"POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer concord_test-operator\r\nContent-Type: application/json\r\n\
               Content-Length: 1000\r\n\r\n[",
         )
         .await
@@ -338,7 +339,7 @@ async fn request_bodies_share_a_bounded_budget() {
     let mut hog = served.connect().await;
     hog.write_all(
         format!(
-            "POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+            "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer concord_test-operator\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\n\r\n",
             16 << 20
         )
@@ -349,11 +350,20 @@ async fn request_bodies_share_a_bounded_budget() {
     hog.write_all(&vec![b' '; 12 << 20]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    // A 5 MiB batch does not fit beside it: shed, not buffered.
-    let batch =
-        serde_json::to_string(&json!([written("big", "n1", &"x".repeat(5 << 20))])).unwrap();
+    // A 5 MiB batch (five events, each within the 1 MiB an event may be) does not fit beside
+    // it: shed, not buffered.
+    let events: Vec<Value> = (0..5)
+        .map(|i| {
+            written(
+                &format!("big-{i}"),
+                &format!("n{i}"),
+                &"x".repeat(1_000_000),
+            )
+        })
+        .collect();
+    let batch = serde_json::to_string(&events).unwrap();
     let post = format!(
-        "POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+        "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer concord_test-operator\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{batch}",
         batch.len()
     );
@@ -375,13 +385,13 @@ async fn request_bodies_share_a_bounded_budget() {
         "{}",
         &accepted[..accepted.len().min(500)]
     );
-    assert_eq!(served.store.count().unwrap(), 1);
+    assert_eq!(served.store.count().unwrap(), 5);
 
     // Over 16 MiB is refused from the header alone, without waiting for the body.
     let started = Instant::now();
     let too_large = served
         .send(&format!(
-            "POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer concord_test-operator\r\nContent-Length: {}\r\n\r\n",
             (16 << 20) + 1
         ))
         .await;
@@ -450,7 +460,7 @@ async fn an_answer_the_client_does_not_read_is_cut_after_the_write_timeout() {
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(served.address).await.unwrap();
     stream
-        .write_all(b"GET /api/events?limit=10000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET /api/events?limit=10000 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer concord_test-operator\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await; // not reading
@@ -501,7 +511,7 @@ async fn shutdown_closes_idle_connections_and_finishes_busy_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_writer_queue_answers_503_with_retry_after() {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
-    let running = concord_http::start_service_with_queue(
+    let mut running = concord_http::start_service_with_queue(
         &NotesSpec,
         Arc::clone(&store),
         None,
@@ -510,6 +520,7 @@ async fn a_full_writer_queue_answers_503_with_retry_after() {
         3,
     )
     .unwrap();
+    running.set_auth(&crate::common::auth_config()).unwrap();
     // Stick the writer in a command until released.
     let (release, gate) = std::sync::mpsc::channel::<()>();
     let (started, running_command) = std::sync::mpsc::channel::<()>();
@@ -535,6 +546,8 @@ async fn a_full_writer_queue_answers_503_with_retry_after() {
             let note = json!({"noteId": id, "text": "queued"}).to_string();
             let request = axum::http::Request::post("/api/notes")
                 .header("content-type", "application/json")
+                .header("host", "127.0.0.1")
+                .header("authorization", "Bearer concord_test-operator")
                 .body(axum::body::Body::from(note))
                 .unwrap();
             tower::ServiceExt::oneshot(router, request).await.unwrap()
