@@ -733,7 +733,7 @@ impl World {
             }) || n.specs.iter().any(|spec| {
                 n.store
                     .dead_letters(&spec.name, 0)
-                    .map_or(false, |(c, _)| c > 0)
+                    .is_ok_and(|(c, _)| c > 0)
             })
         })
     }
