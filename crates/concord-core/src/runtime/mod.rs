@@ -35,6 +35,13 @@ pub trait Catalogue: Send + Sync + 'static {
     /// The overwrite key of an event (R5): two events with the same key write the same
     /// attributes, and the later `(time, id)` wins. `None` for types outside the catalogue.
     fn overwrite_key(&self, event: &CloudEvent) -> Option<String>;
+
+    /// A JSON Schema of the `data` of each type in the catalogue, by type name, describing
+    /// what validation checks: what a service's self-description (AsyncAPI) publishes. Empty
+    /// when the domain does not say.
+    fn schemas(&self) -> Vec<(String, Value)> {
+        Vec::new()
+    }
 }
 
 /// An event a command wants to raise; the runtime gives it an id, a time and a source.
