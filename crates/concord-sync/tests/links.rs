@@ -202,7 +202,8 @@ fn a_failed_fetch_backs_off_and_keeps_the_cursor() {
 fn an_authorization_failure_says_so() {
     let mut link = PullLink::new(LinkSpec::pull("office", "", &[]), at(0), now(), 1);
     link.start(now()).unwrap();
-    let refused = TransportError::Unauthorized("not authorized by office (401): unknown token".into());
+    let refused =
+        TransportError::Unauthorized("not authorized by office (401): unknown token".into());
     assert!(link.fetched(now(), Err(refused)).is_none());
     let error = link.status().last_error.clone().unwrap();
     assert!(error.contains("not authorized"), "{error}");
