@@ -37,7 +37,11 @@ fn main() -> ExitCode {
         Command::Token(args) => token::run(&args),
         Command::Bench(args) => {
             let report = concord_bench::run(&args.options());
-            println!("{report}");
+            if args.json {
+                print!("{}", report.json_lines());
+            } else {
+                println!("{report}");
+            }
             Ok(())
         }
     };

@@ -13,7 +13,10 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use concord_core::host::HostError;
+use concord_core::store::StoreError;
+use concord_sync::{Direction, LinkState, LinkStatus};
+use serde::Serialize;
 
 use crate::error::{blocking, ApiError};
 
@@ -27,34 +30,89 @@ pub(crate) const RESET_PATH: &str = "/api/sync/links/{name}/reset";
 pub(crate) const RETRY_PATH: &str = "/api/sync/links/{name}/retry";
 
 /// A boxed future, so the trait stays object safe without an async-trait dependency.
-pub type SyncFuture<'a> = Pin<Box<dyn Future<Output = Value> + Send + 'a>>;
+pub type SyncFuture<'a> = Pin<Box<dyn Future<Output = SyncRun> + Send + 'a>>;
 
 /// The future of an operator's repair of one link.
-pub type RepairFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, SyncError>> + Send + 'a>>;
+pub type RepairFuture<'a> = Pin<Box<dyn Future<Output = Result<Repair, SyncError>> + Send + 'a>>;
+
+/// The answer to `GET /api/sync` (CONTRACT §3).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SyncStatus {
+    pub links: Vec<LinkStatus>,
+    /// Set when the links' dead letters could not be read: the links are shown without them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The answer to `POST /api/sync`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SyncRun {
+    pub links: Vec<LinkRun>,
+}
+
+/// What "sync now" did with one link.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkRun {
+    pub name: String,
+    pub peer: String,
+    pub direction: Direction,
+    pub state: LinkState,
+    pub rounds: usize,
+    /// Events carried by these rounds.
+    pub carried: u64,
+    pub cursor: u64,
+    /// No failure and not stopped.
+    pub ok: bool,
+    pub last_error: Option<String>,
+    /// Dead letters the link holds after the rounds.
+    pub rejected: u64,
+}
+
+/// What an operator's repair of a link did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Repair {
+    /// The cursor is back at the start of the peer's log.
+    Reset { link: String, cursor: u64 },
+    /// Dead letters were delivered again: `resolved` of them are carried now, `rejected`
+    /// remain.
+    Retry {
+        link: String,
+        retried: usize,
+        resolved: u64,
+        rejected: u64,
+    },
+}
 
 /// Why a repair of a link did not happen.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("this service has no link named {0:?}")]
     UnknownLink(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// The peer did not take what was delivered again (a push link's retry).
     #[error("{0}")]
-    Failed(String),
+    Delivery(String),
 }
 
 impl From<SyncError> for ApiError {
     fn from(error: SyncError) -> Self {
         match error {
             SyncError::UnknownLink(_) => ApiError::not_found(error.to_string()),
-            SyncError::Failed(_) => ApiError::unavailable(error.to_string()),
+            _ => ApiError::unavailable(error.to_string()),
         }
     }
 }
 
 /// What the HTTP shell asks of a service's sync links.
 pub trait SyncControl: Send + Sync + 'static {
-    /// The answer to `GET /api/sync`: `{"links":[{"name","peer","direction",…}]}`
-    /// (CONTRACT §3). Called on the blocking pool, so it may read the store.
-    fn status(&self) -> Value;
+    /// The answer to `GET /api/sync` (CONTRACT §3). Called on the blocking pool, so it may
+    /// read the store.
+    fn status(&self) -> SyncStatus;
 
     /// The answer to `POST /api/sync`: runs every pull and push once, now, and summarises
     /// each link's outcome.
@@ -98,7 +156,7 @@ pub(crate) fn routes(control: Control) -> Router {
 async fn reset(
     State(control): State<Control>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Repair>, ApiError> {
     match control {
         Some(control) => Ok(Json(control.reset(&name).await?)),
         None => Err(SyncError::UnknownLink(name).into()),
@@ -108,23 +166,23 @@ async fn reset(
 async fn retry(
     State(control): State<Control>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Repair>, ApiError> {
     match control {
         Some(control) => Ok(Json(control.retry(&name).await?)),
         None => Err(SyncError::UnknownLink(name).into()),
     }
 }
 
-async fn status(State(control): State<Control>) -> Result<Json<Value>, ApiError> {
+async fn status(State(control): State<Control>) -> Result<Json<SyncStatus>, ApiError> {
     match control {
         Some(control) => Ok(Json(blocking(move || Ok(control.status())).await?)),
-        None => Ok(Json(json!({ "links": [] }))),
+        None => Ok(Json(SyncStatus::default())),
     }
 }
 
-async fn run_now(State(control): State<Control>) -> Json<Value> {
+async fn run_now(State(control): State<Control>) -> Json<SyncRun> {
     match control {
         Some(control) => Json(control.run_now().await),
-        None => Json(json!({ "links": [] })),
+        None => Json(SyncRun::default()),
     }
 }

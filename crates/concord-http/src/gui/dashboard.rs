@@ -7,8 +7,11 @@
 //! `before=N` shows the last page of matches before a sequence.
 
 use concord_core::{EventReader, ReadQuery, StoreError, StoredEvent};
+use concord_sync::{Direction, LinkState, LinkStatus, Rejection};
 use maud::{html, Markup};
 use serde_json::Value;
+
+use crate::sync::SyncStatus;
 
 use super::SYNC_PATH;
 
@@ -146,10 +149,6 @@ pub(crate) fn read_log(store: &dyn EventReader, query: &LogQuery) -> Result<LogP
     })
 }
 
-fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(Value::as_str)
-}
-
 /// `2026-11-26T05:10:17.028231Z` → `05:10:17`.
 fn clock(rfc3339: &str) -> &str {
     rfc3339
@@ -165,43 +164,12 @@ fn split_error(error: &str) -> (&str, &str) {
     }
 }
 
-fn list(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The sync panel: one row per link, and "Synchronize now".
-pub(crate) fn sync_panel(status: Option<&Value>) -> Markup {
-    let links: Vec<Value> = status
-        .and_then(|s| s.get("links"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let rejections: Vec<(String, String, String, String)> = links
+pub(crate) fn sync_panel(status: Option<&SyncStatus>) -> Markup {
+    let links: &[LinkStatus] = status.map_or(&[], |s| &s.links);
+    let rejections: Vec<(&str, &Rejection)> = links
         .iter()
-        .flat_map(|link| {
-            let name = text(link, "name").unwrap_or("?").to_owned();
-            link.get("recentRejections")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(move |r| {
-                    (
-                        name.clone(),
-                        text(r, "id").unwrap_or("?").to_owned(),
-                        text(r, "reason").unwrap_or("").to_owned(),
-                        text(r, "at").map(clock).unwrap_or("").to_owned(),
-                    )
-                })
-        })
+        .flat_map(|link| link.recent_rejections.iter().map(|r| (&*link.name, r)))
         .collect();
     html! {
         section.card #sync {
@@ -219,7 +187,7 @@ pub(crate) fn sync_panel(status: Option<&Value>) -> Markup {
                             th { span.sr-only { "Repairs" } }
                         } }
                         tbody {
-                            @for link in &links { (sync_row(link)) }
+                            @for link in links { (sync_row(link)) }
                         }
                     }
                 }
@@ -233,8 +201,8 @@ pub(crate) fn sync_panel(status: Option<&Value>) -> Markup {
                             "After a fix (a raised limit, a repaired peer, a clock that caught up), "
                             "“Retry” delivers them again; those carried are forgotten." }
                         ul {
-                            @for (link, id, reason, at) in &rejections {
-                                li { span.muted { (at) " " } code { (id) } " on " (link) ": " (reason) }
+                            @for (link, rejection) in &rejections {
+                                li { span.muted { (clock(&rejection.at)) " " } code { (rejection.id) } " on " (link) ": " (rejection.reason) }
                             }
                         }
                     }
@@ -244,57 +212,51 @@ pub(crate) fn sync_panel(status: Option<&Value>) -> Markup {
     }
 }
 
-fn sync_row(link: &Value) -> Markup {
-    let peer = text(link, "peer").unwrap_or("?");
-    let name = text(link, "name").unwrap_or("");
-    let url = text(link, "url").filter(|u| u.starts_with("http"));
-    let direction = text(link, "direction").unwrap_or("?");
-    let types = list(link.get("types"));
-    let filter = list(link.get("filter"));
-    let pending = link.get("pending").and_then(Value::as_u64);
-    let rejected = link.get("rejected").and_then(Value::as_u64).unwrap_or(0);
-    let success = text(link, "lastSuccess");
-    let error = text(link, "lastError");
-    let stopped = text(link, "state") == Some("stopped");
+fn sync_row(link: &LinkStatus) -> Markup {
+    let url = Some(&*link.url).filter(|u| u.starts_with("http"));
+    let pull = link.direction == Direction::Pull;
+    let direction = if pull { "pull" } else { "push" };
+    let stopped = link.state == LinkState::Stopped;
+    let name = &*link.name;
     html! {
         tr {
             td.nowrap title=(name) {
                 @match url {
-                    Some(url) => a href={ (url.trim_end_matches('/')) "/" } { (peer) },
-                    None => (peer),
+                    Some(url) => a href={ (url.trim_end_matches('/')) "/" } { (link.peer) },
+                    None => (link.peer),
                 }
             }
-            td.nowrap { span.pill.(direction) { (direction) @if direction == "pull" { " ←" } @else { " →" } } }
+            td.nowrap { span.pill.(direction) { (direction) @if pull { " ←" } @else { " →" } } }
             td {
-                @if types.is_empty() { "all" } @else { (types.join(", ")) }
-                @for f in &filter { " " span.muted.filter { "where " (f.trim_start_matches("data.")) } }
+                @if link.types.is_empty() { "all" } @else { (link.types.join(", ")) }
+                @for f in &link.filter { " " span.muted.filter { "where " (f.trim_start_matches("data.")) } }
             }
-            td.num { (link.get("cursor").and_then(Value::as_u64).unwrap_or(0)) }
-            @match pending {
+            td.num { (link.cursor) }
+            @match link.pending {
                 _ if stopped => td.bad.nowrap title="Stopped: the peer's store is not the one its cursor belongs to" { "stopped" },
                 None => td.muted title="Known after the first round" { "?" },
                 Some(0) => td.good.nowrap { "in sync" },
                 Some(n) => td.warning.nowrap title="Log positions after the cursor not yet examined" { (n) " behind" },
             }
-            @match success {
+            @match &link.last_success {
                 Some(time) => td.nowrap title=(time) { (clock(time)) },
                 None => td.muted { "not yet" },
             }
-            @match error {
+            @match &link.last_error {
                 Some(error) => {
                     @let (time, message) = split_error(error);
                     td.bad.error title=(error) { @if !time.is_empty() { span.muted { (time) " " } } (shorten(message, 140)) }
                 }
                 None => td.muted { "—" },
             }
-            @if rejected == 0 { td.muted.num { "0" } } @else { td.bad.num { (rejected) } }
+            @if link.rejected == 0 { td.muted.num { "0" } } @else { td.bad.num { (link.rejected) } }
             td.nowrap {
                 @if stopped {
                     form.inline method="post" action=(repair_path(name, "reset")) {
                         button type="submit" title="Forget the cursor and read the peer from the start; what is applied already comes back as duplicates" { "Reset cursor" }
                     }
                 }
-                @if rejected > 0 {
+                @if link.rejected > 0 {
                     form.inline method="post" action=(repair_path(name, "retry")) {
                         button type="submit" title="Deliver the rejected events again" { "Retry rejected" }
                     }
