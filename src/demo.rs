@@ -33,6 +33,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             args.port
         ));
     }
+    // Before any service listens: a SIGTERM from then on is a graceful stop.
+    let shutdown = concord_http::shutdown_signal();
     // Every service's store: a SQLite file in --data, or its own schema in --store's database.
     let store_of = |name: &str| match &args.store {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -142,7 +144,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         seed(&nodes).await;
     }
     println!("Press Ctrl-C to stop.");
-    concord_http::shutdown_signal().await;
+    shutdown.await;
     println!("Stopping…");
     stop_all(nodes).await;
     Ok(())

@@ -31,6 +31,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         }
         None => None,
     };
+    // Before the service listens: a SIGTERM from then on is a graceful stop.
+    let shutdown = concord_http::shutdown_signal();
     let node = crate::launch::start(
         config.service,
         &config.store,
@@ -56,7 +58,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         node.url(),
         config.store.display()
     );
-    concord_http::shutdown_signal().await;
+    shutdown.await;
     node.stop().await;
     Ok(())
 }

@@ -3,36 +3,15 @@
 //! must be caught.
 
 use concord_core::acceptance::{AcceptancePolicy, AcceptanceRule};
-use concord_core::event::{CloudEvent, EventError, Timestamp};
-use concord_core::model::{Envelope, Lww, Model, Registry};
-use concord_core::runtime::{Catalogue, CommandError, EventDraft, SharedCatalogue};
+use concord_core::event::Timestamp;
+use concord_core::model::{Envelope, Model};
+use concord_core::runtime::{CommandError, EventDraft, SharedCatalogue};
 use concord_core::service::{Api, Params, ServiceSpec};
 use concord_sim::service::model_of;
 use concord_sim::{hosted, simulate, NodeSpec, Scenario, SimConfig, SimService};
 use concord_sync::LinkSpec;
+use concord_testkit::notes::{catalogue, Notes, Written};
 use serde_json::{json, Value};
-
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Notes {
-    notes: Registry<String, Lww<String>>,
-}
-
-/// `noteWritten`: a note's text, as the catalogue decodes it.
-#[derive(Clone, Debug)]
-struct Written {
-    note: String,
-    text: String,
-}
-
-impl Model for Notes {
-    type Event = Written;
-
-    fn apply(&mut self, event: &Written, envelope: &Envelope<'_>) {
-        self.notes
-            .get_or_create(event.note.clone())
-            .set(event.text.clone(), &envelope.stamp);
-    }
-}
 
 /// Arrival order wins: the deliberately broken model the checker must catch.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -49,30 +28,6 @@ impl Model for ArrivalOrderNotes {
         let mut envelope = envelope.clone();
         envelope.stamp.time = Timestamp::from_unix_nanos(self.arrivals);
         self.inner.apply(event, &envelope);
-    }
-}
-
-struct NoteCatalogue;
-
-impl Catalogue for NoteCatalogue {
-    type Event = Written;
-
-    fn decode(&self, event: &CloudEvent) -> Option<Result<Written, EventError>> {
-        (event.ty == "noteWritten").then(|| {
-            let field = |name: &str| {
-                event
-                    .data_str(name)
-                    .map(str::to_owned)
-                    .ok_or_else(|| EventError::new(format!("data.{name}"), "must be a string"))
-            };
-            Ok(Written {
-                note: field("noteId")?,
-                text: field("text")?,
-            })
-        })
-    }
-    fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {
-        Some(format!("note:{}", event.data_str("noteId")?))
     }
 }
 
@@ -101,7 +56,7 @@ impl<M: Model<Event = Written>> ServiceSpec for NoteService<M> {
         self.name
     }
     fn catalogue(&self) -> SharedCatalogue<M> {
-        std::sync::Arc::new(NoteCatalogue)
+        catalogue::<M>()
     }
     fn default_acceptance(&self) -> AcceptancePolicy {
         if self.name.starts_with("writer") {

@@ -8,10 +8,13 @@
 //! names). [`Laws`] checks them all over histories drawn from a generator of the domain's
 //! events; a failure shrinks to a minimal history and prints it as CloudEvents.
 //!
+//! [`notes`] is a toy domain for the framework's own tests.
+//!
 //! ```ignore
 //! Laws::new(Arc::new(MyCatalogue)).check::<MyModel>(my_events());
 //! ```
 
 mod laws;
+pub mod notes;
 
 pub use laws::{history, Laws, Violation};
