@@ -87,9 +87,11 @@ pub fn router<M: Model>(
         panic!("{problem}");
     }
     let name = host.core().name().to_owned();
-    let openapi = Bytes::from(
-        serde_json::to_vec(&openapi::document(&name, api)).expect("a JSON value serialises"),
-    );
+    let openapi = {
+        let core = host.core();
+        let document = openapi::document(&name, api, &core.catalogue().schemas(), host.limits());
+        Bytes::from(serde_json::to_vec(&document).expect("a JSON value serialises"))
+    };
     Router::new()
         .merge(gui::routes(host, api, sync.clone(), gui))
         .merge(health::routes(&name, Arc::clone(host.store())))
