@@ -4,9 +4,9 @@
 //! shell's fixed routes; a test checks both ways that the document and the router agree.
 //! (A derive-based generator would add a large dependency for a document this small.)
 
+use concord_core::event::Limits;
 use concord_core::list::{DEFAULT_LIMIT, MAX_LIMIT, MAX_SEARCH};
 use concord_core::service::{Handler, Route};
-use concord_core::event::Limits;
 use concord_core::Api;
 use serde_json::{json, Map, Value};
 
@@ -37,6 +37,7 @@ pub fn document<M>(
     add(crate::sync::PATH, "get", sync_status());
     add(crate::sync::PATH, "post", sync_now());
     add(PATH, "get", openapi());
+    add(crate::asyncapi::PATH, "get", asyncapi());
     add(crate::auth::login::LOGIN_PATH, "get", login_page());
     add(crate::auth::login::LOGIN_PATH, "post", log_in());
     add(crate::auth::login::LOGOUT_PATH, "post", log_out());
@@ -404,6 +405,17 @@ fn openapi() -> Value {
     })
 }
 
+fn asyncapi() -> Value {
+    json!({
+        "summary": "The events this service hands out (getEvents) and takes (putEvents)",
+        "description": "AsyncAPI 3.0, generated from the service's event catalogue (the JSON \
+            Schema of each type's data) and its acceptance rules (sources, types, data filters).",
+        "operationId": "getAsyncApi",
+        "tags": ["shell"],
+        "responses": { "200": json_response("AsyncAPI 3.0", json!({"type": "object"})) },
+    })
+}
+
 fn json_response(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": schema } } })
 }
@@ -440,7 +452,13 @@ const CONTROL: &str = "\\u0000-\\u001F\\u007F-\\u009F";
 fn data_schema_name(ty: &str) -> String {
     let safe: String = ty
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("data.{safe}")
 }

@@ -48,10 +48,14 @@ pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
         n if n.is_i64() => Ok(n.as_i64().expect("an i64")),
         n => match n.as_f64() {
             // 2^63 is the first f64 above i64::MAX.
-            Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < 9_223_372_036_854_775_808.0 => {
+            Some(f)
+                if f.fract() == 0.0 && f >= i64::MIN as f64 && f < 9_223_372_036_854_775_808.0 =>
+            {
                 Ok(f as i64)
             }
-            _ => Err(D::Error::custom(format!("{n} is not a whole number within ±2^63"))),
+            _ => Err(D::Error::custom(format!(
+                "{n} is not a whole number within ±2^63"
+            ))),
         },
     }
 }
@@ -93,7 +97,9 @@ pub struct GradeStudent {
 
 impl GradeStudent {
     pub fn schema() -> Value {
-        object_schema(json!({"studentId": input_text_schema(), "examinationId": input_text_schema()}))
+        object_schema(
+            json!({"studentId": input_text_schema(), "examinationId": input_text_schema()}),
+        )
     }
 
     pub fn require_ids(&self) -> Result<(), CommandError> {

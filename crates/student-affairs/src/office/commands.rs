@@ -116,7 +116,9 @@ pub struct Enroll {
 
 impl Enroll {
     pub fn schema() -> Value {
-        object_schema(json!({"studentId": input_text_schema(), "examinationId": input_text_schema()}))
+        object_schema(
+            json!({"studentId": input_text_schema(), "examinationId": input_text_schema()}),
+        )
     }
 }
 
