@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::json;
+use student_affairs::StudentAffairsEvent;
 use support::*;
 
 /// Runs `concord conformance URL ARGS…`.
@@ -84,6 +85,75 @@ fn every_service_of_the_demo_conforms() {
             .collect();
         assert_eq!(names, CHECKS, "{name}: every check runs, in order");
     }
+    // Each service's AsyncAPI document publishes every catalogue type and accepts exactly
+    // its acceptance rules; a peer's token may not read it.
+    for (index, name) in SERVICES.iter().enumerate() {
+        let node = &process.nodes()[index];
+        let doc = node.get_ok("/api/asyncapi.json");
+        assert_eq!(doc["asyncapi"], "3.0.0", "{name}");
+        assert_eq!(doc["info"]["title"], *name);
+        assert_eq!(doc["operations"]["getEvents"]["action"], "send");
+        assert_eq!(doc["operations"]["putEvents"]["action"], "receive");
+        let published = doc["channels"]["getEvents"]["messages"]
+            .as_object()
+            .unwrap();
+        for ty in StudentAffairsEvent::TYPES {
+            assert!(
+                published.contains_key(&format!("own.{name}.{ty}")),
+                "{name} publishes {ty}"
+            );
+            let schema = &doc["components"]["schemas"][*ty];
+            assert_eq!(schema["type"], "object", "{name}: the data schema of {ty}");
+            assert!(!schema["required"].as_array().unwrap().is_empty(), "{ty}");
+        }
+        let accepted: Vec<(String, String)> = doc["operations"]["putEvents"]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let key = r["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+                let message = &doc["components"]["messages"][key];
+                (
+                    message["x-concord-source"].as_str().unwrap().to_owned(),
+                    message["x-concord-type"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, String)> = match *name {
+            OFFICE => vec![
+                (SE.into(), "studentGraded".into()),
+                (THEORY.into(), "studentGraded".into()),
+            ],
+            TA_POOL => vec![
+                (SE.into(), "studentHired".into()),
+                (THEORY.into(), "studentHired".into()),
+            ],
+            _ => vec![
+                (OFFICE.into(), "studentEnrolled".into()),
+                (SE.into(), "studentHired".into()),
+                (THEORY.into(), "studentHired".into()),
+            ],
+        };
+        let mut sorted = accepted.clone();
+        sorted.sort();
+        assert_eq!(sorted, expected, "{name} accepts");
+        if *name == SE {
+            let enrolled =
+                &doc["components"]["messages"]["accepted.students-office.studentEnrolled"];
+            assert_eq!(
+                enrolled["x-concord-filter"],
+                json!([{"field": "group", "value": SE}])
+            );
+        }
+    }
+    let credentials = Credentials::read(&process.credentials_path().unwrap()).unwrap();
+    let office_token: &'static str =
+        Box::leak(credentials.peer(OFFICE).to_owned().into_boxed_str());
+    let (status, _) = Node::with_token(base + 1, Some(office_token)).get("/api/asyncapi.json");
+    assert_eq!(status, 403, "a peer may not read the document");
+    let (status, _) = Node::with_token(base + 1, None).get("/api/asyncapi.json");
+    assert_eq!(status, 401, "the document needs a credential");
+
     // Without the token, the checker cannot read: it says so and fails.
     let output = conformance(&base_url(base), &[]);
     assert!(!output.status.success(), "{}", report(&output));
