@@ -71,7 +71,7 @@ TOKEN=$(sed -n 's/^operator = "\(.*\)"$/\1/p' "$DATA/credentials.toml")
 failed=()
 for index in 0 1 2 3; do
   port=$((PORT + index))
-  name=$(curl -fsS "http://127.0.0.1:$port/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["service"])')
+  name=$(python3 -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1]))["service"])' "http://127.0.0.1:$port/health")
   printf '\n== schemathesis: %s (port %s)\n' "$name" "$port"
   # Every check but ensure_resource_availability: it takes a 404 after a create for the
   # created resource missing, but the se-group's scores name an assignment in the path and a
