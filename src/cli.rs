@@ -36,6 +36,34 @@ pub enum Command {
     Bench(BenchArgs),
     /// Make a fresh random token and print it with the configuration line (its hash).
     Token(TokenArgs),
+    /// Check any service over the wire against the getEvents/putEvents protocol
+    /// (docs/protocol.md): one line per check; exit status 0 only when every check passes.
+    /// It writes events to the service: use a test deployment.
+    Conformance(ConformanceArgs),
+}
+
+#[derive(Args)]
+pub struct ConformanceArgs {
+    /// The service's base URL, e.g. http://127.0.0.1:7071.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// The bearer token to present (for a Concord service: the operator's). Also read from
+    /// CONCORD_TOKEN.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CONCORD_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// A JSON array of example CloudEvents the service accepts (each with source, type and
+    /// data; the checker gives them fresh ids and times). Without it, events are generated
+    /// from the service's GET /api/asyncapi.json.
+    #[arg(long, value_name = "FILE")]
+    pub sample: Option<PathBuf>,
+    /// A private CA (PEM) to trust for an https:// URL, besides the system's roots.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -6,11 +6,14 @@
 //! - `concord simulate`: the deterministic simulator over seeds ([`simulate`]).
 //! - `concord bench`: the storage and runtime benchmark (`concord-bench`).
 //! - `concord token`: a fresh token and its hash for a configuration ([`token`]).
+//! - `concord conformance`: checks a service against the protocol (`concord-conformance`;
+//!   [`conformance`] prints its outcomes).
 //!
 //! Credentials: [`credentials`] reads and makes a deployment's credentials file.
 
 mod cli;
 mod config;
+mod conformance;
 mod credentials;
 mod demo;
 mod launch;
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => run_async(serve::run(args)),
         Command::Simulate(args) => simulate::run(args),
         Command::Token(args) => token::run(&args),
+        Command::Conformance(args) => run_async(conformance::run(args)),
         Command::Bench(args) => {
             let report = concord_bench::run(&args.options());
             if args.json {

@@ -24,11 +24,14 @@
 //!   a `Link` header to the next).
 //! - [`sync`]: `GET`/`POST /api/sync` and the [`SyncControl`] trait the sync links implement.
 //! - [`openapi`]: the OpenAPI 3.1 document at `GET /api/openapi.json`.
+//! - [`asyncapi`]: the AsyncAPI 3.0 document at `GET /api/asyncapi.json` — the events the
+//!   service hands out and takes, from its catalogue and acceptance policy.
 //! - [`gui`]: the GUI at `GET /` — the domain's [`View`](concord_core::ui::View) rendered
 //!   as HTML, the sync panel, event log and topology — and its form routes under `/ui/`.
 //! - [`error`]: [`ApiError`], the one JSON error shape, and the middleware enforcing it.
 
 mod api;
+pub mod asyncapi;
 pub mod auth;
 pub mod cloudevents_http;
 pub mod error;
@@ -87,26 +90,23 @@ pub fn router<M: Model>(
         panic!("{problem}");
     }
     let name = host.core().name().to_owned();
-    let openapi = Bytes::from(
-        serde_json::to_vec(&openapi::document(&name, api)).expect("a JSON value serialises"),
-    );
+    let (openapi, asyncapi) = {
+        let core = host.core();
+        let schemas = core.catalogue().schemas();
+        let openapi = openapi::document(&name, api, &schemas, host.limits());
+        let asyncapi = asyncapi::document(&name, &schemas, core.policy(), host.limits());
+        let bytes = |doc: &serde_json::Value| {
+            Bytes::from(serde_json::to_vec(doc).expect("a JSON value serialises"))
+        };
+        (bytes(&openapi), bytes(&asyncapi))
+    };
     Router::new()
         .merge(gui::routes(host, api, sync.clone(), gui))
         .merge(health::routes(&name, Arc::clone(host.store())))
         .merge(events::routes(host.clone()))
         .merge(sync::routes(sync))
-        .route(
-            openapi::PATH,
-            get(move || {
-                let body = openapi.clone();
-                async move {
-                    (
-                        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-                        body,
-                    )
-                }
-            }),
-        )
+        .route(openapi::PATH, get(move || json_document(openapi.clone())))
+        .route(asyncapi::PATH, get(move || json_document(asyncapi.clone())))
         .merge(api::routes(host, api))
         .merge(auth::login::routes(Arc::clone(auth)))
         .fallback(|method: Method, uri: Uri| async move {
@@ -120,6 +120,14 @@ pub fn router<M: Model>(
             auth::layer::guard,
         ))
         .layer(axum::middleware::from_fn(error::json_errors))
+}
+
+/// A document made once at start (OpenAPI, AsyncAPI), served as JSON.
+async fn json_document(body: Bytes) -> impl axum::response::IntoResponse {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
 }
 
 /// Serves `router` over plain HTTP with the default [`ServerLimits`] on `listener` until

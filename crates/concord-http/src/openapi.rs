@@ -4,6 +4,7 @@
 //! shell's fixed routes; a test checks both ways that the document and the router agree.
 //! (A derive-based generator would add a large dependency for a document this small.)
 
+use concord_core::event::Limits;
 use concord_core::list::{DEFAULT_LIMIT, MAX_LIMIT, MAX_SEARCH};
 use concord_core::service::{Handler, Route};
 use concord_core::Api;
@@ -13,8 +14,15 @@ use crate::cloudevents_http::{BATCHED, STRUCTURED};
 
 pub(crate) const PATH: &str = "/api/openapi.json";
 
-/// The OpenAPI 3.1 document of service `name` whose domain routes are `api`.
-pub fn document<M>(name: &str, api: &Api<M>) -> Value {
+/// The OpenAPI 3.1 document of service `name` whose domain routes are `api`, whose
+/// catalogue describes the data of its event types with `event_schemas`, and which admits
+/// events within `limits`.
+pub fn document<M>(
+    name: &str,
+    api: &Api<M>,
+    event_schemas: &[(String, Value)],
+    limits: &Limits,
+) -> Value {
     let mut paths = Map::new();
     let mut add = |path: &str, method: &str, operation: Value| {
         let item = paths.entry(path).or_insert_with(|| json!({}));
@@ -29,6 +37,7 @@ pub fn document<M>(name: &str, api: &Api<M>) -> Value {
     add(crate::sync::PATH, "get", sync_status());
     add(crate::sync::PATH, "post", sync_now());
     add(PATH, "get", openapi());
+    add(crate::asyncapi::PATH, "get", asyncapi());
     add(crate::auth::login::LOGIN_PATH, "get", login_page());
     add(crate::auth::login::LOGIN_PATH, "post", log_in());
     add(crate::auth::login::LOGOUT_PATH, "post", log_out());
@@ -56,7 +65,7 @@ pub fn document<M>(name: &str, api: &Api<M>) -> Value {
         "paths": paths,
         "security": [{ "bearer": [] }],
         "components": {
-            "schemas": schemas(),
+            "schemas": schemas(event_schemas, limits),
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
@@ -82,8 +91,14 @@ fn add_refusals(paths: &mut Map<String, Value>) {
                 continue;
             }
             let responses = &mut operation["responses"];
-            responses["401"] = error("No credential, or one this service does not know");
-            responses["403"] = error("The credential's principal may not do this");
+            // The GUI's refusals are its login page (HTML); the API's are JSON.
+            if path == crate::gui::PATH || path.starts_with(crate::api::UI_PREFIX) {
+                responses["401"] = html_response("No session nor credential: the login page");
+                responses["403"] = html_response("A peer's credential: the login page");
+            } else {
+                responses["401"] = error("No credential, or one this service does not know");
+                responses["403"] = error("The credential's principal may not do this");
+            }
             if method == "post" && path.starts_with("/api/") {
                 responses["415"] = error("The body is not JSON (nor CloudEvents)");
             }
@@ -247,7 +262,16 @@ fn ui_command() -> Value {
             command runs through the same handler as its JSON route.",
         "operationId": "postUiCommand",
         "tags": ["gui"],
-        "requestBody": { "content": { "application/x-www-form-urlencoded": { "schema": {"type": "object"} } } },
+        "requestBody": { "required": true, "content": { "application/x-www-form-urlencoded": { "schema": {
+            "type": "object",
+            "required": ["_action"],
+            "properties": {
+                "_action": {"type": "string", "description": "The command's path, e.g. /api/students"},
+                "_number": {"type": "string", "description": "Comma-separated names of the fields sent as numbers"},
+                "_bool": {"type": "string", "description": "Comma-separated names of the fields sent as booleans"},
+            },
+            "additionalProperties": {"type": "string"},
+        } } } },
         "responses": {
             "303": { "description": "Done: back to the page, with a message" },
             "400": html_response("The page again, showing why the command was refused"),
@@ -362,6 +386,12 @@ fn sync_now() -> Value {
         "summary": "Run every pull and push of this service once, now",
         "operationId": "postSync",
         "tags": ["sync"],
+        "requestBody": {
+            "required": true,
+            "description": "Any JSON (it is not read): like every POST under /api/, this one \
+                needs a JSON content type (415 otherwise).",
+            "content": { "application/json": { "schema": {} } },
+        },
         "responses": { "200": json_response("A summary per link", schema_ref("SyncStatus")) },
     })
 }
@@ -372,6 +402,17 @@ fn openapi() -> Value {
         "operationId": "getOpenApi",
         "tags": ["shell"],
         "responses": { "200": json_response("OpenAPI 3.1", json!({"type": "object"})) },
+    })
+}
+
+fn asyncapi() -> Value {
+    json!({
+        "summary": "The events this service hands out (getEvents) and takes (putEvents)",
+        "description": "AsyncAPI 3.0, generated from the service's event catalogue (the JSON \
+            Schema of each type's data) and its acceptance rules (sources, types, data filters).",
+        "operationId": "getAsyncApi",
+        "tags": ["shell"],
+        "responses": { "200": json_response("AsyncAPI 3.0", json!({"type": "object"})) },
     })
 }
 
@@ -387,9 +428,105 @@ fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-fn schemas() -> Value {
+/// `text` as a regular expression that matches it in any letter case (JSON Schema's
+/// patterns have no case-insensitive flag).
+fn any_case(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase())
+            } else if c == '+' {
+                "\\+".to_owned()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Control characters (Unicode `Cc`), which no attribute value may hold.
+const CONTROL: &str = "\\u0000-\\u001F\\u007F-\\u009F";
+
+/// The schema components name each event type's data schema `data.TYPE` (with characters a
+/// component name may not hold replaced).
+fn data_schema_name(ty: &str) -> String {
+    let safe: String = ty
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("data.{safe}")
+}
+
+fn schemas(event_schemas: &[(String, Value)], limits: &Limits) -> Value {
     let count = json!({"type": "integer", "minimum": 0});
-    json!({
+    let name = |what: &str| {
+        json!({
+            "type": "string", "minLength": 1, "maxLength": limits.max_id_bytes,
+            "pattern": format!("^[^{CONTROL}]*$"),
+            "description": format!("{what}; at most {} bytes of UTF-8, no control characters", limits.max_id_bytes),
+        })
+    };
+    // What `datacontenttype` may be: a JSON media type, with parameters, in any case.
+    let json_media_type = format!(
+        "^ *(?:{}|{}|[^;{CONTROL}]*{}) *(?:;[^{CONTROL}]*)?$",
+        any_case("application/json"),
+        any_case("text/json"),
+        any_case("+json")
+    );
+    let envelope = json!({
+        "type": "object",
+        "description": format!(
+            "A CloudEvents 1.0 event in JSON; Concord requires time and a data object. Other \
+             members are extension attributes. At most {} bytes of JSON, nesting at most {} \
+             levels; a time at most {} ms ahead of this service's clock.",
+            limits.max_event_bytes, limits.max_depth, limits.max_skew_ms
+        ),
+        "required": ["specversion", "id", "source", "type", "time", "data"],
+        "properties": {
+            "specversion": {"const": "1.0"},
+            "id": name("Names one event for ever"),
+            "source": name("The service that raised the event"),
+            "type": name("The event type"),
+            "time": {"type": "string", "format": "date-time"},
+            "datacontenttype": {"anyOf": [
+                {"type": "string", "pattern": json_media_type, "description": "A JSON media type"},
+                {"type": "null"},
+            ]},
+            "sequence": {"description": "Any value, ignored: the receiver assigns its own"},
+            "data": {"type": "object"},
+        },
+        "propertyNames": {"pattern": "^[a-z0-9]+$"},
+        "additionalProperties": {"type": ["string", "number", "boolean"]},
+    });
+    let mut components = Map::new();
+    // An event of a catalogue type must carry that type's data; any other type is ignored
+    // whatever its data (but still needs the envelope).
+    let event = if event_schemas.is_empty() {
+        schema_ref("CloudEventEnvelope")
+    } else {
+        let mut branches: Vec<Value> = Vec::new();
+        for (ty, schema) in event_schemas {
+            let component = data_schema_name(ty);
+            components.insert(component.clone(), schema.clone());
+            branches.push(json!({
+                "type": "object",
+                "properties": {"type": {"const": ty}, "data": schema_ref(&component)},
+            }));
+        }
+        let known: Vec<&String> = event_schemas.iter().map(|(ty, _)| ty).collect();
+        branches.push(json!({
+            "type": "object",
+            "properties": {"type": {"not": {"enum": known}}},
+        }));
+        json!({"allOf": [schema_ref("CloudEventEnvelope"), {"anyOf": branches}]})
+    };
+    let mut all = json!({
         "Error": {
             "type": "object",
             "required": ["error"],
@@ -400,22 +537,8 @@ fn schemas() -> Value {
                 "parameter": {"type": "string", "description": "The query or path parameter at fault"},
             },
         },
-        "CloudEvent": {
-            "type": "object",
-            "description": "A CloudEvents 1.0 event in JSON; Concord requires time and a data object. \
-                Other members are extension attributes.",
-            "required": ["specversion", "id", "source", "type", "time", "data"],
-            "properties": {
-                "specversion": {"const": "1.0"},
-                "id": {"type": "string", "minLength": 1},
-                "source": {"type": "string", "minLength": 1},
-                "type": {"type": "string", "minLength": 1},
-                "time": {"type": "string", "format": "date-time"},
-                "datacontenttype": {"type": "string"},
-                "data": {"type": "object"},
-            },
-            "additionalProperties": {"type": ["string", "number", "boolean"]},
-        },
+        "CloudEventEnvelope": envelope,
+        "CloudEvent": event,
         "StoredEvent": {
             "allOf": [
                 schema_ref("CloudEvent"),
@@ -433,15 +556,19 @@ fn schemas() -> Value {
                 "events": {"type": "array", "items": schema_ref("StoredEvent")},
                 "next_after": {"type": "integer", "minimum": 0, "description": "The highest sequence examined"},
                 "has_more": {"type": "boolean", "description": "Whether the store holds events after next_after"},
+                "last_sequence": {"type": "integer", "minimum": 0, "description": "The store's highest sequence when the page was read"},
+                "store_id": {"type": "string", "description": "The identity of this store: a cursor belongs to one store"},
             },
         },
         "PutReport": {
             "type": "object",
-            "required": ["accepted", "duplicates", "ignored", "results"],
+            "required": ["accepted", "duplicates", "conflicts", "ignored", "results", "store_id"],
             "properties": {
                 "accepted": count,
                 "duplicates": count,
+                "conflicts": count,
                 "ignored": count,
+                "store_id": {"type": "string", "description": "The identity of this store"},
                 "results": {
                     "type": "array",
                     "items": {
@@ -449,7 +576,7 @@ fn schemas() -> Value {
                         "required": ["id", "status"],
                         "properties": {
                             "id": {"type": "string"},
-                            "status": {"enum": ["accepted", "duplicate", "ignored"]},
+                            "status": {"enum": ["accepted", "duplicate", "conflict", "ignored"]},
                             "reason": {"type": "string"},
                         },
                     },
@@ -500,5 +627,9 @@ fn schemas() -> Value {
                 },
             },
         },
-    })
+    });
+    if let Some(map) = all.as_object_mut() {
+        map.extend(components);
+    }
+    all
 }

@@ -19,9 +19,45 @@ pub fn require(field: &str, value: &str) -> Result<(), CommandError> {
     }
 }
 
-/// JSON Schema of a non-empty string.
+/// JSON Schema of a non-empty string (as events carry ids).
 pub fn id_schema() -> Value {
     json!({"type": "string", "minLength": 1})
+}
+
+/// The characters `str::trim` removes (Unicode `White_Space`), as a regular-expression class
+/// body: what [`require`] does not count.
+const WHITE_SPACE: &str =
+    r"\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+/// JSON Schema of a command's id or name: a string with something besides white space
+/// ([`require`]), so the OpenAPI document says exactly what a command refuses.
+pub fn input_text_schema() -> Value {
+    json!({"type": "string", "minLength": 1, "pattern": format!("[^{WHITE_SPACE}]")})
+}
+
+/// JSON Schema of a command's whole number from `minimum` up ([`whole_number`]).
+pub fn whole_number_schema(minimum: i64) -> Value {
+    json!({"type": "integer", "minimum": minimum, "maximum": i64::MAX})
+}
+
+/// Reads a whole number as JSON Schema counts one: an integer, or a number without a
+/// fraction (`10.0`), within `i64`. Anything else is refused (400), naming the value.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    use serde::de::Error;
+    match serde_json::Number::deserialize(deserializer)? {
+        n if n.is_i64() => Ok(n.as_i64().expect("an i64")),
+        n => match n.as_f64() {
+            // 2^63 is the first f64 above i64::MAX.
+            Some(f)
+                if f.fract() == 0.0 && f >= i64::MIN as f64 && f < 9_223_372_036_854_775_808.0 =>
+            {
+                Ok(f as i64)
+            }
+            _ => Err(D::Error::custom(format!(
+                "{n} is not a whole number within ±2^63"
+            ))),
+        },
+    }
 }
 
 /// JSON Schema of a German grade.
@@ -61,7 +97,9 @@ pub struct GradeStudent {
 
 impl GradeStudent {
     pub fn schema() -> Value {
-        object_schema(json!({"studentId": id_schema(), "examinationId": id_schema()}))
+        object_schema(
+            json!({"studentId": input_text_schema(), "examinationId": input_text_schema()}),
+        )
     }
 
     pub fn require_ids(&self) -> Result<(), CommandError> {
@@ -159,7 +197,7 @@ impl Hire {
     pub fn schema() -> Value {
         json!({
             "type": "object",
-            "properties": {"studentId": id_schema(), "force": {"type": "boolean", "default": false}},
+            "properties": {"studentId": input_text_schema(), "force": {"type": "boolean", "default": false}},
             "required": ["studentId"],
         })
     }

@@ -115,6 +115,15 @@ fn routes() -> Vec<Route> {
             &[],
             false,
         ),
+        route(
+            "GET",
+            "/api/asyncapi.json",
+            "/api/asyncapi.json",
+            None,
+            "",
+            &[],
+            false,
+        ),
         route("GET", "/api/notes", "/api/notes", None, "", &[], false),
         route(
             "POST",

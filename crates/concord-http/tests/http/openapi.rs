@@ -30,6 +30,7 @@ async fn the_document_describes_exactly_what_the_router_serves() {
         ("GET", "/api/sync"),
         ("POST", "/api/sync"),
         ("GET", "/api/openapi.json"),
+        ("GET", "/api/asyncapi.json"),
         ("POST", "/ui/command"),
         ("POST", "/ui/sync"),
         ("GET", "/login"),

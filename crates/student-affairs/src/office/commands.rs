@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::OfficeModel;
-use crate::api::{group_schema, id_schema, object_schema, require};
+use crate::api::{group_schema, input_text_schema, object_schema, require};
 use crate::catalogue::{EventData, ExaminationCreated, Group, StudentCreated, StudentEnrolled};
 
 /// `POST /api/students`
@@ -21,7 +21,7 @@ pub struct CreateStudent {
 
 impl CreateStudent {
     pub fn schema() -> Value {
-        object_schema(json!({"studentId": id_schema(), "name": {"type": "string", "minLength": 1}}))
+        object_schema(json!({"studentId": input_text_schema(), "name": input_text_schema()}))
     }
 }
 
@@ -56,8 +56,8 @@ pub struct CreateExamination {
 impl CreateExamination {
     pub fn schema() -> Value {
         object_schema(json!({
-            "examinationId": id_schema(),
-            "title": {"type": "string", "minLength": 1},
+            "examinationId": input_text_schema(),
+            "title": input_text_schema(),
             "group": group_schema(),
         }))
     }
@@ -116,7 +116,9 @@ pub struct Enroll {
 
 impl Enroll {
     pub fn schema() -> Value {
-        object_schema(json!({"studentId": id_schema(), "examinationId": id_schema()}))
+        object_schema(
+            json!({"studentId": input_text_schema(), "examinationId": input_text_schema()}),
+        )
     }
 }
 

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::SeGroupModel;
-use crate::api::{self, id_schema, object_schema, require, GradeStudent, Hire};
+use crate::api::{
+    self, input_text_schema, object_schema, require, whole_number_schema, GradeStudent, Hire,
+};
 use crate::catalogue::{AssignmentCreated, AssignmentScored, EventData, Group};
 
 /// `POST /api/assignments`
@@ -18,16 +20,17 @@ pub struct CreateAssignment {
     pub assignment_id: String,
     pub examination_id: String,
     pub title: String,
+    #[serde(deserialize_with = "api::whole_number")]
     pub max_points: i64,
 }
 
 impl CreateAssignment {
     pub fn schema() -> Value {
         object_schema(json!({
-            "assignmentId": id_schema(),
-            "examinationId": id_schema(),
-            "title": {"type": "string", "minLength": 1},
-            "maxPoints": {"type": "integer", "minimum": 1},
+            "assignmentId": input_text_schema(),
+            "examinationId": input_text_schema(),
+            "title": input_text_schema(),
+            "maxPoints": whole_number_schema(1),
         }))
     }
 }
@@ -73,14 +76,15 @@ pub fn create_assignment(
 #[serde(rename_all = "camelCase")]
 pub struct Score {
     pub student_id: String,
+    #[serde(deserialize_with = "api::whole_number")]
     pub points: i64,
 }
 
 impl Score {
     pub fn schema() -> Value {
         object_schema(json!({
-            "studentId": id_schema(),
-            "points": {"type": "integer", "minimum": 0},
+            "studentId": input_text_schema(),
+            "points": whole_number_schema(0),
         }))
     }
 }
@@ -91,8 +95,8 @@ pub fn score(
     params: &Params,
     input: Score,
 ) -> Result<Vec<EventDraft>, CommandError> {
+    // The path's id is only looked up: one no assignment has is unknown (404).
     let assignment_id = params.get("assignmentId").map_or("", String::as_str);
-    require("assignmentId", assignment_id)?;
     require("studentId", &input.student_id)?;
     let assignment = model
         .assignment(assignment_id)
@@ -103,14 +107,22 @@ pub fn score(
             "assignment {assignment_id:?} is known only from scores; its maxPoints are not known yet"
         ))
     })?;
+    // Below 0 is wrong input (400); above the assignment's maxPoints conflicts with what
+    // this service knows of the assignment now (409), which a later assignmentCreated may
+    // change.
     let points = u64::try_from(input.points)
         .ok()
         .filter(|&p| p <= max_points)
         .ok_or_else(|| {
-            CommandError::Invalid(format!(
+            let message = format!(
                 "points must be between 0 and {max_points}, not {}",
                 input.points
-            ))
+            );
+            if input.points < 0 {
+                CommandError::Invalid(message)
+            } else {
+                CommandError::Conflict(message)
+            }
         })?;
     if model.points(&input.student_id, assignment_id) == Some(points) {
         return Ok(vec![]);

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::TheoryGroupModel;
-use crate::api::{self, grade_schema, id_schema, object_schema, GradeStudent, Hire};
+use crate::api::{self, grade_schema, input_text_schema, object_schema, GradeStudent, Hire};
 use crate::catalogue::{EventData, Group, PresentationRated};
 use crate::grade::{not_a_grade, theory_grade, Grade, Ratings};
 
@@ -27,8 +27,8 @@ pub struct RatePresentation {
 impl RatePresentation {
     pub fn schema() -> Value {
         object_schema(json!({
-            "studentId": id_schema(),
-            "examinationId": id_schema(),
+            "studentId": input_text_schema(),
+            "examinationId": input_text_schema(),
             "content": grade_schema(),
             "presentation": grade_schema(),
             "discussion": grade_schema(),
