@@ -6,6 +6,9 @@
 //! - `concord simulate`: the deterministic simulator over seeds ([`simulate`]).
 //! - `concord bench`: the storage and runtime benchmark (`concord-bench`).
 //! - `concord token`: a fresh token and its hash for a configuration ([`token`]).
+//! - `concord export`, `import`, `digest`: a store's events to and from JSON Lines, and its
+//!   digest (`concord-ops`, wired in [`ops`]).
+//! - `concord status`: the links of running services in a table ([`status`]).
 //!
 //! Credentials: [`credentials`] reads and makes a deployment's credentials file.
 
@@ -14,8 +17,10 @@ mod config;
 mod credentials;
 mod demo;
 mod launch;
+mod ops;
 mod serve;
 mod simulate;
+mod status;
 mod token;
 
 use std::process::ExitCode;
@@ -35,6 +40,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => run_async(serve::run(args)),
         Command::Simulate(args) => simulate::run(args),
         Command::Token(args) => token::run(&args),
+        Command::Export(args) => ops::export(&args),
+        Command::Import(args) => ops::import(&args),
+        Command::Digest(args) => ops::digest(&args),
+        Command::Status(args) => run_async(status::run(args)),
         Command::Bench(args) => {
             let report = concord_bench::run(&args.options());
             println!("{report}");

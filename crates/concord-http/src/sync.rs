@@ -4,7 +4,10 @@
 //! The links themselves live elsewhere (they are sans-IO state machines driven by their own
 //! tasks); this crate only needs to ask them a few things, so it defines the small
 //! [`SyncControl`] trait they implement. Without links `/api/sync` answers `{"links":[]}`
-//! and the repairs answer 404.
+//! and the repairs answer 404. Either way `GET /api/sync` adds the inbound view — the peers
+//! that pull from and push to this service ([`Inbound`](crate::inbound::Inbound)) — as
+//! `"inbound": {"lastSequence", "peers": [{"peer","lastPull","pulledUpTo","lag","lastPush",
+//! "lastPushEvents","pushedEvents"}]}`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +18,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use concord_core::EventStore;
+
 use crate::error::{blocking, ApiError};
+use crate::Telemetry;
 
 pub(crate) const PATH: &str = "/api/sync";
 /// Where the per-link routes live; a domain route may not start with it.
@@ -76,11 +82,29 @@ pub trait SyncControl: Send + Sync + 'static {
 
 type Control = Option<Arc<dyn SyncControl>>;
 
-pub(crate) fn routes(control: Control) -> Router {
+/// What `GET /api/sync` and the GUI's sync panel show: the links' status (`{"links":[…]}`)
+/// and the inbound view. Reads the store: call it off the async workers.
+pub fn full_status(
+    control: Option<&Arc<dyn SyncControl>>,
+    telemetry: &Telemetry,
+    store: &dyn EventStore,
+) -> Value {
+    let mut status = match control {
+        Some(control) => control.status(),
+        None => json!({ "links": [] }),
+    };
+    let last_sequence = store.last_sequence().unwrap_or(0);
+    status["inbound"] = telemetry.inbound.to_json(last_sequence);
+    status
+}
+
+pub(crate) fn routes(control: Control, telemetry: &Telemetry, store: Arc<dyn EventStore>) -> Router {
+    let reader = (control.clone(), telemetry.clone(), store);
     Router::new()
         .route(
             PATH,
             get(status)
+                .with_state(reader)
                 .post(run_now)
                 .route_layer(axum::middleware::from_fn(crate::auth::require_json)),
         )
@@ -115,11 +139,13 @@ async fn retry(
     }
 }
 
-async fn status(State(control): State<Control>) -> Result<Json<Value>, ApiError> {
-    match control {
-        Some(control) => Ok(Json(blocking(move || Ok(control.status())).await?)),
-        None => Ok(Json(json!({ "links": [] }))),
-    }
+type Reader = (Control, Telemetry, Arc<dyn EventStore>);
+
+async fn status(
+    State((control, telemetry, store)): State<Reader>,
+) -> Result<Json<Value>, ApiError> {
+    let status = blocking(move || Ok(full_status(control.as_ref(), &telemetry, &*store))).await?;
+    Ok(Json(status))
 }
 
 async fn run_now(State(control): State<Control>) -> Json<Value> {

@@ -16,7 +16,7 @@ use concord_core::host::Host;
 use concord_core::runtime::{External, Intake};
 use concord_core::store::{LinkUpdate, StoreError};
 use concord_core::Model;
-use concord_http::{RepairFuture, SyncControl, SyncError, SyncFuture};
+use concord_http::{Metrics, RepairFuture, SyncControl, SyncError, SyncFuture};
 use concord_sync::{Direction, LinkSpec, LinkStatus, PullLink, PushLink, PushStep};
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
@@ -89,6 +89,8 @@ pub struct Links<M: Model> {
     host: Host<M>,
     transport: Arc<dyn Transport>,
     links: Vec<Arc<Link>>,
+    /// Where pulled events' outcomes are counted.
+    metrics: Arc<Metrics>,
 }
 
 /// The wall clock, the one place the shell reads it for the links.
@@ -105,6 +107,7 @@ impl<M: Model> Links<M> {
         host: Host<M>,
         specs: Vec<LinkSpec>,
         transport: Arc<dyn Transport>,
+        metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, StoreError> {
         let start = now();
         let mut links = Vec::with_capacity(specs.len());
@@ -126,7 +129,17 @@ impl<M: Model> Links<M> {
             host,
             transport,
             links,
+            metrics,
         }))
+    }
+
+    /// Each link's lag right now (its status's `pending`), by name: what the sync panel's
+    /// chart samples.
+    pub fn lags(&self) -> Vec<(String, Option<u64>)> {
+        self.links
+            .iter()
+            .map(|link| (link.spec.name.clone(), link.machine().status().pending))
+            .collect()
     }
 
     /// Starts one task per link; they stop when `stop` turns true.
@@ -199,10 +212,14 @@ impl<M: Model> Links<M> {
         };
         if let Some(step) = step {
             let position = step.link.cursor.as_ref().map_or(0, |c| c.position);
+            let kinds = concord_http::metrics::event_kinds(&step.events);
             let applied = self
                 .host
                 .take(External::from_link(step.events, step.link))
                 .await;
+            if let Ok(report) = &applied {
+                self.metrics.record_intake(&kinds, report);
+            }
             let durable = applied.is_ok();
             if let Machine::Pull(pull) = &mut *link.machine() {
                 pull.applied(now(), applied.as_ref().map_err(ToString::to_string));

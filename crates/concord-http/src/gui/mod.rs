@@ -80,6 +80,7 @@ pub(crate) struct Shell<M> {
     pub api: Api<M>,
     pub sync: Option<Arc<dyn SyncControl>>,
     pub gui: Gui,
+    pub telemetry: crate::Telemetry,
 }
 
 type Shared<M> = Arc<Shell<M>>;
@@ -89,6 +90,7 @@ pub(crate) fn routes<M: Model>(
     api: &Api<M>,
     sync: Option<Arc<dyn SyncControl>>,
     gui: &Gui,
+    telemetry: &crate::Telemetry,
 ) -> Router {
     let shell = Arc::new(Shell {
         name: host.core().name().to_owned(),
@@ -96,6 +98,7 @@ pub(crate) fn routes<M: Model>(
         api: api.clone(),
         sync,
         gui: gui.clone(),
+        telemetry: telemetry.clone(),
     });
     Router::new()
         .route(PATH, get(show::<M>))
