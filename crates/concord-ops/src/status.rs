@@ -308,7 +308,7 @@ mod tests {
         assert!(lines[3].starts_with("http://b") && lines[3].contains("DOWN"), "{table}");
         let problems = survey.problems();
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].starts_with("service http://b"), "{problems:?}");
-        assert!(problems[1].contains("link push-tas of se-group"), "{problems:?}");
+        assert!(problems[0].contains("link push-tas of se-group"), "{problems:?}");
+        assert!(problems[1].starts_with("service http://b"), "{problems:?}");
     }
 }
