@@ -63,12 +63,18 @@ pub fn export(args: &ExportArgs) -> Result<(), String> {
             let file = File::create(&partial)
                 .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
             let mut out = BufWriter::new(file);
-            let summary = concord_ops::export(&*store, &mut out, &mut tick)
-                .map_err(|e| e.to_string())?;
+            let summary =
+                concord_ops::export(&*store, &mut out, &mut tick).map_err(|e| e.to_string())?;
             let file = out.into_inner().map_err(|e| e.error().to_string())?;
-            file.sync_all().map_err(|e| format!("{}: {e}", partial.display()))?;
-            std::fs::rename(&partial, path)
-                .map_err(|e| format!("cannot rename {} to {}: {e}", partial.display(), path.display()))?;
+            file.sync_all()
+                .map_err(|e| format!("{}: {e}", partial.display()))?;
+            std::fs::rename(&partial, path).map_err(|e| {
+                format!(
+                    "cannot rename {} to {}: {e}",
+                    partial.display(),
+                    path.display()
+                )
+            })?;
             summary
         }
     };
@@ -87,8 +93,8 @@ pub fn import(args: &ImportArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot read {}: {e}", args.file.display()))
     };
     // Checked whole before the store is even opened: a bad file changes nothing.
-    let total = concord_ops::check(open_file()?)
-        .map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let total =
+        concord_ops::check(open_file()?).map_err(|e| format!("{}: {e}", args.file.display()))?;
     let store = open(&args.store, false)?;
     let bar = progress(total, "importing");
     let report = concord_ops::import(&*store, open_file()?, &mut |done| bar.set_position(done))
@@ -124,8 +130,8 @@ pub fn digest(args: &DigestArgs) -> Result<(), String> {
     let store = open(&args.store, true)?;
     let total = store.count().map_err(|e| e.to_string())?;
     let bar = progress(total, "digesting");
-    let digest =
-        concord_ops::digest(&*store, &mut |done| bar.set_position(done)).map_err(|e| e.to_string())?;
+    let digest = concord_ops::digest(&*store, &mut |done| bar.set_position(done))
+        .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
     println!("{digest}");
     Ok(())

@@ -7,12 +7,12 @@ use std::time::Duration;
 use crate::cli::StatusArgs;
 
 pub async fn run(args: StatusArgs) -> Result<(), String> {
-    let token = args
-        .token
-        .clone()
-        .or_else(|| std::env::var("CONCORD_TOKEN").ok().filter(|t| !t.is_empty()));
-    let client =
-        concord_node::client::build(args.tls_ca.as_deref()).map_err(|e| e.to_string())?;
+    let token = args.token.clone().or_else(|| {
+        std::env::var("CONCORD_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+    });
+    let client = concord_node::client::build(args.tls_ca.as_deref()).map_err(|e| e.to_string())?;
     let terminal = std::io::stdout().is_terminal();
     loop {
         let survey = concord_ops::status::survey(&client, &args.urls, token.as_deref()).await;

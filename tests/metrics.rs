@@ -42,7 +42,12 @@ fn parse(text: &str, openmetrics: bool) -> Value {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run python3");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
@@ -53,9 +58,23 @@ fn parse(text: &str, openmetrics: bool) -> Value {
 }
 
 /// The samples named `name` whose labels include every pair of `labels`.
-fn samples<'v>(families: &'v Value, family: &str, name: &str, labels: &[(&str, &str)]) -> Vec<&'v Value> {
+fn samples<'v>(
+    families: &'v Value,
+    family: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Vec<&'v Value> {
     let Some(found) = families.get(family) else {
-        panic!("no family {family} in {}", families.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(", "));
+        panic!(
+            "no family {family} in {}",
+            families
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     };
     found["samples"]
         .as_array()
@@ -109,53 +128,231 @@ fn metrics_after_a_story_have_every_family_with_sensible_values() {
     assert_eq!(anonymous.send("GET", "/metrics", &[], b"").status, 401);
     let credentials = Credentials::read(&demo.credentials_path().unwrap()).unwrap();
     let peer = credentials.peer("se-group").to_owned();
-    let as_peer = office.send("GET", "/metrics", &[("Authorization", &format!("Bearer {peer}"))], b"");
+    let as_peer = office.send(
+        "GET",
+        "/metrics",
+        &[("Authorization", &format!("Bearer {peer}"))],
+        b"",
+    );
     assert_eq!(as_peer.status, 403, "{}", as_peer.text());
 
     let (response, families) = scrape(office, false);
-    assert_eq!(response.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
 
     // Events stored by source and type: the office's own, and the groups' grades.
-    assert!(total(&families, "concord_events_stored", "concord_events_stored_total", &[("source", "students-office")]) > 0.0);
-    let graded_stored = total(&families, "concord_events_stored", "concord_events_stored_total", &[("source", "se-group"), ("type", "studentGraded")]);
+    assert!(
+        total(
+            &families,
+            "concord_events_stored",
+            "concord_events_stored_total",
+            &[("source", "students-office")]
+        ) > 0.0
+    );
+    let graded_stored = total(
+        &families,
+        "concord_events_stored",
+        "concord_events_stored_total",
+        &[("source", "se-group"), ("type", "studentGraded")],
+    );
     assert!(graded_stored >= 1.0, "{graded_stored}");
     // Received, by outcome: the delivery above once accepted and once a duplicate.
-    let received = |outcome| total(&families, "concord_events_received", "concord_events_received_total", &[("source", "se-group"), ("type", "studentGraded"), ("outcome", outcome)]);
+    let received = |outcome| {
+        total(
+            &families,
+            "concord_events_received",
+            "concord_events_received_total",
+            &[
+                ("source", "se-group"),
+                ("type", "studentGraded"),
+                ("outcome", outcome),
+            ],
+        )
+    };
     assert!(received("accepted") >= 1.0);
     assert!(received("duplicate") >= 1.0);
     // Commits: a histogram of latency in seconds and one of events per commit.
-    let commits = total(&families, "concord_commit_duration_seconds", "concord_commit_duration_seconds_count", &[]);
+    let commits = total(
+        &families,
+        "concord_commit_duration_seconds",
+        "concord_commit_duration_seconds_count",
+        &[],
+    );
     assert!(commits >= 1.0, "{commits}");
-    let seconds = total(&families, "concord_commit_duration_seconds", "concord_commit_duration_seconds_sum", &[]);
-    assert!(seconds > 0.0 && seconds < commits * 10.0, "{seconds} s over {commits} commits");
-    let written = total(&families, "concord_commit_events", "concord_commit_events_sum", &[]);
-    let stored = total(&families, "concord_events_stored", "concord_events_stored_total", &[]);
-    assert_eq!(written, stored, "every stored event was written by a commit");
+    let seconds = total(
+        &families,
+        "concord_commit_duration_seconds",
+        "concord_commit_duration_seconds_sum",
+        &[],
+    );
+    assert!(
+        seconds > 0.0 && seconds < commits * 10.0,
+        "{seconds} s over {commits} commits"
+    );
+    let written = total(
+        &families,
+        "concord_commit_events",
+        "concord_commit_events_sum",
+        &[],
+    );
+    let stored = total(
+        &families,
+        "concord_events_stored",
+        "concord_events_stored_total",
+        &[],
+    );
+    assert_eq!(
+        written, stored,
+        "every stored event was written by a commit"
+    );
     assert_eq!(families["concord_writer_queue_depth"]["type"], "gauge");
-    assert_eq!(total(&families, "concord_writer_queue_depth", "concord_writer_queue_depth", &[]), 0.0);
+    assert_eq!(
+        total(
+            &families,
+            "concord_writer_queue_depth",
+            "concord_writer_queue_depth",
+            &[]
+        ),
+        0.0
+    );
     // HTTP by route pattern and status, with latency.
-    assert!(total(&families, "concord_http_requests", "concord_http_requests_total", &[("route", "/api/events"), ("method", "POST"), ("status", "200")]) >= 2.0);
-    assert!(total(&families, "concord_http_requests", "concord_http_requests_total", &[("route", "/metrics"), ("status", "401")]) >= 1.0);
-    assert!(total(&families, "concord_http_request_duration_seconds", "concord_http_request_duration_seconds_count", &[("route", "/api/events")]) >= 2.0);
+    assert!(
+        total(
+            &families,
+            "concord_http_requests",
+            "concord_http_requests_total",
+            &[
+                ("route", "/api/events"),
+                ("method", "POST"),
+                ("status", "200")
+            ]
+        ) >= 2.0
+    );
+    assert!(
+        total(
+            &families,
+            "concord_http_requests",
+            "concord_http_requests_total",
+            &[("route", "/metrics"), ("status", "401")]
+        ) >= 1.0
+    );
+    assert!(
+        total(
+            &families,
+            "concord_http_request_duration_seconds",
+            "concord_http_request_duration_seconds_count",
+            &[("route", "/api/events")]
+        ) >= 2.0
+    );
     // Inbound: the groups pull the office's enrollments and push their grades.
     let inbound = |family: &str| total(&families, family, family, &[("peer", "se-group")]);
     assert!(inbound("concord_inbound_last_pull_timestamp_seconds") > 1.7e9);
     assert!(inbound("concord_inbound_last_push_timestamp_seconds") > 1.7e9);
-    assert_eq!(inbound("concord_inbound_lag_events"), 0.0, "settled: se-group read it all");
-    assert!(total(&families, "concord_inbound_pushed_events", "concord_inbound_pushed_events_total", &[("peer", "se-group")]) >= 1.0);
+    assert_eq!(
+        inbound("concord_inbound_lag_events"),
+        0.0,
+        "settled: se-group read it all"
+    );
+    assert!(
+        total(
+            &families,
+            "concord_inbound_pushed_events",
+            "concord_inbound_pushed_events_total",
+            &[("peer", "se-group")]
+        ) >= 1.0
+    );
 
     // The links, at a service that runs them; here as OpenMetrics, through the strict parser.
     let (response, families) = scrape(se, true);
-    assert!(response.header("content-type").unwrap().starts_with("application/openmetrics-text"));
-    let links = samples(&families, "concord_link_cursor", "concord_link_cursor", &[("peer", "students-office")]);
+    assert!(response
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let links = samples(
+        &families,
+        "concord_link_cursor",
+        "concord_link_cursor",
+        &[("peer", "students-office")],
+    );
     assert!(!links.is_empty(), "{}", families["concord_link_cursor"]);
     let name = links[0][1]["link"].as_str().unwrap().to_owned();
     let of = |family: &str, sample: &str| total(&families, family, sample, &[("link", &name)]);
     assert!(of("concord_link_cursor", "concord_link_cursor") >= 1.0);
-    assert_eq!(of("concord_link_pending_events", "concord_link_pending_events"), 0.0);
-    assert!(of("concord_link_carried_events", "concord_link_carried_events_total") >= 1.0);
-    assert_eq!(of("concord_link_consecutive_failures", "concord_link_consecutive_failures"), 0.0);
+    assert_eq!(
+        of("concord_link_pending_events", "concord_link_pending_events"),
+        0.0
+    );
+    assert!(
+        of(
+            "concord_link_carried_events",
+            "concord_link_carried_events_total"
+        ) >= 1.0
+    );
+    assert_eq!(
+        of(
+            "concord_link_consecutive_failures",
+            "concord_link_consecutive_failures"
+        ),
+        0.0
+    );
     assert_eq!(of("concord_link_up", "concord_link_up"), 1.0);
-    assert!(of("concord_link_last_success_timestamp_seconds", "concord_link_last_success_timestamp_seconds") > 1.7e9);
-    assert_eq!(of("concord_link_rejected_events", "concord_link_rejected_events"), 0.0);
+    assert!(
+        of(
+            "concord_link_last_success_timestamp_seconds",
+            "concord_link_last_success_timestamp_seconds"
+        ) > 1.7e9
+    );
+    assert_eq!(
+        of(
+            "concord_link_rejected_events",
+            "concord_link_rejected_events"
+        ),
+        0.0
+    );
+
+    // The inbound view: the office knows who read it and how far, in /api/sync and its page.
+    let sync = office.get_ok("/api/sync");
+    let last = sync["inbound"]["lastSequence"].as_u64().unwrap();
+    let peers = sync["inbound"]["peers"].as_array().unwrap();
+    let se_reads = peers
+        .iter()
+        .find(|p| p["peer"] == "se-group")
+        .expect("se-group pulled");
+    assert_eq!(se_reads["pulledUpTo"].as_u64(), Some(last), "{sync}");
+    assert_eq!(se_reads["lag"], 0, "{sync}");
+    assert!(se_reads["pushedEvents"].as_u64().unwrap() >= 1, "{sync}");
+    let page = office.send("GET", "/", &[], b"").text();
+    assert!(
+        page.contains("id=\"inbound\""),
+        "the office's page shows its callers"
+    );
+    assert!(
+        !page.contains("its peers pull from it and push to it."),
+        "the old sentence is gone"
+    );
+    // The event log filtered by time: nothing in 2100, everything up to then.
+    let future = office
+        .send("GET", "/?from=2100-01-01T00:00#events", &[], b"")
+        .text();
+    assert!(future.contains("No events match."));
+    let until = office
+        .send("GET", "/?to=2100-01-01T00:00:00Z", &[], b"")
+        .text();
+    assert!(!until.contains("No events match."));
+    assert!(
+        until.contains("value=\"2100-01-01T00:00:00Z\""),
+        "the form keeps the filter"
+    );
+
+    // The se-group's links draw their lag (sampled every 5 s).
+    eventually(
+        "the sync panel draws a lag chart",
+        std::time::Duration::from_secs(15),
+        || {
+            let page = se.send("GET", "/", &[], b"").text();
+            page.contains("<svg class=\"lag\"").then_some(())
+        },
+    );
 }

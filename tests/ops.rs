@@ -28,7 +28,11 @@ fn concord(args: &[&str]) -> (Option<i32>, String, String) {
 
 fn ok(args: &[&str]) -> String {
     let (code, stdout, stderr) = concord(args);
-    assert_eq!(code, Some(0), "concord {args:?}\nstdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(
+        code,
+        Some(0),
+        "concord {args:?}\nstdout: {stdout}\nstderr: {stderr}"
+    );
     stdout
 }
 
@@ -61,9 +65,15 @@ fn office_with_a_story(data: &Path) -> (String, (Value, Value)) {
     );
     for i in 0..40 {
         let id = format!("s-{i:03}");
-        node.post_ok("/api/students", &json!({"studentId": id, "name": format!("Student ™ {i}")}));
+        node.post_ok(
+            "/api/students",
+            &json!({"studentId": id, "name": format!("Student ™ {i}")}),
+        );
         if i % 3 == 0 {
-            node.post_ok("/api/enrollments", &json!({"studentId": id, "examinationId": "se-1"}));
+            node.post_ok(
+                "/api/enrollments",
+                &json!({"studentId": id, "examinationId": "se-1"}),
+            );
         }
     }
     // A peer's grade with data in a spelling only the exact text keeps (1.70, a space).
@@ -75,7 +85,10 @@ fn office_with_a_story(data: &Path) -> (String, (Value, Value)) {
     assert!(status < 300, "{report}");
     let answers = answers(&node);
     office.stop_gracefully();
-    (data.join("students-office.db").display().to_string(), answers)
+    (
+        data.join("students-office.db").display().to_string(),
+        answers,
+    )
 }
 
 #[test]
@@ -91,15 +104,25 @@ fn export_import_and_digest_within_sqlite() {
     let text = std::fs::read_to_string(file).unwrap();
     assert_eq!(text.lines().count(), 56);
     assert!(!Path::new(&format!("{file}.partial")).exists());
-    assert_eq!(ok(&["export", "--store", &store]), text, "stdout and --out agree");
+    assert_eq!(
+        ok(&["export", "--store", &store]),
+        text,
+        "stdout and --out agree"
+    );
 
     let copy = data.path().join("copy.db");
     let copy = copy.to_str().unwrap();
     let report = ok(&["import", "--store", copy, file]);
-    assert!(report.contains("appended 56, already stored 0, conflicts 0"), "{report}");
+    assert!(
+        report.contains("appended 56, already stored 0, conflicts 0"),
+        "{report}"
+    );
     assert_eq!(digest(copy), before);
     let again = ok(&["import", "--store", copy, file]);
-    assert!(again.contains("appended 0, already stored 56, conflicts 0"), "{again}");
+    assert!(
+        again.contains("appended 0, already stored 56, conflicts 0"),
+        "{again}"
+    );
     assert_eq!(digest(copy), before, "importing twice changes nothing");
 
     // One event altered: its id is a conflict, named with its line; nothing else changes.
@@ -107,23 +130,41 @@ fn export_import_and_digest_within_sqlite() {
         .lines()
         .map(|line| line.replace("Student ™ 7\"", "Student ™ 7 (forged)\"") + "\n")
         .collect();
-    let line = text.lines().position(|l| l.contains("Student ™ 7\"")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.contains("Student ™ 7\""))
+        .unwrap()
+        + 1;
     let forged = data.path().join("forged.jsonl");
     std::fs::write(&forged, altered).unwrap();
     let (code, stdout, stderr) = concord(&["import", "--store", copy, forged.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{stdout}{stderr}");
-    assert!(stdout.contains("appended 0, already stored 55, conflicts 1"), "{stdout}");
-    assert!(stderr.contains(&format!("conflict: line {line}: id ")), "{stderr}");
+    assert!(
+        stdout.contains("appended 0, already stored 55, conflicts 1"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!("conflict: line {line}: id ")),
+        "{stderr}"
+    );
     assert_eq!(digest(copy), before);
 
     // A malformed line refuses the whole file before anything is stored.
     let broken = data.path().join("broken.jsonl");
     let fresh = data.path().join("fresh.db");
     std::fs::write(&broken, format!("{}{{\"id\":\"half\"}}\n", text)).unwrap();
-    let (code, _, stderr) = concord(&["import", "--store", fresh.to_str().unwrap(), broken.to_str().unwrap()]);
+    let (code, _, stderr) = concord(&[
+        "import",
+        "--store",
+        fresh.to_str().unwrap(),
+        broken.to_str().unwrap(),
+    ]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("line 57: not an event"), "{stderr}");
-    assert!(!fresh.exists(), "a refused file does not even create the store");
+    assert!(
+        !fresh.exists(),
+        "a refused file does not even create the store"
+    );
 
     // Reading a store that is not there is an error, not an empty store.
     let (code, _, stderr) = concord(&["digest", "--store", "/nonexistent/x.db"]);
@@ -162,7 +203,11 @@ fn a_store_moves_sqlite_to_postgresql_and_back_with_equal_digests_and_answers() 
         data.path(),
         &["--no-links".to_owned(), "--store".to_owned(), pg.clone()],
     );
-    assert_eq!(answers(&office.node()), story, "the service on PostgreSQL answers the same");
+    assert_eq!(
+        answers(&office.node()),
+        story,
+        "the service on PostgreSQL answers the same"
+    );
     office.stop_gracefully();
 
     // PostgreSQL → SQLite.
@@ -174,7 +219,12 @@ fn a_store_moves_sqlite_to_postgresql_and_back_with_equal_digests_and_answers() 
     let back_store = back.join("students-office.db");
     ok(&["import", "--store", back_store.to_str().unwrap(), back_file]);
     assert_eq!(digest(back_store.to_str().unwrap()), before);
-    let mut office = Concord::serve("students-office", free_port(), &back, &["--no-links".to_owned()]);
+    let mut office = Concord::serve(
+        "students-office",
+        free_port(),
+        &back,
+        &["--no-links".to_owned()],
+    );
     assert_eq!(answers(&office.node()), story, "and on SQLite again");
     office.stop_gracefully();
 

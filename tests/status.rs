@@ -46,18 +46,22 @@ fn status_names_a_service_that_is_down_and_the_links_failing_to_reach_it() {
     let _theory = Concord::serve("theory-group", base + 2, data.path(), &args);
     // The ta-pool (base + 3) is not started.
     let se = Node::new(base + 1);
-    eventually("se-group's links to the ta-pool fail", Duration::from_secs(20), || {
-        let links = se.links();
-        let failing = links
-            .iter()
-            .filter(|l| l["peer"] == "ta-pool" && l["state"] == "failing")
-            .count();
-        let healthy = links
-            .iter()
-            .filter(|l| l["peer"] == "students-office" && l["direction"] == "pull")
-            .all(|l| l["state"] == "ok" && !l["lastSuccess"].is_null());
-        (failing > 0 && healthy).then_some(())
-    });
+    eventually(
+        "se-group's links to the ta-pool fail",
+        Duration::from_secs(20),
+        || {
+            let links = se.links();
+            let failing = links
+                .iter()
+                .filter(|l| l["peer"] == "ta-pool" && l["state"] == "failing")
+                .count();
+            let healthy = links
+                .iter()
+                .filter(|l| l["peer"] == "students-office" && l["direction"] == "pull")
+                .all(|l| l["state"] == "ok" && !l["lastSuccess"].is_null());
+            (failing > 0 && healthy).then_some(())
+        },
+    );
     let token = shared_credentials().operator.clone();
 
     let everyone: Vec<String> = (0..4).map(url).collect();
@@ -67,21 +71,35 @@ fn status_names_a_service_that_is_down_and_the_links_failing_to_reach_it() {
     assert!(stdout.starts_with("SERVICE"), "{stdout}");
     let failing_links: Vec<&str> = stdout
         .lines()
-        .filter(|l| l.starts_with("FAILING: link ") && l.contains("of se-group") && l.contains("ta-pool"))
+        .filter(|l| {
+            l.starts_with("FAILING: link ") && l.contains("of se-group") && l.contains("ta-pool")
+        })
         .collect();
     assert!(!failing_links.is_empty(), "{stdout}");
     assert!(
         stdout.contains(&format!("FAILING: service {} ({}):", url(3), url(3))),
         "the ta-pool is named: {stdout}"
     );
-    assert!(stdout.lines().any(|l| l.starts_with(&url(3)) && l.contains("DOWN")), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&url(3)) && l.contains("DOWN")),
+        "{stdout}"
+    );
     // The healthy pull from the office is shown with its cursor, and the office lists the
     // se-group among the peers that read its log.
     assert!(
-        stdout.lines().any(|l| l.starts_with("se-group") && l.contains("← students-office") && l.contains(" ok ")),
+        stdout.lines().any(|l| l.starts_with("se-group")
+            && l.contains("← students-office")
+            && l.contains(" ok ")),
         "{stdout}"
     );
-    assert!(stdout.lines().any(|l| l.starts_with("students-office") && l.contains("se-group")), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("students-office") && l.contains("se-group")),
+        "{stdout}"
+    );
     assert!(stderr.contains("problems (listed above)"), "{stderr}");
 
     // The office alone has nothing wrong.
@@ -90,7 +108,7 @@ fn status_names_a_service_that_is_down_and_the_links_failing_to_reach_it() {
     assert!(!stdout.contains("FAILING"), "{stdout}");
 
     // A token the services do not know: every service is a problem, with the reason.
-    let (code, stdout, _) = status(&[url(0), "--token".to_owned(), "wrong".to_owned()].to_vec(), None);
+    let (code, stdout, _) = status(&[url(0), "--token".to_owned(), "wrong".to_owned()], None);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.contains("answered 401"), "{stdout}");
 }

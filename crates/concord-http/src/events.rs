@@ -118,7 +118,8 @@ async fn put_events<M: Model>(
         Err(other) => return Err(other.into()),
     };
     telemetry.metrics.record_intake(&kinds, &report);
-    if let Principal::Peer(peer) = &caller_name {
+    // An empty delivery is a push link's probe for this store's identity, not a push.
+    if let (Principal::Peer(peer), false) = (&caller_name, kinds.is_empty()) {
         telemetry
             .inbound
             .pushed(peer, kinds.len() as u64, crate::inbound::now());

@@ -39,7 +39,8 @@ pub struct PeerActivity {
 impl PeerActivity {
     /// How far its last pull lags behind this log's last sequence `last`.
     pub fn lag(&self, last: u64) -> Option<u64> {
-        self.pulled_up_to.map(|position| last.saturating_sub(position))
+        self.pulled_up_to
+            .map(|position| last.saturating_sub(position))
     }
 
     /// Unix seconds of its last pull and push, for metrics.
@@ -62,10 +63,12 @@ pub struct Inbound {
 impl Inbound {
     fn with_peer(&self, peer: &str, change: impl FnOnce(&mut PeerActivity)) {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-        let activity = peers.entry(peer.to_owned()).or_insert_with(|| PeerActivity {
-            peer: peer.to_owned(),
-            ..PeerActivity::default()
-        });
+        let activity = peers
+            .entry(peer.to_owned())
+            .or_insert_with(|| PeerActivity {
+                peer: peer.to_owned(),
+                ..PeerActivity::default()
+            });
         change(activity);
     }
 

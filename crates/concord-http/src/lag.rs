@@ -57,7 +57,12 @@ pub fn chart(samples: &[Sample]) -> Option<Markup> {
     let (&(first, _), &(last, _)) = (samples.first()?, samples.last()?);
     let window = SAMPLE_EVERY.as_secs() as i64 * (SAMPLES as i64 - 1);
     let start = last - window;
-    let max = samples.iter().filter_map(|(_, lag)| *lag).max().unwrap_or(0).max(1);
+    let max = samples
+        .iter()
+        .filter_map(|(_, lag)| *lag)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let x = |at: i64| (at - start) as f64 / window as f64 * WIDTH;
     let y = |lag: u64| HEIGHT - 1.0 - lag as f64 / max as f64 * (HEIGHT - 2.0);
     let mut lines: Vec<String> = Vec::new();
@@ -78,12 +83,19 @@ pub fn chart(samples: &[Sample]) -> Option<Markup> {
         lines.push(current);
     }
     let latest = samples.iter().rev().find_map(|(_, lag)| *lag);
-    let minutes = ((last - first) / 60).max(1);
+    let peak = samples
+        .iter()
+        .filter_map(|(_, lag)| *lag)
+        .max()
+        .unwrap_or(0);
+    let span = match last - first {
+        s if s < 120 => format!("{s} s"),
+        s => format!("{} min", s / 60),
+    };
     let title = format!(
-        "Lag over the last {minutes} min: at most {max} behind, now {}",
+        "Lag over the last {span}: at most {peak} behind, now {}",
         latest.map_or("unknown".to_owned(), |l| l.to_string())
     );
-    let peak = samples.iter().filter_map(|(_, lag)| *lag).max().unwrap_or(0);
     Some(html! {
         svg.lag width=(WIDTH) height=(HEIGHT) viewBox={ "0 0 " (WIDTH) " " (HEIGHT) }
             role="img" aria-label=(title) {
@@ -136,7 +148,11 @@ mod tests {
         ];
         let svg = chart(&samples).unwrap().into_string();
         assert_eq!(svg.matches("<polyline").count(), 1, "{svg}");
-        assert_eq!(svg.matches("<circle").count(), 1, "the lone last sample: {svg}");
+        assert_eq!(
+            svg.matches("<circle").count(),
+            1,
+            "the lone last sample: {svg}"
+        );
         // The peak touches the top, zero the bottom, the latest sample is at the right edge.
         assert!(svg.contains(",1.0\""), "{svg}");
         assert!(svg.contains(",31.0"), "{svg}");

@@ -98,7 +98,11 @@ pub fn full_status(
     status
 }
 
-pub(crate) fn routes(control: Control, telemetry: &Telemetry, store: Arc<dyn EventStore>) -> Router {
+pub(crate) fn routes(
+    control: Control,
+    telemetry: &Telemetry,
+    store: Arc<dyn EventStore>,
+) -> Router {
     let reader = (control.clone(), telemetry.clone(), store);
     Router::new()
         .route(

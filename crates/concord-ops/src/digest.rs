@@ -64,7 +64,7 @@ pub fn digest<S: EventReader + ?Sized>(
     let mut digest = Digest::default();
     store.replay(0, &mut |stored| {
         digest.add(&stored.event);
-        if digest.events % 4096 == 0 {
+        if digest.events.is_multiple_of(4096) {
             progress(digest.events);
         }
     })?;
@@ -99,7 +99,10 @@ mod tests {
         assert_eq!(of(&[&a, &b, &c]), of(&[&c, &a, &b]));
         assert_ne!(of(&[&a, &b, &c]), of(&[&a, &b]));
         assert_ne!(of(&[&a, &b]), of(&[&a, &event("2", r#"{"x":2.0}"#)]));
-        assert_eq!(of(&[]).to_string(), format!("sha256-sum:{} events:0", "0".repeat(64)));
+        assert_eq!(
+            of(&[]).to_string(),
+            format!("sha256-sum:{} events:0", "0".repeat(64))
+        );
     }
 
     #[test]

@@ -190,7 +190,13 @@ mod tests {
     /// An event whose data is exactly `data` (as text, so spellings like 1.50 stay).
     fn event(id: &str, source: &str, data: &str) -> CloudEvent {
         let time = Timestamp::parse("2026-01-02T03:04:05.123456789+02:00").unwrap();
-        CloudEvent::new(id, source, "thing", time, EventData::from_text(data).unwrap())
+        CloudEvent::new(
+            id,
+            source,
+            "thing",
+            time,
+            EventData::from_text(data).unwrap(),
+        )
     }
 
     fn exported(store: &MemoryStore) -> Vec<u8> {
@@ -205,25 +211,41 @@ mod tests {
         let events: Vec<CloudEvent> = (0..2500)
             .map(|i| {
                 let source = if i % 2 == 0 { "a" } else { "b" };
-                event(&format!("e{i}"), source, &format!(r#"{{"n": {i}, "f":1.50}}"#))
+                event(
+                    &format!("e{i}"),
+                    source,
+                    &format!(r#"{{"n": {i}, "f":1.50}}"#),
+                )
             })
             .collect();
         from.append(&events, &[]).unwrap();
         let file = exported(&from);
         assert_eq!(file.iter().filter(|&&b| b == b'\n').count(), 2500);
-        assert!(String::from_utf8_lossy(&file).contains("\"f\":1.50"), "data stays exact");
+        assert!(
+            String::from_utf8_lossy(&file).contains("\"f\":1.50"),
+            "data stays exact"
+        );
         assert_eq!(check(&file[..]).unwrap(), 2500);
 
         let to = MemoryStore::new();
         let mut seen = Vec::new();
         let report = import(&to, &file[..], &mut |n| seen.push(n)).unwrap();
-        assert_eq!((report.read, report.appended, report.duplicates), (2500, 2500, 0));
+        assert_eq!(
+            (report.read, report.appended, report.duplicates),
+            (2500, 2500, 0)
+        );
         assert_eq!(seen, vec![1000, 2000, 2500]);
-        assert_eq!(digest(&from, &mut |_| {}).unwrap(), digest(&to, &mut |_| {}).unwrap());
+        assert_eq!(
+            digest(&from, &mut |_| {}).unwrap(),
+            digest(&to, &mut |_| {}).unwrap()
+        );
         assert_eq!(exported(&to), file, "sequence order and every byte kept");
 
         let again = import(&to, &file[..], &mut |_| {}).unwrap();
-        assert_eq!((again.appended, again.duplicates, again.conflicts), (0, 2500, 0));
+        assert_eq!(
+            (again.appended, again.duplicates, again.conflicts),
+            (0, 2500, 0)
+        );
         assert_eq!(to.count().unwrap(), 2500);
     }
 
@@ -241,12 +263,21 @@ mod tests {
             file.push(b'\n');
         }
         let report = import(&to, &file[..], &mut |_| {}).unwrap();
-        assert_eq!((report.appended, report.duplicates, report.conflicts), (1, 0, 2));
+        assert_eq!(
+            (report.appended, report.duplicates, report.conflicts),
+            (1, 0, 2)
+        );
         assert_eq!(
             report.listed_conflicts,
             vec![
-                Conflict { line: 1, id: "x".into() },
-                Conflict { line: 3, id: "y".into() }
+                Conflict {
+                    line: 1,
+                    id: "x".into()
+                },
+                Conflict {
+                    line: 3,
+                    id: "y".into()
+                }
             ]
         );
         let kept = to.lookup(&["x"]).unwrap().remove(0).unwrap();

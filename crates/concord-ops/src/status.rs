@@ -142,7 +142,11 @@ impl Survey {
         let mut problems = Vec::new();
         for service in &self.services {
             if let Err(error) = &service.sync {
-                problems.push(format!("service {} ({}): {error}", service.label(), service.url));
+                problems.push(format!(
+                    "service {} ({}): {error}",
+                    service.label(),
+                    service.url
+                ));
             }
             for link in service.links() {
                 let state = text(&link, "state");
@@ -164,7 +168,14 @@ impl Survey {
     /// The table of every link (and the peers each service saw), as of `now`.
     pub fn render(&self, now: Timestamp) -> String {
         let mut rows: Vec<[String; 9]> = vec![[
-            "SERVICE", "LINK", "PEER", "STATE", "CURSOR", "LAG", "LAST SUCCESS", "REJECTED",
+            "SERVICE",
+            "LINK",
+            "PEER",
+            "STATE",
+            "CURSOR",
+            "LAG",
+            "LAST SUCCESS",
+            "REJECTED",
             "LAST ERROR",
         ]
         .map(str::to_owned)];
@@ -203,14 +214,23 @@ impl Survey {
                 ]);
             }
             for link in &links {
-                let arrow = if text(link, "direction") == "pull" { "←" } else { "→" };
+                let arrow = if text(link, "direction") == "pull" {
+                    "←"
+                } else {
+                    "→"
+                };
                 rows.push([
                     label.clone(),
                     text(link, "name").to_owned(),
                     format!("{arrow} {}", text(link, "peer")),
                     text(link, "state").to_owned(),
-                    link["cursor"].as_u64().map(|c| c.to_string()).unwrap_or_default(),
-                    link["pending"].as_u64().map_or("?".to_owned(), |p| p.to_string()),
+                    link["cursor"]
+                        .as_u64()
+                        .map(|c| c.to_string())
+                        .unwrap_or_default(),
+                    link["pending"]
+                        .as_u64()
+                        .map_or("?".to_owned(), |p| p.to_string()),
                     link["lastSuccess"]
                         .as_str()
                         .map_or("never".to_owned(), |t| ago(t, now)),
@@ -225,7 +245,9 @@ impl Survey {
                     peer["lastPull"]
                         .as_str()
                         .map_or("never".to_owned(), |t| ago(t, now)),
-                    peer["lag"].as_u64().map_or("—".to_owned(), |l| l.to_string()),
+                    peer["lag"]
+                        .as_u64()
+                        .map_or("—".to_owned(), |l| l.to_string()),
                     peer["lastPush"].as_str().map_or("never".to_owned(), |t| {
                         format!("{} ({} events)", ago(t, now), peer["lastPushEvents"])
                     }),
@@ -234,8 +256,8 @@ impl Survey {
         }
         let mut out = table(&rows);
         if !inbound.is_empty() {
-            let mut with_head = vec![["SERVICE", "CALLED BY", "LAST PULL", "LAG", "LAST PUSH"]
-                .map(str::to_owned)];
+            let mut with_head =
+                vec![["SERVICE", "CALLED BY", "LAST PULL", "LAG", "LAST PUSH"].map(str::to_owned)];
             with_head.extend(inbound);
             out.push('\n');
             out.push_str(&table(&with_head));
@@ -302,13 +324,28 @@ mod tests {
         let table = survey.render(now);
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[0].starts_with("SERVICE"), "{table}");
-        assert!(lines[1].contains("pull-office") && lines[1].contains("12 s ago"), "{table}");
-        assert!(lines[2].contains("failing") && lines[2].contains("ta-pool unreachable"), "{table}");
-        assert!(!lines[2].contains("11:59:59"), "the error's time is not repeated: {table}");
-        assert!(lines[3].starts_with("http://b") && lines[3].contains("DOWN"), "{table}");
+        assert!(
+            lines[1].contains("pull-office") && lines[1].contains("12 s ago"),
+            "{table}"
+        );
+        assert!(
+            lines[2].contains("failing") && lines[2].contains("ta-pool unreachable"),
+            "{table}"
+        );
+        assert!(
+            !lines[2].contains("11:59:59"),
+            "the error's time is not repeated: {table}"
+        );
+        assert!(
+            lines[3].starts_with("http://b") && lines[3].contains("DOWN"),
+            "{table}"
+        );
         let problems = survey.problems();
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].contains("link push-tas of se-group"), "{problems:?}");
+        assert!(
+            problems[0].contains("link push-tas of se-group"),
+            "{problems:?}"
+        );
         assert!(problems[1].starts_with("service http://b"), "{problems:?}");
     }
 }

@@ -84,7 +84,9 @@ impl LogQuery {
 
     /// Whether `event`'s time lies within `from` and `to`.
     fn in_time(&self, event: &CloudEvent) -> bool {
-        self.from.as_ref().is_none_or(|(_, from)| event.time >= *from)
+        self.from
+            .as_ref()
+            .is_none_or(|(_, from)| event.time >= *from)
             && self.to.as_ref().is_none_or(|(_, to)| event.time <= *to)
     }
 
@@ -535,15 +537,26 @@ mod tests {
         let query = LogQuery::from_query(
             "from=1970-01-01T00:00:00.000000010Z&to=1970-01-01T00:00:00.000000014%2B00:00",
         );
-        assert_eq!(sequences(&read_log(&store, &query).unwrap()), (10..=14).collect::<Vec<_>>());
+        assert_eq!(
+            sequences(&read_log(&store, &query).unwrap()),
+            (10..=14).collect::<Vec<_>>()
+        );
         let forward = LogQuery {
             after: Some(12),
             ..query.clone()
         };
-        assert_eq!(sequences(&read_log(&store, &forward).unwrap()), vec![13, 14]);
-        assert!(query.href(None).contains("from=1970-01-01T00%3A00%3A00.000000010Z"));
+        assert_eq!(
+            sequences(&read_log(&store, &forward).unwrap()),
+            vec![13, 14]
+        );
+        assert!(query
+            .href(None)
+            .contains("from=1970-01-01T00%3A00%3A00.000000010Z"));
         let local = LogQuery::from_query("from=1970-01-01T00:00&to=garbage");
-        assert_eq!(local.from.map(|(_, t)| t), Some(Timestamp::from_unix_nanos(0)));
+        assert_eq!(
+            local.from.map(|(_, t)| t),
+            Some(Timestamp::from_unix_nanos(0))
+        );
         assert_eq!(local.to, None, "what the page cannot read is ignored");
     }
 

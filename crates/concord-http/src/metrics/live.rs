@@ -50,7 +50,11 @@ impl Live {
     }
 
     fn last_sequence(&self) -> Option<u64> {
-        let store = self.store.read().unwrap_or_else(|p| p.into_inner()).clone()?;
+        let store = self
+            .store
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
         store.last_sequence().ok()
     }
 
@@ -79,15 +83,24 @@ impl Rows<'_, '_> {
         unit: Option<&Unit>,
         rows: &[(Labels, f64)],
     ) -> Result<(), std::fmt::Error> {
-        let mut metric = self.encoder.encode_descriptor(name, help, unit, MetricType::Gauge)?;
+        let mut metric = self
+            .encoder
+            .encode_descriptor(name, help, unit, MetricType::Gauge)?;
         for (labels, value) in rows {
             ConstGauge::new(*value).encode(metric.encode_family(labels)?)?;
         }
         Ok(())
     }
 
-    fn counter(&mut self, name: &str, help: &str, rows: &[(Labels, u64)]) -> Result<(), std::fmt::Error> {
-        let mut metric = self.encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    fn counter(
+        &mut self,
+        name: &str,
+        help: &str,
+        rows: &[(Labels, u64)],
+    ) -> Result<(), std::fmt::Error> {
+        let mut metric = self
+            .encoder
+            .encode_descriptor(name, help, None, MetricType::Counter)?;
         for (labels, value) in rows {
             ConstCounter::new(*value).encode(metric.encode_family(labels)?)?;
         }
@@ -107,7 +120,7 @@ impl Collector for Live {
         };
         rows.gauge(
             "writer_queue_depth",
-            "Requests waiting for the service's writer",
+            "Requests waiting for the service's writer.",
             None,
             &[(Vec::new(), (self.queued)() as f64)],
         )?;
@@ -115,7 +128,7 @@ impl Collector for Live {
         if let Some(last) = last {
             rows.gauge(
                 "store_last_sequence",
-                "The highest sequence in this service's store",
+                "The highest sequence in this service's store.",
                 None,
                 &[(Vec::new(), last as f64)],
             )?;
@@ -124,7 +137,11 @@ impl Collector for Live {
         let links = self.links();
         let label = |link: &Value| -> Labels {
             let text = |key: &str| link[key].as_str().unwrap_or_default().to_owned();
-            vec![("link", text("name")), ("peer", text("peer")), ("direction", text("direction"))]
+            vec![
+                ("link", text("name")),
+                ("peer", text("peer")),
+                ("direction", text("direction")),
+            ]
         };
         let gauge_of = |key: &str| -> Vec<(Labels, f64)> {
             links
@@ -134,13 +151,13 @@ impl Collector for Live {
         };
         rows.gauge(
             "link_cursor",
-            "A link's cursor: the position in the peer's log (pull) or in its own (push) carried up to",
+            "A link's cursor: the position in the peer's log (pull) or in its own (push) carried up to.",
             None,
             &gauge_of("cursor"),
         )?;
         rows.gauge(
             "link_pending_events",
-            "A link's lag: log positions after its cursor not yet examined (an upper bound on the events still to carry)",
+            "A link's lag: log positions after its cursor not yet examined (an upper bound on the events still to carry).",
             None,
             &gauge_of("pending"),
         )?;
@@ -150,18 +167,18 @@ impl Collector for Live {
             .collect();
         rows.counter(
             "link_carried_events",
-            "Events a link has carried (applied or delivered) since the service started",
+            "Events a link has carried (applied or delivered) since the service started.",
             &carried,
         )?;
         rows.gauge(
             "link_consecutive_failures",
-            "A link's failed rounds in a row (0 when healthy)",
+            "A link's failed rounds in a row (0 when healthy).",
             None,
             &gauge_of("failures"),
         )?;
         rows.gauge(
             "link_rejected_events",
-            "Events a link holds as rejected (dead letters)",
+            "Events a link holds as rejected (dead letters).",
             None,
             &gauge_of("rejected"),
         )?;
@@ -171,7 +188,7 @@ impl Collector for Live {
             .collect();
         rows.gauge(
             "link_up",
-            "1 while a link's last round succeeded, 0 while it fails or is stopped",
+            "1 while a link's last round succeeded, 0 while it fails or is stopped.",
             None,
             &up,
         )?;
@@ -181,7 +198,7 @@ impl Collector for Live {
             .collect();
         rows.gauge(
             "link_last_success_timestamp_seconds",
-            "When a link's last round succeeded (Unix time)",
+            "When a link's last round succeeded (Unix time).",
             None,
             &success,
         )?;
@@ -194,7 +211,7 @@ impl Collector for Live {
             .collect();
         rows.gauge(
             "inbound_pulled_position",
-            "The position in this service's log a peer's last getEvents read up to",
+            "The position in this service's log a peer's last getEvents read up to.",
             None,
             &pulled,
         )?;
@@ -205,7 +222,7 @@ impl Collector for Live {
                 .collect();
             rows.gauge(
                 "inbound_lag_events",
-                "How far a peer's last read lags behind this service's log",
+                "How far a peer's last read lags behind this service's log.",
                 None,
                 &lag,
             )?;
@@ -216,7 +233,7 @@ impl Collector for Live {
             .collect();
         rows.gauge(
             "inbound_last_pull_timestamp_seconds",
-            "When a peer last read this service's log (Unix time)",
+            "When a peer last read this service's log (Unix time).",
             None,
             &last_pull,
         )?;
@@ -226,7 +243,7 @@ impl Collector for Live {
             .collect();
         rows.gauge(
             "inbound_last_push_timestamp_seconds",
-            "When a peer last delivered events here (Unix time)",
+            "When a peer last delivered events here (Unix time).",
             None,
             &last_push,
         )?;
@@ -237,7 +254,7 @@ impl Collector for Live {
             .collect();
         rows.counter(
             "inbound_pushed_events",
-            "Events a peer has delivered here since the service started",
+            "Events a peer has delivered here since the service started.",
             &pushed,
         )
     }

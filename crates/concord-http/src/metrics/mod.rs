@@ -109,7 +109,7 @@ impl Metrics {
         let commit_events = Histogram::new(exponential_buckets(1.0, 4.0, 8));
         registry.register(
             "commit_events",
-            "Events written by one group commit",
+            "Events written by one group commit (0 for a commit that only moves link cursors)",
             commit_events.clone(),
         );
         let http_requests = Family::<Labels, Counter>::default();
@@ -159,12 +159,17 @@ impl Metrics {
             seen.insert(key);
             vec![("source", source.to_owned()), ("type", ty.to_owned())]
         } else {
-            vec![("source", "_other".to_owned()), ("type", "_other".to_owned())]
+            vec![
+                ("source", "_other".to_owned()),
+                ("type", "_other".to_owned()),
+            ]
         }
     }
 
     fn stored(&self, source: &str, ty: &str) {
-        self.events_stored.get_or_create(&self.event_labels(source, ty)).inc();
+        self.events_stored
+            .get_or_create(&self.event_labels(source, ty))
+            .inc();
     }
 
     fn committed(&self, seconds: f64, events: usize) {
@@ -202,8 +207,13 @@ impl Metrics {
 
     fn answered(&self, method: &Method, route: &str, status: u16, seconds: f64) {
         let method = match *method {
-            Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::DELETE
-            | Method::PATCH | Method::OPTIONS => method.as_str().to_owned(),
+            Method::GET
+            | Method::HEAD
+            | Method::POST
+            | Method::PUT
+            | Method::DELETE
+            | Method::PATCH
+            | Method::OPTIONS => method.as_str().to_owned(),
             _ => "other".to_owned(),
         };
         let mut labels = vec![("method", method), ("route", route.to_owned())];
@@ -226,16 +236,20 @@ impl Metrics {
 
 /// The (source, type) of each event, for [`Metrics::record_intake`].
 pub fn event_kinds(events: &[concord_core::CloudEvent]) -> Vec<(String, String)> {
-    events.iter().map(|e| (e.source.clone(), e.ty.clone())).collect()
+    events
+        .iter()
+        .map(|e| (e.source.clone(), e.ty.clone()))
+        .collect()
 }
 
 pub(crate) fn routes(metrics: Arc<Metrics>) -> Router {
-    Router::new()
-        .route(PATH, get(scrape))
-        .with_state(metrics)
+    Router::new().route(PATH, get(scrape)).with_state(metrics)
 }
 
-async fn scrape(State(metrics): State<Arc<Metrics>>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn scrape(
+    State(metrics): State<Arc<Metrics>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let openmetrics = headers
         .get_all(ACCEPT)
         .iter()
@@ -253,12 +267,20 @@ async fn scrape(State(metrics): State<Arc<Metrics>>, headers: HeaderMap) -> Resu
     } else {
         "text/plain; version=0.0.4; charset=utf-8"
     };
-    Ok(([(CONTENT_TYPE, HeaderValue::from_static(content_type))], text).into_response())
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        text,
+    )
+        .into_response())
 }
 
 /// Middleware: counts and times every request by its route's pattern (`unmatched` for the
 /// fallback, so unknown paths cannot grow the label set).
-pub(crate) async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+pub(crate) async fn track(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request

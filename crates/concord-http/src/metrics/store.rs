@@ -51,9 +51,9 @@ impl EventReader for MeteredStore {
             sink(stored);
             replayed += 1;
             // The clock is read once per thousand events: cheap, and often enough.
-            if replayed % 1024 == 0 && Instant::now() >= next_report {
+            if replayed.is_multiple_of(1024) && Instant::now() >= next_report {
                 next_report = Instant::now() + REPLAY_REPORT_EVERY;
-                let percent = if total == 0 { 100 } else { sequence * 100 / total };
+                let percent = (sequence * 100).checked_div(total).unwrap_or(100);
                 tracing::info!(
                     service = %self.service,
                     replayed,
