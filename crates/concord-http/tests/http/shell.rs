@@ -47,9 +47,10 @@ async fn the_page_links_the_api() {
 #[tokio::test]
 async fn sync_without_links_answers_an_empty_list() {
     let service = Service::start();
+    // No links, and (no peer has called yet) an empty inbound view.
     assert_eq!(
         service.get("/api/sync").await.expect(200),
-        &json!({"links": []})
+        &json!({"links": [], "inbound": {"lastSequence": 0, "peers": []}})
     );
     let reply = service.post("/api/sync", "application/json", "").await;
     assert_eq!(reply.expect(200), &json!({"links": []}));
@@ -92,7 +93,10 @@ async fn sync_asks_the_attached_links() {
     let service = Service::of(running);
     assert_eq!(
         service.get("/api/sync").await.expect(200),
-        &json!({"links": [{"name": "pull-x", "peer": "http://peer", "direction": "pull", "cursor": 3}]})
+        &json!({
+            "links": [{"name": "pull-x", "peer": "http://peer", "direction": "pull", "cursor": 3}],
+            "inbound": {"lastSequence": 0, "peers": []}
+        })
     );
     assert_eq!(
         service
