@@ -22,7 +22,24 @@ pub struct ServiceReport {
     /// Its name, from `GET /health`.
     pub name: Option<String>,
     /// Its `GET /api/sync` document, or why there is none.
-    pub sync: Result<Value, String>,
+    pub sync: Result<Value, AskError>,
+}
+
+/// Why a service's status could not be had.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    #[error("unreachable (connection refused or failed)")]
+    Unreachable,
+    #[error("no answer within {} s", TIMEOUT.as_secs())]
+    Timeout,
+    /// It answered with an error status (a wrong token is a 401).
+    #[error("answered {status}: {error}")]
+    Refused { status: u16, error: String },
+    #[error("answered {status} with something that is not JSON")]
+    NotJson { status: u16 },
+    /// Anything else the HTTP client reports.
+    #[error("{0}")]
+    Http(String),
 }
 
 /// The reports of every service asked, in the order given.
@@ -46,33 +63,34 @@ pub async fn survey(client: &reqwest::Client, urls: &[String], token: Option<&st
         services.push(ask.await.unwrap_or_else(|e| ServiceReport {
             url: url.clone(),
             name: None,
-            sync: Err(format!("asking it failed: {e}")),
+            sync: Err(AskError::Http(format!("asking it failed: {e}"))),
         }));
     }
     Survey { services }
 }
 
-async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> Result<Value, String> {
+async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> Result<Value, AskError> {
     let mut request = client.get(url).timeout(TIMEOUT);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    let response = request.send().await.map_err(|e| {
+    let client_error = |e: reqwest::Error| {
         if e.is_timeout() {
-            format!("no answer within {} s", TIMEOUT.as_secs())
+            AskError::Timeout
         } else if e.is_connect() {
-            "unreachable (connection refused or failed)".to_owned()
+            AskError::Unreachable
         } else {
-            e.to_string()
+            AskError::Http(e.to_string())
         }
-    })?;
-    let status = response.status();
-    let body = response.bytes().await.map_err(|e| e.to_string())?;
-    let json: Value = serde_json::from_slice(&body)
-        .map_err(|_| format!("answered {status} with something that is not JSON"))?;
-    if !status.is_success() {
-        let error = json["error"].as_str().unwrap_or("no reason given");
-        return Err(format!("answered {status}: {error}"));
+    };
+    let response = request.send().await.map_err(client_error)?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(client_error)?;
+    let json: Value =
+        serde_json::from_slice(&body).map_err(|_| AskError::NotJson { status })?;
+    if !(200..300).contains(&status) {
+        let error = json["error"].as_str().unwrap_or("no reason given").to_owned();
+        return Err(AskError::Refused { status, error });
     }
     Ok(json)
 }
@@ -193,7 +211,7 @@ impl Survey {
                         String::new(),
                         String::new(),
                         String::new(),
-                        error.clone(),
+                        error.to_string(),
                     ]);
                     continue;
                 }
@@ -317,7 +335,7 @@ mod tests {
                 ServiceReport {
                     url: "http://b".into(),
                     name: None,
-                    sync: Err("unreachable (connection refused or failed)".into()),
+                    sync: Err(AskError::Unreachable),
                 },
             ],
         };
