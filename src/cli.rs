@@ -251,6 +251,10 @@ pub struct BenchArgs {
     /// Only the storage figures: skip the sync figures (which start services on loopback).
     #[arg(long)]
     pub skip_sync: bool,
+    /// Print JSON Lines (one object per figure, with `name`, `events`, `seconds`,
+    /// `events_per_s` and its baseline's `baseline_events_per_s`) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl BenchArgs {

@@ -46,7 +46,11 @@ fn main() -> ExitCode {
         Command::Status(args) => run_async(status::run(args)),
         Command::Bench(args) => {
             let report = concord_bench::run(&args.options());
-            println!("{report}");
+            if args.json {
+                print!("{}", report.json_lines());
+            } else {
+                println!("{report}");
+            }
             Ok(())
         }
     };

@@ -68,6 +68,9 @@ pub struct Options {
     pub catch_up_events: usize,
     /// Commands whose push latency is measured.
     pub latency_events: usize,
+    /// Commands sent over HTTP by [`Options::http_clients`] concurrent clients.
+    pub http_commands: usize,
+    pub http_clients: usize,
     /// Skip the sync figures (they start HTTP services on loopback).
     pub skip_sync: bool,
     /// Where the temporary files go (the system's temporary directory if `None`). Durable
@@ -90,6 +93,8 @@ impl Options {
             sync_events: 100_000,
             catch_up_events: 1_000_000,
             latency_events: 2000,
+            http_commands: 64_000,
+            http_clients: 64,
             skip_sync: false,
             dir: None,
             quick: false,
@@ -108,6 +113,8 @@ impl Options {
             sync_events: 2000,
             catch_up_events: 5000,
             latency_events: 50,
+            http_commands: 640,
+            http_clients: 64,
             skip_sync: false,
             dir: None,
             quick: true,
@@ -133,6 +140,9 @@ pub struct Line {
     pub note: String,
     /// For a latency line: whether its percentile target was met.
     pub latency_ok: Option<bool>,
+    /// For a latency line: its median and 99th percentile, in milliseconds.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
 }
 
 impl Line {
@@ -144,6 +154,8 @@ impl Line {
             target,
             note: String::new(),
             latency_ok: None,
+            p50_ms: None,
+            p99_ms: None,
         }
     }
 
@@ -179,9 +191,91 @@ impl Report {
 
     /// Whether every target was reached (false for a quick run, which judges none).
     pub fn all_targets_met(&self) -> bool {
-        self.judged && self.lines.iter().all(Line::meets_target)
+        self.judged
+            && self.lines.iter().all(Line::meets_target)
+            && self.ratios().iter().all(|ratio| ratio.met() != Some(false))
+    }
+
+    /// The targets set relative to a baseline of the same run (these machines are noisy, so
+    /// a ratio says more than an absolute figure).
+    pub fn ratios(&self) -> Vec<Ratio> {
+        RATIOS
+            .iter()
+            .filter_map(|&(name, baseline, target)| {
+                let (line, base) = (self.line(name)?, self.line(baseline)?);
+                Some(Ratio {
+                    name,
+                    baseline,
+                    value: line.rate() / base.rate(),
+                    target,
+                })
+            })
+            .collect()
+    }
+
+    /// The report as JSON Lines (`concord bench --json`): one object per figure, named by a
+    /// stable identifier, with its baseline's rate measured in the same run where it has one.
+    pub fn json_lines(&self) -> String {
+        let mut out = String::new();
+        for &(id, name, baseline) in JSON_NAMES {
+            let Some(line) = self.line(name) else {
+                continue;
+            };
+            let mut object = serde_json::json!({
+                "name": id,
+                "events": line.events,
+                "seconds": line.seconds,
+                "events_per_s": line.rate(),
+            });
+            if let Some(base) = baseline.and_then(|b| self.line(b)) {
+                object["baseline_events_per_s"] = base.rate().into();
+            }
+            if let Some(target) = line.target {
+                object["target_events_per_s"] = target.into();
+            }
+            if let (Some(p50), Some(p99)) = (line.p50_ms, line.p99_ms) {
+                object["p50_ms"] = p50.into();
+                object["p99_ms"] = p99.into();
+            }
+            if !line.note.is_empty() {
+                object["note"] = line.note.clone().into();
+            }
+            out.push_str(&object.to_string());
+            out.push('\n');
+        }
+        out
     }
 }
+
+/// A figure's rate as a share of its baseline's, and the share it must reach.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ratio {
+    pub name: &'static str,
+    pub baseline: &'static str,
+    pub value: f64,
+    pub target: f64,
+}
+
+impl Ratio {
+    /// `None` when either rate is unknown (nothing was measured).
+    pub fn met(&self) -> Option<bool> {
+        self.value.is_finite().then_some(self.value >= self.target)
+    }
+}
+
+/// (line, its baseline, the share of the baseline's rate it must reach).
+const RATIOS: &[(&str, &str, f64)] = &[(REPLAY, REPLAY_RAW, 0.85), (sync::PULL, BATCHED_RAW, 0.5)];
+
+/// (JSON name, report line, the line whose rate is its baseline).
+const JSON_NAMES: &[(&str, &str, Option<&str>)] = &[
+    ("batched_append", BATCHED, Some(BATCHED_RAW)),
+    ("concurrent_writers", WRITERS, Some(WRITERS_RAW)),
+    ("replay", REPLAY, Some(REPLAY_RAW)),
+    ("sync_pull_http", sync::PULL, Some(BATCHED_RAW)),
+    ("sync_catch_up", sync::CATCH_UP, Some(BATCHED_RAW)),
+    ("push_latency", sync::PUSH_LATENCY, None),
+    ("http_commands", sync::HTTP_COMMANDS, Some(WRITERS)),
+];
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -221,6 +315,22 @@ impl fmt::Display for Report {
                 thousands(line.rate()),
                 target,
                 line.note
+            )?;
+        }
+        for ratio in self.ratios() {
+            let verdict = match ratio.met() {
+                _ if !self.judged => "",
+                Some(true) => " ok",
+                Some(false) => " MISSED",
+                None => " (not measured)",
+            };
+            writeln!(
+                f,
+                "{} / {}: {:.0} % (target >= {:.0} %){verdict}",
+                ratio.name.trim(),
+                ratio.baseline.trim().trim_start_matches("baseline: "),
+                ratio.value * 100.0,
+                ratio.target * 100.0,
             )?;
         }
         Ok(())
@@ -310,7 +420,7 @@ fn concurrent(options: &Options, dir: &Path) -> [Line; 2] {
     ));
     let core = ServiceCore::<Counters>::open(
         "bench",
-        Box::new(CounterCatalogue),
+        std::sync::Arc::new(CounterCatalogue),
         AcceptancePolicy::default(),
         &*store,
     )
@@ -386,7 +496,7 @@ fn replay(options: &Options, store_path: &Path) -> [Line; 2] {
     let started = Instant::now();
     let core = ServiceCore::<Counters>::open(
         "bench",
-        Box::new(CounterCatalogue),
+        std::sync::Arc::new(CounterCatalogue),
         AcceptancePolicy::default(),
         &store,
     )

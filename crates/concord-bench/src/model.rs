@@ -5,6 +5,7 @@
 //! decoding the event, finding the object, comparing stamps.
 
 use concord_core::event::{CloudEvent, EventError, Timestamp};
+use concord_core::model::Envelope;
 use concord_core::runtime::env::{new_event_id, SeededEnv};
 use concord_core::runtime::{Catalogue, EventDraft};
 use concord_core::{Lww, Model, Registry};
@@ -19,20 +20,20 @@ pub struct Counters {
     pub by_key: Registry<String, Lww<i64>>,
 }
 
+/// The one event, decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterSet {
+    pub key: String,
+    pub value: i64,
+}
+
 impl Model for Counters {
-    fn apply(&mut self, event: &CloudEvent) {
-        if event.ty != COUNTER_SET {
-            return;
-        }
-        let (Some(key), Some(value)) = (
-            event.data_str("key"),
-            event.data.get("value").and_then(Value::as_i64),
-        ) else {
-            return;
-        };
+    type Event = CounterSet;
+
+    fn apply(&mut self, event: &CounterSet, envelope: &Envelope<'_>) {
         self.by_key
-            .get_or_create(key.to_owned())
-            .set(value, &event.stamp());
+            .get_or_create(event.key.clone())
+            .set(event.value, &envelope.stamp);
     }
 }
 
@@ -40,14 +41,19 @@ impl Model for Counters {
 pub struct CounterCatalogue;
 
 impl Catalogue for CounterCatalogue {
-    fn validate(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
+    type Event = CounterSet;
+
+    fn decode(&self, event: &CloudEvent) -> Option<Result<CounterSet, EventError>> {
         if event.ty != COUNTER_SET {
             return None;
         }
         Some(match (event.data_str("key"), event.data.get("value")) {
             (Some(""), _) => Err(EventError::new("data.key", "is empty")),
             (None, _) => Err(EventError::new("data.key", "must be a string")),
-            (_, Some(value)) if value.is_i64() => Ok(()),
+            (Some(key), Some(value)) if value.is_i64() => Ok(CounterSet {
+                key: key.to_owned(),
+                value: value.as_i64().unwrap_or_default(),
+            }),
             _ => Err(EventError::new("data.value", "must be an integer")),
         })
     }
@@ -118,11 +124,12 @@ mod tests {
         let mut source = EventSource::new(1);
         let events = source.batch(3);
         let mut model = Counters::default();
+        let catalogue = CounterCatalogue;
         for event in events.iter().rev() {
-            model.apply(event);
+            let decoded = catalogue.decode(event).unwrap().unwrap();
+            model.apply(&decoded, &Envelope::of(event));
         }
         assert_eq!(model.by_key.len(), 3);
-        let catalogue = CounterCatalogue;
         assert!(matches!(catalogue.validate(&events[0]), Some(Ok(()))));
         assert_eq!(
             catalogue.overwrite_key(&events[0]).as_deref(),

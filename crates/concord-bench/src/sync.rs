@@ -14,7 +14,7 @@ use concord_core::scope::Scope;
 use concord_core::service::Params;
 use concord_core::store::{EventAppender, EventReader, ReadQuery};
 use concord_core::ServiceSpec;
-use concord_core::{AcceptancePolicy, AcceptanceRule, Api, Catalogue, CommandError, EventDraft};
+use concord_core::{AcceptancePolicy, AcceptanceRule, Api, CommandError, EventDraft};
 use concord_node::auth::{generate_token, PeerAuth, TokenHash};
 use concord_node::{AuthConfig, LinkCredentials, NodeOptions, RunningNode};
 use concord_sqlite::SqliteStore;
@@ -28,10 +28,12 @@ use crate::{Line, Options};
 pub const PULL: &str = "sync: pull over HTTP, 2 services";
 pub const CATCH_UP: &str = "sync: catch-up after an outage";
 pub const PUSH_LATENCY: &str = "sync: push, ack → durable at peer";
+pub const HTTP_COMMANDS: &str = "commands over HTTP, concurrent clients";
 
-pub const PULL_TARGET: f64 = 100_000.0;
-/// A million events within 15 s.
-pub const CATCH_UP_TARGET: f64 = 1_000_000.0 / 15.0;
+pub const PULL_TARGET: f64 = 150_000.0;
+/// A million events within 8 s.
+pub const CATCH_UP_TARGET: f64 = 1_000_000.0 / 8.0;
+pub const HTTP_COMMANDS_TARGET: f64 = 40_000.0;
 pub const P99_TARGET_MS: f64 = 20.0;
 
 /// The producer raises events under the name the benchmark's event source uses.
@@ -39,6 +41,8 @@ const PRODUCER: &str = "bench";
 const CONSUMER: &str = "bench-consumer";
 /// The token both services of a run present to each other.
 static TOKEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(generate_token);
+/// The operator's token, for the commands sent over HTTP.
+static OPERATOR: std::sync::LazyLock<String> = std::sync::LazyLock::new(generate_token);
 /// Events per getEvents page (the contract's maximum is 10 000).
 const PAGE_SIZE: usize = 5000;
 
@@ -68,8 +72,8 @@ impl ServiceSpec for CounterService {
         self.name
     }
 
-    fn catalogue(&self) -> Box<dyn Catalogue> {
-        Box::new(CounterCatalogue)
+    fn catalogue(&self) -> concord_core::runtime::SharedCatalogue<Counters> {
+        std::sync::Arc::new(CounterCatalogue)
     }
 
     fn default_acceptance(&self) -> AcceptancePolicy {
@@ -99,10 +103,12 @@ async fn start(
         listen: "127.0.0.1:0".parse().expect("a valid address"),
         links,
         credentials: LinkCredentials::token(&*TOKEN),
-        auth: AuthConfig::default().with_peer(
-            other,
-            PeerAuth::new([TokenHash::of(&TOKEN)]).reading(Scope::everything()),
-        ),
+        auth: AuthConfig::default()
+            .with_operator(TokenHash::of(&OPERATOR))
+            .with_peer(
+                other,
+                PeerAuth::new([TokenHash::of(&TOKEN)]).reading(Scope::everything()),
+            ),
         ..NodeOptions::default()
     };
     concord_node::start(CounterService { name, accepts_from }, store, options)
@@ -134,7 +140,68 @@ pub fn run(options: &Options, dir: &std::path::Path) -> Vec<Line> {
             &dir.join("catch-up"),
         )),
         rt.block_on(push_latency(options.latency_events, &dir.join("latency"))),
+        rt.block_on(http_commands(
+            options.http_commands,
+            options.http_clients,
+            &dir.join("commands"),
+        )),
     ]
+}
+
+/// Durable commands over HTTP: `clients` concurrent clients, each waiting for its answer
+/// before sending the next, every answer given after the event's commit.
+async fn http_commands(commands: usize, clients: usize, dir: &std::path::Path) -> Line {
+    std::fs::create_dir_all(dir).expect("a benchmark folder");
+    let store = Arc::new(SqliteStore::open(dir.join("commands.db")).expect("open"));
+    let service = start(PRODUCER, "nobody", Arc::clone(&store), Vec::new()).await;
+    let url = format!("{}/api/counters", service.url());
+    let clients = clients.max(1);
+    let per_client = commands.div_ceil(clients);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .expect("an HTTP client");
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut failed = 0usize;
+                for n in 0..per_client {
+                    let answer = http
+                        .post(&url)
+                        .bearer_auth(&*OPERATOR)
+                        .header("content-type", "application/json")
+                        .body(format!(r#"{{"n":{}}}"#, c * per_client + n))
+                        .send()
+                        .await;
+                    if !answer.is_ok_and(|a| a.status().is_success()) {
+                        failed += 1;
+                    }
+                }
+                failed
+            })
+        })
+        .collect();
+    let mut failed = 0;
+    for task in tasks {
+        failed += task.await.expect("a client task");
+    }
+    let elapsed = started.elapsed();
+    service.stop().await;
+    let done = clients * per_client - failed;
+    let mut line = Line::new(
+        HTTP_COMMANDS,
+        done as u64,
+        elapsed,
+        Some(HTTP_COMMANDS_TARGET),
+    );
+    line.note = format!("{clients} clients, one command at a time each, durable before the answer");
+    if failed > 0 {
+        line.note.push_str(&format!("; {failed} failed"));
+        line.target = Some(f64::INFINITY);
+    }
+    line
 }
 
 /// A producer with `events` in its log; a consumer starts empty and pulls all of it.
@@ -251,6 +318,8 @@ async fn push_latency(events: usize, dir: &std::path::Path) -> Line {
     };
     let (p50, p99) = (percentile(0.50), percentile(0.99));
     let mut line = Line::new(PUSH_LATENCY, latencies.len() as u64, elapsed, None);
+    line.p50_ms = Some(p50);
+    line.p99_ms = Some(p99);
     line.note = format!(
         "p50 {p50:.2} ms, p99 {p99:.2} ms, max {:.2} ms (target p99 < {P99_TARGET_MS} ms: {}){}",
         latencies.last().copied().unwrap_or(f64::NAN),

@@ -22,6 +22,7 @@ use crate::event::{CloudEvent, Limits, StoredEvent};
 use crate::model::Model;
 use crate::runtime::{
     Command, CommandError, Env, External, PutReport, Refusal, Reply, Request, ServiceCore,
+    SharedCatalogue,
 };
 use crate::store::{EventStore, StoreError};
 
@@ -41,7 +42,7 @@ pub enum HostError {
     #[error(transparent)]
     Refused(#[from] Refusal),
     #[error("the event store failed: {0}")]
-    Store(String),
+    Store(StoreError),
     #[error("the service is shutting down")]
     Stopped,
     /// The writer's queue is full; nothing was queued. Retrying later is safe.
@@ -49,7 +50,7 @@ pub enum HostError {
     Overloaded { capacity: usize },
 }
 
-enum Job<M> {
+enum Job<M: Model> {
     Work {
         request: Request<M>,
         reply: oneshot::Sender<Result<Reply, HostError>>,
@@ -58,8 +59,11 @@ enum Job<M> {
     Stop,
 }
 
-struct Shared<M> {
+struct Shared<M: Model> {
     core: RwLock<ServiceCore<M>>,
+    /// The catalogue, outside the lock: callers decode their events with it before they
+    /// queue them, so the writer never waits for a decode and a decode never waits for it.
+    catalogue: SharedCatalogue<M>,
     store: Arc<dyn EventStore>,
     /// The core's intake limits, copied out: they never change, and reading them must not
     /// wait for the writer's lock.
@@ -73,13 +77,13 @@ struct Shared<M> {
 }
 
 /// A running service: cheap to clone, shared by every handler and link.
-pub struct Host<M> {
+pub struct Host<M: Model> {
     queue: mpsc::UnboundedSender<Job<M>>,
     shared: Arc<Shared<M>>,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
-impl<M> Clone for Host<M> {
+impl<M: Model> Clone for Host<M> {
     fn clone(&self) -> Self {
         Host {
             queue: self.queue.clone(),
@@ -111,6 +115,7 @@ impl<M: Model> Host<M> {
         let (committed, _) = watch::channel(store.last_sequence()?);
         let shared = Arc::new(Shared {
             limits: *core.limits(),
+            catalogue: Arc::clone(core.catalogue()),
             core: RwLock::new(core),
             store,
             committed,
@@ -152,7 +157,8 @@ impl<M: Model> Host<M> {
     /// Hands the service external events as `external` says (a link's page with its cursor
     /// and dead letters, a re-delivery, a putEvents batch).
     pub async fn take(&self, external: External) -> Result<PutReport, HostError> {
-        let reply = self.submit(Request::External(external))?.await;
+        let incoming = external.decode(&*self.shared.catalogue);
+        let reply = self.submit(Request::External(incoming))?.await;
         Self::external_reply(reply)
     }
 
@@ -169,7 +175,8 @@ impl<M: Model> Host<M> {
 
     /// [`Host::take`] for callers outside an async runtime.
     pub fn take_blocking(&self, external: External) -> Result<PutReport, HostError> {
-        let reply = self.submit(Request::External(external))?.blocking_recv();
+        let incoming = external.decode(&*self.shared.catalogue);
+        let reply = self.submit(Request::External(incoming))?.blocking_recv();
         Self::external_reply(reply)
     }
 
@@ -185,6 +192,11 @@ impl<M: Model> Host<M> {
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.shared.store
+    }
+
+    /// The service's catalogue (immutable; read without any lock).
+    pub fn catalogue(&self) -> &SharedCatalogue<M> {
+        &self.shared.catalogue
     }
 
     /// What the service accepts at intake (see [`Limits`]).
@@ -301,9 +313,8 @@ fn write_loop<M: Model>(
                 }
             }
             Err(error) => {
-                let message = error.to_string();
                 for reply in replies {
-                    let _ = reply.send(Err(HostError::Store(message.clone())));
+                    let _ = reply.send(Err(HostError::Store(error.clone())));
                 }
             }
         }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::acceptance::AcceptancePolicy;
 use crate::list::{Cursor, ListError, ListQuery, Page};
 use crate::model::Model;
-use crate::runtime::{Catalogue, Command, CommandError, EventDraft};
+use crate::runtime::{Command, CommandError, EventDraft, SharedCatalogue};
 use crate::ui::{PageQuery, View};
 
 /// Everything the framework needs to know to run one service of a domain.
@@ -27,7 +27,7 @@ pub trait ServiceSpec: Send + Sync + 'static {
     fn name(&self) -> &str;
 
     /// The event types this service understands.
-    fn catalogue(&self) -> Box<dyn Catalogue>;
+    fn catalogue(&self) -> SharedCatalogue<Self::Model>;
 
     /// Which external events it takes unless its configuration says otherwise.
     fn default_acceptance(&self) -> AcceptancePolicy;

@@ -7,11 +7,14 @@ mod common;
 use common::{external, Inventory, InventoryCatalogue};
 use concord_core::acceptance::{AcceptancePolicy, AcceptanceRule};
 use concord_core::event::{CloudEvent, Timestamp};
+use concord_core::model::Envelope;
 use concord_core::model::Model;
+use concord_core::runtime::Catalogue;
 use concord_core::runtime::{External, Request, SeededEnv, ServiceCore};
 use concord_core::store::MemoryStore;
 use proptest::prelude::*;
 use serde_json::json;
+use std::sync::Arc;
 
 /// Small id, time and value spaces so that keys collide and times tie.
 fn arb_event() -> impl Strategy<Value = CloudEvent> {
@@ -50,12 +53,19 @@ fn arb_history() -> impl Strategy<Value = (Vec<CloudEvent>, Vec<CloudEvent>)> {
         })
 }
 
+/// Applies one event the way the runtime does: decoded by the catalogue, with its envelope.
+fn apply(model: &mut Inventory, event: &CloudEvent) {
+    if let Some(Ok(typed)) = InventoryCatalogue.decode(event) {
+        model.apply(&typed, &Envelope::of(event));
+    }
+}
+
 fn in_time_order(set: &[CloudEvent]) -> Inventory {
     let mut sorted = set.to_vec();
     sorted.sort_by_key(CloudEvent::stamp);
     let mut model = Inventory::default();
     for event in &sorted {
-        model.apply(event);
+        apply(&mut model, event);
     }
     model
 }
@@ -67,7 +77,7 @@ proptest! {
     fn any_arrival_order_with_duplicates_gives_the_time_ordered_state((set, arrivals) in arb_history()) {
         let mut model = Inventory::default();
         for event in &arrivals {
-            model.apply(event);
+            apply(&mut model, event);
         }
         prop_assert_eq!(model, in_time_order(&set));
     }
@@ -82,18 +92,18 @@ proptest! {
             ["itemNamed", "itemPriced", "itemTagged"].into_iter().map(|t| AcceptanceRule::new("upstream", t)).collect(),
         );
         let mut core: ServiceCore<Inventory> =
-            ServiceCore::open("shop", Box::new(InventoryCatalogue), policy.clone(), &store).unwrap();
+            ServiceCore::open("shop", Arc::new(InventoryCatalogue), policy.clone(), &store).unwrap();
         // After every generated event time: none is from a clock ahead of this service.
         let mut env = SeededEnv::new(3, Timestamp::from_unix_nanos(1_800_000_000_000_000_000));
         let split = split.min(arrivals.len());
         let (first, second) = arrivals.split_at(split);
         for part in [first, second] {
-            core.execute(&store, &mut env, vec![Request::External(External::put(part.to_vec()))]).unwrap();
+            core.execute(&store, &mut env, vec![Request::External(External::put(part.to_vec()).decode(&InventoryCatalogue))]).unwrap();
         }
         prop_assert_eq!(core.model(), &in_time_order(&set));
         prop_assert_eq!(concord_core::store::EventReader::count(&store).unwrap() as usize, set.len());
         let replayed: ServiceCore<Inventory> =
-            ServiceCore::open("shop", Box::new(InventoryCatalogue), policy, &store).unwrap();
+            ServiceCore::open("shop", Arc::new(InventoryCatalogue), policy, &store).unwrap();
         prop_assert_eq!(replayed.model(), core.model());
     }
 }

@@ -27,7 +27,7 @@ fn policy() -> AcceptancePolicy {
 }
 
 fn open(store: &dyn EventStore) -> ServiceCore<Inventory> {
-    ServiceCore::open("shop", Box::new(InventoryCatalogue), policy(), store).unwrap()
+    ServiceCore::open("shop", Arc::new(InventoryCatalogue), policy(), store).unwrap()
 }
 
 fn env() -> SeededEnv {
@@ -44,7 +44,7 @@ fn when(
 }
 
 fn put(events: Vec<CloudEvent>) -> Request<Inventory> {
-    Request::External(External::put(events))
+    Request::External(External::put(events).decode(&InventoryCatalogue))
 }
 
 fn report(reply: &Reply) -> &PutReport {
@@ -300,10 +300,10 @@ fn a_link_rejects_one_bad_event_durably_and_takes_the_rest_with_its_cursor() {
     let replies = when(
         &mut core,
         &store,
-        vec![Request::External(External::from_link(
-            vec![bad, good],
-            LinkUpdate::cursor("pull-warehouse", 12),
-        ))],
+        vec![Request::External(
+            External::from_link(vec![bad, good], LinkUpdate::cursor("pull-warehouse", 12))
+                .decode(&InventoryCatalogue),
+        )],
     );
     assert_eq!(statuses(&replies[0]), ["rejected", "accepted"]);
     assert_eq!(store.count().unwrap(), 1);
@@ -433,10 +433,10 @@ fn an_event_from_a_clock_far_ahead_is_refused_and_not_followed() {
     let replies = when(
         &mut core,
         &store,
-        vec![Request::External(External::from_link(
-            vec![future],
-            LinkUpdate::cursor("pull-warehouse", 3),
-        ))],
+        vec![Request::External(
+            External::from_link(vec![future], LinkUpdate::cursor("pull-warehouse", 3))
+                .decode(&InventoryCatalogue),
+        )],
     );
     assert_eq!(statuses(&replies[0]), ["rejected"]);
     assert_eq!(store.dead_letters("pull-warehouse", 10).unwrap().0, 1);
@@ -470,10 +470,10 @@ fn a_cursor_moves_in_the_same_commit_as_the_events() {
     core.execute(
         &store,
         &mut env(),
-        vec![Request::External(External::from_link(
-            vec![named],
-            LinkUpdate::cursor("pull-warehouse", 12),
-        ))],
+        vec![Request::External(
+            External::from_link(vec![named], LinkUpdate::cursor("pull-warehouse", 12))
+                .decode(&InventoryCatalogue),
+        )],
     )
     .unwrap();
     assert_eq!(store.cursor("pull-warehouse").unwrap(), 12);

@@ -98,19 +98,36 @@ impl Inbound {
     }
 
     /// The view as `GET /api/sync` shows it, with each peer's lag behind `last_sequence`.
-    pub fn to_json(&self, last_sequence: u64) -> serde_json::Value {
-        let peers: Vec<serde_json::Value> = self
+    pub fn view(&self, last_sequence: u64) -> InboundView {
+        let peers = self
             .snapshot()
             .into_iter()
-            .map(|activity| {
-                let lag = activity.lag(last_sequence);
-                let mut value = serde_json::to_value(&activity).unwrap_or_default();
-                value["lag"] = serde_json::json!(lag);
-                value
+            .map(|activity| InboundPeer {
+                lag: activity.lag(last_sequence),
+                activity,
             })
             .collect();
-        serde_json::json!({ "lastSequence": last_sequence, "peers": peers })
+        InboundView {
+            last_sequence,
+            peers,
+        }
     }
+}
+
+/// The inbound view of `GET /api/sync`: `{"lastSequence", "peers": [...]}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundView {
+    pub last_sequence: u64,
+    pub peers: Vec<InboundPeer>,
+}
+
+/// One peer of the inbound view: its activity and its lag behind this service's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InboundPeer {
+    #[serde(flatten)]
+    pub activity: PeerActivity,
+    pub lag: Option<u64>,
 }
 
 /// The wall clock, read where a request is recorded.
@@ -133,7 +150,7 @@ mod tests {
         inbound.pushed("se-group", 3, t(101));
         inbound.pushed("se-group", 2, t(102));
         inbound.pulled("theory-group", 10, t(103));
-        let json = inbound.to_json(50);
+        let json = serde_json::to_value(inbound.view(50)).unwrap();
         let peers = json["peers"].as_array().unwrap();
         assert_eq!(peers.len(), 2);
         assert_eq!(peers[0]["peer"], "se-group");

@@ -69,7 +69,9 @@ pub use inbound::Inbound;
 pub use metrics::Metrics;
 pub use server::{serve_with, ServeOptions, ServerLimits, ServerTls, TlsError};
 pub use start::{start_service, start_service_with_queue, RunningService, StartError};
-pub use sync::{RepairFuture, SyncControl, SyncError, SyncFuture};
+pub use sync::{
+    LinkRun, Repair, RepairFuture, SyncControl, SyncError, SyncFuture, SyncRun, SyncStatus,
+};
 
 /// The largest request body accepted (CONTRACT §3: over 16 MiB → 413).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;

@@ -12,13 +12,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use concord_core::event::{CloudEvent, Limits, Timestamp};
-use concord_core::host::Host;
+use concord_core::host::{Host, HostError};
 use concord_core::runtime::{External, Intake};
 use concord_core::store::{LinkUpdate, StoreError};
 use concord_core::Model;
-use concord_http::{Metrics, RepairFuture, SyncControl, SyncError, SyncFuture};
-use concord_sync::{Direction, LinkSpec, LinkStatus, PullLink, PushLink, PushStep};
-use serde_json::{json, Value};
+use concord_http::{
+    LinkRun, Metrics, Repair, RepairFuture, SyncControl, SyncError, SyncFuture, SyncRun, SyncStatus,
+};
+use concord_sync::{
+    Direction, LinkSpec, LinkStatus, Page, PageRequest, PullLink, PushLink, PushStep,
+    TransportError,
+};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -69,9 +73,15 @@ impl Machine {
     }
 }
 
+/// A pull link's page fetched ahead, while the page before it committed: the request it
+/// answers, and the answer.
+type Prefetched = (PageRequest, Result<Page, TransportError>);
+
 struct Link {
     spec: LinkSpec,
     machine: Mutex<Machine>,
+    /// Kept only between two rounds of one pull link, under its `round` turn.
+    prefetched: Mutex<Option<Prefetched>>,
     /// Held for a whole round, so the background task, "synchronise now" and the repairs
     /// take turns.
     round: tokio::sync::Mutex<()>,
@@ -121,6 +131,7 @@ impl<M: Model> Links<M> {
             links.push(Arc::new(Link {
                 spec,
                 machine: Mutex::new(machine),
+                prefetched: Mutex::new(None),
                 round: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
             }));
@@ -196,37 +207,56 @@ impl<M: Model> Links<M> {
         }
     }
 
+    /// One page: fetched (or taken from the one fetched ahead during the last commit),
+    /// applied with its cursor; over a transport that allows it, the next page is fetched
+    /// while this one commits.
     async fn pull_round(&self, link: &Arc<Link>) -> bool {
         let query = match &mut *link.machine() {
             Machine::Pull(pull) => pull.start(now()),
             Machine::Push(_) => None,
         };
         let Some(query) = query else { return false };
-        let fetched = self
-            .transport
-            .fetch(&link.spec, &query, self.host.limits())
-            .await;
-        let step = match &mut *link.machine() {
-            Machine::Pull(pull) => pull.fetched(now(), fetched),
-            Machine::Push(_) => None,
+        let ahead = link
+            .prefetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .filter(|(asked, _)| *asked == query);
+        let limits = self.host.limits();
+        let fetched = match ahead {
+            Some((_, page)) => page,
+            None => self.transport.fetch(&link.spec, &query, limits).await,
+        };
+        let (step, next) = match &mut *link.machine() {
+            Machine::Pull(pull) => {
+                let step = pull.fetched(now(), fetched);
+                (step, pull.prefetch())
+            }
+            Machine::Push(_) => (None, None),
         };
         if let Some(step) = step {
             let position = step.link.cursor.as_ref().map_or(0, |c| c.position);
             let kinds = concord_http::metrics::event_kinds(&step.events);
-            let applied = self
-                .host
-                .take(External::from_link(step.events, step.link))
-                .await;
+            let apply = self.host.take(External::from_link(step.events, step.link));
+            let (applied, ahead) = match next.filter(|_| self.transport.pipelines(&link.spec)) {
+                Some(next) => {
+                    let fetch = self.transport.fetch(&link.spec, &next, limits);
+                    let (applied, page) = tokio::join!(apply, fetch);
+                    (applied, Some((next, page)))
+                }
+                None => (apply.await, None),
+            };
             if let Ok(report) = &applied {
                 self.metrics.record_intake(&kinds, report);
             }
             let durable = applied.is_ok();
             if let Machine::Pull(pull) = &mut *link.machine() {
-                pull.applied(now(), applied.as_ref().map_err(ToString::to_string));
+                pull.applied(now(), applied.as_ref());
             }
             // Only now, with the events and the cursor durable, may a broker forget them.
             if durable {
                 self.transport.acknowledge(&link.spec, position).await;
+                *link.prefetched.lock().unwrap_or_else(|p| p.into_inner()) = ahead;
             }
         }
         self.log_outcome(link);
@@ -253,7 +283,7 @@ impl<M: Model> Links<M> {
 
     /// Carries out a push link's steps until the round is over: delivers each batch it asks
     /// for, then stores what it says to store.
-    async fn drive_push(&self, link: &Link, mut step: PushStep) -> Result<(), String> {
+    async fn drive_push(&self, link: &Link, mut step: PushStep) -> Result<(), HostError> {
         loop {
             step = match step {
                 PushStep::Idle => return Ok(()),
@@ -269,11 +299,10 @@ impl<M: Model> Links<M> {
                         .host
                         .take(External::from_link(Vec::new(), update))
                         .await;
-                    let saved = saved.map(|_| ()).map_err(|e| e.to_string());
                     if let Machine::Push(push) = &mut *link.machine() {
-                        push.saved(now(), saved.clone());
+                        push.saved(now(), saved.as_ref().map(drop));
                     }
-                    return saved;
+                    return saved.map(drop);
                 }
             }
         }
@@ -312,9 +341,12 @@ impl<M: Model> Links<M> {
     }
 
     /// `GET /api/sync`.
-    pub fn status(&self) -> Value {
+    pub fn status(&self) -> SyncStatus {
         match self.statuses() {
-            Ok(links) => json!({ "links": links }),
+            Ok(links) => SyncStatus {
+                links,
+                ..SyncStatus::default()
+            },
             Err(error) => {
                 tracing::warn!(%error, "cannot read the links' dead letters");
                 let links: Vec<LinkStatus> = self
@@ -322,13 +354,17 @@ impl<M: Model> Links<M> {
                     .iter()
                     .map(|link| link.machine().status().clone())
                     .collect();
-                json!({ "links": links, "error": error.to_string() })
+                SyncStatus {
+                    links,
+                    error: Some(error.to_string()),
+                    ..SyncStatus::default()
+                }
             }
         }
     }
 
     /// `POST /api/sync`: every link, now, until it has nothing more to carry (or fails).
-    pub async fn sync_now(&self) -> Value {
+    pub async fn sync_now(&self) -> SyncRun {
         let mut summaries = Vec::with_capacity(self.links.len());
         for link in &self.links {
             let _turn = link.round.lock().await;
@@ -352,21 +388,21 @@ impl<M: Model> Links<M> {
                 .map_or(0, |(count, _)| count);
             let machine = link.machine();
             let status = machine.status();
-            summaries.push(json!({
-                "name": status.name,
-                "peer": status.peer,
-                "direction": status.direction,
-                "state": status.state,
-                "rounds": rounds,
-                "carried": status.carried - carried_before,
-                "cursor": status.cursor,
-                "ok": status.failures == 0 && !machine.is_stopped(),
-                "lastError": status.last_error,
-                "rejected": rejected,
-            }));
+            summaries.push(LinkRun {
+                name: status.name.clone(),
+                peer: status.peer.clone(),
+                direction: status.direction,
+                state: status.state,
+                rounds,
+                carried: status.carried - carried_before,
+                cursor: status.cursor,
+                ok: status.failures == 0 && !machine.is_stopped(),
+                last_error: status.last_error.clone(),
+                rejected,
+            });
             link.wake.notify_one();
         }
-        json!({ "links": summaries })
+        SyncRun { links: summaries }
     }
 
     fn find(&self, name: &str) -> Result<&Arc<Link>, SyncError> {
@@ -377,32 +413,37 @@ impl<M: Model> Links<M> {
     }
 
     /// `POST /api/sync/links/{name}/reset`.
-    pub async fn reset(&self, name: &str) -> Result<Value, SyncError> {
+    pub async fn reset(&self, name: &str) -> Result<Repair, SyncError> {
         let link = self.find(name)?;
         let _turn = link.round.lock().await;
+        link.prefetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         let update = match &mut *link.machine() {
             Machine::Pull(pull) => pull.reset(now()),
             Machine::Push(push) => push.reset(now()),
         };
         self.host
             .take(External::from_link(Vec::new(), update))
-            .await
-            .map_err(|e| SyncError::Failed(format!("storing the reset cursor failed: {e}")))?;
+            .await?;
         tracing::warn!(link = %name, "link reset by the operator: it reads from the start again");
         link.wake.notify_one();
-        Ok(json!({ "link": name, "cursor": 0 }))
+        Ok(Repair::Reset {
+            link: name.to_owned(),
+            cursor: 0,
+        })
     }
 
     /// `POST /api/sync/links/{name}/retry`.
-    pub async fn retry(&self, name: &str) -> Result<Value, SyncError> {
+    pub async fn retry(&self, name: &str) -> Result<Repair, SyncError> {
         let link = self.find(name)?;
         let _turn = link.round.lock().await;
         let store = Arc::clone(self.host.store());
         let key = name.to_owned();
         let letters = tokio::task::spawn_blocking(move || store.dead_letters(&key, MAX_RETRY))
             .await
-            .map_err(|e| SyncError::Failed(e.to_string()))?
-            .map_err(|e| SyncError::Failed(e.to_string()))?
+            .map_err(|e| StoreError::Backend(e.to_string()))??
             .1;
         let is_pull = matches!(*link.machine(), Machine::Pull(_));
         // A pulled event is judged by this service's limits again (they may have been
@@ -418,12 +459,7 @@ impl<M: Model> Links<M> {
             .filter_map(|text| CloudEvent::parse(text, &limits).ok())
             .collect();
         let retried = events.len();
-        let before = self
-            .host
-            .store()
-            .dead_letters(name, 0)
-            .map_err(|e| SyncError::Failed(e.to_string()))?
-            .0;
+        let before = self.host.store().dead_letters(name, 0)?.0;
         if is_pull {
             let retry = External {
                 events,
@@ -434,39 +470,29 @@ impl<M: Model> Links<M> {
                 }),
                 retrying: true,
             };
-            self.host
-                .take(retry)
-                .await
-                .map_err(|e| SyncError::Failed(e.to_string()))?;
+            self.host.take(retry).await?;
         } else if retried > 0 {
             let step = match &mut *link.machine() {
                 Machine::Push(push) => push.retry(now(), events),
                 Machine::Pull(_) => PushStep::Idle,
             };
-            self.drive_push(link, step)
-                .await
-                .map_err(SyncError::Failed)?;
+            self.drive_push(link, step).await?;
             if let Some(error) = link.machine().status().last_error.clone() {
-                return Err(SyncError::Failed(error));
+                return Err(SyncError::Delivery(error));
             }
         }
-        let after = self
-            .host
-            .store()
-            .dead_letters(name, 0)
-            .map_err(|e| SyncError::Failed(e.to_string()))?
-            .0;
-        Ok(json!({
-            "link": name,
-            "retried": retried,
-            "resolved": before.saturating_sub(after),
-            "rejected": after,
-        }))
+        let after = self.host.store().dead_letters(name, 0)?.0;
+        Ok(Repair::Retry {
+            link: name.to_owned(),
+            retried,
+            resolved: before.saturating_sub(after),
+            rejected: after,
+        })
     }
 }
 
 impl<M: Model> SyncControl for Links<M> {
-    fn status(&self) -> Value {
+    fn status(&self) -> SyncStatus {
         Links::status(self)
     }
 

@@ -256,7 +256,7 @@ impl RunningNode {
     }
 
     /// Runs every link now (what `POST /api/sync` does).
-    pub async fn sync_now(&self) -> Value {
+    pub async fn sync_now(&self) -> concord_http::SyncRun {
         self.links.run_now().await
     }
 

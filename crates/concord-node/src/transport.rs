@@ -51,6 +51,14 @@ pub trait Transport: Send + Sync + 'static {
         Box::pin(async {})
     }
 
+    /// Whether a pull link may fetch its next page while the previous one commits. Only for
+    /// transports whose fetch has no side effect on the peer: a broker's consumer that
+    /// delivers each message once must not be read ahead of its acknowledgements.
+    fn pipelines(&self, link: &LinkSpec) -> bool {
+        let _ = link;
+        false
+    }
+
     /// Whether this transport can carry `link` (checked when a node starts, so a link naming a
     /// transport the node lacks fails at once with a clear message rather than every round).
     fn check_link(&self, link: &LinkSpec) -> Result<(), String> {
@@ -133,6 +141,11 @@ impl Transport for TransportSet {
             Ok(transport) => transport.acknowledge(link, up_to),
             Err(_) => Box::pin(async {}),
         }
+    }
+
+    fn pipelines(&self, link: &LinkSpec) -> bool {
+        self.route(link)
+            .is_ok_and(|transport| transport.pipelines(link))
     }
 
     fn check_link(&self, link: &LinkSpec) -> Result<(), String> {
@@ -277,6 +290,11 @@ pub fn events_url(base: &str, query: &ReadQuery) -> String {
 }
 
 impl Transport for HttpTransport {
+    /// getEvents only reads: a page may be fetched ahead.
+    fn pipelines(&self, _: &LinkSpec) -> bool {
+        true
+    }
+
     fn fetch<'a>(
         &'a self,
         link: &'a LinkSpec,

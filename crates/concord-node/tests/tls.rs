@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concord_core::event::{CloudEvent, EventError};
-use concord_core::runtime::Catalogue;
+use concord_core::model::Envelope;
+use concord_core::runtime::{Catalogue, SharedCatalogue};
 use concord_core::scope::Scope;
 use concord_core::service::Params;
 use concord_core::store::MemoryStore;
@@ -30,13 +31,17 @@ const NOTE: &str = "noteAdded";
 struct Notes;
 
 impl Model for Notes {
-    fn apply(&mut self, _: &CloudEvent) {}
+    type Event = ();
+
+    fn apply(&mut self, _: &(), _: &Envelope<'_>) {}
 }
 
 struct NotesCatalogue;
 
 impl Catalogue for NotesCatalogue {
-    fn validate(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
+    type Event = ();
+
+    fn decode(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
         (event.ty == NOTE).then_some(Ok(()))
     }
 
@@ -62,8 +67,8 @@ impl ServiceSpec for NotesService {
         self.name
     }
 
-    fn catalogue(&self) -> Box<dyn Catalogue> {
-        Box::new(NotesCatalogue)
+    fn catalogue(&self) -> SharedCatalogue<Notes> {
+        std::sync::Arc::new(NotesCatalogue)
     }
 
     fn default_acceptance(&self) -> AcceptancePolicy {
@@ -186,16 +191,16 @@ async fn a_link_pulls_from_an_https_peer_through_a_private_ca() {
     )
     .await;
     let summary = reader.sync_now().await;
-    let link = &summary["links"][0];
-    assert_eq!(link["ok"], true, "{summary}");
-    assert_eq!(link["carried"], 3, "{summary}");
+    let link = &summary.links[0];
+    assert!(link.ok, "{summary:?}");
+    assert_eq!(link.carried, 3, "{summary:?}");
     // By IP address too: the certificate names 127.0.0.1.
     let by_ip = self::reader(
         &writer.url(),
         HttpTransport::with_ca(&pki.path("ca.pem"), reader_token()).unwrap(),
     )
     .await;
-    assert_eq!(by_ip.sync_now().await["links"][0]["carried"], 3);
+    assert_eq!(by_ip.sync_now().await.links[0].carried, 3);
     by_ip.stop().await;
     reader.stop().await;
     writer.stop().await;
@@ -207,10 +212,10 @@ async fn without_the_ca_a_link_refuses_the_peer_s_certificate() {
     let writer = https_writer(&pki).await;
     let reader = reader(&writer.url(), HttpTransport::default()).await;
     let summary = reader.sync_now().await;
-    let link = &summary["links"][0];
-    assert_eq!(link["ok"], false, "{summary}");
-    assert_eq!(link["carried"], 0, "{summary}");
-    let error = link["lastError"].as_str().unwrap_or_default();
+    let link = &summary.links[0];
+    assert!(!link.ok, "{summary:?}");
+    assert_eq!(link.carried, 0, "{summary:?}");
+    let error = link.last_error.as_deref().unwrap_or_default();
     assert!(error.contains("certificate"), "{error}");
     // Plain HTTP to the HTTPS port gets no HTTP answer: there is no downgrade.
     let plain = reader_over_plain_http(&writer).await;

@@ -86,10 +86,12 @@ async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> Result
     let response = request.send().await.map_err(client_error)?;
     let status = response.status().as_u16();
     let body = response.bytes().await.map_err(client_error)?;
-    let json: Value =
-        serde_json::from_slice(&body).map_err(|_| AskError::NotJson { status })?;
+    let json: Value = serde_json::from_slice(&body).map_err(|_| AskError::NotJson { status })?;
     if !(200..300).contains(&status) {
-        let error = json["error"].as_str().unwrap_or("no reason given").to_owned();
+        let error = json["error"]
+            .as_str()
+            .unwrap_or("no reason given")
+            .to_owned();
         return Err(AskError::Refused { status, error });
     }
     Ok(json)

@@ -167,7 +167,7 @@ fn active(
         if !shared {
             continue;
         }
-        let Some(key) = holder.catalogue().overwrite_key(event) else {
+        let Some(key) = holder.overwrite_key(event) else {
             continue;
         };
         let stamp = event.stamp();

@@ -5,19 +5,18 @@ use std::any::Any;
 use std::fmt::Debug;
 
 use concord_core::acceptance::AcceptancePolicy;
-use concord_core::runtime::{
-    Catalogue, External, PutReport, Refusal, Reply, Request, SeededEnv, ServiceCore,
-};
+use concord_core::runtime::{External, PutReport, Refusal, Reply, Request, SeededEnv, ServiceCore};
 use concord_core::service::{Api, Handler, ServiceSpec};
 use concord_core::store::MemoryStore;
-use concord_core::{Model, StoredEvent};
+use concord_core::{CloudEvent, Model, StoredEvent};
 use serde_json::Value;
 
 /// What the simulator needs of a running service.
 pub trait SimService: Any {
     fn name(&self) -> &str;
     fn policy(&self) -> &AcceptancePolicy;
-    fn catalogue(&self) -> &dyn Catalogue;
+    /// The overwrite key its catalogue gives an event (`None` outside the catalogue).
+    fn overwrite_key(&self, event: &CloudEvent) -> Option<String>;
 
     /// Runs a command of the service's API (`POST path` with a JSON body) through the one
     /// path. `Ok(events)` when acknowledged (possibly none), `Err` when refused.
@@ -67,7 +66,7 @@ where
 }
 
 /// A real service core and its API.
-pub struct Hosted<M> {
+pub struct Hosted<M: Model> {
     pub core: ServiceCore<M>,
     api: Api<M>,
 }
@@ -81,8 +80,8 @@ impl<M: Model + Debug + PartialEq> SimService for Hosted<M> {
         self.core.policy()
     }
 
-    fn catalogue(&self) -> &dyn Catalogue {
-        self.core.catalogue()
+    fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {
+        self.core.catalogue().overwrite_key(event)
     }
 
     fn command(
@@ -118,10 +117,11 @@ impl<M: Model + Debug + PartialEq> SimService for Hosted<M> {
         env: &mut SeededEnv,
         external: External,
     ) -> Result<PutReport, Refusal> {
-        match self
-            .core
-            .execute(store, env, vec![Request::External(external)])
-        {
+        match self.core.execute(
+            store,
+            env,
+            vec![Request::External(external.decode(&**self.core.catalogue()))],
+        ) {
             Ok(mut replies) => match replies.remove(0) {
                 Reply::External(report) => report,
                 Reply::Command(_) => unreachable!("external events get a report"),

@@ -4,8 +4,8 @@
 
 use concord_core::acceptance::{AcceptancePolicy, AcceptanceRule};
 use concord_core::event::{CloudEvent, EventError, Timestamp};
-use concord_core::model::{Lww, Model, Registry};
-use concord_core::runtime::{Catalogue, CommandError, EventDraft};
+use concord_core::model::{Envelope, Lww, Model, Registry};
+use concord_core::runtime::{Catalogue, CommandError, EventDraft, SharedCatalogue};
 use concord_core::service::{Api, Params, ServiceSpec};
 use concord_sim::service::model_of;
 use concord_sim::{hosted, simulate, NodeSpec, Scenario, SimConfig, SimService};
@@ -17,13 +17,20 @@ struct Notes {
     notes: Registry<String, Lww<String>>,
 }
 
+/// `noteWritten`: a note's text, as the catalogue decodes it.
+#[derive(Clone, Debug)]
+struct Written {
+    note: String,
+    text: String,
+}
+
 impl Model for Notes {
-    fn apply(&mut self, event: &CloudEvent) {
-        if let (Some(id), Some(text)) = (event.data_str("noteId"), event.data_str("text")) {
-            self.notes
-                .get_or_create(id.to_owned())
-                .set(text.to_owned(), &event.stamp());
-        }
+    type Event = Written;
+
+    fn apply(&mut self, event: &Written, envelope: &Envelope<'_>) {
+        self.notes
+            .get_or_create(event.note.clone())
+            .set(event.text.clone(), &envelope.stamp);
     }
 }
 
@@ -35,25 +42,33 @@ struct ArrivalOrderNotes {
 }
 
 impl Model for ArrivalOrderNotes {
-    fn apply(&mut self, event: &CloudEvent) {
+    type Event = Written;
+
+    fn apply(&mut self, event: &Written, envelope: &Envelope<'_>) {
         self.arrivals += 1;
-        let mut event = event.clone();
-        event.time = Timestamp::from_unix_nanos(self.arrivals);
-        self.inner.apply(&event);
+        let mut envelope = envelope.clone();
+        envelope.stamp.time = Timestamp::from_unix_nanos(self.arrivals);
+        self.inner.apply(event, &envelope);
     }
 }
 
 struct NoteCatalogue;
 
 impl Catalogue for NoteCatalogue {
-    fn validate(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
+    type Event = Written;
+
+    fn decode(&self, event: &CloudEvent) -> Option<Result<Written, EventError>> {
         (event.ty == "noteWritten").then(|| {
-            for field in ["noteId", "text"] {
-                if event.data_str(field).is_none() {
-                    return Err(EventError::new(format!("data.{field}"), "must be a string"));
-                }
-            }
-            Ok(())
+            let field = |name: &str| {
+                event
+                    .data_str(name)
+                    .map(str::to_owned)
+                    .ok_or_else(|| EventError::new(format!("data.{name}"), "must be a string"))
+            };
+            Ok(Written {
+                note: field("noteId")?,
+                text: field("text")?,
+            })
         })
     }
     fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {
@@ -80,13 +95,13 @@ struct NoteService<M> {
     _model: std::marker::PhantomData<fn() -> M>,
 }
 
-impl<M: Model> ServiceSpec for NoteService<M> {
+impl<M: Model<Event = Written>> ServiceSpec for NoteService<M> {
     type Model = M;
     fn name(&self) -> &str {
         self.name
     }
-    fn catalogue(&self) -> Box<dyn Catalogue> {
-        Box::new(NoteCatalogue)
+    fn catalogue(&self) -> SharedCatalogue<M> {
+        std::sync::Arc::new(NoteCatalogue)
     }
     fn default_acceptance(&self) -> AcceptancePolicy {
         if self.name.starts_with("writer") {
@@ -102,7 +117,9 @@ impl<M: Model> ServiceSpec for NoteService<M> {
     }
 }
 
-fn service<M: Model + std::fmt::Debug + PartialEq>(name: &'static str) -> concord_sim::Opener {
+fn service<M: Model<Event = Written> + std::fmt::Debug + PartialEq>(
+    name: &'static str,
+) -> concord_sim::Opener {
     hosted(
         NoteService::<M> {
             name,

@@ -7,6 +7,11 @@
 //! cursor is still the old one and the page is fetched again; the events that were already
 //! applied come back as duplicates.
 //!
+//! Rounds may overlap by one: while a step commits, a driver may already fetch the page after
+//! it ([`PullLink::prefetch`]). The prefetched answer is handed to [`PullLink::fetched`] only
+//! once [`PullLink::start`] asks for that same page — after the commit succeeded — so
+//! cursors still commit in order, and a failed commit simply discards it.
+//!
 //! The link remembers which store its cursor belongs to. A peer whose store has another
 //! identity, or whose log ends before the cursor, was wiped, replaced or restored from a
 //! backup: carrying on would silently skip its new events (its sequence 1..cursor), so the
@@ -14,6 +19,7 @@
 //! from the start is safe because applying is idempotent.
 
 use concord_core::event::{CloudEvent, Timestamp};
+use concord_core::host::HostError;
 use concord_core::runtime::PutReport;
 use concord_core::store::{DeadLetter, LinkCursor, LinkUpdate, ReadQuery};
 use concord_core::wire::Page;
@@ -105,6 +111,16 @@ impl PullLink {
         Some(self.spec.query(self.cursor))
     }
 
+    /// While a step is being applied: the page the next round will ask for if the commit
+    /// succeeds (`None` when the peer said there is no more, or the link stopped). Its answer
+    /// may be fetched meanwhile; a driver hands it to [`PullLink::fetched`] only after
+    /// [`PullLink::start`] returned this same request.
+    pub fn prefetch(&self) -> Option<PageRequest> {
+        let applying = self.applying.as_ref()?;
+        (applying.has_more && self.stopped.is_none())
+            .then(|| self.spec.query(applying.cursor.position))
+    }
+
     /// The peer answered (or not). On success, the events to apply with the link update.
     pub fn fetched(
         &mut self,
@@ -186,7 +202,7 @@ impl PullLink {
     }
 
     /// The local commit of the step finished (or failed).
-    pub fn applied(&mut self, now: Timestamp, outcome: Result<&PutReport, String>) {
+    pub fn applied(&mut self, now: Timestamp, outcome: Result<&PutReport, &HostError>) {
         let Some(applying) = self.applying.take() else {
             return;
         };

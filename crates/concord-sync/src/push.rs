@@ -16,6 +16,7 @@
 use std::collections::VecDeque;
 
 use concord_core::event::{CloudEvent, Timestamp};
+use concord_core::host::HostError;
 use concord_core::store::{DeadLetter, EventReader, LinkCursor, LinkUpdate, StoreError};
 use concord_core::wire::Delivered;
 
@@ -309,7 +310,7 @@ impl PushLink {
     }
 
     /// The update returned by [`PushStep::Save`] was stored (or not).
-    pub fn saved(&mut self, now: Timestamp, result: Result<(), String>) {
+    pub fn saved(&mut self, now: Timestamp, result: Result<(), &HostError>) {
         let Some(round) = self.round.take() else {
             return;
         };

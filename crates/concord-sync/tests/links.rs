@@ -3,7 +3,7 @@
 
 use concord_core::acceptance::{AcceptancePolicy, AcceptanceRule};
 use concord_core::event::{CloudEvent, EventError, Timestamp};
-use concord_core::model::{GrowSet, Model};
+use concord_core::model::{Envelope, GrowSet, Model};
 use concord_core::runtime::{
     Catalogue, EventDraft, External, PutReport, Reply, Request, SeededEnv, ServiceCore,
 };
@@ -18,20 +18,25 @@ use serde_json::json;
 struct Notes(GrowSet<String>);
 
 impl Model for Notes {
-    fn apply(&mut self, event: &CloudEvent) {
-        if let Some(text) = event.data_str("text") {
-            self.0.insert(text.to_owned());
-        }
+    /// A note's text.
+    type Event = String;
+
+    fn apply(&mut self, text: &String, _: &Envelope<'_>) {
+        self.0.insert(text.clone());
     }
 }
 
 struct NoteCatalogue;
 
 impl Catalogue for NoteCatalogue {
-    fn validate(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
-        (event.ty == "noteTaken").then(|| match event.data_str("text") {
-            Some(_) => Ok(()),
-            None => Err(EventError::new("data.text", "is required")),
+    type Event = String;
+
+    fn decode(&self, event: &CloudEvent) -> Option<Result<String, EventError>> {
+        (event.ty == "noteTaken").then(|| {
+            event
+                .data_str("text")
+                .map(str::to_owned)
+                .ok_or_else(|| EventError::new("data.text", "is required"))
         })
     }
     fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {
@@ -49,7 +54,8 @@ impl Node {
     fn new(name: &str, accepts_from: &str) -> Self {
         let store = MemoryStore::new();
         let policy = AcceptancePolicy::new(vec![AcceptanceRule::new(accepts_from, "noteTaken")]);
-        let core = ServiceCore::open(name, Box::new(NoteCatalogue), policy, &store).unwrap();
+        let core =
+            ServiceCore::open(name, std::sync::Arc::new(NoteCatalogue), policy, &store).unwrap();
         Node {
             store,
             core,
@@ -73,7 +79,7 @@ impl Node {
             .execute(
                 &self.store,
                 &mut self.env,
-                vec![Request::External(external)],
+                vec![Request::External(external.decode(&NoteCatalogue))],
             )
             .unwrap()
             .remove(0)
@@ -178,6 +184,49 @@ fn a_pull_round_applies_a_page_and_moves_the_cursor_with_it() {
         link.start(now()).is_none(),
         "an idle link waits for its interval"
     );
+}
+
+#[test]
+fn a_page_fetched_ahead_is_the_next_round_s_and_a_failed_commit_discards_it() {
+    let mut office = Node::new("office", "nobody");
+    let mut group = Node::new("group", "office");
+    for i in 0..5 {
+        office.note(&format!("n{i}"));
+    }
+    let mut spec = LinkSpec::pull("office", "", &["noteTaken"]);
+    spec.page_size = 2;
+    let mut link = PullLink::new(spec, LinkCursor::default(), now(), 1);
+    assert_eq!(link.prefetch(), None, "nothing is being applied");
+    let first = link.start(now()).unwrap();
+    let step = link.fetched(now(), Ok(office.serve(&first))).unwrap();
+    // While the first page commits, the second is fetched: the request the next round makes.
+    let ahead = link.prefetch().expect("the peer has more");
+    let ahead_page = office.serve(&ahead);
+    let report = group.apply(step.events, step.link);
+    link.applied(now(), Ok(&report));
+    let second = link.start(now()).unwrap();
+    assert_eq!(second, ahead, "the round asks for the page fetched ahead");
+    let step = link.fetched(now(), Ok(ahead_page)).unwrap();
+    let ahead = link.prefetch().expect("one more page");
+    // This commit fails: the cursor stays, and the next round asks for the same page again,
+    // not for the one fetched ahead.
+    let failure = concord_core::host::HostError::Stopped;
+    drop(step);
+    link.applied(now(), Err(&failure));
+    assert_eq!(link.cursor(), 2);
+    link.schedule().force(now());
+    let again = link.start(now()).unwrap();
+    assert_ne!(again, ahead);
+    assert_eq!(again.after, 2);
+    let step = link.fetched(now(), Ok(office.serve(&again))).unwrap();
+    let report = group.apply(step.events, step.link);
+    link.applied(now(), Ok(&report));
+    let last = link.start(now()).unwrap();
+    let step = link.fetched(now(), Ok(office.serve(&last))).unwrap();
+    assert_eq!(link.prefetch(), None, "the last page: nothing after it");
+    let report = group.apply(step.events, step.link);
+    link.applied(now(), Ok(&report));
+    assert_eq!(texts(&group), ["n0", "n1", "n2", "n3", "n4"]);
 }
 
 #[test]

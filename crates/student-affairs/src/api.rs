@@ -6,7 +6,7 @@ use concord_core::{CommandError, EventDraft, ListQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::catalogue::{EventData, Group, StudentHired};
+use crate::catalogue::{EventData, Group, StudentGraded, StudentHired};
 use crate::directory::{Directory, Enrollment, Student};
 use crate::grade::Grade;
 
@@ -104,6 +104,30 @@ pub fn enrolled_here<'a>(
 /// Whether a student matches a list's search: by id or name.
 pub fn student_matches(list: &ListQuery, id: &str, student: &Student) -> bool {
     list.matches([id, student.name_or_empty()])
+}
+
+/// Grades a student for `group` by the group's own scheme (`grade_by`, which says why it
+/// cannot grade yet): only a student the office enrolled in one of the group's examinations
+/// (409 otherwise). The same grade again raises nothing; a changed one a new `studentGraded`.
+pub fn grade(
+    directory: &Directory,
+    group: Group,
+    input: GradeStudent,
+    grade_by: impl FnOnce(&GradeStudent) -> Result<Grade, CommandError>,
+) -> Result<Vec<EventDraft>, CommandError> {
+    input.require_ids()?;
+    enrolled_here(directory, &input.student_id, &input.examination_id, group)?;
+    let grade = grade_by(&input)?;
+    if already_graded(directory, &input, grade, group) {
+        return Ok(vec![]);
+    }
+    Ok(vec![StudentGraded {
+        student_id: input.student_id,
+        examination_id: input.examination_id,
+        grade,
+        group,
+    }
+    .draft()])
 }
 
 /// Whether the enrollment already carries exactly this grade from this group, so that

@@ -10,7 +10,9 @@ use std::fmt;
 
 use concord_core::{Catalogue, CloudEvent, EventDraft, EventError};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+
+use crate::api::{grade_schema, group_schema, id_schema};
 
 use crate::grade::{not_a_grade, Grade};
 
@@ -62,6 +64,9 @@ pub trait EventData: Serialize + Sized {
 
     /// Reads and validates the data of an event of this type.
     fn decode(data: &Fields<'_>) -> Result<Self, EventError>;
+
+    /// A JSON Schema of the data, saying what `decode` checks (extra fields are allowed).
+    fn schema() -> Value;
 
     /// The draft a command hands to the runtime to raise this event.
     fn draft(&self) -> EventDraft {
@@ -142,6 +147,9 @@ pub struct StudentHired {
 impl EventData for StudentCreated {
     const TYPE: &'static str = "studentCreated";
     const KEY: &'static [&'static str] = &["studentId"];
+    fn schema() -> Value {
+        data_schema(json!({"studentId": id_schema(), "name": {"type": "string"}}))
+    }
     fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
         Ok(StudentCreated {
             student_id: f.id("studentId")?,
@@ -153,6 +161,11 @@ impl EventData for StudentCreated {
 impl EventData for ExaminationCreated {
     const TYPE: &'static str = "examinationCreated";
     const KEY: &'static [&'static str] = &["examinationId"];
+    fn schema() -> Value {
+        data_schema(
+            json!({"examinationId": id_schema(), "title": {"type": "string"}, "group": group_schema()}),
+        )
+    }
     fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
         Ok(ExaminationCreated {
             examination_id: f.id("examinationId")?,
@@ -165,6 +178,11 @@ impl EventData for ExaminationCreated {
 impl EventData for StudentEnrolled {
     const TYPE: &'static str = "studentEnrolled";
     const KEY: &'static [&'static str] = &["studentId", "examinationId"];
+    fn schema() -> Value {
+        data_schema(
+            json!({"studentId": id_schema(), "studentName": {"type": "string"}, "examinationId": id_schema(), "examinationTitle": {"type": "string"}, "group": group_schema()}),
+        )
+    }
     fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
         Ok(StudentEnrolled {
             student_id: f.id("studentId")?,
@@ -179,6 +197,11 @@ impl EventData for StudentEnrolled {
 impl EventData for AssignmentCreated {
     const TYPE: &'static str = "assignmentCreated";
     const KEY: &'static [&'static str] = &["assignmentId"];
+    fn schema() -> Value {
+        data_schema(
+            json!({"assignmentId": id_schema(), "examinationId": id_schema(), "title": {"type": "string"}, "maxPoints": {"type": "integer", "minimum": 1}}),
+        )
+    }
     fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
         Ok(AssignmentCreated {
             assignment_id: f.id("assignmentId")?,
@@ -192,6 +215,11 @@ impl EventData for AssignmentCreated {
 impl EventData for AssignmentScored {
     const TYPE: &'static str = "assignmentScored";
     const KEY: &'static [&'static str] = &["studentId", "assignmentId"];
+    fn schema() -> Value {
+        data_schema(
+            json!({"studentId": id_schema(), "assignmentId": id_schema(), "points": {"type": "integer", "minimum": 0}}),
+        )
+    }
     fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
         Ok(AssignmentScored {
             student_id: f.id("studentId")?,
@@ -204,6 +232,11 @@ impl EventData for AssignmentScored {
 impl EventData for PresentationRated {
     const TYPE: &'static str = "presentationRated";
     const KEY: &'static [&'static str] = &["studentId", "examinationId"];
+    fn schema() -> Value {
+        data_schema(
+            json!({"studentId": id_schema(), "examinationId": id_schema(), "content": grade_schema(), "presentation": grade_schema(), "discussion": grade_schema()}),
+        )
+    }
     fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
         Ok(PresentationRated {
             student_id: f.id("studentId")?,
@@ -218,6 +251,11 @@ impl EventData for PresentationRated {
 impl EventData for StudentGraded {
     const TYPE: &'static str = "studentGraded";
     const KEY: &'static [&'static str] = &["studentId", "examinationId"];
+    fn schema() -> Value {
+        data_schema(
+            json!({"studentId": id_schema(), "examinationId": id_schema(), "grade": grade_schema(), "group": group_schema()}),
+        )
+    }
     fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
         Ok(StudentGraded {
             student_id: f.id("studentId")?,
@@ -231,6 +269,11 @@ impl EventData for StudentGraded {
 impl EventData for StudentHired {
     const TYPE: &'static str = "studentHired";
     const KEY: &'static [&'static str] = &["studentId", "group"];
+    fn schema() -> Value {
+        data_schema(
+            json!({"studentId": id_schema(), "name": {"type": "string"}, "group": group_schema()}),
+        )
+    }
     fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
         Ok(StudentHired {
             student_id: f.id("studentId")?,
@@ -240,73 +283,67 @@ impl EventData for StudentHired {
     }
 }
 
-/// A decoded event of the catalogue, for models to match on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StudentAffairsEvent {
-    StudentCreated(StudentCreated),
-    ExaminationCreated(ExaminationCreated),
-    StudentEnrolled(StudentEnrolled),
-    AssignmentCreated(AssignmentCreated),
-    AssignmentScored(AssignmentScored),
-    PresentationRated(PresentationRated),
-    StudentGraded(StudentGraded),
-    StudentHired(StudentHired),
-}
+/// Declares the catalogue from one list of its data types: the enum models match on, and
+/// every dispatch by type name (decoding, overwrite keys, schemas, drafts). A new event type
+/// is its data struct, its [`EventData`] impl, and one name added to the list below.
+macro_rules! catalogue {
+    ($($variant:ident),* $(,)?) => {
+        /// A decoded event of the catalogue, for models to match on.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum StudentAffairsEvent {
+            $($variant($variant),)*
+        }
 
-/// Runs `$body` with `$T` bound to the data type of the catalogue type named `$ty`, or
-/// evaluates `$otherwise` for a type outside the catalogue. One table, so decoding and
-/// overwrite keys cannot disagree about which types exist.
-macro_rules! with_event_type {
-    ($ty:expr, $T:ident => $body:expr, _ => $otherwise:expr) => {
-        match $ty {
-            StudentCreated::TYPE => {
-                type $T = StudentCreated;
-                $body
+        $(impl From<$variant> for StudentAffairsEvent {
+            fn from(data: $variant) -> Self {
+                StudentAffairsEvent::$variant(data)
             }
-            ExaminationCreated::TYPE => {
-                type $T = ExaminationCreated;
-                $body
+        })*
+
+        impl StudentAffairsEvent {
+            /// The names of the catalogue's types.
+            pub const TYPES: &'static [&'static str] = &[$($variant::TYPE,)*];
+
+            /// Decodes and validates an event: `None` if its type is outside the catalogue,
+            /// the first fault in its data otherwise.
+            pub fn decode(event: &CloudEvent) -> Option<Result<Self, EventError>> {
+                let fields = Fields(event.data.map());
+                match event.ty.as_str() {
+                    $($variant::TYPE => Some($variant::decode(&fields).map(Self::from)),)*
+                    _ => None,
+                }
             }
-            StudentEnrolled::TYPE => {
-                type $T = StudentEnrolled;
-                $body
+
+            /// The data fields that form the overwrite key of a type (R5).
+            fn key_fields(ty: &str) -> Option<&'static [&'static str]> {
+                match ty {
+                    $($variant::TYPE => Some($variant::KEY),)*
+                    _ => None,
+                }
             }
-            AssignmentCreated::TYPE => {
-                type $T = AssignmentCreated;
-                $body
+
+            /// Every type's data schema, by type name.
+            fn schemas() -> Vec<(String, Value)> {
+                vec![$(($variant::TYPE.to_owned(), $variant::schema()),)*]
             }
-            AssignmentScored::TYPE => {
-                type $T = AssignmentScored;
-                $body
+
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(StudentAffairsEvent::$variant(_) => $variant::TYPE,)*
+                }
             }
-            PresentationRated::TYPE => {
-                type $T = PresentationRated;
-                $body
+
+            /// The draft that raises this event.
+            pub fn draft(&self) -> EventDraft {
+                match self {
+                    $(StudentAffairsEvent::$variant(data) => data.draft(),)*
+                }
             }
-            StudentGraded::TYPE => {
-                type $T = StudentGraded;
-                $body
-            }
-            StudentHired::TYPE => {
-                type $T = StudentHired;
-                $body
-            }
-            _ => $otherwise,
         }
     };
 }
 
-macro_rules! from_data {
-    ($($variant:ident),*) => {$(
-        impl From<$variant> for StudentAffairsEvent {
-            fn from(data: $variant) -> Self {
-                StudentAffairsEvent::$variant(data)
-            }
-        }
-    )*};
-}
-
-from_data!(
+catalogue!(
     StudentCreated,
     ExaminationCreated,
     StudentEnrolled,
@@ -314,77 +351,18 @@ from_data!(
     AssignmentScored,
     PresentationRated,
     StudentGraded,
-    StudentHired
+    StudentHired,
 );
 
-impl StudentAffairsEvent {
-    /// The names of the eight catalogue types.
-    pub const TYPES: [&'static str; 8] = [
-        StudentCreated::TYPE,
-        ExaminationCreated::TYPE,
-        StudentEnrolled::TYPE,
-        AssignmentCreated::TYPE,
-        AssignmentScored::TYPE,
-        PresentationRated::TYPE,
-        StudentGraded::TYPE,
-        StudentHired::TYPE,
-    ];
-
-    /// Decodes and validates an event: `None` if its type is outside the catalogue, the
-    /// first fault in its data otherwise.
-    pub fn decode(event: &CloudEvent) -> Option<Result<Self, EventError>> {
-        let fields = Fields(event.data.map());
-        with_event_type!(event.ty.as_str(), T => Some(T::decode(&fields).map(Self::from)), _ => None)
-    }
-
-    /// Decodes an event about to be applied. Only validated events reach a model, so a
-    /// failure here means a catalogue change outlived stored events: it is logged and the
-    /// event skipped, because `apply` must never panic or veto.
-    pub fn for_apply(event: &CloudEvent) -> Option<Self> {
-        match Self::decode(event)? {
-            Ok(decoded) => Some(decoded),
-            Err(error) => {
-                tracing::warn!(id = %event.id, ty = %event.ty, %error, "skipping an event whose data does not decode");
-                None
-            }
-        }
-    }
-
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            StudentAffairsEvent::StudentCreated(_) => StudentCreated::TYPE,
-            StudentAffairsEvent::ExaminationCreated(_) => ExaminationCreated::TYPE,
-            StudentAffairsEvent::StudentEnrolled(_) => StudentEnrolled::TYPE,
-            StudentAffairsEvent::AssignmentCreated(_) => AssignmentCreated::TYPE,
-            StudentAffairsEvent::AssignmentScored(_) => AssignmentScored::TYPE,
-            StudentAffairsEvent::PresentationRated(_) => PresentationRated::TYPE,
-            StudentAffairsEvent::StudentGraded(_) => StudentGraded::TYPE,
-            StudentAffairsEvent::StudentHired(_) => StudentHired::TYPE,
-        }
-    }
-
-    /// The draft that raises this event.
-    pub fn draft(&self) -> EventDraft {
-        match self {
-            StudentAffairsEvent::StudentCreated(d) => d.draft(),
-            StudentAffairsEvent::ExaminationCreated(d) => d.draft(),
-            StudentAffairsEvent::StudentEnrolled(d) => d.draft(),
-            StudentAffairsEvent::AssignmentCreated(d) => d.draft(),
-            StudentAffairsEvent::AssignmentScored(d) => d.draft(),
-            StudentAffairsEvent::PresentationRated(d) => d.draft(),
-            StudentAffairsEvent::StudentGraded(d) => d.draft(),
-            StudentAffairsEvent::StudentHired(d) => d.draft(),
-        }
-    }
-}
-
-/// The catalogue every student-affairs service validates with.
+/// The catalogue every student-affairs service decodes with.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StudentAffairsCatalogue;
 
 impl Catalogue for StudentAffairsCatalogue {
-    fn validate(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
-        StudentAffairsEvent::decode(event).map(|decoded| decoded.map(drop))
+    type Event = StudentAffairsEvent;
+
+    fn decode(&self, event: &CloudEvent) -> Option<Result<StudentAffairsEvent, EventError>> {
+        StudentAffairsEvent::decode(event)
     }
 
     /// The type, then the key fields' JSON values as an array: `studentEnrolled:["s-1","e-1"]`.
@@ -392,12 +370,38 @@ impl Catalogue for StudentAffairsCatalogue {
     /// keeps different types apart. A missing field shows as `null`, so the key is total even
     /// for data that would not validate.
     fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {
-        let fields: &[&str] = with_event_type!(event.ty.as_str(), T => T::KEY, _ => return None);
+        let fields = StudentAffairsEvent::key_fields(&event.ty)?;
         let values: Vec<Value> = fields
             .iter()
             .map(|field| event.data.get(field).cloned().unwrap_or(Value::Null))
             .collect();
         Some(format!("{}:{}", event.ty, Value::Array(values)))
+    }
+
+    fn schemas(&self) -> Vec<(String, Value)> {
+        StudentAffairsEvent::schemas()
+    }
+}
+
+/// A JSON Schema of an event's data: these fields, all required, others allowed and kept.
+fn data_schema(properties: Value) -> Value {
+    let required: Vec<String> = properties
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    json!({"type": "object", "properties": properties, "required": required,
+           "additionalProperties": true})
+}
+
+/// Applies an event to a model as the runtime does (decoded, with its envelope): for tests
+/// that build models by hand.
+#[cfg(test)]
+pub(crate) fn apply<M: concord_core::Model<Event = StudentAffairsEvent>>(
+    model: &mut M,
+    event: &CloudEvent,
+) {
+    if let Some(Ok(decoded)) = StudentAffairsEvent::decode(event) {
+        model.apply(&decoded, &concord_core::model::Envelope::of(event));
     }
 }
 
@@ -551,6 +555,20 @@ mod tests {
             );
         }
         assert_eq!(StudentAffairsEvent::TYPES.len(), valid().len());
+        let schemas = StudentAffairsCatalogue.schemas();
+        assert_eq!(schemas.len(), valid().len(), "a schema for every type");
+        for ((ty, schema), (valid_ty, data)) in schemas.iter().zip(valid()) {
+            assert_eq!(ty, valid_ty);
+            for field in data.as_object().unwrap().keys() {
+                assert!(
+                    schema["required"]
+                        .as_array()
+                        .unwrap()
+                        .contains(&json!(field)),
+                    "{ty}.{field}"
+                );
+            }
+        }
     }
 
     #[test]

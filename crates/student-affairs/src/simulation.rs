@@ -65,11 +65,13 @@ pub struct ArrivalOrder<M> {
 }
 
 impl<M: Model> Model for ArrivalOrder<M> {
-    fn apply(&mut self, event: &concord_core::CloudEvent) {
+    type Event = M::Event;
+
+    fn apply(&mut self, event: &M::Event, envelope: &concord_core::model::Envelope<'_>) {
         self.arrivals += 1;
-        let mut event = event.clone();
-        event.time = concord_core::Timestamp::from_unix_nanos(self.arrivals);
-        self.inner.apply(&event);
+        let mut envelope = envelope.clone();
+        envelope.stamp.time = concord_core::Timestamp::from_unix_nanos(self.arrivals);
+        self.inner.apply(event, &envelope);
     }
 }
 
@@ -82,7 +84,7 @@ impl ServiceSpec for ArrivalOrderTaPool {
     fn name(&self) -> &str {
         TaPool.name()
     }
-    fn catalogue(&self) -> Box<dyn concord_core::Catalogue> {
+    fn catalogue(&self) -> concord_core::runtime::SharedCatalogue<Self::Model> {
         TaPool.catalogue()
     }
     fn default_acceptance(&self) -> concord_core::AcceptancePolicy {
@@ -103,7 +105,7 @@ impl ServiceSpec for StrandingOffice {
     fn name(&self) -> &str {
         StudentsOffice.name()
     }
-    fn catalogue(&self) -> Box<dyn concord_core::Catalogue> {
+    fn catalogue(&self) -> concord_core::runtime::SharedCatalogue<Self::Model> {
         StudentsOffice.catalogue()
     }
     fn default_acceptance(&self) -> concord_core::AcceptancePolicy {
@@ -139,7 +141,7 @@ impl ServiceSpec for GradingAnyoneSeGroup {
     fn name(&self) -> &str {
         SeGroup.name()
     }
-    fn catalogue(&self) -> Box<dyn concord_core::Catalogue> {
+    fn catalogue(&self) -> concord_core::runtime::SharedCatalogue<Self::Model> {
         SeGroup.catalogue()
     }
     fn default_acceptance(&self) -> concord_core::AcceptancePolicy {

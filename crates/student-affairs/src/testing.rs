@@ -2,7 +2,7 @@
 //! constructors for the catalogue's events, so that tests read like the paper's story.
 
 use concord_core::service::{Answer, Api, Handler, QueryError};
-use concord_core::{CloudEvent, CommandError, EventDraft, Model, ServiceSpec, Timestamp};
+use concord_core::{CloudEvent, CommandError, EventDraft, ServiceSpec, Timestamp};
 use serde_json::Value;
 
 use crate::catalogue::*;
@@ -111,19 +111,25 @@ pub fn hired(student: &str, name: &str, group: Group) -> StudentHired {
 }
 
 /// A service with a history, ready to be sent commands and queries through its routes.
-pub struct Scenario<S: ServiceSpec> {
+pub struct Scenario<S: ServiceSpec>
+where
+    S::Model: concord_core::Model<Event = crate::catalogue::StudentAffairsEvent>,
+{
     spec: S,
     api: Api<S::Model>,
     model: S::Model,
     raised: u32,
 }
 
-impl<S: ServiceSpec> Scenario<S> {
+impl<S: ServiceSpec> Scenario<S>
+where
+    S::Model: concord_core::Model<Event = crate::catalogue::StudentAffairsEvent>,
+{
     /// Given these events (applied in the order listed).
     pub fn given(spec: S, events: impl IntoIterator<Item = CloudEvent>) -> Self {
         let mut model = S::Model::default();
         for event in events {
-            model.apply(&event);
+            crate::catalogue::apply(&mut model, &event);
         }
         let api = spec.api();
         Scenario {
@@ -140,7 +146,7 @@ impl<S: ServiceSpec> Scenario<S> {
 
     /// An accepted external event arrives and is applied.
     pub fn receive(&mut self, event: CloudEvent) {
-        self.model.apply(&event);
+        crate::catalogue::apply(&mut self.model, &event);
     }
 
     /// When this command is sent: what it decides, without applying it.
@@ -168,7 +174,7 @@ impl<S: ServiceSpec> Scenario<S> {
                     Timestamp::from_unix_nanos(1_000_000_000_000 + i128::from(self.raised)),
                     draft.data.clone(),
                 );
-                self.model.apply(&raised);
+                crate::catalogue::apply(&mut self.model, &raised);
             }
         }
         outcome

@@ -76,7 +76,8 @@ impl<S: ServiceSpec + Clone> Node<S> {
 
     fn put(&mut self, env: &mut SeededEnv, events: Vec<CloudEvent>) -> PutReport {
         self.core.validate(&events).expect("well-formed events");
-        match self.run(env, Request::External(External::put(events))) {
+        let incoming = External::put(events).decode(&**self.core.catalogue());
+        match self.run(env, Request::External(incoming)) {
             Reply::External(report) => report.expect("well-formed events"),
             Reply::Command(_) => unreachable!(),
         }

@@ -14,9 +14,36 @@ use crate::event::CloudEvent;
 
 /// The state of one service, changed only by applying events.
 ///
+/// A model declares the type of event it applies (`Event`, typically an enum of the domain's
+/// event types, which its [`Catalogue`](crate::runtime::Catalogue) decodes): an event is
+/// decoded once, where it enters the service, and the model matches on the result — it never
+/// reads JSON.
+///
 /// `apply` must never fail and never veto: an event that reached it has been validated and
 /// accepted, and is a fact. It must be idempotent and order independent; building the state
 /// from the blocks in this module gives both.
 pub trait Model: Default + Send + Sync + 'static {
-    fn apply(&mut self, event: &CloudEvent);
+    /// The decoded events this model applies.
+    type Event: Send + Sync + 'static;
+
+    fn apply(&mut self, event: &Self::Event, envelope: &Envelope<'_>);
+}
+
+/// What an applied event carries besides its decoded data: the [`Stamp`] that orders it
+/// against other writes of the same attributes, and who raised it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope<'a> {
+    pub stamp: Stamp,
+    pub source: &'a str,
+    pub ty: &'a str,
+}
+
+impl<'a> Envelope<'a> {
+    pub fn of(event: &'a CloudEvent) -> Self {
+        Envelope {
+            stamp: event.stamp(),
+            source: &event.source,
+            ty: &event.ty,
+        }
+    }
 }

@@ -15,6 +15,7 @@
 pub mod env;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -23,14 +24,27 @@ pub use env::{Env, HybridClock, SeededEnv, SystemEnv};
 
 use crate::acceptance::AcceptancePolicy;
 use crate::event::{CloudEvent, EventError, EventId, Limits, StoredEvent, Timestamp};
-use crate::model::Model;
+use crate::model::{Envelope, Model};
 use crate::store::{AppendOutcome, DeadLetter, EventStore, LinkUpdate, StoreError};
 
-/// What a domain says about the event types it understands.
+/// What a domain says about the event types it understands: the one decoder of its events.
+///
+/// Every event a service takes in is decoded here exactly once, where it enters (an HTTP
+/// handler, a link's task, replay) and outside the writer's lock; the model then applies the
+/// decoded event. Decoding *is* validation: stateless, fields present with the right kinds
+/// and values.
 pub trait Catalogue: Send + Sync + 'static {
-    /// Checks the data of an event whose type is in the catalogue; `None` if the type is not.
-    /// Validation is stateless: fields present, of the right kinds and values.
-    fn validate(&self, event: &CloudEvent) -> Option<Result<(), EventError>>;
+    /// The decoded form of the catalogue's events (the model's [`Model::Event`]).
+    type Event: Send + Sync + 'static;
+
+    /// Decodes an event: `None` if its type is outside the catalogue, the first fault in its
+    /// data otherwise.
+    fn decode(&self, event: &CloudEvent) -> Option<Result<Self::Event, EventError>>;
+
+    /// Checks an event without keeping the decoded form.
+    fn validate(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
+        self.decode(event).map(|decoded| decoded.map(drop))
+    }
 
     /// The overwrite key of an event (R5): two events with the same key write the same
     /// attributes, and the later `(time, id)` wins. `None` for types outside the catalogue.
@@ -94,7 +108,8 @@ pub enum Intake {
     EachEvent,
 }
 
-/// External events for [`ServiceCore::execute`].
+/// External events as a caller hands them in; [`External::decode`] turns them into what
+/// [`ServiceCore::execute`] takes, on the caller's thread.
 #[derive(Clone, Debug)]
 pub struct External {
     pub events: Vec<CloudEvent>,
@@ -130,10 +145,62 @@ impl External {
     }
 }
 
+impl External {
+    /// Decodes every event with `catalogue` (once: the model applies what this made).
+    pub fn decode<E: Send + Sync + 'static>(
+        self,
+        catalogue: &dyn Catalogue<Event = E>,
+    ) -> Incoming<E> {
+        let arrivals = self
+            .events
+            .into_iter()
+            .map(|event| {
+                let decoded = match catalogue.decode(&event) {
+                    None => Decoded::Unknown,
+                    Some(Ok(decoded)) => Decoded::Event(decoded),
+                    Some(Err(error)) => Decoded::Malformed(error),
+                };
+                Arrival { event, decoded }
+            })
+            .collect();
+        Incoming {
+            arrivals,
+            intake: self.intake,
+            link: self.link,
+            retrying: self.retrying,
+        }
+    }
+}
+
+/// What the catalogue made of an event.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decoded<E> {
+    Event(E),
+    /// Its type is outside the catalogue (ignored, never an error).
+    Unknown,
+    Malformed(EventError),
+}
+
+/// An external event with its decoded form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arrival<E> {
+    pub event: CloudEvent,
+    pub decoded: Decoded<E>,
+}
+
+/// External events, decoded, for [`ServiceCore::execute`].
+#[derive(Clone, Debug)]
+pub struct Incoming<E> {
+    pub arrivals: Vec<Arrival<E>>,
+    pub intake: Intake,
+    pub link: Option<LinkUpdate>,
+    pub retrying: bool,
+}
+
 /// One unit of work for [`ServiceCore::execute`].
-pub enum Request<M> {
+pub enum Request<M: Model> {
     Command(Command<M>),
-    External(External),
+    External(Incoming<M::Event>),
 }
 
 /// What happened to one external event.
@@ -198,12 +265,15 @@ pub enum Reply {
     External(Result<PutReport, Refusal>),
 }
 
+/// The catalogue of a model's events, shared (it is immutable and read outside the lock).
+pub type SharedCatalogue<M> = Arc<dyn Catalogue<Event = <M as Model>::Event>>;
+
 /// A service's model, acceptance policy and clock: the sans-IO heart of a service.
-pub struct ServiceCore<M> {
+pub struct ServiceCore<M: Model> {
     name: String,
     model: M,
     policy: AcceptancePolicy,
-    catalogue: Box<dyn Catalogue>,
+    catalogue: SharedCatalogue<M>,
     clock: HybridClock,
     limits: Limits,
 }
@@ -212,7 +282,7 @@ impl<M: Model> ServiceCore<M> {
     /// Opens a service on its store, replaying every stored event into a fresh model.
     pub fn open(
         name: impl Into<String>,
-        catalogue: Box<dyn Catalogue>,
+        catalogue: SharedCatalogue<M>,
         policy: AcceptancePolicy,
         store: &dyn EventStore,
     ) -> Result<Self, StoreError> {
@@ -247,8 +317,8 @@ impl<M: Model> ServiceCore<M> {
         &self.policy
     }
 
-    pub fn catalogue(&self) -> &dyn Catalogue {
-        &*self.catalogue
+    pub fn catalogue(&self) -> &SharedCatalogue<M> {
+        &self.catalogue
     }
 
     pub fn limits(&self) -> &Limits {
@@ -257,7 +327,12 @@ impl<M: Model> ServiceCore<M> {
 
     /// Validates an external batch statelessly: the first malformed event, with its index.
     pub fn validate(&self, events: &[CloudEvent]) -> Result<(), (usize, EventError)> {
-        validate_batch(&*self.catalogue, events)
+        for (index, event) in events.iter().enumerate() {
+            if let Some(Err(error)) = self.catalogue.validate(event) {
+                return Err((index, error));
+            }
+        }
+        Ok(())
     }
 
     /// Runs a batch of requests as one group commit; see the module documentation.
@@ -274,7 +349,9 @@ impl<M: Model> ServiceCore<M> {
         let external_ids: Vec<&str> = requests
             .iter()
             .flat_map(|r| match r {
-                Request::External(external) => external.events.iter().map(|e| &*e.id).collect(),
+                Request::External(incoming) => {
+                    incoming.arrivals.iter().map(|a| &*a.event.id).collect()
+                }
                 Request::Command(_) => Vec::new(),
             })
             .collect();
@@ -295,12 +372,12 @@ impl<M: Model> ServiceCore<M> {
                 Request::Command(command) => {
                     Pending::Command(self.command(env, command, &mut to_append))
                 }
-                Request::External(external) => {
+                Request::External(incoming) => {
                     let already: Vec<Option<CloudEvent>> =
-                        stored.by_ref().take(external.events.len()).collect();
+                        stored.by_ref().take(incoming.arrivals.len()).collect();
                     Pending::External(self.external(
                         now,
-                        external,
+                        incoming,
                         already,
                         &mut taken,
                         &mut to_append,
@@ -361,13 +438,25 @@ impl<M: Model> ServiceCore<M> {
                 )));
             }
         }
-        if let Err((_, error)) = validate_batch(&*self.catalogue, &events) {
-            return Err(CommandError::Invalid(format!(
-                "the command built a malformed event: {error}"
-            )));
+        // A type outside the catalogue may be raised (for other services to read); it is
+        // stored, and the model, which cannot read it, does not apply it.
+        let mut decoded = Vec::with_capacity(events.len());
+        for event in &events {
+            match self.catalogue.decode(event) {
+                Some(Ok(typed)) => decoded.push(Some(typed)),
+                Some(Err(error)) => {
+                    return Err(CommandError::Invalid(format!(
+                        "the command built a malformed event: {error}"
+                    )))
+                }
+                None => decoded.push(None),
+            }
         }
-        for event in events {
-            self.apply(&event);
+        for (event, typed) in events.into_iter().zip(decoded) {
+            match &typed {
+                Some(typed) => self.apply(&event, typed),
+                None => self.clock.observe(event.time),
+            }
             to_append.push(event);
         }
         Ok(())
@@ -377,24 +466,25 @@ impl<M: Model> ServiceCore<M> {
     fn external(
         &mut self,
         now: Timestamp,
-        external: External,
+        incoming: Incoming<M::Event>,
         already: Vec<Option<CloudEvent>>,
         taken: &mut HashMap<EventId, usize>,
         to_append: &mut Vec<CloudEvent>,
         links: &mut Vec<LinkUpdate>,
     ) -> Result<PutReport, Refusal> {
-        let External {
-            events,
+        let Incoming {
+            arrivals,
             intake,
             mut link,
             retrying,
-        } = external;
+        } = incoming;
         // First decide every event, changing nothing, so that an all-or-nothing batch can
         // still be refused whole.
-        let mut decided: Vec<Disposition> = Vec::with_capacity(events.len());
-        for (index, (event, stored)) in events.iter().zip(&already).enumerate() {
+        let mut decided: Vec<Disposition> = Vec::with_capacity(arrivals.len());
+        for (index, (arrival, stored)) in arrivals.iter().zip(&already).enumerate() {
+            let event = &arrival.event;
             let earlier = taken.get(&event.id).map(|&i| &to_append[i]);
-            match self.disposition(now, event, stored.as_ref().or(earlier)) {
+            match self.disposition(now, arrival, stored.as_ref().or(earlier)) {
                 Err(error) if intake == Intake::AllOrNothing => {
                     return Err(Refusal { index, error })
                 }
@@ -405,7 +495,8 @@ impl<M: Model> ServiceCore<M> {
         let mut report = PutReport::default();
         let mut letters = Vec::new();
         let mut resolved = Vec::new();
-        for (event, mut disposition) in events.into_iter().zip(decided) {
+        for (arrival, mut disposition) in arrivals.into_iter().zip(decided) {
+            let Arrival { event, decoded } = arrival;
             if disposition == Disposition::Accepted {
                 // A repeat of an id accepted a moment ago in this same batch or group commit.
                 if let Some(&i) = taken.get(&event.id) {
@@ -418,7 +509,9 @@ impl<M: Model> ServiceCore<M> {
             }
             match &disposition {
                 Disposition::Accepted => {
-                    self.apply(&event);
+                    if let Decoded::Event(typed) = &decoded {
+                        self.apply(&event, typed);
+                    }
                     taken.insert(event.id.clone(), to_append.len());
                     report.results.push((event.id.to_string(), disposition));
                     if retrying {
@@ -461,9 +554,10 @@ impl<M: Model> ServiceCore<M> {
     fn disposition(
         &self,
         now: Timestamp,
-        event: &CloudEvent,
+        arrival: &Arrival<M::Event>,
         stored: Option<&CloudEvent>,
     ) -> Result<Disposition, EventError> {
+        let event = &arrival.event;
         if let Some(stored) = stored {
             return Ok(if stored.same_content(event) {
                 Disposition::Duplicate
@@ -471,13 +565,13 @@ impl<M: Model> ServiceCore<M> {
                 Disposition::Conflict(conflict_reason(event))
             });
         }
-        match self.catalogue.validate(event) {
-            None => Ok(Disposition::Ignored(format!(
+        match &arrival.decoded {
+            Decoded::Unknown => Ok(Disposition::Ignored(format!(
                 "type {} is outside this service's event catalogue",
                 event.ty
             ))),
-            Some(Err(error)) => Err(error),
-            Some(Ok(())) => match self.policy.check(event) {
+            Decoded::Malformed(error) => Err(error.clone()),
+            Decoded::Event(_) => match self.policy.check(event) {
                 Some(reason) => Ok(Disposition::Ignored(reason)),
                 None => self.within_skew(now, event).map(|()| Disposition::Accepted),
             },
@@ -514,21 +608,32 @@ impl<M: Model> ServiceCore<M> {
     }
 
     /// The one way the model changes.
-    fn apply(&mut self, event: &CloudEvent) {
+    fn apply(&mut self, event: &CloudEvent, typed: &M::Event) {
         self.clock.observe(event.time);
-        self.model.apply(event);
+        self.model.apply(typed, &Envelope::of(event));
     }
 
     fn rebuild(&mut self, store: &dyn EventStore) -> Result<(), StoreError> {
         self.model = M::default();
         self.clock = HybridClock::new(self.limits.max_skew_nanos());
-        let mut replayed = 0u64;
+        let (mut replayed, mut skipped) = (0u64, 0u64);
+        let catalogue = Arc::clone(&self.catalogue);
         store.replay(0, &mut |stored| {
             replayed += 1;
             self.clock.observe(stored.event.time);
-            self.model.apply(&stored.event);
+            // Decoded once here, as at intake. A stored event the catalogue no longer reads
+            // (the catalogue changed under stored events) is skipped, never a panic: `apply`
+            // cannot fail.
+            match catalogue.decode(&stored.event) {
+                Some(Ok(typed)) => self.model.apply(&typed, &Envelope::of(&stored.event)),
+                Some(Err(error)) => {
+                    skipped += 1;
+                    tracing::warn!(id = %stored.event.id, ty = %stored.event.ty, %error, "skipping a stored event whose data does not decode");
+                }
+                None => {}
+            }
         })?;
-        tracing::debug!(service = %self.name, replayed, "model rebuilt from the store");
+        tracing::debug!(service = %self.name, replayed, skipped, "model rebuilt from the store");
         Ok(())
     }
 }
@@ -554,18 +659,4 @@ fn describe_nanos(nanos: i128) -> String {
 enum Pending {
     Command(Result<(), CommandError>),
     External(Result<PutReport, Refusal>),
-}
-
-/// Validates a batch against a catalogue: the first malformed event of a known type, with
-/// its index. Events of unknown types are not malformed (they are ignored later).
-pub fn validate_batch(
-    catalogue: &dyn Catalogue,
-    events: &[CloudEvent],
-) -> Result<(), (usize, EventError)> {
-    for (index, event) in events.iter().enumerate() {
-        if let Some(Err(error)) = catalogue.validate(event) {
-            return Err((index, error));
-        }
-    }
-    Ok(())
 }

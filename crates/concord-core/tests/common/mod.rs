@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use concord_core::event::{CloudEvent, EventError, Timestamp};
-use concord_core::model::{GrowSet, Lww, Model, Registry};
+use concord_core::model::{Envelope, GrowSet, Lww, Model, Registry};
 use concord_core::runtime::{Catalogue, CommandError, EventDraft};
 use concord_core::store::conformance::sample_event;
 use serde_json::{json, Value};
@@ -23,30 +23,38 @@ pub struct Inventory {
     pub items: Registry<String, Item>,
 }
 
+/// The toy domain's events, decoded: what its model matches on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InventoryEvent {
+    Named { item: String, name: String },
+    Priced { item: String, price: i64 },
+    Tagged { item: String, tag: String },
+}
+
 impl Model for Inventory {
-    fn apply(&mut self, event: &CloudEvent) {
-        let Some(item_id) = event.data_str("itemId") else {
-            return;
-        };
-        let item = self.items.get_or_create(item_id.to_owned());
-        let stamp = event.stamp();
-        match event.ty.as_str() {
-            "itemNamed" => {
-                if let Some(name) = event.data_str("name").filter(|n| !n.is_empty()) {
-                    item.name.set(name.to_owned(), &stamp);
+    type Event = InventoryEvent;
+
+    fn apply(&mut self, event: &InventoryEvent, envelope: &Envelope<'_>) {
+        let stamp = &envelope.stamp;
+        match event {
+            InventoryEvent::Named { item, name } => {
+                let item = self.items.get_or_create(item.clone());
+                if !name.is_empty() {
+                    item.name.set(name.clone(), stamp);
                 }
             }
-            "itemPriced" => {
-                if let Some(price) = event.data.get("price").and_then(Value::as_i64) {
-                    item.price.set(price, &stamp);
-                }
+            InventoryEvent::Priced { item, price } => {
+                self.items
+                    .get_or_create(item.clone())
+                    .price
+                    .set(*price, stamp);
             }
-            "itemTagged" => {
-                if let Some(tag) = event.data_str("tag") {
-                    item.tags.insert(tag.to_owned());
-                }
+            InventoryEvent::Tagged { item, tag } => {
+                self.items
+                    .get_or_create(item.clone())
+                    .tags
+                    .insert(tag.clone());
             }
-            _ => {}
         }
     }
 }
@@ -54,24 +62,44 @@ impl Model for Inventory {
 pub struct InventoryCatalogue;
 
 impl Catalogue for InventoryCatalogue {
-    fn validate(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
+    type Event = InventoryEvent;
+
+    fn decode(&self, event: &CloudEvent) -> Option<Result<InventoryEvent, EventError>> {
         let (field, check): (&str, fn(&Value) -> bool) = match event.ty.as_str() {
             "itemNamed" => ("name", Value::is_string),
             "itemPriced" => ("price", Value::is_i64),
             "itemTagged" => ("tag", Value::is_string),
             _ => return None,
         };
-        let id_ok = event.data_str("itemId").is_some_and(|id| !id.is_empty());
-        Some(if !id_ok {
-            Err(EventError::new("data.itemId", "must be a non-empty string"))
-        } else if !event.data.get(field).is_some_and(check) {
-            Err(EventError::new(
+        let item = match event.data_str("itemId") {
+            Some(id) if !id.is_empty() => id.to_owned(),
+            _ => {
+                return Some(Err(EventError::new(
+                    "data.itemId",
+                    "must be a non-empty string",
+                )))
+            }
+        };
+        let Some(value) = event.data.get(field).filter(|v| check(v)) else {
+            return Some(Err(EventError::new(
                 format!("data.{field}"),
                 "is missing or of the wrong kind",
-            ))
-        } else {
-            Ok(())
-        })
+            )));
+        };
+        Some(Ok(match event.ty.as_str() {
+            "itemNamed" => InventoryEvent::Named {
+                item,
+                name: value.as_str().unwrap_or_default().to_owned(),
+            },
+            "itemPriced" => InventoryEvent::Priced {
+                item,
+                price: value.as_i64().unwrap_or_default(),
+            },
+            _ => InventoryEvent::Tagged {
+                item,
+                tag: value.as_str().unwrap_or_default().to_owned(),
+            },
+        }))
     }
 
     fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {

@@ -11,10 +11,14 @@
 //! short, and its neighbours carry on.
 
 use concord_core::{CloudEvent, EventReader, ReadQuery, StoreError, StoredEvent, Timestamp};
+use concord_sync::{Direction, LinkState, LinkStatus, Rejection};
 use maud::{html, Markup};
 use serde_json::Value;
 
+use crate::sync::SyncStatus;
+
 use super::SYNC_PATH;
+use crate::inbound::InboundView;
 use crate::lag::{self, LagHistory};
 
 /// Where a link's repair form posts.
@@ -184,10 +188,6 @@ pub(crate) fn read_log(store: &dyn EventReader, query: &LogQuery) -> Result<LogP
     })
 }
 
-fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(Value::as_str)
-}
-
 /// `2026-11-26T05:10:17.028231Z` → `05:10:17`.
 fn clock(rfc3339: &str) -> &str {
     rfc3339
@@ -203,50 +203,14 @@ fn split_error(error: &str) -> (&str, &str) {
     }
 }
 
-fn list(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The sync panel: one row per link, "Synchronize now", and the inbound view (the peers that
-/// pull from and push to this service).
-pub(crate) fn sync_panel(status: Option<&Value>, lag: &LagHistory) -> Markup {
-    let inbound = status.map(|s| &s["inbound"]);
-    let peers: Vec<Value> = inbound
-        .and_then(|i| i.get("peers"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let links: Vec<Value> = status
-        .and_then(|s| s.get("links"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let rejections: Vec<(String, String, String, String)> = links
+/// The sync panel: one row per link, and "Synchronize now".
+pub(crate) fn sync_panel(status: Option<&SyncStatus>, lag: &LagHistory) -> Markup {
+    let inbound = status.and_then(|s| s.inbound.as_ref());
+    let peers = inbound.map_or(&[][..], |i| &i.peers[..]);
+    let links: &[LinkStatus] = status.map_or(&[], |s| &s.links);
+    let rejections: Vec<(&str, &Rejection)> = links
         .iter()
-        .flat_map(|link| {
-            let name = text(link, "name").unwrap_or("?").to_owned();
-            link.get("recentRejections")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(move |r| {
-                    (
-                        name.clone(),
-                        text(r, "id").unwrap_or("?").to_owned(),
-                        text(r, "reason").unwrap_or("").to_owned(),
-                        text(r, "at").map(clock).unwrap_or("").to_owned(),
-                    )
-                })
-        })
+        .flat_map(|link| link.recent_rejections.iter().map(|r| (&*link.name, r)))
         .collect();
     html! {
         section.card #sync {
@@ -268,7 +232,7 @@ pub(crate) fn sync_panel(status: Option<&Value>, lag: &LagHistory) -> Markup {
                             th { span.sr-only { "Repairs" } }
                         } }
                         tbody {
-                            @for link in &links { (sync_row(link, lag)) }
+                            @for link in links { (sync_row(link, lag)) }
                         }
                     }
                 }
@@ -282,25 +246,25 @@ pub(crate) fn sync_panel(status: Option<&Value>, lag: &LagHistory) -> Markup {
                             "After a fix (a raised limit, a repaired peer, a clock that caught up), "
                             "“Retry” delivers them again; those carried are forgotten." }
                         ul {
-                            @for (link, id, reason, at) in &rejections {
-                                li { span.muted { (at) " " } code { (id) } " on " (link) ": " (reason) }
+                            @for (link, rejection) in &rejections {
+                                li { span.muted { (clock(&rejection.at)) " " } code { (rejection.id) } " on " (link) ": " (rejection.reason) }
                             }
                         }
                     }
                 }
             }
-            @if !peers.is_empty() {
-                (inbound_table(&peers, inbound.and_then(|i| i["lastSequence"].as_u64()).unwrap_or(0)))
+            @if let Some(inbound) = inbound.filter(|i| !i.peers.is_empty()) {
+                (inbound_table(inbound))
             }
         }
     }
 }
 
 /// Who read from and delivered to this service, and how far each reader lags behind its log.
-fn inbound_table(peers: &[Value], last_sequence: u64) -> Markup {
+fn inbound_table(inbound: &InboundView) -> Markup {
     html! {
         h3 #inbound { "Inbound" }
-        p.intro { "Peers that read this service's log (up to sequence " (last_sequence) ") or deliver to it, "
+        p.intro { "Peers that read this service's log (up to sequence " (inbound.last_sequence) ") or deliver to it, "
             "as this service has seen them since it started." }
         div.table-wrap {
             table {
@@ -309,30 +273,28 @@ fn inbound_table(peers: &[Value], last_sequence: u64) -> Markup {
                     th { "Last push" } th { "Events pushed (last / all)" }
                 } }
                 tbody {
-                    @for peer in peers {
+                    @for peer in &inbound.peers {
+                        @let activity = &peer.activity;
                         tr {
-                            td.nowrap { (text(peer, "peer").unwrap_or("?")) }
-                            @match text(peer, "lastPull") {
+                            td.nowrap { (activity.peer) }
+                            @match &activity.last_pull {
                                 Some(time) => td.nowrap title=(time) { (clock(time)) },
                                 None => td.muted { "never" },
                             }
-                            @match peer.get("pulledUpTo").and_then(Value::as_u64) {
+                            @match activity.pulled_up_to {
                                 Some(n) => td.num { (n) },
                                 None => td.muted { "—" },
                             }
-                            @match peer.get("lag").and_then(Value::as_u64) {
+                            @match peer.lag {
                                 None => td.muted { "—" },
                                 Some(0) => td.good.nowrap { "in sync" },
                                 Some(n) => td.warning.nowrap title="Log positions after what its last pull read" { (n) " behind" },
                             }
-                            @match text(peer, "lastPush") {
+                            @match &activity.last_push {
                                 Some(time) => td.nowrap title=(time) { (clock(time)) },
                                 None => td.muted { "never" },
                             }
-                            td.num {
-                                (peer.get("lastPushEvents").and_then(Value::as_u64).unwrap_or(0)) " / "
-                                (peer.get("pushedEvents").and_then(Value::as_u64).unwrap_or(0))
-                            }
+                            td.num { (activity.last_push_events) " / " (activity.pushed_events) }
                         }
                     }
                 }
@@ -341,33 +303,27 @@ fn inbound_table(peers: &[Value], last_sequence: u64) -> Markup {
     }
 }
 
-fn sync_row(link: &Value, history: &LagHistory) -> Markup {
-    let peer = text(link, "peer").unwrap_or("?");
-    let name = text(link, "name").unwrap_or("");
-    let url = text(link, "url").filter(|u| u.starts_with("http"));
-    let direction = text(link, "direction").unwrap_or("?");
-    let types = list(link.get("types"));
-    let filter = list(link.get("filter"));
-    let pending = link.get("pending").and_then(Value::as_u64);
-    let rejected = link.get("rejected").and_then(Value::as_u64).unwrap_or(0);
-    let success = text(link, "lastSuccess");
-    let error = text(link, "lastError");
-    let stopped = text(link, "state") == Some("stopped");
+fn sync_row(link: &LinkStatus, history: &LagHistory) -> Markup {
+    let url = Some(&*link.url).filter(|u| u.starts_with("http"));
+    let pull = link.direction == Direction::Pull;
+    let direction = if pull { "pull" } else { "push" };
+    let stopped = link.state == LinkState::Stopped;
+    let name = &*link.name;
     html! {
         tr {
             td.nowrap title=(name) {
                 @match url {
-                    Some(url) => a href={ (url.trim_end_matches('/')) "/" } { (peer) },
-                    None => (peer),
+                    Some(url) => a href={ (url.trim_end_matches('/')) "/" } { (link.peer) },
+                    None => (link.peer),
                 }
             }
-            td.nowrap { span.pill.(direction) { (direction) @if direction == "pull" { " ←" } @else { " →" } } }
+            td.nowrap { span.pill.(direction) { (direction) @if pull { " ←" } @else { " →" } } }
             td {
-                @if types.is_empty() { "all" } @else { (types.join(", ")) }
-                @for f in &filter { " " span.muted.filter { "where " (f.trim_start_matches("data.")) } }
+                @if link.types.is_empty() { "all" } @else { (link.types.join(", ")) }
+                @for f in &link.filter { " " span.muted.filter { "where " (f.trim_start_matches("data.")) } }
             }
-            td.num { (link.get("cursor").and_then(Value::as_u64).unwrap_or(0)) }
-            @match pending {
+            td.num { (link.cursor) }
+            @match link.pending {
                 _ if stopped => td.bad.nowrap title="Stopped: the peer's store is not the one its cursor belongs to" { "stopped" },
                 None => td.muted title="Known after the first round" { "?" },
                 Some(0) => td.good.nowrap { "in sync" },
@@ -379,25 +335,25 @@ fn sync_row(link: &Value, history: &LagHistory) -> Markup {
                     None => span.muted title="Sampled every few seconds" { "…" },
                 }
             }
-            @match success {
+            @match &link.last_success {
                 Some(time) => td.nowrap title=(time) { (clock(time)) },
                 None => td.muted { "not yet" },
             }
-            @match error {
+            @match &link.last_error {
                 Some(error) => {
                     @let (time, message) = split_error(error);
                     td.bad.error title=(error) { @if !time.is_empty() { span.muted { (time) " " } } (shorten(message, 140)) }
                 }
                 None => td.muted { "—" },
             }
-            @if rejected == 0 { td.muted.num { "0" } } @else { td.bad.num { (rejected) } }
+            @if link.rejected == 0 { td.muted.num { "0" } } @else { td.bad.num { (link.rejected) } }
             td.nowrap {
                 @if stopped {
                     form.inline method="post" action=(repair_path(name, "reset")) {
                         button type="submit" title="Forget the cursor and read the peer from the start; what is applied already comes back as duplicates" { "Reset cursor" }
                     }
                 }
-                @if rejected > 0 {
+                @if link.rejected > 0 {
                     form.inline method="post" action=(repair_path(name, "retry")) {
                         button type="submit" title="Deliver the rejected events again" { "Retry rejected" }
                     }

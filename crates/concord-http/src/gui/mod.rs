@@ -49,10 +49,9 @@ use concord_core::host::Host;
 use concord_core::service::Handler;
 use concord_core::{Api, Model};
 use concord_sync::LinkSpec;
-use serde_json::Value;
 
 use crate::error::{blocking, ApiError};
-use crate::sync::SyncControl;
+use crate::sync::{Repair, SyncControl, SyncRun};
 pub(crate) use page::{SCRIPT, STYLE};
 
 pub(crate) const PATH: &str = "/";
@@ -74,7 +73,7 @@ pub struct Gui {
 }
 
 /// Everything the GUI routes need, shared by all requests.
-pub(crate) struct Shell<M> {
+pub(crate) struct Shell<M: Model> {
     pub name: String,
     pub host: Host<M>,
     pub api: Api<M>,
@@ -216,28 +215,31 @@ async fn repair<M: Model>(
     Path((name, repair)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let outcome = match (cross_site(&headers), &shell.sync) {
-        (Some(error), _) => Err(error),
-        (None, None) => Err(ApiError::not_found("this service runs no links")),
-        (None, Some(control)) => match repair.as_str() {
-            "reset" => control
-                .reset(&name)
-                .await
-                .map_err(ApiError::from)
-                .map(|_| format!("Link {name} reset: it reads from the start again.")),
-            "retry" => control
-                .retry(&name)
-                .await
-                .map_err(ApiError::from)
-                .map(|answer| {
-                    format!(
-                        "Link {name}: {} re-delivered, {} still rejected.",
-                        answer["retried"], answer["rejected"]
-                    )
-                }),
-            other => Err(ApiError::not_found(format!("no link repair {other:?}"))),
-        },
-    };
+    let outcome =
+        match (cross_site(&headers), &shell.sync) {
+            (Some(error), _) => Err(error),
+            (None, None) => Err(ApiError::not_found("this service runs no links")),
+            (None, Some(control)) => match repair.as_str() {
+                "reset" => control
+                    .reset(&name)
+                    .await
+                    .map_err(ApiError::from)
+                    .map(|_| format!("Link {name} reset: it reads from the start again.")),
+                "retry" => control
+                    .retry(&name)
+                    .await
+                    .map_err(ApiError::from)
+                    .map(|answer| match answer {
+                        Repair::Retry {
+                            retried, rejected, ..
+                        } => format!(
+                            "Link {name}: {retried} re-delivered, {rejected} still rejected."
+                        ),
+                        Repair::Reset { .. } => format!("Link {name} reset."),
+                    }),
+                other => Err(ApiError::not_found(format!("no link repair {other:?}"))),
+            },
+        };
     match outcome {
         Ok(message) => Ok(see_other(&message, "good", "sync")),
         Err(error) => {
@@ -261,17 +263,17 @@ async fn sync_now_allowed<M: Model>(shell: &Shell<M>) -> Response {
 }
 
 /// One line about a "synchronize now", and its tone.
-fn sync_summary(summary: &Value) -> (String, &'static str) {
-    let links = summary["links"].as_array().cloned().unwrap_or_default();
-    let carried: u64 = links.iter().filter_map(|l| l["carried"].as_u64()).sum();
+fn sync_summary(summary: &SyncRun) -> (String, &'static str) {
+    let links = &summary.links;
+    let carried: u64 = links.iter().map(|l| l.carried).sum();
     let failed: Vec<String> = links
         .iter()
-        .filter(|l| l["ok"] == Value::Bool(false))
+        .filter(|l| !l.ok)
         .map(|l| {
             format!(
                 "{} ({})",
-                l["name"].as_str().unwrap_or("?"),
-                l["lastError"].as_str().unwrap_or("failed")
+                l.name,
+                l.last_error.as_deref().unwrap_or("failed")
             )
         })
         .collect();
@@ -331,17 +333,36 @@ fn port(headers: &HeaderMap) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::sync::LinkRun;
+    use concord_sync::{Direction, LinkState};
+
+    fn run(name: &str, carried: u64, error: Option<&str>) -> LinkRun {
+        LinkRun {
+            name: name.into(),
+            peer: "peer".into(),
+            direction: Direction::Pull,
+            state: LinkState::Ok,
+            rounds: 1,
+            carried,
+            cursor: carried,
+            ok: error.is_none(),
+            last_error: error.map(Into::into),
+            rejected: 0,
+        }
+    }
 
     #[test]
     fn a_sync_summary_counts_and_names_failures() {
-        let ok = json!({"links": [{"name": "a", "carried": 2, "ok": true}, {"name": "b", "carried": 1, "ok": true}]});
+        let ok = SyncRun {
+            links: vec![run("a", 2, None), run("b", 1, None)],
+        };
         assert_eq!(
             sync_summary(&ok),
             ("Synchronized 2 links: 3 events carried.".into(), "good")
         );
-        let failed =
-            json!({"links": [{"name": "a", "carried": 1, "ok": false, "lastError": "refused"}]});
+        let failed = SyncRun {
+            links: vec![run("a", 1, Some("refused"))],
+        };
         assert_eq!(
             sync_summary(&failed),
             (

@@ -8,9 +8,10 @@
 //! Labels sit outside the ellipse, beside the middle of their arrows, and the picture's
 //! `viewBox` is fitted around boxes and labels so nothing is cut off at any width.
 
-use concord_sync::{Direction, LinkSpec};
+use concord_sync::{Direction, LinkSpec, LinkStatus};
 use maud::{html, Markup};
-use serde_json::Value;
+
+use crate::sync::SyncStatus;
 
 /// One link, as drawn.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,34 +42,20 @@ impl Edge {
         }
     }
 
-    /// From an entry of `GET /api/sync`'s `links`.
-    fn from_status(runner: &str, link: &Value) -> Option<Edge> {
-        let strings = |key: &str| -> Vec<String> {
-            link.get(key)
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        Some(Edge {
+    /// From a live link of this service.
+    fn from_status(runner: &str, link: &LinkStatus) -> Edge {
+        Edge {
             runner: runner.to_owned(),
-            peer: link.get("peer")?.as_str()?.to_owned(),
-            pull: link.get("direction")?.as_str()? == "pull",
-            name: link
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-            types: strings("types"),
-            filter: strings("filter")
-                .into_iter()
+            peer: link.peer.clone(),
+            pull: link.direction == Direction::Pull,
+            name: link.name.clone(),
+            types: link.types.clone(),
+            filter: link
+                .filter
+                .iter()
                 .map(|f| f.trim_start_matches("data.").to_owned())
                 .collect(),
-        })
+        }
     }
 
     /// (from, to) in the direction events flow.
@@ -104,7 +91,11 @@ pub(crate) struct Topology {
 impl Topology {
     /// The configured `topology`; this service's own links come from its live `status` when
     /// the configuration does not list them.
-    pub fn new(name: &str, topology: &[(String, Vec<LinkSpec>)], status: Option<&Value>) -> Self {
+    pub fn new(
+        name: &str,
+        topology: &[(String, Vec<LinkSpec>)],
+        status: Option<&SyncStatus>,
+    ) -> Self {
         let mut services: Vec<String> = Vec::new();
         let mut edges = Vec::new();
         for (service, links) in topology {
@@ -114,11 +105,9 @@ impl Topology {
         if !topology.iter().any(|(service, _)| service == name) {
             services.insert(0, name.to_owned());
             let live = status
-                .and_then(|s| s.get("links"))
-                .and_then(Value::as_array)
                 .into_iter()
-                .flatten()
-                .filter_map(|link| Edge::from_status(name, link));
+                .flat_map(|s| &s.links)
+                .map(|link| Edge::from_status(name, link));
             edges.extend(live);
         }
         for edge in &edges {
@@ -450,7 +439,6 @@ pub(crate) fn svg(name: &str, topology: &Topology, siblings: &[(String, String)]
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn paper() -> Vec<(String, Vec<LinkSpec>)> {
         let group = |g: &str| {
@@ -502,10 +490,11 @@ mod tests {
 
     #[test]
     fn without_configuration_the_live_links_are_drawn() {
-        let status = json!({"links": [
-            {"name": "pull-x", "peer": "peer", "direction": "pull", "types": ["x"], "filter": ["data.k=v"]},
-            {"name": "broken"}
-        ]});
+        let spec = LinkSpec::pull("peer", "http://127.0.0.1:1", &["x"]).with_filter("k", "v");
+        let status = SyncStatus {
+            links: vec![LinkStatus::new(&spec, 0)],
+            error: None,
+        };
         let topology = Topology::new("me", &[], Some(&status));
         assert_eq!(topology.services, ["me", "peer"]);
         assert_eq!(topology.edges.len(), 1);

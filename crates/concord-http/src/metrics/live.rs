@@ -5,13 +5,13 @@
 use std::sync::{Arc, RwLock};
 
 use concord_core::{EventStore, Timestamp};
+use concord_sync::{Direction, LinkState, LinkStatus};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
-use serde_json::Value;
 
 use super::Labels;
 use crate::inbound::Inbound;
@@ -58,15 +58,9 @@ impl Live {
         store.last_sequence().ok()
     }
 
-    fn links(&self) -> Vec<Value> {
+    fn links(&self) -> Vec<LinkStatus> {
         let sync = self.sync.read().unwrap_or_else(|p| p.into_inner()).clone();
-        match sync.map(|sync| sync.status()) {
-            Some(Value::Object(mut status)) => match status.remove("links") {
-                Some(Value::Array(links)) => links,
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        }
+        sync.map(|sync| sync.status().links).unwrap_or_default()
     }
 }
 
@@ -135,35 +129,38 @@ impl Collector for Live {
         }
 
         let links = self.links();
-        let label = |link: &Value| -> Labels {
-            let text = |key: &str| link[key].as_str().unwrap_or_default().to_owned();
+        let label = |link: &LinkStatus| -> Labels {
+            let direction = match link.direction {
+                Direction::Pull => "pull",
+                Direction::Push => "push",
+            };
             vec![
-                ("link", text("name")),
-                ("peer", text("peer")),
-                ("direction", text("direction")),
+                ("link", link.name.clone()),
+                ("peer", link.peer.clone()),
+                ("direction", direction.to_owned()),
             ]
         };
-        let gauge_of = |key: &str| -> Vec<(Labels, f64)> {
+        let gauge_of = |value: fn(&LinkStatus) -> Option<f64>| -> Vec<(Labels, f64)> {
             links
                 .iter()
-                .filter_map(|link| Some((label(link), link[key].as_f64()?)))
+                .filter_map(|link| Some((label(link), value(link)?)))
                 .collect()
         };
         rows.gauge(
             "link_cursor",
             "A link's cursor: the position in the peer's log (pull) or in its own (push) carried up to.",
             None,
-            &gauge_of("cursor"),
+            &gauge_of(|l| Some(l.cursor as f64)),
         )?;
         rows.gauge(
             "link_pending_events",
             "A link's lag: log positions after its cursor not yet examined (an upper bound on the events still to carry).",
             None,
-            &gauge_of("pending"),
+            &gauge_of(|l| l.pending.map(|p| p as f64)),
         )?;
         let carried: Vec<(Labels, u64)> = links
             .iter()
-            .filter_map(|link| Some((label(link), link["carried"].as_u64()?)))
+            .map(|link| (label(link), link.carried))
             .collect();
         rows.counter(
             "link_carried_events",
@@ -174,17 +171,26 @@ impl Collector for Live {
             "link_consecutive_failures",
             "A link's failed rounds in a row (0 when healthy).",
             None,
-            &gauge_of("failures"),
+            &gauge_of(|l| Some(f64::from(l.failures))),
         )?;
         rows.gauge(
             "link_rejected_events",
             "Events a link holds as rejected (dead letters).",
             None,
-            &gauge_of("rejected"),
+            &gauge_of(|l| Some(l.rejected as f64)),
         )?;
         let up: Vec<(Labels, f64)> = links
             .iter()
-            .map(|link| (label(link), if link["state"] == "ok" { 1.0 } else { 0.0 }))
+            .map(|link| {
+                (
+                    label(link),
+                    if link.state == LinkState::Ok {
+                        1.0
+                    } else {
+                        0.0
+                    },
+                )
+            })
             .collect();
         rows.gauge(
             "link_up",
@@ -194,7 +200,7 @@ impl Collector for Live {
         )?;
         let success: Vec<(Labels, f64)> = links
             .iter()
-            .filter_map(|link| Some((label(link), seconds_of(link["lastSuccess"].as_str())?)))
+            .filter_map(|link| Some((label(link), seconds_of(link.last_success.as_deref())?)))
             .collect();
         rows.gauge(
             "link_last_success_timestamp_seconds",

@@ -15,7 +15,8 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use concord_core::event::EventError;
 use concord_core::host::Host;
-use concord_core::runtime::SeededEnv;
+use concord_core::model::Envelope;
+use concord_core::runtime::{SeededEnv, SharedCatalogue};
 use concord_core::scope::{EventPattern, Scope};
 use concord_core::store::MemoryStore;
 use concord_core::ui::{Cell, Choice, Field, Form, PageQuery, Paging, Section, Table, Tone, View};
@@ -68,31 +69,35 @@ struct Note {
     tags: concord_core::GrowSet<String>,
 }
 
+/// The toy domain's events, as its catalogue decodes them.
+#[derive(Clone, Debug)]
+pub enum NoteEvent {
+    Written { note: String, text: String },
+    Tagged { note: String, tag: String },
+}
+
 impl Model for Notes {
-    fn apply(&mut self, event: &CloudEvent) {
-        let Some(id) = event.data_str("noteId") else {
-            return;
-        };
-        let note = self.notes.get_or_create(id.to_owned());
-        match event.ty.as_str() {
-            "noteWritten" => {
-                let text = event.data_str("text").unwrap_or_default().to_owned();
-                note.text.set(text, &event.stamp());
+    type Event = NoteEvent;
+
+    fn apply(&mut self, event: &NoteEvent, envelope: &Envelope<'_>) {
+        match event {
+            NoteEvent::Written { note, text } => {
+                let note = self.notes.get_or_create(note.clone());
+                note.text.set(text.clone(), &envelope.stamp);
             }
-            "noteTagged" => {
-                note.tags
-                    .insert(event.data_str("tag").unwrap_or_default().to_owned());
+            NoteEvent::Tagged { note, tag } => {
+                let note = self.notes.get_or_create(note.clone());
+                note.tags.insert(tag.clone());
             }
-            _ => {}
         }
     }
 }
 
 struct NotesCatalogue;
 
-fn string_field(event: &CloudEvent, field: &str, non_empty: bool) -> Result<(), EventError> {
+fn string_field(event: &CloudEvent, field: &str, non_empty: bool) -> Result<String, EventError> {
     match event.data.get(field) {
-        Some(Value::String(s)) if !non_empty || !s.is_empty() => Ok(()),
+        Some(Value::String(s)) if !non_empty || !s.is_empty() => Ok(s.clone()),
         Some(Value::String(_)) => Err(EventError::new(field, "must not be empty")),
         Some(_) => Err(EventError::new(field, "must be a string")),
         None => Err(EventError::new(field, "is required")),
@@ -100,17 +105,25 @@ fn string_field(event: &CloudEvent, field: &str, non_empty: bool) -> Result<(), 
 }
 
 impl Catalogue for NotesCatalogue {
-    fn validate(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
-        match event.ty.as_str() {
-            "noteWritten" => Some(
-                string_field(event, "noteId", true)
-                    .and_then(|()| string_field(event, "text", false)),
-            ),
-            "noteTagged" => Some(
-                string_field(event, "noteId", true).and_then(|()| string_field(event, "tag", true)),
-            ),
-            _ => None,
-        }
+    type Event = NoteEvent;
+
+    fn decode(&self, event: &CloudEvent) -> Option<Result<NoteEvent, EventError>> {
+        let decoded = match event.ty.as_str() {
+            "noteWritten" => string_field(event, "noteId", true).and_then(|note| {
+                Ok(NoteEvent::Written {
+                    note,
+                    text: string_field(event, "text", false)?,
+                })
+            }),
+            "noteTagged" => string_field(event, "noteId", true).and_then(|note| {
+                Ok(NoteEvent::Tagged {
+                    note,
+                    tag: string_field(event, "tag", true)?,
+                })
+            }),
+            _ => return None,
+        };
+        Some(decoded)
     }
 
     fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {
@@ -297,8 +310,8 @@ impl ServiceSpec for NotesSpec {
         NAME
     }
 
-    fn catalogue(&self) -> Box<dyn Catalogue> {
-        Box::new(NotesCatalogue)
+    fn catalogue(&self) -> SharedCatalogue<Notes> {
+        std::sync::Arc::new(NotesCatalogue)
     }
 
     fn default_acceptance(&self) -> AcceptancePolicy {

@@ -7,8 +7,11 @@ use std::sync::Arc;
 use concord_core::runtime::SystemEnv;
 use concord_core::store::MemoryStore;
 use concord_core::{EventReader, EventStore, ReadQuery};
-use concord_http::{start_service, Gui, RepairFuture, SyncControl, SyncError, SyncFuture};
-use concord_sync::LinkSpec;
+use concord_http::{
+    start_service, Gui, LinkRun, Repair, RepairFuture, SyncControl, SyncError, SyncFuture, SyncRun,
+    SyncStatus,
+};
+use concord_sync::{Direction, LinkSpec, LinkState, LinkStatus, Rejection};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -264,28 +267,56 @@ struct OneLink {
 }
 
 impl SyncControl for OneLink {
-    fn status(&self) -> Value {
-        let state = if self.stopped { "stopped" } else { "failing" };
-        json!({"links": [{
-            "name": "pull-noteWritten-from-other-notes", "peer": "other-notes",
-            "url": "http://127.0.0.1:9", "direction": "pull", "types": ["noteWritten"],
-            "filter": ["data.kind=todo"], "cursor": 7, "pending": 3, "rejected": 1,
-            "state": state,
-            "recentRejections": [{"id": "bad-1", "reason": "data.noteId: is required",
-                                  "at": "2026-11-26T09:29:00.000Z"}],
-            "lastSuccess": "2026-11-26T09:30:00.000Z",
-            "lastError": "2026-11-26T09:31:00.000Z: connection <refused>"
-        }]})
+    fn status(&self) -> SyncStatus {
+        let spec = LinkSpec::pull("other-notes", "http://127.0.0.1:9", &["noteWritten"])
+            .with_filter("kind", "todo");
+        let mut link = LinkStatus::new(&spec, 7);
+        link.state = if self.stopped {
+            LinkState::Stopped
+        } else {
+            LinkState::Failing
+        };
+        link.pending = Some(3);
+        link.rejected = 1;
+        link.recent_rejections = vec![Rejection {
+            id: "bad-1".into(),
+            reason: "data.noteId: is required".into(),
+            at: "2026-11-26T09:29:00.000Z".into(),
+        }];
+        link.last_success = Some("2026-11-26T09:30:00.000Z".into());
+        link.last_error = Some("2026-11-26T09:31:00.000Z: connection <refused>".into());
+        SyncStatus {
+            links: vec![link],
+            error: None,
+        }
     }
 
     fn run_now(&self) -> SyncFuture<'_> {
         Box::pin(async {
-            json!({"links": [{"name": "pull-noteWritten-from-other-notes", "carried": 2, "ok": true}]})
+            SyncRun {
+                links: vec![LinkRun {
+                    name: "pull-noteWritten-from-other-notes".into(),
+                    peer: "other-notes".into(),
+                    direction: Direction::Pull,
+                    state: LinkState::Ok,
+                    rounds: 1,
+                    carried: 2,
+                    cursor: 9,
+                    ok: true,
+                    last_error: None,
+                    rejected: 0,
+                }],
+            }
         })
     }
 
     fn reset<'a>(&'a self, link: &'a str) -> RepairFuture<'a> {
-        Box::pin(async move { Ok(json!({"link": link, "cursor": 0})) })
+        Box::pin(async move {
+            Ok(Repair::Reset {
+                link: link.into(),
+                cursor: 0,
+            })
+        })
     }
 
     fn retry<'a>(&'a self, link: &'a str) -> RepairFuture<'a> {

@@ -9,7 +9,8 @@ use concord_core::runtime::SystemEnv;
 use concord_core::store::{EventAppender, EventReader, MemoryStore};
 use concord_core::{CloudEvent, EventStore};
 use concord_http::{
-    serve_with, start_service, ServeOptions, ServerLimits, SyncControl, SyncFuture,
+    serve_with, start_service, ServeOptions, ServerLimits, SyncControl, SyncFuture, SyncRun,
+    SyncStatus,
 };
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,14 +26,14 @@ struct SlowLinks {
 }
 
 impl SyncControl for SlowLinks {
-    fn status(&self) -> Value {
-        json!({"links": []})
+    fn status(&self) -> SyncStatus {
+        SyncStatus::default()
     }
 
     fn run_now(&self) -> SyncFuture<'_> {
         Box::pin(async move {
             tokio::time::sleep(self.delay).await;
-            json!({"links": []})
+            SyncRun::default()
         })
     }
 }

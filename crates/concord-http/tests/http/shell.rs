@@ -4,8 +4,13 @@ use std::sync::Arc;
 
 use concord_core::runtime::SystemEnv;
 use concord_core::store::MemoryStore;
+use concord_core::StoreError;
 use concord_core::{AcceptancePolicy, AcceptanceRule, EventStore};
-use concord_http::{start_service, RepairFuture, SyncControl, SyncError, SyncFuture};
+use concord_http::{
+    start_service, LinkRun, Repair, RepairFuture, SyncControl, SyncError, SyncFuture, SyncRun,
+    SyncStatus,
+};
+use concord_sync::{Direction, LinkSpec, LinkState, LinkStatus};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -59,19 +64,44 @@ async fn sync_without_links_answers_an_empty_list() {
 struct FakeLinks;
 
 impl SyncControl for FakeLinks {
-    fn status(&self) -> Value {
-        json!({"links": [{"name": "pull-x", "peer": "http://peer", "direction": "pull", "cursor": 3}]})
+    fn status(&self) -> SyncStatus {
+        let mut spec = LinkSpec::pull("peer", "http://peer", &[]);
+        spec.name = "pull-x".into();
+        SyncStatus {
+            links: vec![LinkStatus::new(&spec, 3)],
+            error: None,
+        }
     }
 
     fn run_now(&self) -> SyncFuture<'_> {
-        Box::pin(async { json!({"links": [{"name": "pull-x", "pulled": 2}]}) })
+        Box::pin(async {
+            SyncRun {
+                links: vec![LinkRun {
+                    name: "pull-x".into(),
+                    peer: "peer".into(),
+                    direction: Direction::Pull,
+                    state: LinkState::Ok,
+                    rounds: 1,
+                    carried: 2,
+                    cursor: 5,
+                    ok: true,
+                    last_error: None,
+                    rejected: 0,
+                }],
+            }
+        })
     }
 
     fn reset<'a>(&'a self, link: &'a str) -> RepairFuture<'a> {
         Box::pin(async move {
             match link {
-                "pull-x" => Ok(json!({"link": link, "cursor": 0})),
-                "broken" => Err(SyncError::Failed("the store is gone".into())),
+                "pull-x" => Ok(Repair::Reset {
+                    link: link.into(),
+                    cursor: 0,
+                }),
+                "broken" => Err(SyncError::Store(StoreError::Backend(
+                    "the store is gone".into(),
+                ))),
                 other => Err(SyncError::UnknownLink(other.to_owned())),
             }
         })
@@ -91,19 +121,22 @@ async fn sync_asks_the_attached_links() {
     .unwrap();
     running.attach_sync(Arc::new(FakeLinks));
     let service = Service::of(running);
+    let status = service.get("/api/sync").await;
+    let link = &status.expect(200)["links"][0];
     assert_eq!(
-        service.get("/api/sync").await.expect(200),
-        &json!({
-            "links": [{"name": "pull-x", "peer": "http://peer", "direction": "pull", "cursor": 3}],
-            "inbound": {"lastSequence": 0, "peers": []}
-        })
+        (
+            &link["name"],
+            &link["peer"],
+            &link["direction"],
+            &link["cursor"]
+        ),
+        (&json!("pull-x"), &json!("peer"), &json!("pull"), &json!(3))
     );
+    let run = service.post("/api/sync", "application/json", "").await;
+    let link = &run.expect(200)["links"][0];
     assert_eq!(
-        service
-            .post("/api/sync", "application/json", "")
-            .await
-            .expect(200),
-        &json!({"links": [{"name": "pull-x", "pulled": 2}]})
+        (&link["name"], &link["carried"], &link["ok"]),
+        (&json!("pull-x"), &json!(2), &json!(true))
     );
     let reset = service
         .post("/api/sync/links/pull-x/reset", "application/json", "")

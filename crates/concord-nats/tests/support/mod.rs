@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concord_core::event::{CloudEvent, EventError, Timestamp};
-use concord_core::runtime::Catalogue;
+use concord_core::model::Envelope;
+use concord_core::runtime::{Catalogue, SharedCatalogue};
 use concord_core::service::Params;
 use concord_core::store::{EventAppender, MemoryStore, ReadQuery};
 use concord_core::wire::Delivered;
@@ -33,17 +34,20 @@ pub struct Notes {
 }
 
 impl Model for Notes {
-    fn apply(&mut self, event: &CloudEvent) {
-        if event.ty == NOTE_ADDED {
-            self.count += 1;
-        }
+    /// A note was added (its number does not matter to the count).
+    type Event = ();
+
+    fn apply(&mut self, _: &(), _: &Envelope<'_>) {
+        self.count += 1;
     }
 }
 
 struct NotesCatalogue;
 
 impl Catalogue for NotesCatalogue {
-    fn validate(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
+    type Event = ();
+
+    fn decode(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
         (event.ty == NOTE_ADDED).then(|| match event.data.get("n") {
             Some(n) if n.is_u64() => Ok(()),
             _ => Err(EventError::new("data.n", "must be a number")),
@@ -78,8 +82,8 @@ impl ServiceSpec for NotesService {
         &self.name
     }
 
-    fn catalogue(&self) -> Box<dyn Catalogue> {
-        Box::new(NotesCatalogue)
+    fn catalogue(&self) -> SharedCatalogue<Notes> {
+        Arc::new(NotesCatalogue)
     }
 
     fn default_acceptance(&self) -> AcceptancePolicy {
@@ -259,9 +263,11 @@ pub async fn start(
         .expect("start a notes service")
 }
 
-/// Runs every link of `node` now; the summary of its first link.
+/// Runs every link of `node` now; the summary of its first link, as `POST /api/sync`
+/// answers it.
 pub async fn sync(node: &RunningNode) -> Value {
-    node.sync_now().await["links"][0].clone()
+    let run = node.sync_now().await;
+    serde_json::to_value(&run.links[0]).expect("a link's summary is JSON")
 }
 
 /// A transport that counts the events it fetched, and can be told to drop acknowledgements

@@ -1,7 +1,8 @@
 //! The students-office model: the shared [`Directory`], which already holds everything the
 //! office owns (students, examinations, enrollments, final grades).
 
-use concord_core::{CloudEvent, Model};
+use concord_core::model::Envelope;
+use concord_core::Model;
 use std::collections::BTreeMap;
 
 use crate::catalogue::{Group, StudentAffairsEvent};
@@ -13,10 +14,10 @@ pub struct OfficeModel {
 }
 
 impl Model for OfficeModel {
-    fn apply(&mut self, event: &CloudEvent) {
-        if let Some(decoded) = StudentAffairsEvent::for_apply(event) {
-            self.directory.apply(&decoded, &event.stamp());
-        }
+    type Event = StudentAffairsEvent;
+
+    fn apply(&mut self, event: &StudentAffairsEvent, envelope: &Envelope<'_>) {
+        self.directory.apply(event, &envelope.stamp);
     }
 }
 

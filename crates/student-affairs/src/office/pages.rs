@@ -255,20 +255,25 @@ mod tests {
     use super::*;
     use crate::catalogue::*;
     use crate::testing::*;
-    use concord_core::Model;
 
     #[test]
     fn the_page_shows_the_grade_once_it_arrives() {
         let mut model = OfficeModel::default();
         let exam = examination("x-1", "Modelling", Group::SeGroup);
-        model.apply(&event("students-office", 1, "e1", created("s-1", "Ada")));
-        model.apply(&event("students-office", 2, "e2", exam));
-        model.apply(&event(
-            "students-office",
-            3,
-            "e3",
-            enrolled("s-1", "Ada", "x-1", "Modelling", Group::SeGroup),
-        ));
+        crate::catalogue::apply(
+            &mut model,
+            &event("students-office", 1, "e1", created("s-1", "Ada")),
+        );
+        crate::catalogue::apply(&mut model, &event("students-office", 2, "e2", exam));
+        crate::catalogue::apply(
+            &mut model,
+            &event(
+                "students-office",
+                3,
+                "e3",
+                enrolled("s-1", "Ada", "x-1", "Modelling", Group::SeGroup),
+            ),
+        );
         let before = view(&model, &PageQuery::default());
         let grades = before
             .sections
@@ -283,7 +288,7 @@ mod tests {
             grade: grade(1.7),
             group: Group::SeGroup,
         };
-        model.apply(&event("se-group", 4, "e4", graded));
+        crate::catalogue::apply(&mut model, &event("se-group", 4, "e4", graded));
         let after = view(&model, &PageQuery::default());
         let grades = after
             .sections
@@ -311,7 +316,7 @@ mod tests {
                 grade: grade(2.0),
                 group: Group::SeGroup,
             };
-            model.apply(&event("se-group", i, &format!("g{i}"), graded));
+            crate::catalogue::apply(&mut model, &event("se-group", i, &format!("g{i}"), graded));
         }
         let page = view(&model, &PageQuery::default());
         let cells: usize = page
@@ -352,14 +357,20 @@ mod tests {
     fn a_search_and_a_cursor_choose_the_rows_and_columns() {
         let mut model = OfficeModel::default();
         for i in 0..40 {
-            model.apply(&event(
-                "students-office",
-                i,
-                &format!("c{i}"),
-                created(&format!("s-{i:02}"), &format!("Student {i}")),
-            ));
+            crate::catalogue::apply(
+                &mut model,
+                &event(
+                    "students-office",
+                    i,
+                    &format!("c{i}"),
+                    created(&format!("s-{i:02}"), &format!("Student {i}")),
+                ),
+            );
             let exam = examination(&format!("x-{i:02}"), &format!("Exam {i}"), Group::SeGroup);
-            model.apply(&event("students-office", 100 + i, &format!("x{i}"), exam));
+            crate::catalogue::apply(
+                &mut model,
+                &event("students-office", 100 + i, &format!("x{i}"), exam),
+            );
         }
         let page = PageQuery::new([
             ("students.q".to_owned(), "student 3".to_owned()),

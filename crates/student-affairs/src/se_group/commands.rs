@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::SeGroupModel;
-use crate::api::{self, already_graded, id_schema, object_schema, require, GradeStudent, Hire};
-use crate::catalogue::{AssignmentCreated, AssignmentScored, EventData, Group, StudentGraded};
+use crate::api::{self, id_schema, object_schema, require, GradeStudent, Hire};
+use crate::catalogue::{AssignmentCreated, AssignmentScored, EventData, Group};
 
 /// `POST /api/assignments`
 #[derive(Clone, Debug, Deserialize)]
@@ -131,32 +131,16 @@ pub fn grade(
     _: &Params,
     input: GradeStudent,
 ) -> Result<Vec<EventDraft>, CommandError> {
-    input.require_ids()?;
-    let directory = model.directory();
-    api::enrolled_here(
-        directory,
-        &input.student_id,
-        &input.examination_id,
-        Group::SeGroup,
-    )?;
-    let grade = model
-        .se_grade_for(&input.student_id, &input.examination_id)
-        .ok_or_else(|| {
-            CommandError::Conflict(format!(
-                "examination {:?} has no assignments to grade by",
-                input.examination_id
-            ))
-        })?;
-    if already_graded(directory, &input, grade, Group::SeGroup) {
-        return Ok(vec![]);
-    }
-    Ok(vec![StudentGraded {
-        student_id: input.student_id,
-        examination_id: input.examination_id,
-        grade,
-        group: Group::SeGroup,
-    }
-    .draft()])
+    api::grade(model.directory(), Group::SeGroup, input, |input| {
+        model
+            .se_grade_for(&input.student_id, &input.examination_id)
+            .ok_or_else(|| {
+                CommandError::Conflict(format!(
+                    "examination {:?} has no assignments to grade by",
+                    input.examination_id
+                ))
+            })
+    })
 }
 
 /// `POST /api/hires`: hires a student as TA for the SE group.

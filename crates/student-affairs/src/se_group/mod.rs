@@ -9,8 +9,9 @@ pub mod model;
 pub mod pages;
 pub mod queries;
 
+use concord_core::runtime::SharedCatalogue;
 use concord_core::service::Api;
-use concord_core::{AcceptancePolicy, Catalogue, ServiceSpec};
+use concord_core::{AcceptancePolicy, ServiceSpec};
 
 use crate::api::{GradeStudent, Hire};
 use crate::catalogue::{Group, StudentAffairsCatalogue};
@@ -29,8 +30,8 @@ impl ServiceSpec for SeGroup {
         SE_GROUP
     }
 
-    fn catalogue(&self) -> Box<dyn Catalogue> {
-        Box::new(StudentAffairsCatalogue)
+    fn catalogue(&self) -> SharedCatalogue<Self::Model> {
+        std::sync::Arc::new(StudentAffairsCatalogue)
     }
 
     fn default_acceptance(&self) -> AcceptancePolicy {

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use concord_core::{CloudEvent, Lww, Model, Registry};
+use concord_core::model::Envelope;
+use concord_core::{Lww, Model, Registry};
 
 use crate::catalogue::StudentAffairsEvent;
 use crate::directory::{offer_text, Directory, Enrollments, Grades, Hires};
@@ -42,25 +43,24 @@ impl Assignment {
 }
 
 impl Model for SeGroupModel {
-    fn apply(&mut self, event: &CloudEvent) {
-        let Some(decoded) = StudentAffairsEvent::for_apply(event) else {
-            return;
-        };
-        let stamp = event.stamp();
-        self.directory.apply(&decoded, &stamp);
-        match decoded {
+    type Event = StudentAffairsEvent;
+
+    fn apply(&mut self, event: &StudentAffairsEvent, envelope: &Envelope<'_>) {
+        let stamp = &envelope.stamp;
+        self.directory.apply(event, stamp);
+        match event {
             StudentAffairsEvent::AssignmentCreated(e) => {
-                let assignment = self.assignments.get_or_create(e.assignment_id);
-                assignment.examination.set(e.examination_id, &stamp);
-                offer_text(&mut assignment.title, &e.title, &stamp);
-                assignment.max_points.set(e.max_points, &stamp);
+                let assignment = self.assignments.get_or_create(e.assignment_id.clone());
+                assignment.examination.set(e.examination_id.clone(), stamp);
+                offer_text(&mut assignment.title, &e.title, stamp);
+                assignment.max_points.set(e.max_points, stamp);
             }
             StudentAffairsEvent::AssignmentScored(e) => {
                 self.assignments.get_or_create(e.assignment_id.clone());
                 self.points
-                    .get_or_create(e.student_id)
-                    .get_or_create(e.assignment_id)
-                    .set(e.points, &stamp);
+                    .get_or_create(e.student_id.clone())
+                    .get_or_create(e.assignment_id.clone())
+                    .set(e.points, stamp);
             }
             _ => {}
         }

@@ -9,8 +9,9 @@ pub mod model;
 pub mod pages;
 pub mod queries;
 
+use concord_core::runtime::SharedCatalogue;
 use concord_core::service::Api;
-use concord_core::{AcceptancePolicy, AcceptanceRule, Catalogue, ServiceSpec};
+use concord_core::{AcceptancePolicy, AcceptanceRule, ServiceSpec};
 
 use crate::catalogue::{EventData, StudentAffairsCatalogue, StudentHired};
 use crate::{SE_GROUP, TA_POOL, THEORY_GROUP};
@@ -28,8 +29,8 @@ impl ServiceSpec for TaPool {
         TA_POOL
     }
 
-    fn catalogue(&self) -> Box<dyn Catalogue> {
-        Box::new(StudentAffairsCatalogue)
+    fn catalogue(&self) -> SharedCatalogue<Self::Model> {
+        std::sync::Arc::new(StudentAffairsCatalogue)
     }
 
     fn default_acceptance(&self) -> AcceptancePolicy {

@@ -1,7 +1,8 @@
 //! The ta-pool model: the shared [`Directory`], of which the pool reads the students and
 //! their hires.
 
-use concord_core::{CloudEvent, Model};
+use concord_core::model::Envelope;
+use concord_core::Model;
 
 use crate::catalogue::StudentAffairsEvent;
 use crate::directory::{Directory, Hires};
@@ -12,10 +13,10 @@ pub struct TaPoolModel {
 }
 
 impl Model for TaPoolModel {
-    fn apply(&mut self, event: &CloudEvent) {
-        if let Some(decoded) = StudentAffairsEvent::for_apply(event) {
-            self.directory.apply(&decoded, &event.stamp());
-        }
+    type Event = StudentAffairsEvent;
+
+    fn apply(&mut self, event: &StudentAffairsEvent, envelope: &Envelope<'_>) {
+        self.directory.apply(event, &envelope.stamp);
     }
 }
 

@@ -8,10 +8,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::TheoryGroupModel;
-use crate::api::{
-    self, already_graded, grade_schema, id_schema, object_schema, GradeStudent, Hire,
-};
-use crate::catalogue::{EventData, Group, PresentationRated, StudentGraded};
+use crate::api::{self, grade_schema, id_schema, object_schema, GradeStudent, Hire};
+use crate::catalogue::{EventData, Group, PresentationRated};
 use crate::grade::{not_a_grade, theory_grade, Grade, Ratings};
 
 /// `POST /api/presentations`. The ratings are read as plain numbers so that a wrong one is
@@ -83,33 +81,17 @@ pub fn grade(
     _: &Params,
     input: GradeStudent,
 ) -> Result<Vec<EventDraft>, CommandError> {
-    input.require_ids()?;
-    let directory = model.directory();
-    api::enrolled_here(
-        directory,
-        &input.student_id,
-        &input.examination_id,
-        Group::TheoryGroup,
-    )?;
-    let ratings = model
-        .ratings(&input.student_id, &input.examination_id)
-        .ok_or_else(|| {
-            CommandError::Conflict(format!(
-                "student {:?} has no rated presentation in examination {:?}",
-                input.student_id, input.examination_id
-            ))
-        })?;
-    let grade = theory_grade(ratings);
-    if already_graded(directory, &input, grade, Group::TheoryGroup) {
-        return Ok(vec![]);
-    }
-    Ok(vec![StudentGraded {
-        student_id: input.student_id,
-        examination_id: input.examination_id,
-        grade,
-        group: Group::TheoryGroup,
-    }
-    .draft()])
+    api::grade(model.directory(), Group::TheoryGroup, input, |input| {
+        model
+            .ratings(&input.student_id, &input.examination_id)
+            .map(theory_grade)
+            .ok_or_else(|| {
+                CommandError::Conflict(format!(
+                    "student {:?} has no rated presentation in examination {:?}",
+                    input.student_id, input.examination_id
+                ))
+            })
+    })
 }
 
 /// `POST /api/hires`: hires a student as TA for the theory group.

@@ -1,7 +1,8 @@
 //! The theory-group model: the shared [`Directory`] (enrollments from the office, its own
 //! grades, hires of both groups) plus the ratings of seminar presentations.
 
-use concord_core::{CloudEvent, Lww, Model, Registry};
+use concord_core::model::Envelope;
+use concord_core::{Lww, Model, Registry};
 
 use crate::catalogue::StudentAffairsEvent;
 use crate::directory::{Directory, Enrollments, Grades, Hires};
@@ -15,22 +16,21 @@ pub struct TheoryGroupModel {
 }
 
 impl Model for TheoryGroupModel {
-    fn apply(&mut self, event: &CloudEvent) {
-        let Some(decoded) = StudentAffairsEvent::for_apply(event) else {
-            return;
-        };
-        let stamp = event.stamp();
-        self.directory.apply(&decoded, &stamp);
-        if let StudentAffairsEvent::PresentationRated(e) = decoded {
+    type Event = StudentAffairsEvent;
+
+    fn apply(&mut self, event: &StudentAffairsEvent, envelope: &Envelope<'_>) {
+        let stamp = &envelope.stamp;
+        self.directory.apply(event, stamp);
+        if let StudentAffairsEvent::PresentationRated(e) = event {
             let ratings = Ratings {
                 content: e.content,
                 presentation: e.presentation,
                 discussion: e.discussion,
             };
             self.ratings
-                .get_or_create(e.student_id)
-                .get_or_create(e.examination_id)
-                .set(ratings, &stamp);
+                .get_or_create(e.student_id.clone())
+                .get_or_create(e.examination_id.clone())
+                .set(ratings, stamp);
         }
     }
 }
