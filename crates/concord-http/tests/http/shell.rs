@@ -70,6 +70,7 @@ impl SyncControl for FakeLinks {
         SyncStatus {
             links: vec![LinkStatus::new(&spec, 3)],
             error: None,
+            inbound: None,
         }
     }
 
