@@ -40,6 +40,20 @@ pub enum Command {
     /// (docs/protocol.md): one line per check; exit status 0 only when every check passes.
     /// It writes events to the service: use a test deployment.
     Conformance(ConformanceArgs),
+    /// Write a store's events as JSON Lines (CloudEvents in sequence order, data exactly as
+    /// stored): a backup, or the first half of moving a service to another store.
+    Export(ExportArgs),
+    /// Append an exported file's events to a store. Events already stored are skipped, so
+    /// importing twice changes nothing; an id stored with other content is a conflict: not
+    /// stored, listed, and the exit status is 1. Import while the service is stopped.
+    Import(ImportArgs),
+    /// Print a digest of a store's set of events, independent of order and sequence numbers:
+    /// two stores with equal digests hold the same events.
+    Digest(DigestArgs),
+    /// Show every sync link of the given services in a table (cursor, lag, last success,
+    /// last error, rejected) and the peers that call each. Exits with 1 when a service does
+    /// not answer or a link is failing or stopped, naming them: usable in scripts and checks.
+    Status(StatusArgs),
 }
 
 #[derive(Args)]
@@ -64,6 +78,64 @@ pub struct ConformanceArgs {
     /// A private CA (PEM) to trust for an https:// URL, besides the system's roots.
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// The services' base URLs, e.g. http://127.0.0.1:7070 http://127.0.0.1:7071.
+    #[arg(value_name = "URL", required = true)]
+    pub urls: Vec<String>,
+    /// The operator's token (default: the CONCORD_TOKEN environment variable).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Redraw the table every --interval seconds until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between redraws with --watch.
+    #[arg(long, default_value_t = 2, value_name = "S")]
+    pub interval: u64,
+    /// Trust this PEM CA certificate (or bundle), besides the system's roots, for https://
+    /// services.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+}
+
+/// Which store an operator's command works on.
+#[derive(Args)]
+pub struct StoreArgs {
+    /// The store: a SQLite file path, or a PostgreSQL URL postgres://USER@HOST:PORT/DB with
+    /// ?schema=NAME (or --service to name the service whose schema it is).
+    #[arg(long, value_name = "PATH|URL")]
+    pub store: String,
+    /// The service the store belongs to: with a PostgreSQL URL without ?schema=, its schema
+    /// is the service's default one (se-group → se_group).
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Write to this file (through FILE.partial, renamed when complete) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The JSON Lines file, as `concord export` writes it. It is checked whole first: a
+    /// malformed line changes nothing.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct DigestArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Args)]

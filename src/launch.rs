@@ -36,6 +36,20 @@ impl StoreLocation {
         postgres_location(text, service, false)
     }
 
+    /// Reads an operator's `--store` (export, import, digest): like [`StoreLocation::parse`],
+    /// but a PostgreSQL URL must say which schema — by its `?schema=NAME` or by `service` —
+    /// since no service is running to default it.
+    pub fn parse_for_operator(text: &str, service: Option<&str>) -> Result<Self, String> {
+        let postgres = text.starts_with("postgres://") || text.starts_with("postgresql://");
+        match service {
+            Some(service) => Self::parse(text, service),
+            None if postgres && !url_names_schema(text)? => Err(format!(
+                "{text:?} names no schema: add ?schema=NAME to the URL or give --service NAME"
+            )),
+            None => Self::parse(text, ""),
+        }
+    }
+
     /// The location fit to print: a URL shows no password.
     pub fn display(&self) -> impl fmt::Display + '_ {
         Shown(self)
@@ -56,6 +70,18 @@ impl fmt::Display for Shown<'_> {
             }
         }
     }
+}
+
+#[cfg(feature = "postgres")]
+fn url_names_schema(url: &str) -> Result<bool, String> {
+    Ok(concord_postgres::url_schema(url)
+        .map_err(|e| e.to_string())?
+        .is_some())
+}
+
+#[cfg(not(feature = "postgres"))]
+fn url_names_schema(_: &str) -> Result<bool, String> {
+    Err(NO_POSTGRES.into())
 }
 
 /// The demo's PostgreSQL store of `service` at `url`: a schema named after the service, after
@@ -119,31 +145,37 @@ pub async fn start(
 }
 
 async fn open(location: &StoreLocation) -> Result<Arc<dyn EventStore>, String> {
-    let shown = location.display().to_string();
     let owned = location.clone();
-    let opened = tokio::task::spawn_blocking(move || -> Result<Arc<dyn EventStore>, String> {
-        match owned {
+    tokio::task::spawn_blocking(move || open_store(&owned))
+        .await
+        .map_err(|e| format!("opening the store panicked: {e}"))?
+}
+
+/// Opens (or creates) the store at `location`, blocking: for `serve` and `demo` (on the
+/// blocking pool) and for the operator's commands (`export`, `import`, `digest`).
+pub fn open_store(location: &StoreLocation) -> Result<Arc<dyn EventStore>, String> {
+    let shown = location.display().to_string();
+    let opened = || -> Result<Arc<dyn EventStore>, String> {
+        match location {
             StoreLocation::Sqlite(path) => {
                 if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(folder)
                         .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
                 }
-                let store = SqliteStore::open(&path).map_err(|e| e.to_string())?;
+                let store = SqliteStore::open(path).map_err(|e| e.to_string())?;
                 Ok(Arc::new(store))
             }
             #[cfg(feature = "postgres")]
             StoreLocation::Postgres { url, schema } => {
-                let store = concord_postgres::PostgresStore::connect_with_schema(&url, &schema)
+                let store = concord_postgres::PostgresStore::connect_with_schema(url, schema)
                     .map_err(|e| e.to_string())?;
                 Ok(Arc::new(store))
             }
             #[cfg(not(feature = "postgres"))]
             StoreLocation::Postgres { .. } => Err(NO_POSTGRES.into()),
         }
-    })
-    .await
-    .map_err(|e| format!("opening the store panicked: {e}"))?;
-    opened.map_err(|e| format!("{shown}: {e}"))
+    };
+    opened().map_err(|e| format!("{shown}: {e}"))
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@
 //! - `concord token`: a fresh token and its hash for a configuration ([`token`]).
 //! - `concord conformance`: checks a service against the protocol (`concord-conformance`;
 //!   [`conformance`] prints its outcomes).
+//! - `concord export`, `import`, `digest`: a store's events to and from JSON Lines, and its
+//!   digest (`concord-ops`, wired in [`ops`]).
+//! - `concord status`: the links of running services in a table ([`status`]).
 //!
 //! Credentials: [`credentials`] reads and makes a deployment's credentials file.
 
@@ -17,8 +20,10 @@ mod conformance;
 mod credentials;
 mod demo;
 mod launch;
+mod ops;
 mod serve;
 mod simulate;
+mod status;
 mod token;
 
 use std::process::ExitCode;
@@ -39,6 +44,10 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Token(args) => token::run(&args),
         Command::Conformance(args) => run_async(conformance::run(args)),
+        Command::Export(args) => ops::export(&args),
+        Command::Import(args) => ops::import(&args),
+        Command::Digest(args) => ops::digest(&args),
+        Command::Status(args) => run_async(status::run(args)),
         Command::Bench(args) => {
             let report = concord_bench::run(&args.options());
             if args.json {

@@ -21,14 +21,19 @@ use concord_core::host::{Host, HostError};
 use concord_core::{wire, EventStore, Model};
 use serde_json::Value;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Principal};
 use crate::cloudevents_http;
 use crate::error::{blocking, ApiError};
+use crate::metrics::event_kinds;
 use crate::read_query::parse_read_query;
+use crate::Telemetry;
 
 pub(crate) const PATH: &str = "/api/events";
 
-pub(crate) fn routes<M: Model>(host: Host<M>) -> Router {
+/// The service, and where it records what its callers did.
+type Shell<M> = (Host<M>, Telemetry);
+
+pub(crate) fn routes<M: Model>(host: Host<M>, telemetry: &Telemetry) -> Router {
     Router::new()
         .route(
             PATH,
@@ -36,7 +41,7 @@ pub(crate) fn routes<M: Model>(host: Host<M>) -> Router {
                 .post(put_events::<M>)
                 .route_layer(axum::middleware::from_fn(crate::auth::require_json)),
         )
-        .with_state(host)
+        .with_state((host, telemetry.clone()))
 }
 
 /// The most bytes of events one getEvents page carries (besides its `limit`): a page of
@@ -45,7 +50,7 @@ pub(crate) fn routes<M: Model>(host: Host<M>) -> Router {
 pub const MAX_PAGE_BYTES: usize = 4 << 20;
 
 async fn get_events<M: Model>(
-    State(host): State<Host<M>>,
+    State((host, telemetry)): State<Shell<M>>,
     Extension(caller): Extension<Caller>,
     uri: Uri,
 ) -> Result<Response, ApiError> {
@@ -56,6 +61,11 @@ async fn get_events<M: Model>(
     let store: Arc<dyn EventStore> = Arc::clone(host.store());
     let body = blocking(move || {
         let page = store.read(&query)?;
+        if let Principal::Peer(peer) = &caller.principal {
+            telemetry
+                .inbound
+                .pulled(peer, page.next_after, crate::inbound::now());
+        }
         // Not part of the contract's answer, but lets a pulling peer show how far behind it
         // is and tell a store that was replaced from the one its cursor belongs to. Read
         // after the page, so never below anything the page holds.
@@ -81,12 +91,13 @@ async fn get_events<M: Model>(
 }
 
 async fn put_events<M: Model>(
-    State(host): State<Host<M>>,
+    State((host, telemetry)): State<Shell<M>>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body = body.map_err(ApiError::from_body_rejection)?;
+    let caller_name = caller.principal.clone();
     let events = {
         let limits = *host.limits();
         blocking(move || {
@@ -97,13 +108,22 @@ async fn put_events<M: Model>(
         })
         .await?
     };
+    let kinds = event_kinds(&events);
     let report = match host.put_events(events).await {
         Ok(report) => report,
         Err(HostError::Refused(refusal)) => {
-            return Err(ApiError::malformed_event(refusal.index, &refusal.error))
+            telemetry.metrics.record_refused(&kinds);
+            return Err(ApiError::malformed_event(refusal.index, &refusal.error));
         }
         Err(other) => return Err(other.into()),
     };
+    telemetry.metrics.record_intake(&kinds, &report);
+    // An empty delivery is a push link's probe for this store's identity, not a push.
+    if let (Principal::Peer(peer), false) = (&caller_name, kinds.is_empty()) {
+        telemetry
+            .inbound
+            .pushed(peer, kinds.len() as u64, crate::inbound::now());
+    }
     tracing::debug!(
         accepted = report.accepted(),
         duplicates = report.duplicates(),

@@ -29,6 +29,9 @@
 //! - [`gui`]: the GUI at `GET /` — the domain's [`View`](concord_core::ui::View) rendered
 //!   as HTML, the sync panel, event log and topology — and its form routes under `/ui/`.
 //! - [`error`]: [`ApiError`], the one JSON error shape, and the middleware enforcing it.
+//! - [`metrics`]: `GET /metrics` (Prometheus), the store wrapper that times commits, and the
+//!   middleware counting requests; [`inbound`]: who pulled from and pushed to this service;
+//!   [`lag`]: each link's recent lag, drawn in the sync panel.
 
 mod api;
 pub mod asyncapi;
@@ -38,6 +41,9 @@ pub mod error;
 mod events;
 pub mod gui;
 mod health;
+pub mod inbound;
+pub mod lag;
+pub mod metrics;
 pub mod openapi;
 pub mod read_query;
 pub mod server;
@@ -62,6 +68,8 @@ pub use api::check_api;
 pub use auth::{AuthConfig, Authenticator, Caller, PeerAuth, Principal, TokenHash};
 pub use error::ApiError;
 pub use gui::Gui;
+pub use inbound::Inbound;
+pub use metrics::Metrics;
 pub use server::{serve_with, ServeOptions, ServerLimits, ServerTls, TlsError};
 pub use start::{start_service, start_service_with_queue, RunningService, StartError};
 pub use sync::{
@@ -71,9 +79,20 @@ pub use sync::{
 /// The largest request body accepted (CONTRACT §3: over 16 MiB → 413).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// What a service observes about itself: its metrics and who calls it (see [`metrics`] and
+/// [`inbound`]).
+#[derive(Clone)]
+pub struct Telemetry {
+    pub metrics: Arc<Metrics>,
+    pub inbound: Arc<Inbound>,
+    /// Sampled by the node's link runner, drawn by the GUI.
+    pub lag: Arc<lag::LagHistory>,
+}
+
 /// The router of a running service: the shell's routes, the domain's `api`, `/api/sync`
-/// answered by `sync` (or `{"links":[]}` without it), and the GUI, which knows the rest of
-/// the system through `gui` — every route behind `auth`'s guard.
+/// answered by `sync` (or `{"links":[]}` without it) with the inbound view of `telemetry`,
+/// `/metrics`, and the GUI, which knows the rest of the system through `gui` — every route
+/// behind `auth`'s guard, every request counted.
 ///
 /// # Panics
 ///
@@ -85,6 +104,7 @@ pub fn router<M: Model>(
     sync: Option<Arc<dyn SyncControl>>,
     gui: &Gui,
     auth: &Arc<Authenticator>,
+    telemetry: &Telemetry,
 ) -> Router {
     if let Err(problem) = check_api(api) {
         panic!("{problem}");
@@ -101,10 +121,11 @@ pub fn router<M: Model>(
         (bytes(&openapi), bytes(&asyncapi))
     };
     Router::new()
-        .merge(gui::routes(host, api, sync.clone(), gui))
+        .merge(gui::routes(host, api, sync.clone(), gui, telemetry))
         .merge(health::routes(&name, Arc::clone(host.store())))
-        .merge(events::routes(host.clone()))
-        .merge(sync::routes(sync))
+        .merge(events::routes(host.clone(), telemetry))
+        .merge(sync::routes(sync, telemetry, Arc::clone(host.store())))
+        .merge(metrics::routes(Arc::clone(&telemetry.metrics)))
         .route(openapi::PATH, get(move || json_document(openapi.clone())))
         .route(asyncapi::PATH, get(move || json_document(asyncapi.clone())))
         .merge(api::routes(host, api))
@@ -120,6 +141,11 @@ pub fn router<M: Model>(
             auth::layer::guard,
         ))
         .layer(axum::middleware::from_fn(error::json_errors))
+        // Outermost, so refusals by the guard and errors are counted and timed too.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&telemetry.metrics),
+            metrics::track,
+        ))
 }
 
 /// A document made once at start (OpenAPI, AsyncAPI), served as JSON.

@@ -14,7 +14,10 @@ use concord_core::{
 
 use crate::auth::{AuthConfig, AuthError, Authenticator};
 use crate::gui::Gui;
+use crate::inbound::Inbound;
+use crate::metrics::{MeteredStore, Metrics};
 use crate::sync::SyncControl;
+use crate::Telemetry;
 
 /// Why a service could not start.
 #[derive(Debug)]
@@ -58,6 +61,8 @@ pub struct RunningService<M: Model> {
     sync: Option<Arc<dyn SyncControl>>,
     gui: Gui,
     auth: Arc<Authenticator>,
+    /// Its metrics (`GET /metrics`) and inbound view; the links record into them too.
+    pub telemetry: Telemetry,
 }
 
 impl<M: Model> RunningService<M> {
@@ -72,6 +77,7 @@ impl<M: Model> RunningService<M> {
 
     /// Rebuilds the router so that `/api/sync` (and the page's sync panel) answer from `sync`.
     pub fn attach_sync(&mut self, sync: Arc<dyn SyncControl>) {
+        self.telemetry.metrics.attach_sync(Arc::clone(&sync));
         self.sync = Some(sync);
         self.rebuild();
     }
@@ -89,6 +95,7 @@ impl<M: Model> RunningService<M> {
             self.sync.clone(),
             &self.gui,
             &self.auth,
+            &self.telemetry,
         );
     }
 
@@ -128,10 +135,26 @@ pub fn start_service_with_queue<S: ServiceSpec>(
     crate::api::check_api(&api).map_err(StartError::Api)?;
     let policy = acceptance.unwrap_or_else(|| spec.default_acceptance());
     let started = std::time::Instant::now();
+    let inbound = Arc::new(Inbound::default());
+    // The writer's queue depth is known once the host runs; until then it is 0.
+    let host_slot: Arc<std::sync::OnceLock<Box<dyn Fn() -> usize + Send + Sync>>> =
+        Arc::new(std::sync::OnceLock::new());
+    let queued = {
+        let slot = Arc::clone(&host_slot);
+        Box::new(move || slot.get().map_or(0, |queued| queued()))
+    };
+    let metrics = Arc::new(Metrics::new(queued, Arc::clone(&inbound)));
+    // Every append of the service — commands, putEvents, links — passes the metered store.
+    let store: Arc<dyn EventStore> = Arc::new(MeteredStore::new(store, &metrics, &name));
+    metrics.attach_store(Arc::clone(&store));
     let core =
         ServiceCore::open(name.clone(), spec.catalogue(), policy, &*store)?.with_limits(limits);
     let events = store.count()?;
     let host = Host::start_with_queue(core, Arc::clone(&store), env, queue_capacity)?;
+    {
+        let host = host.clone();
+        let _ = host_slot.set(Box::new(move || host.queued()));
+    }
     tracing::info!(
         service = %name,
         events,
@@ -144,7 +167,12 @@ pub fn start_service_with_queue<S: ServiceSpec>(
         Authenticator::new(&AuthConfig::default(), &name, host.core().policy())
             .expect("the default configuration is valid"),
     );
-    let router = crate::router(&host, &api, None, &gui, &auth);
+    let telemetry = Telemetry {
+        metrics,
+        inbound,
+        lag: Arc::default(),
+    };
+    let router = crate::router(&host, &api, None, &gui, &auth, &telemetry);
     Ok(RunningService {
         name,
         host,
@@ -153,5 +181,6 @@ pub fn start_service_with_queue<S: ServiceSpec>(
         sync: None,
         gui,
         auth,
+        telemetry,
     })
 }

@@ -4,7 +4,10 @@
 //! The links themselves live elsewhere (they are sans-IO state machines driven by their own
 //! tasks); this crate only needs to ask them a few things, so it defines the small
 //! [`SyncControl`] trait they implement. Without links `/api/sync` answers `{"links":[]}`
-//! and the repairs answer 404.
+//! and the repairs answer 404. Either way `GET /api/sync` adds the inbound view — the peers
+//! that pull from and push to this service ([`Inbound`](crate::inbound::Inbound)) — as
+//! `"inbound": {"lastSequence", "peers": [{"peer","lastPull","pulledUpTo","lag","lastPush",
+//! "lastPushEvents","pushedEvents"}]}`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +21,11 @@ use concord_core::store::StoreError;
 use concord_sync::{Direction, LinkState, LinkStatus};
 use serde::Serialize;
 
+use concord_core::EventStore;
+
 use crate::error::{blocking, ApiError};
+use crate::inbound::InboundView;
+use crate::Telemetry;
 
 pub(crate) const PATH: &str = "/api/sync";
 /// Where the per-link routes live; a domain route may not start with it.
@@ -42,6 +49,9 @@ pub struct SyncStatus {
     /// Set when the links' dead letters could not be read: the links are shown without them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Who pulls from and pushes to this service (added by the HTTP shell, not the links).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbound: Option<InboundView>,
 }
 
 /// The answer to `POST /api/sync`.
@@ -134,11 +144,30 @@ pub trait SyncControl: Send + Sync + 'static {
 
 type Control = Option<Arc<dyn SyncControl>>;
 
-pub(crate) fn routes(control: Control) -> Router {
+/// What `GET /api/sync` and the GUI's sync panel show: the links' status and the inbound
+/// view. Reads the store: call it off the async workers.
+pub fn full_status(
+    control: Option<&Arc<dyn SyncControl>>,
+    telemetry: &Telemetry,
+    store: &dyn EventStore,
+) -> SyncStatus {
+    let mut status = control.map(|control| control.status()).unwrap_or_default();
+    let last_sequence = store.last_sequence().unwrap_or(0);
+    status.inbound = Some(telemetry.inbound.view(last_sequence));
+    status
+}
+
+pub(crate) fn routes(
+    control: Control,
+    telemetry: &Telemetry,
+    store: Arc<dyn EventStore>,
+) -> Router {
+    let reader = (control.clone(), telemetry.clone(), store);
     Router::new()
         .route(
             PATH,
             get(status)
+                .with_state(reader)
                 .post(run_now)
                 .route_layer(axum::middleware::from_fn(crate::auth::require_json)),
         )
@@ -173,11 +202,13 @@ async fn retry(
     }
 }
 
-async fn status(State(control): State<Control>) -> Result<Json<SyncStatus>, ApiError> {
-    match control {
-        Some(control) => Ok(Json(blocking(move || Ok(control.status())).await?)),
-        None => Ok(Json(SyncStatus::default())),
-    }
+type Reader = (Control, Telemetry, Arc<dyn EventStore>);
+
+async fn status(
+    State((control, telemetry, store)): State<Reader>,
+) -> Result<Json<SyncStatus>, ApiError> {
+    let status = blocking(move || Ok(full_status(control.as_ref(), &telemetry, &*store))).await?;
+    Ok(Json(status))
 }
 
 async fn run_now(State(control): State<Control>) -> Json<SyncRun> {

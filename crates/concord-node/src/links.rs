@@ -17,7 +17,7 @@ use concord_core::runtime::{External, Intake};
 use concord_core::store::{LinkUpdate, StoreError};
 use concord_core::Model;
 use concord_http::{
-    LinkRun, Repair, RepairFuture, SyncControl, SyncError, SyncFuture, SyncRun, SyncStatus,
+    LinkRun, Metrics, Repair, RepairFuture, SyncControl, SyncError, SyncFuture, SyncRun, SyncStatus,
 };
 use concord_sync::{
     Direction, LinkSpec, LinkStatus, Page, PageRequest, PullLink, PushLink, PushStep,
@@ -99,6 +99,8 @@ pub struct Links<M: Model> {
     host: Host<M>,
     transport: Arc<dyn Transport>,
     links: Vec<Arc<Link>>,
+    /// Where pulled events' outcomes are counted.
+    metrics: Arc<Metrics>,
 }
 
 /// The wall clock, the one place the shell reads it for the links.
@@ -115,6 +117,7 @@ impl<M: Model> Links<M> {
         host: Host<M>,
         specs: Vec<LinkSpec>,
         transport: Arc<dyn Transport>,
+        metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, StoreError> {
         let start = now();
         let mut links = Vec::with_capacity(specs.len());
@@ -137,7 +140,17 @@ impl<M: Model> Links<M> {
             host,
             transport,
             links,
+            metrics,
         }))
+    }
+
+    /// Each link's lag right now (its status's `pending`), by name: what the sync panel's
+    /// chart samples.
+    pub fn lags(&self) -> Vec<(String, Option<u64>)> {
+        self.links
+            .iter()
+            .map(|link| (link.spec.name.clone(), link.machine().status().pending))
+            .collect()
     }
 
     /// Starts one task per link; they stop when `stop` turns true.
@@ -223,6 +236,7 @@ impl<M: Model> Links<M> {
         };
         if let Some(step) = step {
             let position = step.link.cursor.as_ref().map_or(0, |c| c.position);
+            let kinds = concord_http::metrics::event_kinds(&step.events);
             let apply = self.host.take(External::from_link(step.events, step.link));
             let (applied, ahead) = match next.filter(|_| self.transport.pipelines(&link.spec)) {
                 Some(next) => {
@@ -232,6 +246,9 @@ impl<M: Model> Links<M> {
                 }
                 None => (apply.await, None),
             };
+            if let Ok(report) = &applied {
+                self.metrics.record_intake(&kinds, report);
+            }
             let durable = applied.is_ok();
             if let Machine::Pull(pull) = &mut *link.machine() {
                 pull.applied(now(), applied.as_ref());
@@ -326,7 +343,10 @@ impl<M: Model> Links<M> {
     /// `GET /api/sync`.
     pub fn status(&self) -> SyncStatus {
         match self.statuses() {
-            Ok(links) => SyncStatus { links, error: None },
+            Ok(links) => SyncStatus {
+                links,
+                ..SyncStatus::default()
+            },
             Err(error) => {
                 tracing::warn!(%error, "cannot read the links' dead letters");
                 let links: Vec<LinkStatus> = self
@@ -337,6 +357,7 @@ impl<M: Model> Links<M> {
                 SyncStatus {
                     links,
                     error: Some(error.to_string()),
+                    ..SyncStatus::default()
                 }
             }
         }

@@ -160,7 +160,8 @@ pub async fn start<S: ServiceSpec>(
     service
         .set_auth(&auth)
         .map_err(|e| NodeError::Start(format!("{name}: {e}")))?;
-    let runner = Links::new(service.host.clone(), options.links, transport)
+    let metrics = std::sync::Arc::clone(&service.telemetry.metrics);
+    let runner = Links::new(service.host.clone(), options.links, transport, metrics)
         .map_err(|e| NodeError::Start(format!("{name}: cannot read link cursors: {e}")))?;
     service.attach_sync(runner.clone());
     let links: Arc<dyn SyncControl> = runner.clone();
@@ -186,7 +187,11 @@ pub async fn start<S: ServiceSpec>(
             let _ = server_stop.wait_for(|stop| *stop).await;
         },
     ));
-    let link_tasks = runner.spawn(stopped);
+    let mut link_tasks = runner.spawn(stopped.clone());
+    if !runner.lags().is_empty() {
+        let lag = Arc::clone(&service.telemetry.lag);
+        link_tasks.push(tokio::spawn(sample_lag(runner.clone(), lag, stopped)));
+    }
     let host = service.host.clone();
     let command = command_runner(service.host.clone(), service.api().clone());
     Ok(RunningNode {
@@ -200,6 +205,24 @@ pub async fn start<S: ServiceSpec>(
         link_tasks,
         stop_writer: Box::new(move || host.shutdown()),
     })
+}
+
+/// Samples every link's lag for the sync panel's chart until `stop` turns true.
+async fn sample_lag<M: Model>(
+    links: Arc<Links<M>>,
+    history: Arc<concord_http::lag::LagHistory>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(concord_http::lag::SAMPLE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        let now = crate::links::now().unix_nanos() / 1_000_000_000;
+        history.record(now as i64, &links.lags());
+    }
 }
 
 /// Runs the domain's command routes in-process, through the same handlers and host as HTTP.

@@ -4,9 +4,13 @@
 //! The log lists events oldest first, newest at the bottom, like getEvents; without paging
 //! parameters it opens on the latest page. `after=N` reads forward from a sequence (and
 //! offers `next_after` as the next page, so a sparse filter never rescans what it skipped);
-//! `before=N` shows the last page of matches before a sequence.
+//! `before=N` shows the last page of matches before a sequence. `from` and `to` keep only
+//! events whose `time` lies within them (inclusive; RFC 3339, or a `datetime-local` value
+//! `YYYY-MM-DDTHH:MM[:SS]` read as UTC). An event's time is its producer's, not the order of
+//! the log, so the time filter is applied to what each page examines: a page may come out
+//! short, and its neighbours carry on.
 
-use concord_core::{EventReader, ReadQuery, StoreError, StoredEvent};
+use concord_core::{CloudEvent, EventReader, ReadQuery, StoreError, StoredEvent, Timestamp};
 use concord_sync::{Direction, LinkState, LinkStatus, Rejection};
 use maud::{html, Markup};
 use serde_json::Value;
@@ -14,6 +18,8 @@ use serde_json::Value;
 use crate::sync::SyncStatus;
 
 use super::SYNC_PATH;
+use crate::inbound::InboundView;
+use crate::lag::{self, LagHistory};
 
 /// Where a link's repair form posts.
 fn repair_path(link: &str, repair: &str) -> String {
@@ -36,6 +42,22 @@ pub(crate) struct LogQuery {
     pub sources: Vec<String>,
     pub after: Option<u64>,
     pub before: Option<u64>,
+    /// Only events at or after this time (the text as given, and the instant).
+    pub from: Option<(String, Timestamp)>,
+    /// Only events at or before this time.
+    pub to: Option<(String, Timestamp)>,
+}
+
+/// A time from the log's form: RFC 3339, or `datetime-local`'s `YYYY-MM-DDTHH:MM[:SS]` as
+/// UTC. Anything else is ignored, as the page ignores what it does not understand.
+fn log_time(value: &str) -> Option<(String, Timestamp)> {
+    let value = value.trim();
+    let full = match value.len() {
+        16 => format!("{value}:00Z"),
+        19 => format!("{value}Z"),
+        _ => value.to_owned(),
+    };
+    Timestamp::parse(&full).ok().map(|t| (value.to_owned(), t))
 }
 
 impl LogQuery {
@@ -56,10 +78,20 @@ impl LogQuery {
                 "source" => query.sources.extend(list(&value)),
                 "after" => query.after = value.parse().ok(),
                 "before" => query.before = value.parse().ok(),
+                "from" => query.from = log_time(&value),
+                "to" => query.to = log_time(&value),
                 _ => {}
             }
         }
         query
+    }
+
+    /// Whether `event`'s time lies within `from` and `to`.
+    fn in_time(&self, event: &CloudEvent) -> bool {
+        self.from
+            .as_ref()
+            .is_none_or(|(_, from)| event.time >= *from)
+            && self.to.as_ref().is_none_or(|(_, to)| event.time <= *to)
     }
 
     fn read_query(&self, after: u64, limit: usize) -> ReadQuery {
@@ -78,6 +110,12 @@ impl LogQuery {
         }
         if !self.sources.is_empty() {
             query.append_pair("source", &self.sources.join(","));
+        }
+        if let Some((from, _)) = &self.from {
+            query.append_pair("from", from);
+        }
+        if let Some((to, _)) = &self.to {
+            query.append_pair("to", to);
         }
         if let Some((name, value)) = position {
             query.append_pair(name, &value.to_string());
@@ -106,7 +144,8 @@ pub(crate) struct LogPage {
 pub(crate) fn read_log(store: &dyn EventReader, query: &LogQuery) -> Result<LogPage, StoreError> {
     let last_sequence = store.last_sequence()?;
     if let Some(after) = query.after {
-        let page = store.read(&query.read_query(after, PAGE))?;
+        let mut page = store.read(&query.read_query(after, PAGE))?;
+        page.events.retain(|e| query.in_time(&e.event));
         return Ok(LogPage {
             earlier: page
                 .events
@@ -132,7 +171,7 @@ pub(crate) fn read_log(store: &dyn EventReader, query: &LogQuery) -> Result<LogP
         let events: Vec<StoredEvent> = page
             .events
             .into_iter()
-            .filter(|e| e.sequence < before)
+            .filter(|e| e.sequence < before && query.in_time(&e.event))
             .collect();
         if events.len() >= PAGE || start == 0 || window >= ReadQuery::MAX_LIMIT as u64 {
             break (events, start);
@@ -165,7 +204,9 @@ fn split_error(error: &str) -> (&str, &str) {
 }
 
 /// The sync panel: one row per link, and "Synchronize now".
-pub(crate) fn sync_panel(status: Option<&SyncStatus>) -> Markup {
+pub(crate) fn sync_panel(status: Option<&SyncStatus>, lag: &LagHistory) -> Markup {
+    let inbound = status.and_then(|s| s.inbound.as_ref());
+    let peers = inbound.map_or(&[][..], |i| &i.peers[..]);
     let links: &[LinkStatus] = status.map_or(&[], |s| &s.links);
     let rejections: Vec<(&str, &Rejection)> = links
         .iter()
@@ -175,7 +216,11 @@ pub(crate) fn sync_panel(status: Option<&SyncStatus>) -> Markup {
         section.card #sync {
             h2 { "Sync" }
             @if links.is_empty() {
-                p.intro { "This service runs no links of its own: its peers pull from it and push to it." }
+                @if peers.is_empty() {
+                    p.intro { "This service runs no links of its own, and no peer has pulled from it or pushed to it since it started." }
+                } @else {
+                    p.intro { "This service runs no links of its own. Its peers pull from it and push to it:" }
+                }
             } @else {
                 p.intro { (links.len()) " links, each with a durable cursor. They run in the background; "
                     "“Synchronize now” runs every one of them at once until it has nothing left to carry." }
@@ -183,11 +228,11 @@ pub(crate) fn sync_panel(status: Option<&SyncStatus>) -> Markup {
                     table {
                         thead { tr {
                             th { "Peer" } th { "Direction" } th { "Events" } th { "Cursor" }
-                            th { "Lag" } th { "Last success" } th { "Last error" } th { "Rejected" }
+                            th { "Lag" } th { "Lag, last minutes" } th { "Last success" } th { "Last error" } th { "Rejected" }
                             th { span.sr-only { "Repairs" } }
                         } }
                         tbody {
-                            @for link in links { (sync_row(link)) }
+                            @for link in links { (sync_row(link, lag)) }
                         }
                     }
                 }
@@ -208,11 +253,57 @@ pub(crate) fn sync_panel(status: Option<&SyncStatus>) -> Markup {
                     }
                 }
             }
+            @if let Some(inbound) = inbound.filter(|i| !i.peers.is_empty()) {
+                (inbound_table(inbound))
+            }
         }
     }
 }
 
-fn sync_row(link: &LinkStatus) -> Markup {
+/// Who read from and delivered to this service, and how far each reader lags behind its log.
+fn inbound_table(inbound: &InboundView) -> Markup {
+    html! {
+        h3 #inbound { "Inbound" }
+        p.intro { "Peers that read this service's log (up to sequence " (inbound.last_sequence) ") or deliver to it, "
+            "as this service has seen them since it started." }
+        div.table-wrap {
+            table {
+                thead { tr {
+                    th { "Peer" } th { "Last pull" } th { "Read up to" } th { "Lag" }
+                    th { "Last push" } th { "Events pushed (last / all)" }
+                } }
+                tbody {
+                    @for peer in &inbound.peers {
+                        @let activity = &peer.activity;
+                        tr {
+                            td.nowrap { (activity.peer) }
+                            @match &activity.last_pull {
+                                Some(time) => td.nowrap title=(time) { (clock(time)) },
+                                None => td.muted { "never" },
+                            }
+                            @match activity.pulled_up_to {
+                                Some(n) => td.num { (n) },
+                                None => td.muted { "—" },
+                            }
+                            @match peer.lag {
+                                None => td.muted { "—" },
+                                Some(0) => td.good.nowrap { "in sync" },
+                                Some(n) => td.warning.nowrap title="Log positions after what its last pull read" { (n) " behind" },
+                            }
+                            @match &activity.last_push {
+                                Some(time) => td.nowrap title=(time) { (clock(time)) },
+                                None => td.muted { "never" },
+                            }
+                            td.num { (activity.last_push_events) " / " (activity.pushed_events) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn sync_row(link: &LinkStatus, history: &LagHistory) -> Markup {
     let url = Some(&*link.url).filter(|u| u.starts_with("http"));
     let pull = link.direction == Direction::Pull;
     let direction = if pull { "pull" } else { "push" };
@@ -237,6 +328,12 @@ fn sync_row(link: &LinkStatus) -> Markup {
                 None => td.muted title="Known after the first round" { "?" },
                 Some(0) => td.good.nowrap { "in sync" },
                 Some(n) => td.warning.nowrap title="Log positions after the cursor not yet examined" { (n) " behind" },
+            }
+            td.chart {
+                @match lag::chart(&history.series(name)) {
+                    Some(chart) => (chart),
+                    None => span.muted title="Sampled every few seconds" { "…" },
+                }
             }
             @match &link.last_success {
                 Some(time) => td.nowrap title=(time) { (clock(time)) },
@@ -297,7 +394,10 @@ pub(crate) fn event_log(
     known_types: &[String],
     known_sources: &[String],
 ) -> Markup {
-    let filtered = !query.types.is_empty() || !query.sources.is_empty();
+    let filtered = !query.types.is_empty()
+        || !query.sources.is_empty()
+        || query.from.is_some()
+        || query.to.is_some();
     html! {
         section.card #events {
             h2 { "Event log" }
@@ -310,6 +410,12 @@ pub(crate) fn event_log(
                 label.field { span { "Source" }
                     input type="text" name="source" list="known-sources" value=(query.sources.join(","))
                         placeholder="any source" autocomplete="off"; }
+                label.field { span { "From (UTC)" }
+                    input type="datetime-local" name="from" step="1"
+                        value=(query.from.as_ref().map_or("", |(text, _)| text.as_str())); }
+                label.field { span { "To (UTC)" }
+                    input type="datetime-local" name="to" step="1"
+                        value=(query.to.as_ref().map_or("", |(text, _)| text.as_str())); }
                 datalist #known-types { @for t in known_types { option value=(t) {} } }
                 datalist #known-sources { @for s in known_sources { option value=(s) {} } }
                 button type="submit" { "Filter" }
@@ -379,6 +485,35 @@ mod tests {
 
     fn sequences(page: &LogPage) -> Vec<u64> {
         page.events.iter().map(|e| e.sequence).collect()
+    }
+
+    #[test]
+    fn the_log_filters_by_time_both_ways() {
+        let store = store(50); // event i at i nanoseconds after the epoch
+        let query = LogQuery::from_query(
+            "from=1970-01-01T00:00:00.000000010Z&to=1970-01-01T00:00:00.000000014%2B00:00",
+        );
+        assert_eq!(
+            sequences(&read_log(&store, &query).unwrap()),
+            (10..=14).collect::<Vec<_>>()
+        );
+        let forward = LogQuery {
+            after: Some(12),
+            ..query.clone()
+        };
+        assert_eq!(
+            sequences(&read_log(&store, &forward).unwrap()),
+            vec![13, 14]
+        );
+        assert!(query
+            .href(None)
+            .contains("from=1970-01-01T00%3A00%3A00.000000010Z"));
+        let local = LogQuery::from_query("from=1970-01-01T00:00&to=garbage");
+        assert_eq!(
+            local.from.map(|(_, t)| t),
+            Some(Timestamp::from_unix_nanos(0))
+        );
+        assert_eq!(local.to, None, "what the page cannot read is ignored");
     }
 
     #[test]

@@ -79,6 +79,7 @@ pub(crate) struct Shell<M: Model> {
     pub api: Api<M>,
     pub sync: Option<Arc<dyn SyncControl>>,
     pub gui: Gui,
+    pub telemetry: crate::Telemetry,
 }
 
 type Shared<M> = Arc<Shell<M>>;
@@ -88,6 +89,7 @@ pub(crate) fn routes<M: Model>(
     api: &Api<M>,
     sync: Option<Arc<dyn SyncControl>>,
     gui: &Gui,
+    telemetry: &crate::Telemetry,
 ) -> Router {
     let shell = Arc::new(Shell {
         name: host.core().name().to_owned(),
@@ -95,6 +97,7 @@ pub(crate) fn routes<M: Model>(
         api: api.clone(),
         sync,
         gui: gui.clone(),
+        telemetry: telemetry.clone(),
     });
     Router::new()
         .route(PATH, get(show::<M>))

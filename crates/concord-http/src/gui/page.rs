@@ -60,8 +60,12 @@ pub(crate) fn render<M: Model>(shell: &Shell<M>, request: &Request) -> Result<St
         .view
         .map(|view| shell.host.query(|model| view(model, &request.page)))
         .unwrap_or_default();
-    let status = shell.sync.as_ref().map(|sync| sync.status());
     let store = shell.host.store();
+    let status = Some(crate::sync::full_status(
+        shell.sync.as_ref(),
+        &shell.telemetry,
+        &**store,
+    ));
     let log = dashboard::read_log(&**store, &request.log)?;
     let events = store.count()?;
     let topology = Topology::new(name, &shell.gui.topology, status.as_ref());
@@ -136,7 +140,7 @@ pub(crate) fn render<M: Model>(shell: &Shell<M>, request: &Request) -> Result<St
                     @for section in &view.sections {
                         (render::section(section, request.problem.as_ref(), &request.page))
                     }
-                    (dashboard::sync_panel(status.as_ref()))
+                    (dashboard::sync_panel(status.as_ref(), &shell.telemetry.lag))
                     section.card #topology {
                         h2 { "Topology" }
                         p.intro { "Who pulls or pushes which events from whom, drawn from the link configuration. "

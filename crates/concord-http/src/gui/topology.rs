@@ -494,6 +494,7 @@ mod tests {
         let status = SyncStatus {
             links: vec![LinkStatus::new(&spec, 0)],
             error: None,
+            inbound: None,
         };
         let topology = Topology::new("me", &[], Some(&status));
         assert_eq!(topology.services, ["me", "peer"]);

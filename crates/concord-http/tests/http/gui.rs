@@ -288,6 +288,7 @@ impl SyncControl for OneLink {
         SyncStatus {
             links: vec![link],
             error: None,
+            inbound: None,
         }
     }
 

@@ -52,9 +52,10 @@ async fn the_page_links_the_api() {
 #[tokio::test]
 async fn sync_without_links_answers_an_empty_list() {
     let service = Service::start();
+    // No links, and (no peer has called yet) an empty inbound view.
     assert_eq!(
         service.get("/api/sync").await.expect(200),
-        &json!({"links": []})
+        &json!({"links": [], "inbound": {"lastSequence": 0, "peers": []}})
     );
     let reply = service.post("/api/sync", "application/json", "").await;
     assert_eq!(reply.expect(200), &json!({"links": []}));
@@ -69,6 +70,7 @@ impl SyncControl for FakeLinks {
         SyncStatus {
             links: vec![LinkStatus::new(&spec, 3)],
             error: None,
+            inbound: None,
         }
     }
 
