@@ -14,6 +14,9 @@ use crate::client::{Answer, Credential, Peer};
 use crate::samples::Samples;
 use crate::ConformanceError;
 
+/// A getEvents filter as the checker sees it: whether an event (as JSON) matches.
+type Matches = Box<dyn Fn(&Value) -> bool>;
+
 const EVENTS: &str = "/api/events";
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCHED: &str = "application/cloudevents-batch+json";
@@ -360,7 +363,7 @@ impl Checker {
             .flatten()
             .find_map(|(field, value)| Some((field.clone(), value.as_str()?.to_owned())));
         let nothing = format!("{}-no-such-type", self.run);
-        let mut filters: Vec<(String, Box<dyn Fn(&Value) -> bool>)> = vec![
+        let mut filters: Vec<(String, Matches)> = vec![
             (format!("type={}", encode(&ty)), {
                 let ty = ty.clone();
                 Box::new(move |e: &Value| e["type"] == json!(ty))
