@@ -1265,7 +1265,7 @@ fn group_commands_answer_the_contracts_errors() {
         (
             "/api/assignments/a-1/scores",
             json!({"studentId": "s-1", "points": 11}),
-            400,
+            409,
         ),
         (
             "/api/assignments/a-1/scores",

@@ -80,7 +80,9 @@ fn scoring_records_points_up_to_the_maximum() {
         "/api/assignments/a-1/scores",
         json!({"studentId": "s-1", "points": 11}),
     )
-    .then_invalid();
+    // Well-formed, but beyond this assignment's maximum as it stands: a conflict with the
+    // state, not malformed input.
+    .then_conflict();
     se.when(
         "/api/assignments/a-1/scores",
         json!({"studentId": "s-1", "points": -1}),
