@@ -26,7 +26,7 @@ use concord_core::wire::Page;
 
 use crate::schedule::Schedule;
 use crate::spec::LinkSpec;
-use crate::status::{LinkState, LinkStatus, TransportError};
+use crate::status::{LinkStatus, TransportError};
 
 /// What to fetch from the peer: getEvents with these parameters.
 pub type PageRequest = ReadQuery;
@@ -237,11 +237,7 @@ impl PullLink {
         self.peer_store = None;
         self.stopped = None;
         self.applying = None;
-        self.status.cursor = 0;
-        self.status.peer_store = None;
-        self.status.pending = None;
-        self.status.state = LinkState::Ok;
-        self.status.last_error = None;
+        self.status.reset();
         self.schedule.reset(now);
         LinkUpdate::cursor(self.spec.name.clone(), 0)
     }

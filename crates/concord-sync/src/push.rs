@@ -22,7 +22,7 @@ use concord_core::wire::Delivered;
 
 use crate::schedule::Schedule;
 use crate::spec::LinkSpec;
-use crate::status::{LinkState, LinkStatus, TransportError};
+use crate::status::{LinkStatus, TransportError};
 
 /// The most bytes of events one push batch carries: well below the 16 MiB a putEvents body
 /// may hold, so a batch of events within the size limit always fits.
@@ -339,11 +339,7 @@ impl PushLink {
         self.peer_store = None;
         self.stopped = None;
         self.round = None;
-        self.status.cursor = 0;
-        self.status.peer_store = None;
-        self.status.pending = None;
-        self.status.state = LinkState::Ok;
-        self.status.last_error = None;
+        self.status.reset();
         self.schedule.reset(now);
         LinkUpdate::cursor(self.spec.name.clone(), 0)
     }

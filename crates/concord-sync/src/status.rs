@@ -87,6 +87,16 @@ pub struct LinkStatus {
 }
 
 impl LinkStatus {
+    /// After an operator's reset: at the start of the log, of no known peer store, healthy
+    /// until a round says otherwise.
+    pub fn reset(&mut self) {
+        self.cursor = 0;
+        self.peer_store = None;
+        self.pending = None;
+        self.state = LinkState::Ok;
+        self.last_error = None;
+    }
+
     pub fn new(spec: &LinkSpec, cursor: u64) -> Self {
         LinkStatus {
             name: spec.name.clone(),
