@@ -199,7 +199,7 @@ impl EventData for AssignmentCreated {
     const KEY: &'static [&'static str] = &["assignmentId"];
     fn schema() -> Value {
         data_schema(
-            json!({"assignmentId": id_schema(), "examinationId": id_schema(), "title": {"type": "string"}, "maxPoints": {"type": "integer", "minimum": 1}}),
+            json!({"assignmentId": id_schema(), "examinationId": id_schema(), "title": {"type": "string"}, "maxPoints": integer_schema(1)}),
         )
     }
     fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
@@ -217,7 +217,7 @@ impl EventData for AssignmentScored {
     const KEY: &'static [&'static str] = &["studentId", "assignmentId"];
     fn schema() -> Value {
         data_schema(
-            json!({"studentId": id_schema(), "assignmentId": id_schema(), "points": {"type": "integer", "minimum": 0}}),
+            json!({"studentId": id_schema(), "assignmentId": id_schema(), "points": integer_schema(0)}),
         )
     }
     fn decode(f: &Fields<'_>) -> Result<Self, EventError> {
@@ -449,8 +449,8 @@ impl Fields<'_> {
             .ok_or_else(|| fault(name, format!("must be a number: {}", not_a_grade(value))))
     }
 
-    /// A JSON integer of at least `min`. A number with a zero fraction (`3.0`) is an integer
-    /// as JSON Schema counts them; `2.5` is not.
+    /// A JSON integer from `min` to [`MAX_INTEGER`] ([`integer_schema`]). A number with a zero
+    /// fraction (`3.0`) is an integer as JSON Schema counts them; `2.5` is not.
     pub fn integer(&self, name: &str, min: u64) -> Result<u64, EventError> {
         let value = self.field(name)?;
         let Value::Number(number) = value else {
@@ -472,9 +472,23 @@ impl Fields<'_> {
                 name,
                 format!("must be at least {min}, found {value}"),
             )),
-            Some(n) => u64::try_from(n).map_err(|_| fault(name, format!("is too large: {value}"))),
+            Some(n) if n > i128::from(MAX_INTEGER) => Err(fault(
+                name,
+                format!("must be at most {MAX_INTEGER}, found {value}"),
+            )),
+            Some(n) => Ok(n as u64),
         }
     }
+}
+
+/// The largest integer an event's data may hold: the signed 64-bit range every store, SQL
+/// column and JSON library of a peer can carry, and what the schema states as `maximum`.
+pub const MAX_INTEGER: u64 = i64::MAX as u64;
+
+/// JSON Schema of an integer field from `minimum` to [`MAX_INTEGER`], exactly what
+/// [`Fields::integer`] accepts, so a schema-valid event is never refused.
+fn integer_schema(minimum: u64) -> Value {
+    json!({"type": "integer", "minimum": minimum, "maximum": MAX_INTEGER})
 }
 
 fn fault(field: &str, reason: String) -> EventError {
@@ -679,6 +693,7 @@ mod tests {
     fn max_points_is_a_positive_integer() {
         accepts("assignmentCreated", "maxPoints", json!(1));
         accepts("assignmentCreated", "maxPoints", json!(10.0));
+        accepts("assignmentCreated", "maxPoints", json!(MAX_INTEGER));
         for bad in [
             json!(0),
             json!(-3),
@@ -686,6 +701,10 @@ mod tests {
             json!("10"),
             json!(null),
             json!(1e30),
+            // Found by schemathesis: an integer literal beyond 64 bits, and one just above
+            // the documented maximum.
+            serde_json::from_str("58780268686999946264576").unwrap(),
+            json!(MAX_INTEGER + 1),
         ] {
             rejects("assignmentCreated", "maxPoints", bad);
         }
