@@ -32,6 +32,7 @@ pub fn document<M>(
     add(crate::gui::COMMAND_PATH, "post", ui_command());
     add(crate::gui::SYNC_PATH, "post", ui_sync());
     add(crate::health::PATH, "get", health());
+    add(crate::keys::PATH, "get", keys());
     add(crate::events::PATH, "get", get_events());
     add(crate::events::PATH, "post", put_events());
     add(crate::sync::PATH, "get", sync_status());
@@ -402,6 +403,31 @@ fn openapi() -> Value {
         "operationId": "getOpenApi",
         "tags": ["shell"],
         "responses": { "200": json_response("OpenAPI 3.1", json!({"type": "object"})) },
+    })
+}
+
+fn keys() -> Value {
+    json!({
+        "summary": "The public keys this service signs the events it raises with",
+        "description": "Ed25519 keys (32 bytes, standard Base64) under their key ids \
+            (`SERVICE/vN`), as the `keyid` of a `dssematerial` envelope names them \
+            (CloudEvents Verifiability extension). Empty when the service does not sign. \
+            Operators copy these into the configurations of the service's peers.",
+        "operationId": "getKeys",
+        "tags": ["shell"],
+        "responses": { "200": json_response("The service's public keys", json!({
+            "type": "object",
+            "required": ["keys"],
+            "properties": { "keys": { "type": "array", "items": {
+                "type": "object",
+                "required": ["keyid", "alg", "public"],
+                "properties": {
+                    "keyid": {"type": "string"},
+                    "alg": {"const": "ed25519"},
+                    "public": {"type": "string", "contentEncoding": "base64"},
+                },
+            }}},
+        })) },
     })
 }
 
