@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use concord_core::event::CloudEvent;
 use concord_core::model::Stamp;
+use concord_core::runtime::refused_letter_id;
 use concord_core::sign::DSSEMATERIAL;
 use concord_core::store::{DeadLetter, EventAppender, EventReader, MemoryStore};
 use concord_sync::{Direction, LinkSpec};
@@ -108,7 +109,11 @@ pub fn links_drained(
 /// Whether a dead letter is a byzantine relay's forgery refused for its signature: the one
 /// kind that must stay refused however often the operator re-delivers it.
 pub fn is_refused_forgery(letter: &DeadLetter, forged: &BTreeSet<String>) -> bool {
-    forged.contains(&letter.id) && letter.reason.starts_with(DSSEMATERIAL)
+    letter.reason.starts_with(DSSEMATERIAL)
+        && letter
+            .id
+            .strip_suffix(&refused_letter_id(""))
+            .is_some_and(|id| forged.contains(id))
 }
 
 /// Nothing is left undelivered: after the operator re-delivered them, no link holds a dead

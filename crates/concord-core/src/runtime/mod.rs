@@ -576,6 +576,7 @@ impl<M: Model> ServiceCore<M> {
                     report.results.push((event.id.to_string(), disposition));
                     if retrying {
                         resolved.push(event.id.to_string());
+                        resolved.push(refused_letter_id(&event.id));
                     }
                     to_append.push(event);
                     continue;
@@ -584,8 +585,17 @@ impl<M: Model> ServiceCore<M> {
                     if link.is_some() {
                         let mut text = Vec::with_capacity(event.encoded_len());
                         event.write_json(&mut text, None);
+                        // A forgery's letter is kept apart from the genuine event's: both
+                        // carry the same id, and a relay must not be able to overwrite the
+                        // letter of a genuine event refused for another reason (a clock
+                        // ahead) with a copy that can never be delivered.
+                        let id = if matches!(decoded, Decoded::Refused(_)) {
+                            refused_letter_id(&event.id)
+                        } else {
+                            event.id.to_string()
+                        };
                         letters.push(DeadLetter {
-                            id: event.id.to_string(),
+                            id,
                             reason: reason.clone(),
                             at: now.to_rfc3339(),
                             event: String::from_utf8(text).ok(),
@@ -595,6 +605,7 @@ impl<M: Model> ServiceCore<M> {
                 Disposition::Duplicate | Disposition::Ignored(_) => {
                     if retrying {
                         resolved.push(event.id.to_string());
+                        resolved.push(refused_letter_id(&event.id));
                     }
                 }
             }
@@ -705,6 +716,12 @@ impl<M: Model> ServiceCore<M> {
         tracing::debug!(service = %self.name, replayed, skipped, "model rebuilt from the store");
         Ok(())
     }
+}
+
+/// The dead letter id under which a link keeps an event refused for its signature: the
+/// event's id with a suffix, so it never replaces the letter of the genuine event.
+pub fn refused_letter_id(id: &str) -> String {
+    format!("{id} (signature refused)")
 }
 
 fn conflict_reason(event: &CloudEvent) -> String {
