@@ -125,17 +125,37 @@ fn a_demo_signs_what_it_raises_and_publishes_its_keys() {
 
     // Signed hires relayed by the ta-pool verify at the other group; the keys survive a
     // restart (the file is reused, not re-made).
-    nodes[1].post_ok("/api/hires", &json!({"studentId": "s-7"}));
+    // The office's signed enrollment reaches se-group, whose signed hire reaches the
+    // theory group through the ta-pool: every hop verifies the original signature.
+    nodes[0].post_ok(
+        "/api/examinations",
+        &json!({"examinationId": "mod", "title": "Modelling", "group": SE}),
+    );
+    nodes[0].post_ok(
+        "/api/enrollments",
+        &json!({"studentId": "s-1", "examinationId": "mod"}),
+    );
+    let patience = std::time::Duration::from_secs(20);
+    eventually("se-group knows the enrolled student", patience, || {
+        nodes[1].sync();
+        (nodes[1].get("/api/students/s-1").0 == 200).then_some(())
+    });
+    nodes[1].post_ok("/api/hires", &json!({"studentId": "s-1"}));
     let theory = &nodes[2];
     eventually(
         "the theory group sees se-group's hire via the ta-pool",
-        std::time::Duration::from_secs(20),
+        patience,
         || {
             nodes[1].sync();
             theory.sync();
-            hired_by(theory, "s-7").contains(&json!(SE)).then_some(())
+            hired_by(theory, "s-1").contains(&json!(SE)).then_some(())
         },
     );
+    for node in &nodes {
+        for link in node.links() {
+            assert_eq!(link["rejected"], 0, "{link}");
+        }
+    }
     demo.terminate();
     demo.restart();
     assert_eq!(
