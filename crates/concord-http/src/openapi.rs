@@ -509,8 +509,11 @@ fn schemas(event_schemas: &[(String, Value)], limits: &Limits) -> Value {
         "type": "object",
         "description": format!(
             "A CloudEvents 1.0 event in JSON; Concord requires time and a data object. Other \
-             members are extension attributes. At most {} bytes of JSON, nesting at most {} \
-             levels; a time at most {} ms ahead of this service's clock.",
+             members are extension attributes; a `dssematerial` (CloudEvents Verifiability: \
+             a signature) must verify against the keys this service trusts for the event's \
+             source, and a source that signs must sign (but for the operator). At most {} \
+             bytes of JSON, nesting at most {} levels; a time at most {} ms ahead of this \
+             service's clock.",
             limits.max_event_bytes, limits.max_depth, limits.max_skew_ms
         ),
         "required": ["specversion", "id", "source", "type", "time", "data"],
