@@ -276,7 +276,12 @@ pub struct TokenArgs {
     #[arg(long, value_name = "NAME", conflicts_with = "hash")]
     pub signing: Option<String>,
     /// The key's version: its key id is NAME/vVERSION.
-    #[arg(long, value_name = "VERSION", default_value_t = 1, requires = "signing")]
+    #[arg(
+        long,
+        value_name = "VERSION",
+        default_value_t = 1,
+        requires = "signing"
+    )]
     pub key_version: u32,
 }
 

@@ -65,7 +65,8 @@ impl SigningKeys {
     /// The signer, checking that the public key is the private key's.
     pub fn signer(&self) -> Result<Signer, String> {
         let signer = Signer::from_base64(&self.keyid, &self.private).map_err(|e| e.to_string())?;
-        let public = PublicKey::from_base64(&self.keyid, &self.public).map_err(|e| e.to_string())?;
+        let public =
+            PublicKey::from_base64(&self.keyid, &self.public).map_err(|e| e.to_string())?;
         if signer.public() != public {
             return Err(format!(
                 "the public key of {} is not the private key's",
@@ -106,7 +107,12 @@ impl Credentials {
                 .collect(),
             signing: services
                 .iter()
-                .map(|s| ((*s).to_owned(), SigningKeys::of(&generate_signer(format!("{s}/v1")))))
+                .map(|s| {
+                    (
+                        (*s).to_owned(),
+                        SigningKeys::of(&generate_signer(format!("{s}/v1"))),
+                    )
+                })
                 .collect(),
         }
     }
@@ -337,9 +343,16 @@ mod tests {
         // The missing key is appended; everything before stays byte for byte.
         let after = std::fs::read_to_string(&path).unwrap();
         assert!(after.starts_with(&text), "{after}");
-        assert!(after.contains("[signing.group]\nkeyid = \"group/v1\""), "{after}");
+        assert!(
+            after.contains("[signing.group]\nkeyid = \"group/v1\""),
+            "{after}"
+        );
         let (again, _) = Credentials::demo(dir.path(), &SERVICES).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), after, "reused, not re-made");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            after,
+            "reused, not re-made"
+        );
         assert_eq!(again.signing["office"].public, office.public);
         assert_eq!(
             again.signing["group"].public,
@@ -365,7 +378,9 @@ mod tests {
             "operator = \"concord_op\"\n[signing.office]\nkeyid = \"k\"\npublic = \"AAAA\"\nprivate = \"BBBB\"\n",
         )
         .unwrap();
-        assert!(Credentials::read(&path).unwrap_err().contains("signing.office"));
+        assert!(Credentials::read(&path)
+            .unwrap_err()
+            .contains("signing.office"));
         assert!(Credentials::read(&dir.path().join("missing.toml")).is_err());
     }
 

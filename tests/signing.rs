@@ -83,7 +83,11 @@ fn hired_by(node: &Node, student: &str) -> Vec<Value> {
 fn a_demo_signs_what_it_raises_and_publishes_its_keys() {
     let data = tempfile::tempdir().unwrap();
     let base = free_ports(4);
-    let mut demo = Concord::demo(base, data.path(), &["--sync-interval-ms".into(), "200".into()]);
+    let mut demo = Concord::demo(
+        base,
+        data.path(),
+        &["--sync-interval-ms".into(), "200".into()],
+    );
     let nodes = demo.nodes();
     let file: toml::Value =
         toml::from_str(&std::fs::read_to_string(data.path().join("credentials.toml")).unwrap())
@@ -108,10 +112,7 @@ fn a_demo_signs_what_it_raises_and_publishes_its_keys() {
         assert_eq!(node.anonymous().get("/api/keys").0, 401);
     }
 
-    nodes[0].post_ok(
-        "/api/students",
-        &json!({"studentId": "s-1", "name": "Ada"}),
-    );
+    nodes[0].post_ok("/api/students", &json!({"studentId": "s-1", "name": "Ada"}));
     let events = nodes[0].all_events();
     let raised = events.last().unwrap();
     assert!(raised[DSSEMATERIAL].is_string(), "{raised}");
@@ -168,23 +169,26 @@ fn a_demo_signs_what_it_raises_and_publishes_its_keys() {
 fn a_byzantine_ta_pool_cannot_invent_or_alter_hires() {
     let dir = tempfile::tempdir().unwrap();
     let credentials = credentials_with_keys(dir.path());
-    let genuine = sign(
-        &hire("h-genuine", THEORY, "s-1", &at(1)),
-        &signer(THEORY),
-    );
+    let genuine = sign(&hire("h-genuine", THEORY, "s-1", &at(1)), &signer(THEORY));
     let invented = hire("h-invented", THEORY, "s-2", &at(2));
     let mut altered = sign(&hire("h-altered", THEORY, "s-3", &at(3)), &signer(THEORY));
     altered["data"]["studentId"] = json!("s-4");
     // The ta-pool signing with its own key in the theory group's name.
     let resigned = sign(&hire("h-resigned", THEORY, "s-5", &at(5)), &signer(TA_POOL));
     let mut served = Vec::new();
-    for (i, mut e) in [genuine, invented, altered, resigned].into_iter().enumerate() {
+    for (i, mut e) in [genuine, invented, altered, resigned]
+        .into_iter()
+        .enumerate()
+    {
         e["sequence"] = json!(i + 1);
         served.push(e);
     }
     let pool = FakePeer::start(move |request| {
         if request.method != "GET" {
-            return (200, json!({"accepted": 0, "duplicates": 0, "ignored": 0, "results": []}));
+            return (
+                200,
+                json!({"accepted": 0, "duplicates": 0, "ignored": 0, "results": []}),
+            );
         }
         let after: u64 = request
             .param("after")
@@ -224,7 +228,11 @@ fn a_byzantine_ta_pool_cannot_invent_or_alter_hires() {
     assert_eq!(pull["rejected"], 3, "{pull}");
     assert_eq!(pull["cursor"], 4, "the link did not stall: {pull}");
     let reasons = pull["recentRejections"].to_string();
-    for expected in ["must be signed", "modified after it was signed", "not a configured key"] {
+    for expected in [
+        "must be signed",
+        "modified after it was signed",
+        "not a configured key",
+    ] {
         assert!(reasons.contains(expected), "{expected}: {reasons}");
     }
 }
@@ -247,17 +255,21 @@ fn put_events_refuses_forgeries_and_squatters_and_lets_the_operator_repair() {
     );
     let operator = process.node();
     let se = as_peer(port, &credentials, SE);
-    let grade = |id: &str, student: &str| {
-        graded(id, SE, student, "mod", 1.3, &at(10))
-    };
+    let grade = |id: &str, student: &str| graded(id, SE, student, "mod", 1.3, &at(10));
     let genuine = sign(&grade("g-1", "s-1"), &signer(SE));
 
     // A peer must deliver a signing source's events signed: the batch is refused whole,
     // naming the index.
     let (status, body) = se.put_events(&[genuine.clone(), grade("g-2", "s-2")]);
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("index 1"), "{body}");
-    assert!(body["error"].as_str().unwrap().contains("must be signed"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("index 1"),
+        "{body}"
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("must be signed"),
+        "{body}"
+    );
 
     // An id squatted with different content: refused, so the genuine event is not taken
     // for a conflict when it comes.
@@ -265,17 +277,32 @@ fn put_events_refuses_forgeries_and_squatters_and_lets_the_operator_repair() {
     squat["data"]["grade"] = json!(5.0);
     let (status, body) = se.put_events(&[squat.clone()]);
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("modified"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("modified"),
+        "{body}"
+    );
     // Not even the operator can pass a bad signature.
     assert_eq!(operator.put_events(&[squat]).0, 400);
     let (status, body) = se.put_events(&[genuine.clone()]);
-    assert_eq!((status, body["accepted"].clone()), (200, json!(1)), "{body}");
+    assert_eq!(
+        (status, body["accepted"].clone()),
+        (200, json!(1)),
+        "{body}"
+    );
     let (status, body) = se.put_events(&[genuine]);
-    assert_eq!((status, body["duplicates"].clone()), (200, json!(1)), "{body}");
+    assert_eq!(
+        (status, body["duplicates"].clone()),
+        (200, json!(1)),
+        "{body}"
+    );
 
     // The operator may inject an unsigned event (a repair).
     let (status, body) = operator.put_events(&[grade("g-3", "s-3")]);
-    assert_eq!((status, body["accepted"].clone()), (200, json!(1)), "{body}");
+    assert_eq!(
+        (status, body["accepted"].clone()),
+        (200, json!(1)),
+        "{body}"
+    );
     let stored = operator.all_events();
     assert_eq!(stored.len(), 2);
     assert!(stored[0][DSSEMATERIAL].is_string() && stored[1].get(DSSEMATERIAL).is_none());
@@ -285,7 +312,10 @@ fn put_events_refuses_forgeries_and_squatters_and_lets_the_operator_repair() {
 /// `CONCORD_REQUIRE_SERVICES=1`, as CI runs).
 fn python_or_skip(test: &str) -> bool {
     let found = Command::new("python3")
-        .args(["-c", "import cryptography.hazmat.primitives.asymmetric.ed25519"])
+        .args([
+            "-c",
+            "import cryptography.hazmat.primitives.asymmetric.ed25519",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -369,7 +399,11 @@ fn an_independent_python_implementation_agrees_in_both_directions() {
     // And it is no pushover: with another key, or a changed byte, it refuses.
     let verdicts: Value =
         serde_json::from_str(&python(&["verify", &keys(SE).replace(SE, OFFICE)], &page)).unwrap();
-    assert!(verdicts.as_array().unwrap().iter().all(|v| v["ok"] == false));
+    assert!(verdicts
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v["ok"] == false));
     let verdicts: Value = serde_json::from_str(&python(
         &["verify", &keys(OFFICE)],
         &page.replacen("Modelling", "Modellinh", 1),
@@ -388,7 +422,10 @@ fn an_independent_python_implementation_agrees_in_both_directions() {
     assert_eq!(response.json()["accepted"], 1);
     // Signed by Python with another service's key: refused.
     let wrong = signer(THEORY);
-    let forged = python(&["sign", se.keyid(), &wrong.private_base64()], &batch.replace("py-1", "py-2"));
+    let forged = python(
+        &["sign", se.keyid(), &wrong.private_base64()],
+        &batch.replace("py-1", "py-2"),
+    );
     let response = se_peer.send("POST", "/api/events", &json_body, forged.as_bytes());
     assert_eq!(response.status, 400, "{}", response.text());
 }

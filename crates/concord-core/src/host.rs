@@ -20,11 +20,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::event::{CloudEvent, Limits, StoredEvent};
 use crate::model::Model;
-use crate::sign::Verifier;
 use crate::runtime::{
     Command, CommandError, Env, External, PutReport, Refusal, Reply, Request, ServiceCore,
     SharedCatalogue,
 };
+use crate::sign::Verifier;
 use crate::store::{EventStore, StoreError};
 
 /// How many requests one group commit takes at most.

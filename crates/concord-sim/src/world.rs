@@ -573,7 +573,8 @@ impl World {
                     return; // a request to a crashed service is lost
                 }
                 let page = n.store.read(&query).expect("memory store");
-                let mut events: Vec<CloudEvent> = page.events.into_iter().map(|e| e.event).collect();
+                let mut events: Vec<CloudEvent> =
+                    page.events.into_iter().map(|e| e.event).collect();
                 if n.recoverable {
                     self.forge(&mut events);
                 }
@@ -798,7 +799,9 @@ impl World {
                 n.store
                     .dead_letters(&spec.name, usize::MAX)
                     .is_ok_and(|(_, letters)| {
-                        letters.iter().any(|l| !check::is_refused_forgery(l, &self.forged))
+                        letters
+                            .iter()
+                            .any(|l| !check::is_refused_forgery(l, &self.forged))
                     })
             })
         })

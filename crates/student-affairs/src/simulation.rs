@@ -5,9 +5,9 @@
 //! The id spaces are small on purpose, so that commands collide: the same student renamed,
 //! enrolled, scored, graded and hired from several sides while links lag, crash and retry.
 
+use concord_core::sign::Signing;
 use concord_core::{Model, ServiceSpec};
 use concord_sim::service::model_of;
-use concord_core::sign::Signing;
 use concord_sim::{deployment_signing, hosted_signing, NodeSpec, Opener, Scenario, SimService};
 use serde_json::{json, Value};
 
@@ -205,21 +205,32 @@ fn pick<'a, T>(rng: &mut fastrand::Rng, items: &'a [T]) -> &'a T {
 impl Scenario for StudentAffairsScenario {
     fn nodes(&self) -> Vec<NodeSpec> {
         let ta_pool = match self.variant {
-            Variant::ArrivalOrderTaPool => hosted_signing(ArrivalOrderTaPool, None, signing(self.variant, TA_POOL)),
+            Variant::ArrivalOrderTaPool => {
+                hosted_signing(ArrivalOrderTaPool, None, signing(self.variant, TA_POOL))
+            }
             _ => hosted_signing(TaPool, None, signing(self.variant, TA_POOL)),
         };
         let office = match self.variant {
-            Variant::StrandingOffice => hosted_signing(StrandingOffice, None, signing(self.variant, STUDENTS_OFFICE)),
+            Variant::StrandingOffice => hosted_signing(
+                StrandingOffice,
+                None,
+                signing(self.variant, STUDENTS_OFFICE),
+            ),
             _ => hosted_signing(StudentsOffice, None, signing(self.variant, STUDENTS_OFFICE)),
         };
         let se_group = match self.variant {
-            Variant::GradingAnyoneSeGroup => hosted_signing(GradingAnyoneSeGroup, None, signing(self.variant, SE_GROUP)),
+            Variant::GradingAnyoneSeGroup => {
+                hosted_signing(GradingAnyoneSeGroup, None, signing(self.variant, SE_GROUP))
+            }
             _ => hosted_signing(SeGroup, None, signing(self.variant, SE_GROUP)),
         };
         vec![
             node(STUDENTS_OFFICE, office),
             node(SE_GROUP, se_group),
-            node(THEORY_GROUP, hosted_signing(TheoryGroup, None, signing(self.variant, THEORY_GROUP))),
+            node(
+                THEORY_GROUP,
+                hosted_signing(TheoryGroup, None, signing(self.variant, THEORY_GROUP)),
+            ),
             node(TA_POOL, ta_pool),
         ]
     }

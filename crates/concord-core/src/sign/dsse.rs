@@ -138,7 +138,9 @@ pub fn signed_extension_names(event: &CloudEvent) -> Result<Vec<&str>, SignError
             )));
         }
         if names[..i].contains(name) {
-            return Err(SignError::SignedExtAttrs(format!("{name:?} is listed twice")));
+            return Err(SignError::SignedExtAttrs(format!(
+                "{name:?} is listed twice"
+            )));
         }
         if !event.extensions.contains_key(*name) {
             return Err(SignError::SignedExtAttrs(format!(
@@ -212,10 +214,16 @@ mod tests {
             ("2020-06-18T19:24:53+02:00", "2020-06-18T17:24:53Z"),
             ("2020-06-18T17:24:53.000Z", "2020-06-18T17:24:53Z"),
             ("2026-11-26T09:30:00.123400Z", "2026-11-26T09:30:00.1234Z"),
-            ("2026-11-26T10:30:00.000000001+01:00", "2026-11-26T09:30:00.000000001Z"),
+            (
+                "2026-11-26T10:30:00.000000001+01:00",
+                "2026-11-26T09:30:00.000000001Z",
+            ),
         ];
         for (written, canonical) in cases {
-            assert_eq!(canonical_time(Timestamp::parse(written).unwrap()), canonical);
+            assert_eq!(
+                canonical_time(Timestamp::parse(written).unwrap()),
+                canonical
+            );
         }
     }
 
@@ -251,11 +259,18 @@ mod tests {
         let mut e = event("2020-06-18T17:24:53Z");
         e.extensions.insert("exta".into(), json!("value1"));
         e.extensions.insert("extb".into(), json!(7));
-        e.extensions.insert(SIGNEDEXTATTRS.into(), json!("exta,extb"));
+        e.extensions
+            .insert(SIGNEDEXTATTRS.into(), json!("exta,extb"));
         assert_eq!(signed_extension_names(&e).unwrap(), vec!["exta", "extb"]);
         let plain = verification_material(&e, &[]);
         assert_ne!(verification_material(&e, &["exta"]), plain);
-        for bad in ["exta,exta", "exta, extb", "time", "dssematerial", "signedextattrs"] {
+        for bad in [
+            "exta,exta",
+            "exta, extb",
+            "time",
+            "dssematerial",
+            "signedextattrs",
+        ] {
             e.extensions.insert(SIGNEDEXTATTRS.into(), json!(bad));
             assert!(signed_extension_names(&e).is_err(), "{bad}");
         }

@@ -10,8 +10,8 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde_json::Value;
 
 use super::dsse::{
-    pae, signed_extension_names, verification_material, Envelope, EnvelopeSignature,
-    DSSEMATERIAL, PAYLOAD_TYPE, SIGNEDEXTATTRS,
+    pae, signed_extension_names, verification_material, Envelope, EnvelopeSignature, DSSEMATERIAL,
+    PAYLOAD_TYPE, SIGNEDEXTATTRS,
 };
 use super::SignError;
 use crate::event::{CloudEvent, Timestamp};
@@ -102,9 +102,10 @@ impl Signer {
                 sig: STANDARD.encode(signature.to_bytes()),
             }],
         };
-        event
-            .extensions
-            .insert(DSSEMATERIAL.to_owned(), Value::String(envelope.to_attribute()));
+        event.extensions.insert(
+            DSSEMATERIAL.to_owned(),
+            Value::String(envelope.to_attribute()),
+        );
     }
 }
 
@@ -191,9 +192,9 @@ impl Verifier {
                 service: event.source.clone(),
             })?;
         let envelope = Envelope::from_attribute(material)?;
-        let body = STANDARD
-            .decode(&envelope.payload)
-            .map_err(|e| SignError::Corrupt(format!("the envelope's payload is not Base64 ({e})")))?;
+        let body = STANDARD.decode(&envelope.payload).map_err(|e| {
+            SignError::Corrupt(format!("the envelope's payload is not Base64 ({e})"))
+        })?;
         // DSSE: only signatures by acceptable keys count; one that verifies is enough.
         let mut verified: Option<&TrustedKey> = None;
         let mut known = false;

@@ -46,7 +46,9 @@ pub enum SignError {
     BadSignature,
     #[error("the event was modified after it was signed (its digest differs)")]
     Modified,
-    #[error("signed with key {keyid}, retired at {retired}, but the event's time is not before that")]
+    #[error(
+        "signed with key {keyid}, retired at {retired}, but the event's time is not before that"
+    )]
     Retired { keyid: String, retired: String },
     #[error("unknown payload type {0:?}")]
     PayloadType(String),
@@ -73,8 +75,10 @@ pub fn keep_verified(event: &mut CloudEvent) {
         .map(|names| names.into_iter().map(str::to_owned).collect())
         .unwrap_or_default();
     event.extensions.retain(|name, _| {
-        matches!(name.as_str(), DSSEMATERIAL | SIGNEDEXTATTRS | "dataschema" | "subject")
-            || signed.iter().any(|s| s == name)
+        matches!(
+            name.as_str(),
+            DSSEMATERIAL | SIGNEDEXTATTRS | "dataschema" | "subject"
+        ) || signed.iter().any(|s| s == name)
     });
 }
 
@@ -122,8 +126,8 @@ mod tests {
         let event = signed();
         let mut text = Vec::new();
         event.write_json(&mut text, Some(9));
-        let again = CloudEvent::parse(std::str::from_utf8(&text).unwrap(), &Limits::default())
-            .unwrap();
+        let again =
+            CloudEvent::parse(std::str::from_utf8(&text).unwrap(), &Limits::default()).unwrap();
         for e in [&event, &again] {
             assert_eq!(
                 verifier().verify(e, false),
@@ -153,7 +157,8 @@ mod tests {
         assert_eq!(refusal(&e), SignError::Modified);
         // Whitespace inside data is part of the exact text signed.
         let mut e = signed();
-        e.data = crate::event::EventData::from_text(r#"{"studentId":"s-1","name": "Ada"}"#).unwrap();
+        e.data =
+            crate::event::EventData::from_text(r#"{"studentId":"s-1","name": "Ada"}"#).unwrap();
         assert_eq!(refusal(&e), SignError::Modified);
     }
 
@@ -168,9 +173,11 @@ mod tests {
         assert!(matches!(refusal(&e), SignError::UnknownKey { .. }));
         // A forged signature over altered material: a valid envelope, a wrong digest.
         let mut e = signed();
-        let mut envelope = Envelope::from_attribute(e.extensions[DSSEMATERIAL].as_str().unwrap()).unwrap();
+        let mut envelope =
+            Envelope::from_attribute(e.extensions[DSSEMATERIAL].as_str().unwrap()).unwrap();
         envelope.payload = STANDARD.encode([0u8; 32]);
-        e.extensions.insert(DSSEMATERIAL.into(), Value::String(envelope.to_attribute()));
+        e.extensions
+            .insert(DSSEMATERIAL.into(), Value::String(envelope.to_attribute()));
         assert_eq!(refusal(&e), SignError::BadSignature);
     }
 
@@ -197,7 +204,10 @@ mod tests {
         );
         assert_eq!(verifier().verify(&e, true), Ok(Verdict::Unsigned));
         // A source with no key configured here signs nothing this receiver knows of.
-        assert_eq!(verifier().verify(&hire("legacy"), false), Ok(Verdict::Unsigned));
+        assert_eq!(
+            verifier().verify(&hire("legacy"), false),
+            Ok(Verdict::Unsigned)
+        );
         // But a signature is never taken on trust, not even from the operator.
         let mut e = hire("legacy");
         signer("legacy", 1).sign(&mut e);
@@ -222,7 +232,10 @@ mod tests {
         let mut late = hire("se-group");
         late.time = at("2026-11-26T12:00:00Z");
         signer("se-group", 1).sign(&mut late);
-        assert!(matches!(v.verify(&late, false), Err(SignError::Retired { .. })));
+        assert!(matches!(
+            v.verify(&late, false),
+            Err(SignError::Retired { .. })
+        ));
         signer("se-group", 2).sign(&mut late);
         assert_eq!(
             v.verify(&late, false),
@@ -242,7 +255,10 @@ mod tests {
         );
         assert!(PublicKey::from_base64("k", "AAAA").is_err());
         let seed = STANDARD.encode([1u8; 32]);
-        assert_eq!(Signer::from_base64("se-group/v1", &seed).unwrap().public(), public);
+        assert_eq!(
+            Signer::from_base64("se-group/v1", &seed).unwrap().public(),
+            public
+        );
         assert!(!format!("{s:?}").contains(&seed));
     }
 
