@@ -663,6 +663,57 @@ mod tests {
     }
 
     #[test]
+    fn signing_comes_from_the_credentials_file_and_the_signing_table() {
+        // From the shared credentials file alone: its own key, trust in all four.
+        let config = resolve(&args(&["--service", "se-group"])).unwrap();
+        let signer = config.signing.signer.clone().unwrap();
+        assert_eq!(signer.keyid(), "se-group/v1");
+        for service in SERVICE_NAMES {
+            assert!(config.signing.verifier.signs(service), "{service}");
+        }
+        // A new key from a file, and a rotated key of a peer with its retirement.
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("se-group.key");
+        let new = concord_http::keys::generate_signer("se-group/v2");
+        std::fs::write(&key, new.private_base64()).unwrap();
+        let theory = concord_http::keys::generate_signer("theory-group/v2");
+        let config = with_file(
+            &format!(
+                "service = \"se-group\"\n[signing]\nkeyid = \"se-group/v2\"\n\
+                 private = {{ file = {:?} }}\n[[signing.trust]]\nsource = \"theory-group\"\n\
+                 keyid = \"theory-group/v2\"\npublic = \"{}\"\n\
+                 retired = \"2026-12-01T00:00:00Z\"\n",
+                key.display().to_string(),
+                theory.public().to_base64()
+            ),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            config.signing.signer.as_ref().unwrap().public(),
+            new.public()
+        );
+        let own = config.signing.verifier.keys("se-group");
+        assert!(
+            own.iter().any(|k| k.key == new.public()),
+            "trusts its own new key"
+        );
+        let keys = config.signing.verifier.keys("theory-group");
+        assert_eq!(keys.len(), 2, "the file's v1 and the configured v2");
+        assert_eq!(
+            keys[1].retired,
+            Some(Timestamp::parse("2026-12-01T00:00:00Z").unwrap())
+        );
+        // Half a key is an error, and a private key is never inline.
+        assert!(with_file("service = \"se-group\"\n[signing]\nkeyid = \"k\"\n", &[]).is_err());
+        assert!(with_file(
+            "service = \"se-group\"\n[signing]\nkeyid = \"k\"\nprivate = \"AAAA\"\n",
+            &[]
+        )
+        .is_err());
+    }
+
+    #[test]
     fn a_file_configures_and_flags_override() {
         let config = with_file(
             r#"
