@@ -283,7 +283,7 @@ fn put_events_refuses_forgeries_and_squatters_and_lets_the_operator_repair() {
     );
     // Not even the operator can pass a bad signature.
     assert_eq!(operator.put_events(&[squat]).0, 400);
-    let (status, body) = se.put_events(&[genuine.clone()]);
+    let (status, body) = se.put_events(std::slice::from_ref(&genuine));
     assert_eq!(
         (status, body["accepted"].clone()),
         (200, json!(1)),
