@@ -19,5 +19,7 @@ pub mod transport;
 
 pub use concord_http::{auth, AuthConfig, Gui, ServerLimits, ServerTls};
 pub use links::Links;
-pub use node::{start, NodeError, NodeOptions, RunningNode};
-pub use transport::{HttpTransport, LinkCredentials, Transport, TransportFuture, TransportSet};
+pub use node::{start, CommandFailed, NodeError, NodeOptions, RunningNode};
+pub use transport::{
+    HttpTransport, LinkCredentials, Transport, TransportFuture, TransportSet, UnsupportedLink,
+};

@@ -8,13 +8,21 @@
 //! names). [`Laws`] checks them all over histories drawn from a generator of the domain's
 //! events; a failure shrinks to a minimal history and prints it as CloudEvents.
 //!
-//! [`notes`] is a toy domain for the framework's own tests.
+//! Beside the laws: [`store::run_all`], the conformance suite every event-store backend must
+//! pass; [`InstrumentedStore`], a store wrapper that counts commits and fails on demand; and
+//! [`notes`], a toy domain (with a whole service, [`notes::NotesSpec`]) for the framework's own
+//! tests. The laws need the `laws` feature (on by default), which brings in proptest.
 //!
 //! ```ignore
 //! Laws::new(Arc::new(MyCatalogue)).check::<MyModel>(my_events());
 //! ```
 
+mod instrumented;
+#[cfg(feature = "laws")]
 mod laws;
 pub mod notes;
+pub mod store;
 
+pub use instrumented::InstrumentedStore;
+#[cfg(feature = "laws")]
 pub use laws::{history, Laws, Violation};
