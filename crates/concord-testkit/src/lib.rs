@@ -8,13 +8,20 @@
 //! names). [`Laws`] checks them all over histories drawn from a generator of the domain's
 //! events; a failure shrinks to a minimal history and prints it as CloudEvents.
 //!
+//! [`Scenario`] tells a service's story given/when/then: given a history, when a command or
+//! an external event arrives, then these events are raised, the model or a query reads so, or
+//! the command fails with this kind of error — through the service's own routes.
+//!
 //! [`notes`] is a toy domain for the framework's own tests.
 //!
 //! ```ignore
-//! Laws::new(Arc::new(MyCatalogue)).check::<MyModel>(my_events());
+//! Laws::<MyModel>::new(Arc::new(MyCatalogue)).check(my_events());
+//! Scenario::given(MyService, history).when("/api/things", body).then_raises([thing]);
 //! ```
 
 mod laws;
 pub mod notes;
+mod scenario;
 
 pub use laws::{history, Laws, Violation};
+pub use scenario::{Outcome, Received, Scenario};
