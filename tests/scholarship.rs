@@ -1,7 +1,8 @@
 //! The guide's fifth service end to end: `concord demo --seed` and the example's own binary
 //! (`examples/scholarship`, `scholarship-office`) as two processes. The scholarship office
 //! pulls the grades from the demo's students-office with the demo's credentials; a student
-//! with one grade earns no award until a group grades them again, and then does.
+//! with one grade earns no award until a group grades them again, and then does; and
+//! `concord conformance` passes on it.
 //!
 //! The binary is built by `cargo test --workspace` (the example's crate has tests of its own,
 //! so its binary is built beside `concord`).
@@ -131,6 +132,9 @@ fn a_fifth_service_awards_scholarships_from_the_demos_grades() {
     let raised = office.post_ok("/api/awards", &json!({"studentId": "s-1001"}));
     assert_eq!(raised["events"].as_array().map(Vec::len), Some(1), "{raised}");
     // Alan has only his Modelling grade yet; Grace's average (2.3) is too high.
+    eventually("Alan's first grade", Duration::from_secs(30), || {
+        (office.get("/api/students/s-1003").1["grades"] == json!(1)).then_some(())
+    });
     let (status, refused) = office.post("/api/awards", &json!({"studentId": "s-1003"}));
     assert_eq!(status, 409, "{refused}");
     assert_eq!(office.post("/api/awards", &json!({"studentId": "s-1002"})).0, 409);
@@ -168,6 +172,17 @@ fn a_fifth_service_awards_scholarships_from_the_demos_grades() {
         .map(|e| &e["source"])
         .collect();
     assert_eq!(sources, [&json!("scholarship-office"); 2]);
+
+    // And it speaks the protocol: `concord conformance` passes on it (events generated from
+    // its AsyncAPI document, i.e. its catalogue's schemas and its acceptance).
+    let checked = Command::new(BIN)
+        .args(["conformance", &base_url(base + 4), "--token"])
+        .arg(demo.operator_token())
+        .output()
+        .expect("run concord conformance");
+    let report = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{report}");
+    assert!(report.contains("0 failed"), "{report}");
     scholarship.stop();
     demo.stop_gracefully();
 }

@@ -43,6 +43,11 @@ struct Credentials {
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args = Args::parse();
+    // The framework logs with `tracing` (a link's errors, the service stopping): to stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let text = std::fs::read_to_string(&args.credentials)
         .map_err(|e| format!("cannot read {}: {e}", args.credentials.display()))?;
     let credentials: Credentials =
