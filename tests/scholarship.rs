@@ -59,7 +59,10 @@ impl Scholarship {
                 "scholarship-office exited:\n{}",
                 process.output()
             );
-            assert!(Instant::now() < deadline, "scholarship-office did not start");
+            assert!(
+                Instant::now() < deadline,
+                "scholarship-office did not start"
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
         process
@@ -80,7 +83,10 @@ impl Scholarship {
                 assert!(status.success(), "exit {status}:\n{}", self.output());
                 return;
             }
-            assert!(since.elapsed() < Duration::from_secs(10), "no exit after SIGTERM");
+            assert!(
+                since.elapsed() < Duration::from_secs(10),
+                "no exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -130,14 +136,23 @@ fn a_fifth_service_awards_scholarships_from_the_demos_grades() {
         (&json!("Ada Lovelace"), &json!(2))
     );
     let raised = office.post_ok("/api/awards", &json!({"studentId": "s-1001"}));
-    assert_eq!(raised["events"].as_array().map(Vec::len), Some(1), "{raised}");
+    assert_eq!(
+        raised["events"].as_array().map(Vec::len),
+        Some(1),
+        "{raised}"
+    );
     // Alan has only his Modelling grade yet; Grace's average (2.3) is too high.
     eventually("Alan's first grade", Duration::from_secs(30), || {
         (office.get("/api/students/s-1003").1["grades"] == json!(1)).then_some(())
     });
     let (status, refused) = office.post("/api/awards", &json!({"studentId": "s-1003"}));
     assert_eq!(status, 409, "{refused}");
-    assert_eq!(office.post("/api/awards", &json!({"studentId": "s-1002"})).0, 409);
+    assert_eq!(
+        office
+            .post("/api/awards", &json!({"studentId": "s-1002"}))
+            .0,
+        409
+    );
 
     // The theory group grades Alan's seminar; its push and our pull carry the grade here.
     theory.post_ok(

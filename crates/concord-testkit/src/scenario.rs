@@ -137,7 +137,10 @@ impl<S: ServiceSpec> Scenario<S> {
                 match self.apply(&raised) {
                     Ok(true) => {}
                     Ok(false) => panic!("{path} raised {}, a type outside the catalogue", draft.ty),
-                    Err(error) => panic!("{path} raised a {} its catalogue refuses: {error}", draft.ty),
+                    Err(error) => panic!(
+                        "{path} raised a {} its catalogue refuses: {error}",
+                        draft.ty
+                    ),
                 }
             }
         }

@@ -98,10 +98,15 @@ fn when_a_command_is_sent_then_its_events_or_its_error() {
         .then_invalid();
     assert_eq!(message, "text must not be empty");
     notes
-        .when("/api/notes", json!({"noteId": "z", "text": "x", "existing": true}))
+        .when(
+            "/api/notes",
+            json!({"noteId": "z", "text": "x", "existing": true}),
+        )
         .then_not_found();
     // A body that does not fit the command's input is a 400 too.
-    notes.when("/api/notes", json!({"noteId": 7})).then_invalid();
+    notes
+        .when("/api/notes", json!({"noteId": 7}))
+        .then_invalid();
     // `when` decides without applying.
     assert_eq!(notes.model().text("b"), None);
 }
@@ -144,7 +149,10 @@ fn an_external_event_applies_only_if_accepted() {
         notes.receive(written("s1", "scribe", 20, "c", "from the scribe")),
         Received::Applied
     );
-    assert_eq!(notes.query("/api/notes/c").unwrap(), json!("from the scribe"));
+    assert_eq!(
+        notes.query("/api/notes/c").unwrap(),
+        json!("from the scribe")
+    );
     assert!(matches!(
         notes.receive(written("s2", "stranger", 30, "c", "spoofed")),
         Received::NotAccepted(reason) if reason.contains("does not accept")
@@ -165,6 +173,9 @@ fn an_external_event_applies_only_if_accepted() {
         notes.receive(written("s4", "scribe", 15, "c", "older")),
         Received::Applied
     );
-    assert_eq!(notes.query("/api/notes/c").unwrap(), json!("from the scribe"));
+    assert_eq!(
+        notes.query("/api/notes/c").unwrap(),
+        json!("from the scribe")
+    );
     let _: Value = notes.query("/api/notes/a").unwrap();
 }

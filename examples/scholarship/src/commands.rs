@@ -32,10 +32,9 @@ pub fn award(
     if id.is_empty() {
         return Err(CommandError::Invalid("studentId must not be empty".into()));
     }
-    let student = model
-        .students
-        .get(id)
-        .ok_or_else(|| CommandError::NotFound(format!("no grades or name of {id:?} arrived yet")))?;
+    let student = model.students.get(id).ok_or_else(|| {
+        CommandError::NotFound(format!("no grades or name of {id:?} arrived yet"))
+    })?;
     if student.award.is_set() {
         return Ok(vec![]);
     }

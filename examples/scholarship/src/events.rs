@@ -105,15 +105,27 @@ impl Catalogue for Scholarships {
         let id = json!({"type": "string", "minLength": 1});
         let grade = json!({"type": "number", "minimum": 1.0, "maximum": 5.0});
         let object = |properties: Value| {
-            let required: Vec<&String> = properties.as_object().into_iter().flat_map(|p| p.keys()).collect();
+            let required: Vec<&String> = properties
+                .as_object()
+                .into_iter()
+                .flat_map(|p| p.keys())
+                .collect();
             json!({"type": "object", "properties": properties, "required": required})
         };
         vec![
-            (STUDENT_CREATED.into(), object(json!({"studentId": id, "name": {"type": "string"}}))),
-            (STUDENT_GRADED.into(), object(json!({"studentId": id, "examinationId": id, "grade": grade}))),
+            (
+                STUDENT_CREATED.into(),
+                object(json!({"studentId": id, "name": {"type": "string"}})),
+            ),
+            (
+                STUDENT_GRADED.into(),
+                object(json!({"studentId": id, "examinationId": id, "grade": grade})),
+            ),
             (
                 SCHOLARSHIP_AWARDED.into(),
-                object(json!({"studentId": id, "amount": {"type": "integer", "minimum": 0}, "average": grade})),
+                object(
+                    json!({"studentId": id, "amount": {"type": "integer", "minimum": 0}, "average": grade}),
+                ),
             ),
         ]
     }
@@ -132,7 +144,10 @@ fn id(value: &str) -> Result<(), EventError> {
 
 fn grade(value: f64) -> Result<(), EventError> {
     if !(1.0..=5.0).contains(&value) {
-        return Err(EventError::new("data", format!("{value} is not a grade from 1.0 to 5.0")));
+        return Err(EventError::new(
+            "data",
+            format!("{value} is not a grade from 1.0 to 5.0"),
+        ));
     }
     Ok(())
 }

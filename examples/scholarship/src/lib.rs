@@ -95,8 +95,10 @@ impl ServiceSpec for ScholarshipOffice {
 
 /// Its one link: pull the students and grades from the students-office at `office_url`.
 pub fn links(office_url: &str, interval_ms: u64) -> Vec<LinkSpec> {
-    vec![
-        LinkSpec::pull(STUDENTS_OFFICE, office_url, &[STUDENT_CREATED, STUDENT_GRADED])
-            .with_interval(interval_ms),
-    ]
+    vec![LinkSpec::pull(
+        STUDENTS_OFFICE,
+        office_url,
+        &[STUDENT_CREATED, STUDENT_GRADED],
+    )
+    .with_interval(interval_ms)]
 }

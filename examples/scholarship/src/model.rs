@@ -70,7 +70,11 @@ impl Student {
 
     /// The average of the student's grades, rounded to two places; `None` without grades.
     pub fn average(&self) -> Option<f64> {
-        let grades: Vec<f64> = self.grades.values().filter_map(|g| g.get().copied()).collect();
+        let grades: Vec<f64> = self
+            .grades
+            .values()
+            .filter_map(|g| g.get().copied())
+            .collect();
         if grades.is_empty() {
             return None;
         }
@@ -88,6 +92,11 @@ impl Student {
             .iter()
             .find(|(best, _)| average <= *best)
             .map(|&(_, amount)| Award { amount, average })
-            .ok_or_else(|| format!("an average of {average} is above {}", AWARDS[AWARDS.len() - 1].0))
+            .ok_or_else(|| {
+                format!(
+                    "an average of {average} is above {}",
+                    AWARDS[AWARDS.len() - 1].0
+                )
+            })
     }
 }

@@ -60,10 +60,9 @@ pub fn students(
 /// `GET /api/students/{studentId}`.
 pub fn student(model: &ScholarshipModel, params: &Params) -> Result<StudentAnswer, CommandError> {
     let id = params.get("studentId").map_or("", String::as_str);
-    let student = model
-        .students
-        .get(id)
-        .ok_or_else(|| CommandError::NotFound(format!("no grades or name of {id:?} arrived yet")))?;
+    let student = model.students.get(id).ok_or_else(|| {
+        CommandError::NotFound(format!("no grades or name of {id:?} arrived yet"))
+    })?;
     Ok(StudentAnswer::of(id, student))
 }
 

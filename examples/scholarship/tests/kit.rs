@@ -56,8 +56,7 @@ fn data() -> impl Strategy<Value = Event> {
     let grade = || select(&[1.0, 1.3, 1.7, 2.3, 4.0][..]);
     prop_oneof![
         (student(), select(&["", "Ada", "Alan"][..])).prop_map(|(s, n)| created(s, n)),
-        (student(), select(&["x1", "x2", "x3"][..]), grade())
-            .prop_map(|(s, x, g)| graded(s, x, g)),
+        (student(), select(&["x1", "x2", "x3"][..]), grade()).prop_map(|(s, x, g)| graded(s, x, g)),
         (student(), select(&[300u64, 600][..]), grade()).prop_map(|(s, a, g)| awarded(s, a, g)),
     ]
 }
