@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
@@ -41,12 +42,22 @@ struct Credentials {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), String> {
-    let args = Args::parse();
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("scholarship-office: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
     // The framework logs with `tracing` (a link's errors, the service stopping): to stderr.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let text = std::fs::read_to_string(&args.credentials)
         .map_err(|e| format!("cannot read {}: {e}", args.credentials.display()))?;
