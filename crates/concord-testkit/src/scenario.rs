@@ -16,8 +16,9 @@
 //! assert_eq!(office.query("/api/awards")?, json!([...]));
 //! ```
 
-use std::fmt::Debug;
+use std::collections::HashSet;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use concord_core::model::Envelope;
 use concord_core::runtime::SharedCatalogue;
@@ -41,6 +42,8 @@ pub struct Scenario<S: ServiceSpec> {
     model: S::Model,
     /// The latest time of any event seen (given, received or raised), in nanoseconds.
     latest: Option<i128>,
+    /// The ids of every event applied: the runtime applies an id once.
+    seen: HashSet<Arc<str>>,
     raised: u32,
 }
 
@@ -54,6 +57,9 @@ pub enum Received {
     NotAccepted(String),
     /// Its type is outside the catalogue: ignored.
     Unknown,
+    /// Its id was applied before: the runtime stores and applies an id once (the same event
+    /// again is a duplicate, another event under that id a conflict), so nothing changes.
+    Duplicate,
     /// The catalogue refuses its data: the runtime would refuse it too.
     Malformed(EventError),
 }
@@ -70,6 +76,7 @@ impl<S: ServiceSpec> Scenario<S> {
             spec,
             model: S::Model::default(),
             latest: None,
+            seen: HashSet::new(),
             raised: 0,
         };
         for event in events {
@@ -94,6 +101,9 @@ impl<S: ServiceSpec> Scenario<S> {
     /// When an external event arrives: applied if the service's default acceptance takes it
     /// and its catalogue decodes it, as a link or putEvents would.
     pub fn receive(&mut self, event: CloudEvent) -> Received {
+        if self.seen.contains(&event.id) {
+            return Received::Duplicate;
+        }
         if let Some(reason) = self.acceptance.check(&event) {
             if self.catalogue.decode(&event).is_none() {
                 return Received::Unknown;
@@ -180,6 +190,7 @@ impl<S: ServiceSpec> Scenario<S> {
             Some(Err(error)) => Err(error),
             Some(Ok(decoded)) => {
                 self.model.apply(&decoded, &Envelope::of(event));
+                self.seen.insert(Arc::clone(&event.id));
                 Ok(true)
             }
         }

@@ -168,6 +168,16 @@ fn an_external_event_applies_only_if_accepted() {
     let mut broken = written("s3", "scribe", 40, "c", "x");
     broken.data = concord_core::EventData::from_text(r#"{"noteId":"c"}"#).unwrap();
     assert!(matches!(notes.receive(broken), Received::Malformed(_)));
+    // An id is applied once, as the runtime applies it: again (even with other data) is
+    // nothing new.
+    assert_eq!(
+        notes.receive(written("s1", "scribe", 50, "c", "replayed")),
+        Received::Duplicate
+    );
+    assert_eq!(
+        notes.query("/api/notes/c").unwrap(),
+        json!("from the scribe")
+    );
     // An older write of the same note loses to the newer one, whatever the arrival order.
     assert_eq!(
         notes.receive(written("s4", "scribe", 15, "c", "older")),
