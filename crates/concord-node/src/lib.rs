@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - [`node`]: [`start`] a service on a store with [`NodeOptions`]; [`RunningNode::stop`] it.
+//! - [`serve()`]: start one and run it until Ctrl-C or SIGTERM — a user's own binary's `main`.
 //! - [`links`]: one task per link, driving the sans-IO state machines of `concord-sync`.
 //! - [`transport`]: how links reach peers ([`Transport`]); [`HttpTransport`] speaks the
 //!   contract's getEvents/putEvents; [`TransportSet`] routes each link by its `transport`
@@ -15,9 +16,13 @@
 pub mod client;
 pub mod links;
 pub mod node;
+mod serve;
 pub mod transport;
 
 pub use concord_http::{auth, AuthConfig, Gui, ServerLimits, ServerTls};
 pub use links::Links;
-pub use node::{start, NodeError, NodeOptions, RunningNode};
-pub use transport::{HttpTransport, LinkCredentials, Transport, TransportFuture, TransportSet};
+pub use node::{start, CommandFailed, NodeError, NodeOptions, RunningNode};
+pub use serve::serve;
+pub use transport::{
+    HttpTransport, LinkCredentials, Transport, TransportFuture, TransportSet, UnsupportedLink,
+};

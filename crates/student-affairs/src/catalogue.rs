@@ -354,6 +354,13 @@ catalogue!(
     StudentHired,
 );
 
+/// The event as the draft a command raises: what a test's expected events turn into.
+impl From<StudentAffairsEvent> for EventDraft {
+    fn from(event: StudentAffairsEvent) -> EventDraft {
+        event.draft()
+    }
+}
+
 /// The catalogue every student-affairs service decodes with.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StudentAffairsCatalogue;

@@ -135,7 +135,7 @@ fn enrolling_twice_changes_nothing() {
     assert_eq!(
         office
             .run("/api/enrollments", body.clone())
-            .0
+            .result
             .unwrap()
             .len(),
         1
