@@ -1,4 +1,4 @@
-//! A deployment's credentials file (CONTRACT §6), as `concord demo` keeps it in
+//! A deployment's credentials file, as `concord demo` keeps it in
 //! `DIR/credentials.toml` and `concord serve --credentials FILE` reads it:
 //!
 //! ```toml

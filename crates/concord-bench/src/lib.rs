@@ -27,11 +27,10 @@ use std::time::{Duration, Instant};
 
 use concord_core::host::Host;
 use concord_core::runtime::SystemEnv;
-use concord_core::store::{
-    AppendOutcome, EventAppender, EventReader, EventStore, InstrumentedStore,
-};
+use concord_core::store::{AppendOutcome, EventAppender, EventReader, EventStore};
 use concord_core::{AcceptancePolicy, ServiceCore};
 use concord_sqlite::SqliteStore;
+use concord_testkit::InstrumentedStore;
 
 use model::{counter_draft, CounterCatalogue, Counters, EventSource};
 

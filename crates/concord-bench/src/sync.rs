@@ -276,15 +276,12 @@ async fn push_latency(events: usize, dir: &std::path::Path) -> Line {
     let mut acknowledged = Vec::with_capacity(events);
     let started = Instant::now();
     for n in 0..events {
-        let answer = producer
+        let stored = producer
             .command("/api/counters", json!({ "n": n }))
             .await
             .expect("the command is acknowledged");
         let ack = Instant::now();
-        let id = answer["events"][0]["id"]
-            .as_str()
-            .expect("an event id")
-            .to_owned();
+        let id = stored[0].event.id.to_string();
         acknowledged.push((id, ack));
         // A steady trickle, not a flood: this measures latency, not throughput.
         tokio::time::sleep(Duration::from_millis(2)).await;

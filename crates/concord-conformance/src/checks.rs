@@ -17,7 +17,7 @@ use crate::ConformanceError;
 /// A getEvents filter as the checker sees it: whether an event (as JSON) matches.
 type Matches = Box<dyn Fn(&Value) -> bool>;
 
-const EVENTS: &str = "/api/events";
+const EVENTS: &str = concord_core::wire::paths::EVENTS;
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCHED: &str = "application/cloudevents-batch+json";
 /// The protocol's body limit: a larger body is a 413.

@@ -16,6 +16,7 @@ pub mod samples;
 
 use std::path::PathBuf;
 
+use concord_core::wire::paths;
 use serde_json::Value;
 
 pub use checks::Outcome;
@@ -70,9 +71,7 @@ pub async fn run(options: &Options) -> Result<Vec<Outcome>, ConformanceError> {
             samples::Samples::from_file_json(&value, &run)?
         }
         None => {
-            let answer = peer
-                .get("/api/asyncapi.json", client::Credential::Given)
-                .await?;
+            let answer = peer.get(paths::ASYNCAPI, client::Credential::Given).await?;
             if !answer.status.is_success() {
                 return Err(ConformanceError::AsyncApi(format!(
                     "GET /api/asyncapi.json answered {} (give --sample FILE instead)",

@@ -75,7 +75,7 @@ impl AcceptancePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::conformance::sample_event;
+    use crate::event::sample_event;
     use serde_json::json;
 
     #[test]

@@ -8,8 +8,9 @@
 //! # Layout
 //!
 //! - [`event`]: the CloudEvents 1.0 envelope, its parsing with precise errors, timestamps.
-//! - [`store`]: the event-store traits ([`EventReader`], [`EventAppender`]), the in-memory
-//!   backend, and the conformance suite every backend must pass.
+//! - [`store`]: the event-store traits ([`EventReader`], [`EventAppender`]), the promises
+//!   every backend keeps (checked by `concord-testkit`'s conformance suite), the in-memory
+//!   backend.
 //! - [`model`]: the [`Model`] trait and the building blocks that make a model idempotent and
 //!   order independent by construction ([`Lww`], [`Registry`], [`GrowSet`], [`Stamp`]).
 //! - [`list`]: lists read a page at a time ([`ListQuery`]: `limit`, an opaque cursor, a
@@ -24,8 +25,8 @@
 //!   commands); the HTTP shell renders it.
 //! - [`host`]: the thin threaded shell around a [`ServiceCore`]: one writer thread, group
 //!   commit, replies to async or blocking callers.
-//! - [`wire`]: the protocol's documents (getEvents pages, putEvents reports) as written by a
-//!   server and read by a link, in one place.
+//! - [`wire`]: the protocol's documents (getEvents pages, putEvents reports) and paths, as
+//!   written by a server and read by a link, in one place.
 //!
 //! The requirements this crate exists to keep (R1 one path, R2 acceptance, R3 idempotence,
 //! R4 not vetoable, R5 order independence, R6 durability) are described in ARCHITECTURE.md.

@@ -115,7 +115,7 @@ impl std::fmt::Display for Scope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::conformance::sample_event;
+    use crate::event::sample_event;
     use serde_json::json;
 
     #[test]

@@ -16,6 +16,23 @@ use crate::event::parse::id_of;
 use crate::event::{CloudEvent, Limits, StoredEvent};
 use crate::runtime::{Disposition, PutReport};
 
+/// The paths every service serves and its clients call (links, `concord status`,
+/// `concord conformance`): written once, for both sides.
+pub mod paths {
+    /// getEvents (`GET`) and putEvents (`POST`).
+    pub const EVENTS: &str = "/api/events";
+    /// The links' status (`GET`) and a sync round now (`POST`).
+    pub const SYNC: &str = "/api/sync";
+    /// Whether the service answers; the one route open without a credential.
+    pub const HEALTH: &str = "/health";
+    /// The service's OpenAPI document.
+    pub const OPENAPI: &str = "/api/openapi.json";
+    /// The service's AsyncAPI document: what it publishes and accepts.
+    pub const ASYNCAPI: &str = "/api/asyncapi.json";
+    /// Prometheus metrics.
+    pub const METRICS: &str = "/metrics";
+}
+
 /// Why a peer's answer could not be read at all.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -187,7 +204,7 @@ pub fn status_word(disposition: &Disposition) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::conformance::sample_event;
+    use crate::event::sample_event;
 
     #[test]
     fn a_written_page_reads_back() {

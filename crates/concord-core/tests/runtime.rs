@@ -13,10 +13,9 @@ use concord_core::host::{Host, HostError};
 use concord_core::runtime::{
     CommandError, Disposition, External, PutReport, Refusal, Reply, Request, SeededEnv, ServiceCore,
 };
-use concord_core::store::{
-    EventReader, EventStore, InstrumentedStore, LinkUpdate, MemoryStore, ReadQuery,
-};
+use concord_core::store::{EventReader, EventStore, LinkUpdate, MemoryStore, ReadQuery};
 use concord_core::StoredEvent;
+use concord_testkit::InstrumentedStore;
 use serde_json::json;
 
 fn policy() -> AcceptancePolicy {

@@ -11,7 +11,7 @@
 //! - `putEvents` (action `receive`): one message per acceptance rule — the original `source`,
 //!   the `type`, and the data schema narrowed by the rule's filters.
 //!
-//! Every message's payload is the whole CloudEvent (CONTRACT §2), its `data` a `$ref` to the
+//! Every message's payload is the whole CloudEvent (docs/protocol.md §1), its `data` a `$ref` to the
 //! type's schema under `components.schemas`. A message also carries `x-concord-source`,
 //! `x-concord-type` and (accepted ones) `x-concord-filter`, so that a tool such as
 //! `concord conformance` need not pick them out of the schema.
@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cloudevents_http::{BATCHED, STRUCTURED};
 
-pub(crate) const PATH: &str = "/api/asyncapi.json";
+pub(crate) const PATH: &str = concord_core::wire::paths::ASYNCAPI;
 
 /// The AsyncAPI 3.0 document of service `name`: `schemas` are its catalogue's data schemas
 /// by type, `policy` what it accepts, `limits` what it admits at intake.
@@ -111,7 +111,7 @@ pub fn document(
         "defaultContentType": STRUCTURED,
         "channels": {
             "getEvents": {
-                "address": "/api/events",
+                "address": crate::events::PATH,
                 "title": "getEvents",
                 "description": "Pages of stored events in ascending `sequence`: \
                     `GET /api/events?after=N&limit=L&type=…&source=…&data.FIELD=VALUE` answers \
@@ -120,7 +120,7 @@ pub fn document(
                 "bindings": { "http": { "method": "GET" } },
             },
             "putEvents": {
-                "address": "/api/events",
+                "address": crate::events::PATH,
                 "title": "putEvents",
                 "description": format!(
                     "One event or a batch, in any CloudEvents HTTP mode ({STRUCTURED}, \

@@ -48,7 +48,7 @@ impl ApiError {
         Self::unavailable(message).with_header(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS))
     }
 
-    /// 413: the body is over [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES) (CONTRACT §3).
+    /// 413: the body is over [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES).
     pub fn body_too_large() -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -3,7 +3,7 @@
 //! Both keep heavy work off the async workers: a read (up to 10 000 events or
 //! [`MAX_PAGE_BYTES`]) is read and written on the blocking pool; a posted body (up to 16 MiB)
 //! is parsed there, within the service's limits, before anything reaches the service's
-//! writer. The writer then decides the batch all or nothing (CONTRACT §3): one malformed
+//! writer. The writer then decides the batch all or nothing (docs/protocol.md §3.4): one malformed
 //! event, or one from a clock too far ahead, stores nothing and is named by its index. The
 //! documents themselves are written by `concord_core::wire`, which the links read with.
 
@@ -28,7 +28,7 @@ use crate::metrics::event_kinds;
 use crate::read_query::parse_read_query;
 use crate::Telemetry;
 
-pub(crate) const PATH: &str = "/api/events";
+pub(crate) const PATH: &str = concord_core::wire::paths::EVENTS;
 
 /// The service, and where it records what its callers did.
 type Shell<M> = (Host<M>, Telemetry);
@@ -56,7 +56,7 @@ async fn get_events<M: Model>(
 ) -> Result<Response, ApiError> {
     let mut query = parse_read_query(uri.query().unwrap_or_default())?;
     query.max_bytes = Some(MAX_PAGE_BYTES);
-    // A peer's read scope: what it may not see is absent, paging stays exact (CONTRACT §6).
+    // A peer's read scope: what it may not see is absent, paging stays exact (docs/protocol.md §2.3).
     query.scope = caller.read_scope();
     let store: Arc<dyn EventStore> = Arc::clone(host.store());
     let body = blocking(move || {

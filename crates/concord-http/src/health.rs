@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::error::{blocking, ApiError};
 
-pub(crate) const PATH: &str = "/health";
+pub(crate) const PATH: &str = concord_core::wire::paths::HEALTH;
 
 #[derive(Clone)]
 struct Health {

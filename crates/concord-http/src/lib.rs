@@ -2,7 +2,7 @@
 //! [`Host`], serving any [`ServiceSpec`]'s event store, sync links and commands/queries.
 //!
 //! Everything a service decides lives in `concord-core` and the domain crate; this crate only
-//! translates HTTP to calls on the host and back (CONTRACT §3): it parses, validates the shape
+//! translates HTTP to calls on the host and back (docs/protocol.md): it parses, validates the shape
 //! of what arrives, runs blocking work off the async workers, and maps every outcome to a
 //! status with a JSON body. A client can never cause a 5xx; a failing store is a 503.
 //!
@@ -76,7 +76,7 @@ pub use sync::{
     LinkRun, Repair, RepairFuture, SyncControl, SyncError, SyncFuture, SyncRun, SyncStatus,
 };
 
-/// The largest request body accepted (CONTRACT §3: over 16 MiB → 413).
+/// The largest request body accepted (over 16 MiB → 413).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// What a service observes about itself: its metrics and who calls it (see [`metrics`] and

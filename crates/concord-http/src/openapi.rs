@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cloudevents_http::{BATCHED, STRUCTURED};
 
-pub(crate) const PATH: &str = "/api/openapi.json";
+pub(crate) const PATH: &str = concord_core::wire::paths::OPENAPI;
 
 /// The OpenAPI 3.1 document of service `name` whose domain routes are `api`, whose
 /// catalogue describes the data of its event types with `event_schemas`, and which admits

@@ -1,7 +1,8 @@
-//! Starting a whole service: open its core on the store (replaying every event), start the
-//! host's writer thread, and build its router. The binary binds and serves the router; the
-//! sync layer attaches its links afterwards with [`RunningService::attach_sync`], and the
-//! GUI learns about the rest of the system with [`RunningService::set_gui`].
+//! Starting a whole service: open its core on the store (replaying every event) and start the
+//! host's writer thread. What it serves is configured next — its principals
+//! ([`RunningService::set_auth`]), its links ([`RunningService::attach_sync`]), what its GUI
+//! knows of the rest of the system ([`RunningService::set_gui`]) — and then its router is
+//! built, once ([`RunningService::router`]), for the binary to bind and serve.
 
 use std::sync::Arc;
 
@@ -20,43 +21,20 @@ use crate::sync::SyncControl;
 use crate::Telemetry;
 
 /// Why a service could not start.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// Replaying the store or starting the writer failed.
-    Store(StoreError),
+    #[error("cannot open the service: {0}")]
+    Store(#[from] StoreError),
     /// The domain's API cannot be served (a reserved path, a route declared twice).
+    #[error("cannot serve the service's API: {0}")]
     Api(String),
 }
 
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StartError::Store(e) => write!(f, "cannot open the service: {e}"),
-            StartError::Api(e) => write!(f, "cannot serve the service's API: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            StartError::Store(e) => Some(e),
-            StartError::Api(_) => None,
-        }
-    }
-}
-
-impl From<StoreError> for StartError {
-    fn from(e: StoreError) -> Self {
-        StartError::Store(e)
-    }
-}
-
-/// A started service: its host (for sync links and shutdown) and its router (to serve).
+/// A started service: its host (for sync links and shutdown) and what its router will serve.
 pub struct RunningService<M: Model> {
     pub name: String,
     pub host: Host<M>,
-    pub router: Router,
     api: Api<M>,
     sync: Option<Arc<dyn SyncControl>>,
     gui: Gui,
@@ -66,37 +44,37 @@ pub struct RunningService<M: Model> {
 }
 
 impl<M: Model> RunningService<M> {
-    /// Rebuilds the router so that it admits the principals of `config` (a service starts
-    /// with none: every route but `GET /health` refuses until this is called).
+    /// Admits the principals of `config` (a service starts with none: every route but
+    /// `GET /health` refuses until this is called).
     pub fn set_auth(&mut self, config: &AuthConfig) -> Result<(), AuthError> {
         let auth = Authenticator::new(config, &self.name, self.host.core().policy())?;
         self.auth = Arc::new(auth);
-        self.rebuild();
         Ok(())
     }
 
-    /// Rebuilds the router so that `/api/sync` (and the page's sync panel) answer from `sync`.
+    /// `/api/sync` (and the page's sync panel) answer from `sync`.
     pub fn attach_sync(&mut self, sync: Arc<dyn SyncControl>) {
         self.telemetry.metrics.attach_sync(Arc::clone(&sync));
         self.sync = Some(sync);
-        self.rebuild();
     }
 
-    /// Rebuilds the router so that the page knows the rest of the system (`gui`).
+    /// The page knows the rest of the system (`gui`).
     pub fn set_gui(&mut self, gui: Gui) {
         self.gui = gui;
-        self.rebuild();
     }
 
-    fn rebuild(&mut self) {
-        self.router = crate::router(
+    /// The router serving this service as configured so far: build it once, when the
+    /// configuration is complete (what is set afterwards does not reach it), before serving —
+    /// building it reads the model's lock for a moment (the acceptance policy).
+    pub fn router(&self) -> Router {
+        crate::router(
             &self.host,
             &self.api,
             self.sync.clone(),
             &self.gui,
             &self.auth,
             &self.telemetry,
-        );
+        )
     }
 
     /// The domain's API the router serves.
@@ -106,9 +84,8 @@ impl<M: Model> RunningService<M> {
 }
 
 /// Opens and starts the service `spec` on `store`: replays the store into the model (this
-/// blocks; call it before serving or from a blocking context), starts the writer thread, and
-/// builds the router, which admits nobody until [`RunningService::set_auth`] names the
-/// principals. `acceptance` overrides the spec's default policy and `limits` are the intake
+/// blocks; call it before serving or from a blocking context) and starts the writer thread.
+/// Its router admits nobody until [`RunningService::set_auth`] names the principals. `acceptance` overrides the spec's default policy and `limits` are the intake
 /// limits (both from configuration).
 pub fn start_service<S: ServiceSpec>(
     spec: &S,
@@ -172,11 +149,9 @@ pub fn start_service_with_queue<S: ServiceSpec>(
         inbound,
         lag: Arc::default(),
     };
-    let router = crate::router(&host, &api, None, &gui, &auth, &telemetry);
     Ok(RunningService {
         name,
         host,
-        router,
         api,
         sync: None,
         gui,

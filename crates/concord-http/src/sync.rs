@@ -27,7 +27,7 @@ use crate::error::{blocking, ApiError};
 use crate::inbound::InboundView;
 use crate::Telemetry;
 
-pub(crate) const PATH: &str = "/api/sync";
+pub(crate) const PATH: &str = concord_core::wire::paths::SYNC;
 /// Where the per-link routes live; a domain route may not start with it.
 pub(crate) const LINKS_PREFIX: &str = "/api/sync/links/";
 /// `POST` here resets a link's cursor (restarting a link that stopped on a peer store that
@@ -42,7 +42,7 @@ pub type SyncFuture<'a> = Pin<Box<dyn Future<Output = SyncRun> + Send + 'a>>;
 /// The future of an operator's repair of one link.
 pub type RepairFuture<'a> = Pin<Box<dyn Future<Output = Result<Repair, SyncError>> + Send + 'a>>;
 
-/// The answer to `GET /api/sync` (CONTRACT §3).
+/// The answer to `GET /api/sync`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SyncStatus {
     pub links: Vec<LinkStatus>,
@@ -120,7 +120,7 @@ impl From<SyncError> for ApiError {
 
 /// What the HTTP shell asks of a service's sync links.
 pub trait SyncControl: Send + Sync + 'static {
-    /// The answer to `GET /api/sync` (CONTRACT §3). Called on the blocking pool, so it may
+    /// The answer to `GET /api/sync`. Called on the blocking pool, so it may
     /// read the store.
     fn status(&self) -> SyncStatus;
 

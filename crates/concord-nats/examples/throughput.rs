@@ -100,7 +100,7 @@ async fn main() {
 
     // 3. HTTP pull from the same writer, for comparison.
     let http_store = Arc::new(MemoryStore::new());
-    let mut http = LinkSpec::pull(WRITER, &writer.url(), &[support::NOTE_ADDED]);
+    let mut http = LinkSpec::pull(WRITER, &writer.url(), &[support::NOTE_WRITTEN]);
     http.page_size = PAGE_SIZE;
     let http_reader = start(
         READER,

@@ -37,7 +37,7 @@ use concord_core::event::parse::id_of;
 use concord_core::event::{CloudEvent, Limits};
 use concord_core::store::ReadQuery;
 use concord_core::wire::{Delivered, Unreadable};
-use concord_node::{Transport, TransportFuture};
+use concord_node::{Transport, TransportFuture, UnsupportedLink};
 use concord_sync::{DeliveryError, LinkSpec, Page, TransportError, TransportKind};
 use futures_util::StreamExt;
 
@@ -571,14 +571,8 @@ impl Transport for NatsTransport {
         Box::pin(self.ack_page(link, up_to))
     }
 
-    fn check_link(&self, link: &LinkSpec) -> Result<(), String> {
-        match link.transport {
-            TransportKind::Nats => Ok(()),
-            other => Err(format!(
-                "link {}: the NATS transport cannot carry a {other} link",
-                link.name
-            )),
-        }
+    fn check_link(&self, link: &LinkSpec) -> Result<(), UnsupportedLink> {
+        UnsupportedLink::unless_over(link, TransportKind::Nats)
     }
 }
 

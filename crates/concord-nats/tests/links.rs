@@ -63,7 +63,7 @@ async fn events_published_by_a_push_link_arrive_once_through_a_pull_link() {
     let consumer = nats.consumer(READER, LINK).await;
     assert_eq!(
         consumer.config.filter_subject,
-        format!("{}.writer.noteAdded", nats.prefix)
+        format!("{}.writer.noteWritten", nats.prefix)
     );
     assert_eq!((consumer.num_ack_pending, consumer.num_pending), (0, 0));
 
@@ -83,7 +83,7 @@ async fn events_published_by_a_push_link_arrive_once_through_a_pull_link() {
     // ... and beyond it (another message id): stored again, but not applied again.
     for n in 0..10 {
         let payload = serde_json::to_vec(&note(WRITER, n)).unwrap();
-        nats.publish_raw(WRITER, NOTE_ADDED, &format!("again-{n}"), payload)
+        nats.publish_raw(WRITER, NOTE_WRITTEN, &format!("again-{n}"), payload)
             .await;
     }
     let again = sync(&reader).await;
@@ -96,7 +96,7 @@ async fn events_published_by_a_push_link_arrive_once_through_a_pull_link() {
 
     // A new note goes through live: the push link wakes on the commit, the pull on its round.
     writer
-        .command("/api/notes", json!({ "n": 99 }))
+        .command("/api/notes", json!({"noteId": "live-99", "text": "live"}))
         .await
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -164,7 +164,7 @@ async fn a_restarted_consumer_does_not_apply_again_even_if_it_never_acknowledged
 
     // New events still flow, once.
     writer
-        .command("/api/notes", json!({ "n": 7 }))
+        .command("/api/notes", json!({"noteId": "live-7", "text": "live"}))
         .await
         .unwrap();
     sync(&writer).await;
@@ -197,12 +197,12 @@ async fn malformed_messages_are_recorded_as_rejected_and_do_not_block() {
     let Some(nats) = TestStream::new().await else {
         return;
     };
-    nats.publish_raw(WRITER, NOTE_ADDED, "junk", b"not json at all".to_vec())
+    nats.publish_raw(WRITER, NOTE_WRITTEN, "junk", b"not json at all".to_vec())
         .await;
-    let no_specversion = json!({"id": "bad-1", "source": WRITER, "type": NOTE_ADDED, "data": {}});
+    let no_specversion = json!({"id": "bad-1", "source": WRITER, "type": NOTE_WRITTEN, "data": {}});
     nats.publish_raw(
         WRITER,
-        NOTE_ADDED,
+        NOTE_WRITTEN,
         "bad-1",
         serde_json::to_vec(&no_specversion).unwrap(),
     )
@@ -211,24 +211,24 @@ async fn malformed_messages_are_recorded_as_rejected_and_do_not_block() {
     let mut wrong = note(WRITER, 1_000);
     wrong.id = "bad-2".into();
     let mut data = wrong.data.map().clone();
-    data.insert("n".into(), json!("one thousand"));
+    data.insert("text".into(), json!(1000));
     wrong.data = data.into();
     nats.publish_raw(
         WRITER,
-        NOTE_ADDED,
+        NOTE_WRITTEN,
         "bad-2",
         serde_json::to_vec(&wrong).unwrap(),
     )
     .await;
     for n in 0..3 {
         let payload = serde_json::to_vec(&note(WRITER, n)).unwrap();
-        nats.publish_raw(WRITER, NOTE_ADDED, &format!("good-{n}"), payload)
+        nats.publish_raw(WRITER, NOTE_WRITTEN, &format!("good-{n}"), payload)
             .await;
     }
     // A source the link does not take: two sources make the filter subject `*`, so the
     // consumer delivers it and the link filters it out locally, without rejecting it.
     let stranger = serde_json::to_vec(&note("stranger", 5)).unwrap();
-    nats.publish_raw("stranger", NOTE_ADDED, "stranger-5", stranger)
+    nats.publish_raw("stranger", NOTE_WRITTEN, "stranger-5", stranger)
         .await;
 
     let reader_store = Arc::new(MemoryStore::new());
@@ -254,7 +254,7 @@ async fn malformed_messages_are_recorded_as_rejected_and_do_not_block() {
     let consumer = nats.consumer(READER, LINK).await;
     assert_eq!(
         consumer.config.filter_subject,
-        format!("{}.*.noteAdded", nats.prefix)
+        format!("{}.*.noteWritten", nats.prefix)
     );
     assert_eq!(reader_store.count().unwrap(), 3);
     let status = reqwest_free_status(&reader).await;
@@ -330,12 +330,13 @@ async fn pages_are_acknowledged_only_after_they_are_applied() {
     let page = store
         .read(&concord_core::store::ReadQuery::after(0, 1000))
         .unwrap();
-    let numbers: Vec<u64> = page
+    let notes: Vec<&str> = page
         .events
         .iter()
-        .map(|e| e.event.data["n"].as_u64().unwrap())
+        .map(|e| e.event.data["noteId"].as_str().unwrap())
         .collect();
-    assert_eq!(numbers, (0..300).collect::<Vec<_>>());
+    let expected: Vec<String> = (0..300).map(|n| format!("n{n}")).collect();
+    assert_eq!(notes, expected);
     let consumer = nats.consumer(READER, LINK).await;
     assert_eq!(
         (consumer.num_ack_pending, consumer.ack_floor.stream_sequence),
@@ -349,7 +350,7 @@ async fn pages_are_acknowledged_only_after_they_are_applied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_server_fails_rounds_not_the_node() {
     // Needs no server: nothing listens on port 1.
-    let link = LinkSpec::pull(WRITER, "", &[NOTE_ADDED]).over_nats("nats://127.0.0.1:1");
+    let link = LinkSpec::pull(WRITER, "", &[NOTE_WRITTEN]).over_nats("nats://127.0.0.1:1");
     let transport = Arc::new(NatsTransport::new(concord_nats::NatsOptions::new(READER)).unwrap());
     let reader = start(
         READER,
@@ -372,10 +373,7 @@ async fn an_unreachable_server_fails_rounds_not_the_node() {
 
     // A node whose transports lack NATS refuses a NATS link at start.
     let refused = concord_node::start(
-        NotesService {
-            name: READER.into(),
-            accepts_from: WRITER.into(),
-        },
+        NotesSpec::new(READER).accepting_from(WRITER),
         Arc::new(MemoryStore::new()),
         concord_node::NodeOptions {
             links: vec![link],
@@ -398,8 +396,8 @@ async fn an_http_topology_runs_over_nats() {
         (
             READER.to_owned(),
             vec![
-                LinkSpec::pull(WRITER, "http://writer", &[NOTE_ADDED]),
-                LinkSpec::push(READER, WRITER, "http://writer", &[NOTE_ADDED]),
+                LinkSpec::pull(WRITER, "http://writer", &[NOTE_WRITTEN]),
+                LinkSpec::push(READER, WRITER, "http://writer", &[NOTE_WRITTEN]),
             ],
         ),
     ];

@@ -21,6 +21,8 @@ pub mod transport;
 
 pub use concord_http::{auth, AuthConfig, Gui, ServerLimits, ServerTls};
 pub use links::Links;
-pub use node::{start, NodeError, NodeOptions, RunningNode};
+pub use node::{start, CommandFailed, NodeError, NodeOptions, RunningNode};
 pub use serve::serve;
-pub use transport::{HttpTransport, LinkCredentials, Transport, TransportFuture, TransportSet};
+pub use transport::{
+    HttpTransport, LinkCredentials, Transport, TransportFuture, TransportSet, UnsupportedLink,
+};

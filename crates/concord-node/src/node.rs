@@ -8,21 +8,22 @@ use std::time::Duration;
 use std::future::Future;
 use std::pin::Pin;
 
+use concord_core::host::HostError;
 use concord_core::host::{Host, DEFAULT_QUEUE_CAPACITY};
 use concord_core::runtime::SystemEnv;
 use concord_core::service::Handler;
-use concord_core::{AcceptancePolicy, Api, EventStore, Limits, Model, ServiceSpec};
+use concord_core::{AcceptancePolicy, Api, EventStore, Limits, Model, ServiceSpec, StoredEvent};
 use concord_http::auth::AllowedHosts;
 use concord_http::{
     start_service_with_queue, AuthConfig, Gui, ServeOptions, ServerLimits, ServerTls, SyncControl,
 };
 use concord_sync::{LinkSpec, TransportKind};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::links::Links;
-use crate::transport::{HttpTransport, LinkCredentials, Transport, TransportSet};
+use crate::transport::{HttpTransport, LinkCredentials, Transport, TransportSet, UnsupportedLink};
 
 /// How long a stopping service waits for requests in flight before it gives up on them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
@@ -82,24 +83,30 @@ impl Default for NodeOptions {
     }
 }
 
-#[derive(Debug)]
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// A link its transports cannot carry.
+    #[error(transparent)]
+    Link(#[from] UnsupportedLink),
+    /// A link, the store, the credentials or the replay refused the configuration.
+    #[error("{0}")]
     Start(String),
+    #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
 }
 
-impl std::fmt::Display for NodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NodeError::Start(e) => f.write_str(e),
-            NodeError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
-        }
-    }
+/// Why a command run in-process ([`RunningNode::command`]) stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandFailed {
+    #[error("no command at POST {0}")]
+    NoSuchCommand(String),
+    /// Refused (its input, a conflict, …) or not stored (the store, a full queue, a stop).
+    #[error(transparent)]
+    Host(#[from] HostError),
 }
 
-impl std::error::Error for NodeError {}
-
-type CommandFuture = Pin<Box<dyn Future<Output = Result<Value, String>> + Send>>;
+type CommandFuture = Pin<Box<dyn Future<Output = Result<Vec<StoredEvent>, CommandFailed>> + Send>>;
 type CommandRunner = Arc<dyn Fn(String, Value) -> CommandFuture + Send + Sync>;
 
 /// A service running in this process.
@@ -128,7 +135,7 @@ pub async fn start<S: ServiceSpec>(
     });
     for link in &options.links {
         link.validate().map_err(NodeError::Start)?;
-        transport.check_link(link).map_err(NodeError::Start)?;
+        transport.check_link(link)?;
     }
     let name = spec.name().to_owned();
     let acceptance = options.acceptance.clone();
@@ -181,7 +188,7 @@ pub async fn start<S: ServiceSpec>(
     };
     let server = tokio::spawn(concord_http::serve_with(
         listener,
-        service.router.clone(),
+        service.router(),
         serve,
         async move {
             let _ = server_stop.wait_for(|stop| *stop).await;
@@ -225,21 +232,22 @@ async fn sample_lag<M: Model>(
     }
 }
 
+fn refused(failure: CommandFailed) -> CommandFuture {
+    Box::pin(async move { Err(failure) })
+}
+
 /// Runs the domain's command routes in-process, through the same handlers and host as HTTP.
 fn command_runner<M: Model>(host: Host<M>, api: Api<M>) -> CommandRunner {
     Arc::new(move |path: String, body: Value| {
         let host = host.clone();
         let command = match api.route("POST", &path) {
             Some((route, params)) => match &route.handler {
-                Handler::Command(handler) => handler(&params, body).map_err(|e| e.to_string()),
-                Handler::Query(_) => Err(format!("POST {path} is not a command")),
+                Handler::Command(handler) => handler(&params, body).map_err(HostError::from),
+                Handler::Query(_) => return refused(CommandFailed::NoSuchCommand(path)),
             },
-            None => Err(format!("no command at POST {path}")),
+            None => return refused(CommandFailed::NoSuchCommand(path)),
         };
-        Box::pin(async move {
-            let events = host.command(command?).await.map_err(|e| e.to_string())?;
-            Ok(json!({ "events": events }))
-        })
+        Box::pin(async move { Ok(host.command(command?).await?) })
     })
 }
 
@@ -250,8 +258,13 @@ impl RunningNode {
         format!("{scheme}://{}", self.addr)
     }
 
-    /// Runs one of the service's commands (`POST path` with a JSON body) in-process.
-    pub async fn command(&self, path: &str, body: Value) -> Result<Value, String> {
+    /// Runs one of the service's commands (`POST path` with a JSON body) in-process; the
+    /// events it stored.
+    pub async fn command(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> Result<Vec<StoredEvent>, CommandFailed> {
         (self.command)(path.to_owned(), body).await
     }
 

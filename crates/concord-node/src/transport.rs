@@ -61,9 +61,44 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Whether this transport can carry `link` (checked when a node starts, so a link naming a
     /// transport the node lacks fails at once with a clear message rather than every round).
-    fn check_link(&self, link: &LinkSpec) -> Result<(), String> {
+    fn check_link(&self, link: &LinkSpec) -> Result<(), UnsupportedLink> {
         let _ = link;
         Ok(())
+    }
+}
+
+/// A link naming a transport that a node (or one transport) cannot carry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("link {link}: no {kind} transport here (carried: {})", list(carried))]
+pub struct UnsupportedLink {
+    pub link: String,
+    pub kind: TransportKind,
+    /// What is carried instead.
+    pub carried: Vec<TransportKind>,
+}
+
+impl UnsupportedLink {
+    /// `Ok` when `link` goes over `kind`, the one kind a transport carries.
+    pub fn unless_over(link: &LinkSpec, kind: TransportKind) -> Result<(), UnsupportedLink> {
+        if link.transport == kind {
+            return Ok(());
+        }
+        Err(UnsupportedLink {
+            link: link.name.clone(),
+            kind: link.transport,
+            carried: vec![kind],
+        })
+    }
+}
+
+fn list(kinds: &[TransportKind]) -> String {
+    match kinds {
+        [] => "none".into(),
+        kinds => kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -96,19 +131,14 @@ impl TransportSet {
         self
     }
 
-    fn route(&self, link: &LinkSpec) -> Result<&Arc<dyn Transport>, String> {
-        self.by_kind.get(&link.transport).ok_or_else(|| {
-            format!(
-                "link {}: this node has no {} transport (configured: {})",
-                link.name,
-                link.transport,
-                self.by_kind
-                    .keys()
-                    .map(|k| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
+    fn route(&self, link: &LinkSpec) -> Result<&Arc<dyn Transport>, UnsupportedLink> {
+        self.by_kind
+            .get(&link.transport)
+            .ok_or_else(|| UnsupportedLink {
+                link: link.name.clone(),
+                kind: link.transport,
+                carried: self.by_kind.keys().copied().collect(),
+            })
     }
 }
 
@@ -121,7 +151,9 @@ impl Transport for TransportSet {
     ) -> TransportFuture<'a, Result<Page, TransportError>> {
         match self.route(link) {
             Ok(transport) => transport.fetch(link, query, limits),
-            Err(error) => Box::pin(async move { Err(TransportError::Unreachable(error)) }),
+            Err(error) => {
+                Box::pin(async move { Err(TransportError::Unreachable(error.to_string())) })
+            }
         }
     }
 
@@ -132,7 +164,9 @@ impl Transport for TransportSet {
     ) -> TransportFuture<'a, Result<Delivered, DeliveryError>> {
         match self.route(link) {
             Ok(transport) => transport.deliver(link, events),
-            Err(error) => Box::pin(async move { Err(TransportError::Unreachable(error).into()) }),
+            Err(error) => {
+                Box::pin(async move { Err(TransportError::Unreachable(error.to_string()).into()) })
+            }
         }
     }
 
@@ -148,7 +182,7 @@ impl Transport for TransportSet {
             .is_ok_and(|transport| transport.pipelines(link))
     }
 
-    fn check_link(&self, link: &LinkSpec) -> Result<(), String> {
+    fn check_link(&self, link: &LinkSpec) -> Result<(), UnsupportedLink> {
         self.route(link)?.check_link(link)
     }
 }
@@ -268,8 +302,9 @@ pub fn events_url(base: &str, query: &ReadQuery) -> String {
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
     let encode = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
     let mut url = format!(
-        "{}/api/events?after={}&limit={}",
+        "{}{}?after={}&limit={}",
         base.trim_end_matches('/'),
+        wire::paths::EVENTS,
         query.after,
         query.limit
     );
@@ -323,14 +358,8 @@ impl Transport for HttpTransport {
         })
     }
 
-    fn check_link(&self, link: &LinkSpec) -> Result<(), String> {
-        match link.transport {
-            TransportKind::Http => Ok(()),
-            other => Err(format!(
-                "link {}: the HTTP transport cannot carry a {other} link",
-                link.name
-            )),
-        }
+    fn check_link(&self, link: &LinkSpec) -> Result<(), UnsupportedLink> {
+        UnsupportedLink::unless_over(link, TransportKind::Http)
     }
 
     fn deliver<'a>(
@@ -339,7 +368,7 @@ impl Transport for HttpTransport {
         events: &'a [CloudEvent],
     ) -> TransportFuture<'a, Result<Delivered, DeliveryError>> {
         Box::pin(async move {
-            let url = format!("{}/api/events", link.url.trim_end_matches('/'));
+            let url = format!("{}{}", link.url.trim_end_matches('/'), wire::paths::EVENTS);
             let mut body =
                 Vec::with_capacity(2 + events.iter().map(|e| e.encoded_len() + 1).sum::<usize>());
             body.push(b'[');
@@ -469,13 +498,15 @@ mod tests {
         let nats = http.clone().over_nats("nats://127.0.0.1:4222");
         assert!(set.check_link(&http).is_ok());
         let error = set.check_link(&nats).unwrap_err();
-        assert!(error.contains("no nats transport"), "{error}");
+        assert_eq!(
+            (error.kind, error.carried.as_slice()),
+            (TransportKind::Nats, &[TransportKind::Http][..])
+        );
+        assert!(error.to_string().contains("no nats transport"), "{error}");
         assert!(HttpTransport::default().check_link(&nats).is_err());
         let both = set.with(TransportKind::Nats, Arc::new(HttpTransport::default()));
         // Routed to the (here: wrong) transport, which refuses the link itself.
-        assert!(both
-            .check_link(&nats)
-            .unwrap_err()
-            .contains("HTTP transport"));
+        let error = both.check_link(&nats).unwrap_err();
+        assert_eq!(error.carried, [TransportKind::Http]);
     }
 }

@@ -5,15 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use concord_core::event::{CloudEvent, EventError};
-use concord_core::model::Envelope;
-use concord_core::runtime::{Catalogue, SharedCatalogue};
 use concord_core::scope::Scope;
-use concord_core::service::Params;
 use concord_core::store::MemoryStore;
-use concord_core::{
-    AcceptancePolicy, AcceptanceRule, Api, CommandError, EventDraft, Model, ServiceSpec,
-};
 use concord_http::auth::{PeerAuth, TokenHash};
 use concord_http::TlsError;
 use concord_node::client::ClientError;
@@ -21,69 +14,10 @@ use concord_node::{
     AuthConfig, HttpTransport, LinkCredentials, NodeOptions, RunningNode, ServerTls, TransportSet,
 };
 use concord_sync::{LinkSpec, TransportKind};
+use concord_testkit::notes::{NotesSpec, NOTE_WRITTEN};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const NOTE: &str = "noteAdded";
-
-#[derive(Default)]
-struct Notes;
-
-impl Model for Notes {
-    type Event = ();
-
-    fn apply(&mut self, _: &(), _: &Envelope<'_>) {}
-}
-
-struct NotesCatalogue;
-
-impl Catalogue for NotesCatalogue {
-    type Event = ();
-
-    fn decode(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
-        (event.ty == NOTE).then_some(Ok(()))
-    }
-
-    fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {
-        Some(event.id.to_string())
-    }
-}
-
-#[derive(Clone)]
-struct NotesService {
-    name: &'static str,
-    accepts_from: &'static str,
-}
-
-fn add_note(_: &Notes, _: &Params, input: Value) -> Result<Vec<EventDraft>, CommandError> {
-    Ok(vec![EventDraft::new(NOTE, input)])
-}
-
-impl ServiceSpec for NotesService {
-    type Model = Notes;
-
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn catalogue(&self) -> SharedCatalogue<Notes> {
-        std::sync::Arc::new(NotesCatalogue)
-    }
-
-    fn default_acceptance(&self) -> AcceptancePolicy {
-        AcceptancePolicy::new(vec![AcceptanceRule::new(self.accepts_from, NOTE)])
-    }
-
-    fn api(&self) -> Api<Notes> {
-        Api::new().command(
-            "/api/notes",
-            "add a note",
-            json!({"type": "object"}),
-            add_note,
-        )
-    }
-}
 
 /// A private CA and a server certificate it signed for `localhost` and 127.0.0.1, as PEM
 /// files in a temporary folder.
@@ -129,10 +63,7 @@ fn reader_token() -> LinkCredentials {
 /// A writer served over HTTPS, holding three notes.
 async fn https_writer(pki: &Pki) -> RunningNode {
     let writer = concord_node::start(
-        NotesService {
-            name: "writer",
-            accepts_from: "nobody",
-        },
+        NotesSpec::new("writer"),
         Arc::new(MemoryStore::new()),
         NodeOptions {
             tls: Some(pki.server_tls()),
@@ -153,7 +84,10 @@ async fn https_writer(pki: &Pki) -> RunningNode {
     );
     for n in 0..3 {
         writer
-            .command("/api/notes", json!({ "n": n }))
+            .command(
+                "/api/notes",
+                json!({"noteId": format!("n{n}"), "text": "a note"}),
+            )
             .await
             .unwrap();
     }
@@ -163,13 +97,10 @@ async fn https_writer(pki: &Pki) -> RunningNode {
 /// A reader pulling the writer's notes from `url` over `transport`.
 async fn reader(url: &str, transport: HttpTransport) -> RunningNode {
     concord_node::start(
-        NotesService {
-            name: "reader",
-            accepts_from: "writer",
-        },
+        NotesSpec::new("reader").accepting_from("writer"),
         Arc::new(MemoryStore::new()),
         NodeOptions {
-            links: vec![LinkSpec::pull("writer", url, &[NOTE])],
+            links: vec![LinkSpec::pull("writer", url, &[NOTE_WRITTEN])],
             transport: Some(Arc::new(
                 TransportSet::empty().with(TransportKind::Http, Arc::new(transport)),
             )),

@@ -17,7 +17,7 @@
 //!
 //! # Idempotence and conflicts
 //!
-//! Ids name events (CONTRACT): an event whose id is stored already with the same content is a
+//! Ids name events (docs/protocol.md §3.4): an event whose id is stored already with the same content is a
 //! duplicate and skipped, so importing a file twice changes nothing. The same id with other
 //! content is a conflict: it is not stored, and the report names it (with its line), so that
 //! two stores that disagree are never silently merged.

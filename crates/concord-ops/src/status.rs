@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use concord_core::wire::paths;
 use concord_core::Timestamp;
 use serde_json::Value;
 
@@ -99,7 +100,7 @@ async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> Result
 
 async fn ask(client: &reqwest::Client, url: &str, token: Option<&str>) -> ServiceReport {
     let base = url.trim_end_matches('/');
-    let health = get(client, &format!("{base}/health"), None).await;
+    let health = get(client, &format!("{base}{}", paths::HEALTH), None).await;
     let name = health
         .as_ref()
         .ok()
@@ -107,7 +108,7 @@ async fn ask(client: &reqwest::Client, url: &str, token: Option<&str>) -> Servic
         .map(str::to_owned);
     let sync = match health {
         Err(error) => Err(error),
-        Ok(_) => get(client, &format!("{base}/api/sync"), token).await,
+        Ok(_) => get(client, &format!("{base}{}", paths::SYNC), token).await,
     };
     ServiceReport {
         url: base.to_owned(),

@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use concord_core::event::Limits;
-use concord_core::store::conformance::{run_all, sample_event};
 use concord_core::store::{
     AppendOutcome, DeadLetter, EventAppender, EventReader, LinkCursor, LinkUpdate, MemoryStore,
     ReadQuery,
 };
+use concord_testkit::store::{run_all, sample_event};
 use serde_json::json;
 
 use super::*;

@@ -10,7 +10,7 @@ use concord_core::service::{Api, Params, ServiceSpec};
 use concord_sim::service::model_of;
 use concord_sim::{hosted, simulate, NodeSpec, Scenario, SimConfig, SimService};
 use concord_sync::LinkSpec;
-use concord_testkit::notes::{catalogue, Notes, Written};
+use concord_testkit::notes::{catalogue, NoteEvent, Notes};
 use serde_json::{json, Value};
 
 /// Arrival order wins: the deliberately broken model the checker must catch.
@@ -21,9 +21,9 @@ struct ArrivalOrderNotes {
 }
 
 impl Model for ArrivalOrderNotes {
-    type Event = Written;
+    type Event = NoteEvent;
 
-    fn apply(&mut self, event: &Written, envelope: &Envelope<'_>) {
+    fn apply(&mut self, event: &NoteEvent, envelope: &Envelope<'_>) {
         self.arrivals += 1;
         let mut envelope = envelope.clone();
         envelope.stamp.time = Timestamp::from_unix_nanos(self.arrivals);
@@ -50,7 +50,7 @@ struct NoteService<M> {
     _model: std::marker::PhantomData<fn() -> M>,
 }
 
-impl<M: Model<Event = Written>> ServiceSpec for NoteService<M> {
+impl<M: Model<Event = NoteEvent>> ServiceSpec for NoteService<M> {
     type Model = M;
     fn name(&self) -> &str {
         self.name
@@ -72,7 +72,7 @@ impl<M: Model<Event = Written>> ServiceSpec for NoteService<M> {
     }
 }
 
-fn service<M: Model<Event = Written> + std::fmt::Debug + PartialEq>(
+fn service<M: Model<Event = NoteEvent> + std::fmt::Debug + PartialEq>(
     name: &'static str,
 ) -> concord_sim::Opener {
     hosted(
@@ -141,22 +141,23 @@ impl Scenario for NotesScenario {
             model
                 .notes
                 .iter()
-                .map(|(k, v)| (k.clone(), v.get().cloned()))
+                .map(|(k, v)| (k.clone(), v.text.get().cloned()))
                 .collect()
         };
         let mut merged = Notes::default();
         for writer in [0, 1] {
             let model = model_of::<Notes>(services[writer]).expect("writers are notes");
-            for (id, text) in model.notes.iter() {
-                if let (Some(t), Some(stamp)) = (text.get(), text.stamp()) {
-                    merged.notes.get_or_create(id.clone()).set(t.clone(), stamp);
+            for (id, note) in model.notes.iter() {
+                if let (Some(t), Some(stamp)) = (note.text.get(), note.text.stamp()) {
+                    let merged = merged.notes.get_or_create(id.clone());
+                    merged.text.set(t.clone(), stamp);
                 }
             }
         }
         let expected: Vec<_> = merged
             .notes
             .iter()
-            .map(|(k, v)| (k.clone(), v.get().cloned()))
+            .map(|(k, v)| (k.clone(), v.text.get().cloned()))
             .collect();
         for node in [2, 3] {
             if notes(node) != expected {

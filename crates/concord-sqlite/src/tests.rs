@@ -3,8 +3,8 @@
 
 use std::cell::RefCell;
 
-use concord_core::store::conformance::{run_all, sample_event};
 use concord_core::store::{AppendOutcome, EventAppender, EventReader, LinkUpdate, ReadQuery};
+use concord_testkit::store::{run_all, sample_event};
 use serde_json::json;
 use tempfile::TempDir;
 

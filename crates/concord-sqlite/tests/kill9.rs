@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use concord_core::store::conformance::sample_event;
+use concord_core::event::sample_event;
 use concord_core::store::{AppendOutcome, EventAppender, EventReader};
 use concord_sqlite::SqliteStore;
 use serde_json::json;

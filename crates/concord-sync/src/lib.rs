@@ -12,7 +12,8 @@
 //! async runner and the deterministic simulator drive the very same code.
 //!
 //! # Layout
-//! - [`spec`]: a link's configuration ([`LinkSpec`]) and the paper's default topology.
+//! - [`spec`]: a link's configuration ([`LinkSpec`]); a domain declares its topology as a
+//!   list of them.
 //! - [`pull`] and [`push`]: the two state machines.
 //! - [`schedule`]: when a link runs next — its interval, and exponential backoff with jitter.
 //! - [`scopes`]: the read scope each peer gets by default, derived from the links it runs.

@@ -2,47 +2,17 @@
 //! push round do, and how they behave when the peer fails or refuses.
 
 use concord_core::acceptance::{AcceptancePolicy, AcceptanceRule};
-use concord_core::event::{CloudEvent, EventError, Timestamp};
-use concord_core::model::{Envelope, GrowSet, Model};
+use concord_core::event::{CloudEvent, Timestamp};
 use concord_core::runtime::{
-    Catalogue, EventDraft, External, PutReport, Reply, Request, SeededEnv, ServiceCore,
+    EventDraft, External, PutReport, Reply, Request, SeededEnv, ServiceCore,
 };
 use concord_core::store::{EventReader, LinkCursor, LinkUpdate, MemoryStore, ReadQuery};
 use concord_core::wire::{read_report, report_json, Page, Unreadable};
 use concord_sync::{
     Delivered, DeliveryError, LinkSpec, LinkState, PullLink, PushLink, PushStep, TransportError,
 };
+use concord_testkit::notes::{catalogue, NoteCatalogue, Notes, NOTE_WRITTEN};
 use serde_json::json;
-
-#[derive(Default, Debug, PartialEq)]
-struct Notes(GrowSet<String>);
-
-impl Model for Notes {
-    /// A note's text.
-    type Event = String;
-
-    fn apply(&mut self, text: &String, _: &Envelope<'_>) {
-        self.0.insert(text.clone());
-    }
-}
-
-struct NoteCatalogue;
-
-impl Catalogue for NoteCatalogue {
-    type Event = String;
-
-    fn decode(&self, event: &CloudEvent) -> Option<Result<String, EventError>> {
-        (event.ty == "noteTaken").then(|| {
-            event
-                .data_str("text")
-                .map(str::to_owned)
-                .ok_or_else(|| EventError::new("data.text", "is required"))
-        })
-    }
-    fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {
-        Some(event.id.to_string())
-    }
-}
 
 struct Node {
     store: MemoryStore,
@@ -53,9 +23,8 @@ struct Node {
 impl Node {
     fn new(name: &str, accepts_from: &str) -> Self {
         let store = MemoryStore::new();
-        let policy = AcceptancePolicy::new(vec![AcceptanceRule::new(accepts_from, "noteTaken")]);
-        let core =
-            ServiceCore::open(name, std::sync::Arc::new(NoteCatalogue), policy, &store).unwrap();
+        let policy = AcceptancePolicy::new(vec![AcceptanceRule::new(accepts_from, NOTE_WRITTEN)]);
+        let core = ServiceCore::open(name, catalogue::<Notes>(), policy, &store).unwrap();
         Node {
             store,
             core,
@@ -66,7 +35,10 @@ impl Node {
     fn note(&mut self, text: &str) {
         let text = text.to_owned();
         let request = Request::Command(Box::new(move |_: &Notes| {
-            Ok(vec![EventDraft::new("noteTaken", json!({ "text": text }))])
+            Ok(vec![EventDraft::new(
+                NOTE_WRITTEN,
+                json!({"noteId": text, "text": text}),
+            )])
         }));
         self.core
             .execute(&self.store, &mut self.env, vec![request])
@@ -145,7 +117,12 @@ fn now() -> Timestamp {
 }
 
 fn texts(node: &Node) -> Vec<String> {
-    node.core.model().0.iter().cloned().collect()
+    node.core
+        .model()
+        .notes
+        .iter()
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 #[test]
@@ -155,11 +132,11 @@ fn a_pull_round_applies_a_page_and_moves_the_cursor_with_it() {
     for i in 0..5 {
         office.note(&format!("n{i}"));
     }
-    let mut spec = LinkSpec::pull("office", "", &["noteTaken"]);
+    let mut spec = LinkSpec::pull("office", "", &[NOTE_WRITTEN]);
     spec.page_size = 2;
     let cursor = group
         .store
-        .link_cursor("pull-noteTaken-from-office")
+        .link_cursor("pull-noteWritten-from-office")
         .unwrap();
     let mut link = PullLink::new(spec, cursor, now(), 1);
     let mut rounds = 0;
@@ -193,7 +170,7 @@ fn a_page_fetched_ahead_is_the_next_round_s_and_a_failed_commit_discards_it() {
     for i in 0..5 {
         office.note(&format!("n{i}"));
     }
-    let mut spec = LinkSpec::pull("office", "", &["noteTaken"]);
+    let mut spec = LinkSpec::pull("office", "", &[NOTE_WRITTEN]);
     spec.page_size = 2;
     let mut link = PullLink::new(spec, LinkCursor::default(), now(), 1);
     assert_eq!(link.prefetch(), None, "nothing is being applied");
@@ -270,7 +247,7 @@ fn events_this_service_refuses_become_dead_letters_with_the_cursor() {
     let bad = CloudEvent::new(
         "bad-1",
         "office",
-        "noteTaken",
+        NOTE_WRITTEN,
         good.time,
         json!({"other": 1}).as_object().unwrap().clone(),
     );
@@ -295,7 +272,7 @@ fn events_this_service_refuses_become_dead_letters_with_the_cursor() {
     assert_eq!(letters[0].event.as_deref(), Some("{\"data\":7}"));
     assert_eq!(letters[1].id, "bad-1");
     assert!(
-        letters[1].reason.contains("data.text"),
+        letters[1].reason.contains("noteId: is required"),
         "{}",
         letters[1].reason
     );
@@ -389,7 +366,7 @@ fn a_push_round_delivers_own_events_and_moves_after_the_ack() {
     let mut office = Node::new("office", "group");
     group.note("g1");
     group.note("g2");
-    let spec = LinkSpec::push("group", "office", "", &["noteTaken"]);
+    let spec = LinkSpec::push("group", "office", "", &[NOTE_WRITTEN]);
     let mut link = PushLink::new(spec, at(0), now(), 1);
     let batch = deliver(link.start(now(), &group.store).unwrap());
     assert_eq!(batch.len(), 2);

@@ -12,16 +12,24 @@
 //! an external event arrives, then these events are raised, the model or a query reads so, or
 //! the command fails with this kind of error — through the service's own routes.
 //!
-//! [`notes`] is a toy domain for the framework's own tests.
+//! Beside the laws: [`store::run_all`], the conformance suite every event-store backend must
+//! pass; [`InstrumentedStore`], a store wrapper that counts commits and fails on demand; and
+//! [`notes`], a toy domain (with a whole service, [`notes::NotesSpec`]) for the framework's own
+//! tests. The laws need the `laws` feature (on by default), which brings in proptest.
 //!
 //! ```ignore
 //! Laws::<MyModel>::new(Arc::new(MyCatalogue)).check(my_events());
 //! Scenario::given(MyService, history).when("/api/things", body).then_raises([thing]);
 //! ```
 
+mod instrumented;
+#[cfg(feature = "laws")]
 mod laws;
 pub mod notes;
 mod scenario;
+pub mod store;
 
+pub use instrumented::InstrumentedStore;
+#[cfg(feature = "laws")]
 pub use laws::{history, Laws, Violation};
 pub use scenario::{Outcome, Received, Scenario};

@@ -3,7 +3,7 @@
 
 use concord_core::model::Envelope;
 use concord_core::{CloudEvent, Lww, Model, Registry};
-use concord_testkit::notes::{catalogue, written, Notes, Written};
+use concord_testkit::notes::{catalogue, written, NoteEvent, Notes};
 use concord_testkit::Laws;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -16,9 +16,11 @@ type Good = Notes;
 struct LastArrivalWins(std::collections::BTreeMap<String, String>);
 
 impl Model for LastArrivalWins {
-    type Event = Written;
-    fn apply(&mut self, event: &Written, _: &Envelope<'_>) {
-        self.0.insert(event.note.clone(), event.text.clone());
+    type Event = NoteEvent;
+    fn apply(&mut self, event: &NoteEvent, _: &Envelope<'_>) {
+        if let NoteEvent::Written { note, text } = event {
+            self.0.insert(note.clone(), text.clone());
+        }
     }
 }
 
@@ -27,8 +29,8 @@ impl Model for LastArrivalWins {
 struct Counter(u64);
 
 impl Model for Counter {
-    type Event = Written;
-    fn apply(&mut self, _: &Written, _: &Envelope<'_>) {
+    type Event = NoteEvent;
+    fn apply(&mut self, _: &NoteEvent, _: &Envelope<'_>) {
         self.0 += 1;
     }
 }
@@ -38,14 +40,17 @@ impl Model for Counter {
 struct Vetoing(Registry<String, Lww<String>>);
 
 impl Model for Vetoing {
-    type Event = Written;
-    fn apply(&mut self, event: &Written, envelope: &Envelope<'_>) {
-        if event.note != "a" && !self.0.contains(&"a".to_owned()) {
+    type Event = NoteEvent;
+    fn apply(&mut self, event: &NoteEvent, envelope: &Envelope<'_>) {
+        let NoteEvent::Written { note, text } = event else {
+            return;
+        };
+        if note != "a" && !self.0.contains(&"a".to_owned()) {
             return;
         }
         self.0
-            .get_or_create(event.note.clone())
-            .set(event.text.clone(), &envelope.stamp);
+            .get_or_create(note.clone())
+            .set(text.clone(), &envelope.stamp);
     }
 }
 
@@ -54,9 +59,11 @@ impl Model for Vetoing {
 struct Panicking(Good);
 
 impl Model for Panicking {
-    type Event = Written;
-    fn apply(&mut self, event: &Written, envelope: &Envelope<'_>) {
-        assert!(!event.text.is_empty(), "an empty note");
+    type Event = NoteEvent;
+    fn apply(&mut self, event: &NoteEvent, envelope: &Envelope<'_>) {
+        if let NoteEvent::Written { text, .. } = event {
+            assert!(!text.is_empty(), "an empty note");
+        }
         self.0.apply(event, envelope);
     }
 }
@@ -84,7 +91,7 @@ fn notes() -> impl Strategy<Value = Vec<CloudEvent>> {
     })
 }
 
-fn violation<M: Model<Event = Written> + PartialEq + std::fmt::Debug>() -> String {
+fn violation<M: Model<Event = NoteEvent> + PartialEq + std::fmt::Debug>() -> String {
     let laws = Laws::<M>::new(catalogue::<M>()).cases(512);
     laws.verify(notes())
         .expect_err("a broken model is caught")

@@ -26,7 +26,7 @@
 //! - [`pages_common`]: what the four pages share (labels, grade cells, the hiring section,
 //!   page sizes and the choice fields that stay small with many students).
 //! - [`sample`]: a small sample story as commands, for `concord demo --seed`.
-//! - [`topology`]: the paper's synchronisation links (CONTRACT §4).
+//! - [`topology`]: the paper's synchronisation links.
 //! - [`simulation`]: the scenario the deterministic simulator runs: the four services, a
 //!   random workload, and the domain's convergence checks.
 //! - Tests: each service folder has `tests.rs` (given/when/then on the real routes, via the

@@ -1,8 +1,8 @@
 //! A small sample story (for `concord demo --seed`): the paper's scenario as commands, each
 //! addressed to a service by name, in phases.
 //!
-//! Between two phases the caller runs one round of the default synchronisation (CONTRACT
-//! §4): later phases need what earlier ones raised elsewhere — the SE group can only score a
+//! Between two phases the caller runs one round of the default synchronisation
+//! ([`crate::topology`]): later phases need what earlier ones raised elsewhere — the SE group can only score a
 //! student once the office's `studentEnrolled` has reached it, and the theory group only
 //! sees the SE group's hire through the ta-pool. Commands are idempotent, so seeding twice
 //! changes nothing.

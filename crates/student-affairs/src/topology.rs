@@ -1,4 +1,4 @@
-//! The paper's synchronisation topology (CONTRACT §4) as link specifications.
+//! The paper's synchronisation topology as link specifications.
 //!
 //! - se-group and theory-group each **pull** the office's `studentEnrolled` for their own
 //!   group, and **pull** `studentHired` from the ta-pool (that is how one group learns of the

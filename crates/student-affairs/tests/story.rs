@@ -1,5 +1,5 @@
 //! The paper's whole story through the real runtime: four services on in-memory stores,
-//! commands through their routes, events relayed along the default topology (CONTRACT §4)
+//! commands through their routes, events relayed along the default topology
 //! by hand, and at the end the shared data views compared and every model rebuilt from its
 //! store.
 
@@ -319,7 +319,7 @@ fn the_student_affairs_story_converges() {
     assert_eq!(pool.replayed().model(), pool.model());
 }
 
-/// One round of the default topology (CONTRACT §4): the groups pull their enrollments from
+/// One round of the default topology: the groups pull their enrollments from
 /// the office and the hires from the pool; they push their grades to the office and their
 /// hires to the pool. Returns how many events were accepted anywhere.
 fn sync_round(

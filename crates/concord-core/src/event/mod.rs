@@ -8,7 +8,7 @@
 //!
 //! - [`time`]: [`Timestamp`], exact ordering of event times.
 //! - [`data`]: [`EventData`], the `data` object kept as the exact text received.
-//! - [`parse`]: reading events and batches from text under [`Limits`] (CONTRACT §7).
+//! - [`parse`]: reading events and batches from text under [`Limits`] (docs/protocol.md §3.3).
 
 pub mod data;
 pub mod parse;
@@ -337,6 +337,23 @@ impl fmt::Display for DataFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "data.{}={}", self.field, self.value)
     }
+}
+
+/// A small event for tests and examples: its time follows from its id (so distinct ids rarely
+/// tie), the rest is the caller's choice; `data` other than an object counts as `{}`.
+pub fn sample_event(id: &str, source: &str, ty: &str, data: Value) -> CloudEvent {
+    let data: Map<String, Value> = match data {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let n: i128 = id.bytes().map(i128::from).sum();
+    CloudEvent::new(
+        id,
+        source,
+        ty,
+        Timestamp::from_unix_nanos(1_790_000_000_000_000_000 + n * 1000),
+        data,
+    )
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Reading events from JSON text, with the limits that keep one event from stopping a
-//! service (CONTRACT §7).
+//! service (docs/protocol.md §3.3).
 //!
 //! Every path an event enters by — putEvents in any mode, a pull link's page, a command —
 //! goes through [`CloudEvent::parse`] or [`parse_batch`], so what one service accepts it can

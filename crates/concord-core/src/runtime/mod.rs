@@ -100,11 +100,11 @@ pub type Command<M> = Box<dyn FnOnce(&M) -> Result<Vec<EventDraft>, CommandError
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Intake {
     /// putEvents: one malformed event (or one too far in the future) refuses the whole
-    /// batch, naming its index, and nothing of it is stored (CONTRACT §3).
+    /// batch, naming its index, and nothing of it is stored (docs/protocol.md §3.4).
     AllOrNothing,
     /// A link's page: an event this service refuses is rejected alone — recorded as a dead
     /// letter of the link in the same commit — and the rest apply, so no single event can
-    /// stall a link (CONTRACT §7).
+    /// stall a link (docs/protocol.md §3.3).
     EachEvent,
 }
 

@@ -168,13 +168,3 @@ impl EventAppender for MemoryStore {
         Ok(outcomes)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passes_the_conformance_suite() {
-        crate::store::conformance::run_all(&mut || Box::new(MemoryStore::new()) as _);
-    }
-}

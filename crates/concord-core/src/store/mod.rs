@@ -1,6 +1,7 @@
 //! Event-store traits: a reading half and an appending half, joined as [`EventStore`].
 //!
-//! Every backend promises the same things, and [`conformance`] checks them:
+//! Every backend promises the same things, and the conformance suite of `concord-testkit`
+//! (`concord_testkit::store::run_all`) checks them:
 //! - **Exact idempotence.** An id is stored at most once, forever; appending it again reports
 //!   [`AppendOutcome::Duplicate`] (also for a repeat inside the same batch).
 //! - **Atomic batches.** A batch, together with the link cursors handed with it, is committed
@@ -17,11 +18,8 @@
 //! The traits are synchronous: the embedded backend is synchronous, the runtime keeps one
 //! writer per store, and the simulator drives stores without an executor.
 
-pub mod conformance;
-pub mod instrumented;
 pub mod memory;
 
-pub use instrumented::InstrumentedStore;
 pub use memory::MemoryStore;
 
 use crate::event::{CloudEvent, DataFilter, StoredEvent};

@@ -5,10 +5,10 @@
 
 #![allow(dead_code)]
 
+use concord_core::event::sample_event;
 use concord_core::event::{CloudEvent, EventError, Timestamp};
 use concord_core::model::{Envelope, GrowSet, Lww, Model, Registry};
 use concord_core::runtime::{Catalogue, CommandError, EventDraft};
-use concord_core::store::conformance::sample_event;
 use serde_json::{json, Value};
 
 #[derive(Clone, Debug, Default, PartialEq)]

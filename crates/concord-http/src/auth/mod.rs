@@ -1,4 +1,4 @@
-//! Who may call a service, and what each caller may do (CONTRACT §6).
+//! Who may call a service, and what each caller may do (docs/protocol.md §5).
 //!
 //! Every request of the router passes one middleware, the guard (`layer`): it checks the
 //! `Host` name, lets `GET /health` and the login routes through, and otherwise establishes
@@ -337,7 +337,7 @@ fn cookie_safe(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use concord_core::store::conformance::sample_event;
+    use concord_core::event::sample_event;
     use concord_core::AcceptanceRule;
     use serde_json::json;
 

@@ -2,6 +2,7 @@
 //! topology and the event log; the CSS and the optional live-refresh script.
 
 use concord_core::ui::PageQuery;
+use concord_core::wire::paths;
 use concord_core::{Model, StoreError};
 use maud::{html, PreEscaped, DOCTYPE};
 
@@ -134,7 +135,7 @@ pub(crate) fn render<M: Model>(shell: &Shell<M>, request: &Request) -> Result<St
                         section.card {
                             h2 { "A Concord service" }
                             p.intro { "This service describes no page of its own; its API is at "
-                                a href="/api/openapi.json" { "/api/openapi.json" } "." }
+                                a href=(paths::OPENAPI) { (paths::OPENAPI) } "." }
                         }
                     }
                     @for section in &view.sections {
@@ -151,10 +152,9 @@ pub(crate) fn render<M: Model>(shell: &Shell<M>, request: &Request) -> Result<St
                 }
                 footer {
                     span { "The same service as JSON (with Authorization: Bearer TOKEN): " }
-                    a href="/api/openapi.json" { "/api/openapi.json" }
-                    a href="/api/events" { "/api/events" }
-                    a href="/api/sync" { "/api/sync" }
-                    a href="/health" { "/health" }
+                    @for path in [paths::OPENAPI, paths::EVENTS, paths::SYNC, paths::HEALTH] {
+                        a href=(path) { (path) }
+                    }
                 }
                 @if let Some((message, tone)) = &request.flash {
                     div.toast.(tone) role="status" #flash { (message) }

@@ -48,7 +48,7 @@ use crate::error::{blocking, ApiError};
 use crate::inbound::Inbound;
 use crate::sync::SyncControl;
 
-pub(crate) const PATH: &str = "/metrics";
+pub(crate) const PATH: &str = concord_core::wire::paths::METRICS;
 
 /// How many distinct (source, type) label pairs the event families keep apart.
 pub const MAX_EVENT_LABELS: usize = 256;

@@ -716,7 +716,7 @@ async fn cookies_are_secure_when_configured_and_named_per_service() {
     let store: std::sync::Arc<dyn concord_core::EventStore> =
         std::sync::Arc::new(concord_core::store::MemoryStore::new());
     let running = concord_http::start_service(
-        &NotesSpec,
+        &notes_spec(),
         store,
         None,
         Default::default(),

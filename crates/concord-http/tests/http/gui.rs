@@ -336,7 +336,7 @@ fn with_links_and_gui(gui: Gui) -> Service {
 fn with_link(gui: Gui, stopped: bool) -> Service {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
     let mut running = start_service(
-        &NotesSpec,
+        &notes_spec(),
         store,
         None,
         Default::default(),

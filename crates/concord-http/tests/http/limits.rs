@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::common::{written, NotesSpec};
+use crate::common::{notes_spec, written};
 
 /// A sync run that takes `delay`: a handler that is slow on purpose.
 struct SlowLinks {
@@ -51,7 +51,7 @@ impl Served {
     async fn start(limits: ServerLimits, slow: Duration) -> Served {
         let store = Arc::new(MemoryStore::new());
         let mut running = start_service(
-            &NotesSpec,
+            &notes_spec(),
             Arc::clone(&store) as Arc<dyn EventStore>,
             None,
             Default::default(),
@@ -64,7 +64,7 @@ impl Served {
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let options = ServeOptions { tls: None, limits };
-        let server = tokio::spawn(serve_with(listener, running.router, options, async {
+        let server = tokio::spawn(serve_with(listener, running.router(), options, async {
             let _ = stopped.await;
         }));
         Served {
@@ -513,7 +513,7 @@ async fn shutdown_closes_idle_connections_and_finishes_busy_ones() {
 async fn a_full_writer_queue_answers_503_with_retry_after() {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
     let mut running = concord_http::start_service_with_queue(
-        &NotesSpec,
+        &notes_spec(),
         Arc::clone(&store),
         None,
         Default::default(),
@@ -522,6 +522,8 @@ async fn a_full_writer_queue_answers_503_with_retry_after() {
     )
     .unwrap();
     running.set_auth(&crate::common::auth_config()).unwrap();
+    // Built before the writer is stuck: building reads the catalogue under the model's lock.
+    let router = running.router();
     // Stick the writer in a command until released.
     let (release, gate) = std::sync::mpsc::channel::<()>();
     let (started, running_command) = std::sync::mpsc::channel::<()>();
@@ -542,7 +544,7 @@ async fn a_full_writer_queue_answers_503_with_retry_after() {
     // Commands queue without reading the model first (putEvents validates under the read
     // lock, which the stuck writer holds).
     let post = |id: String| {
-        let router = running.router.clone();
+        let router = router.clone();
         async move {
             let note = json!({"noteId": id, "text": "queued"}).to_string();
             let request = axum::http::Request::post("/api/notes")

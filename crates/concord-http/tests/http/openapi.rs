@@ -40,7 +40,7 @@ async fn the_document_describes_exactly_what_the_router_serves() {
     .iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))
     .collect();
-    for route in &NotesSpec.api().routes {
+    for route in &notes_spec().api().routes {
         expected.push((route.method().to_owned(), route.path.to_owned()));
     }
     let mut documented = Vec::new();
@@ -88,7 +88,7 @@ async fn the_document_describes_exactly_what_the_router_serves() {
 async fn domain_operations_carry_summary_schema_and_path_parameters() {
     let service = Service::start();
     let doc = service.get("/api/openapi.json").await.expect(200).clone();
-    for route in &NotesSpec.api().routes {
+    for route in &notes_spec().api().routes {
         let op = &doc["paths"][route.path][route.method().to_ascii_lowercase()];
         assert_eq!(op["summary"], route.summary, "{}", route.path);
         let schema = if route.method() == "POST" {

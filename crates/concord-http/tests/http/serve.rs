@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Notify};
 
-use crate::common::{auth_config, NotesSpec, OPERATOR_TOKEN};
+use crate::common::{auth_config, notes_spec, OPERATOR_TOKEN};
 
 /// A sync run that takes a while and says when it has started.
 struct SlowLinks {
@@ -50,7 +50,7 @@ fn body(answer: &str) -> Value {
 async fn serves_and_shuts_down_gracefully() {
     let started = Arc::new(Notify::new());
     let mut running = start_service(
-        &NotesSpec,
+        &notes_spec(),
         Arc::new(MemoryStore::new()),
         None,
         Default::default(),
@@ -64,7 +64,7 @@ async fn serves_and_shuts_down_gracefully() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, running.router.clone(), async {
+    let server = tokio::spawn(serve(listener, running.router(), async {
         let _ = stopped.await;
     }));
 

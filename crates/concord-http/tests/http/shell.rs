@@ -113,7 +113,7 @@ impl SyncControl for FakeLinks {
 async fn sync_asks_the_attached_links() {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
     let mut running = start_service(
-        &NotesSpec,
+        &notes_spec(),
         store,
         None,
         Default::default(),
@@ -165,7 +165,7 @@ async fn start_service_replays_the_store_and_honours_an_acceptance_override() {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
     {
         let first = start_service(
-            &NotesSpec,
+            &notes_spec(),
             Arc::clone(&store),
             None,
             Default::default(),
@@ -187,7 +187,7 @@ async fn start_service_replays_the_store_and_honours_an_acceptance_override() {
     let only_strangers =
         AcceptancePolicy::new(vec![AcceptanceRule::new("stranger", "noteWritten")]);
     let running = start_service(
-        &NotesSpec,
+        &notes_spec(),
         Arc::clone(&store),
         Some(only_strangers),
         Default::default(),
@@ -244,5 +244,5 @@ fn an_api_the_shell_cannot_serve_is_refused() {
     );
     let relative = Api::<Notes>::new().query("api/x", "one", json!({}), read);
     assert!(concord_http::check_api(&relative).is_err());
-    assert!(concord_http::check_api(&NotesSpec.api()).is_ok());
+    assert!(concord_http::check_api(&notes_spec().api()).is_ok());
 }

@@ -1,4 +1,4 @@
-//! What the NATS tests (and the throughput example) share: a toy service, stores, a NATS
+//! What the NATS tests (and the throughput example) share: the test kit's notes, stores, a NATS
 //! server to talk to (or a clear skip), and a stream of their own.
 #![allow(dead_code)]
 
@@ -6,115 +6,26 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use concord_core::event::{CloudEvent, EventError, Timestamp};
-use concord_core::model::Envelope;
-use concord_core::runtime::{Catalogue, SharedCatalogue};
-use concord_core::service::Params;
+use concord_core::event::CloudEvent;
 use concord_core::store::{EventAppender, MemoryStore, ReadQuery};
 use concord_core::wire::Delivered;
 use concord_core::Limits;
-use concord_core::{
-    AcceptancePolicy, AcceptanceRule, Api, CommandError, EventDraft, Model, ServiceSpec,
-};
 use concord_nats::{NatsOptions, NatsTransport};
 use concord_node::{NodeOptions, RunningNode, Transport, TransportFuture};
 use concord_sync::{DeliveryError, LinkSpec, Page, TransportError};
-use serde_json::{json, Map, Value};
+pub use concord_testkit::notes::{written, NotesSpec, NOTE_WRITTEN};
+use serde_json::Value;
 
-pub const NOTE_ADDED: &str = "noteAdded";
 pub const WRITER: &str = "writer";
 pub const READER: &str = "reader";
 
 /// The operator's token of the test services (for `GET /api/sync` over HTTP).
 pub const OPERATOR_TOKEN: &str = "concord_nats-tests-operator";
-/// A toy domain: notes, each added once.
-#[derive(Default)]
-pub struct Notes {
-    pub count: u64,
-}
-
-impl Model for Notes {
-    /// A note was added (its number does not matter to the count).
-    type Event = ();
-
-    fn apply(&mut self, _: &(), _: &Envelope<'_>) {
-        self.count += 1;
-    }
-}
-
-struct NotesCatalogue;
-
-impl Catalogue for NotesCatalogue {
-    type Event = ();
-
-    fn decode(&self, event: &CloudEvent) -> Option<Result<(), EventError>> {
-        (event.ty == NOTE_ADDED).then(|| match event.data.get("n") {
-            Some(n) if n.is_u64() => Ok(()),
-            _ => Err(EventError::new("data.n", "must be a number")),
-        })
-    }
-
-    fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {
-        (event.ty == NOTE_ADDED).then(|| event.id.to_string())
-    }
-}
-
-/// A notes service named `name` that takes the notes of `accepts_from`.
-#[derive(Clone)]
-pub struct NotesService {
-    pub name: String,
-    pub accepts_from: String,
-}
-
-#[derive(serde::Deserialize)]
-struct AddNote {
-    n: u64,
-}
-
-fn add_note(_: &Notes, _: &Params, input: AddNote) -> Result<Vec<EventDraft>, CommandError> {
-    Ok(vec![EventDraft::new(NOTE_ADDED, json!({ "n": input.n }))])
-}
-
-impl ServiceSpec for NotesService {
-    type Model = Notes;
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn catalogue(&self) -> SharedCatalogue<Notes> {
-        Arc::new(NotesCatalogue)
-    }
-
-    fn default_acceptance(&self) -> AcceptancePolicy {
-        AcceptancePolicy::new(vec![AcceptanceRule::new(
-            self.accepts_from.as_str(),
-            NOTE_ADDED,
-        )])
-    }
-
-    fn api(&self) -> Api<Notes> {
-        Api::new().command(
-            "/api/notes",
-            "add a note",
-            json!({"type": "object"}),
-            add_note,
-        )
-    }
-}
-
-/// The `n`-th note as `source` raised it.
+/// The `n`-th note as `source` raised it: note `n{n}`, written in 2026.
 pub fn note(source: &str, n: u64) -> CloudEvent {
-    let mut data = Map::new();
-    data.insert("n".into(), json!(n));
-    let time = Timestamp::from_unix_nanos(1_790_000_000_000_000_000 + i128::from(n) * 1000);
-    CloudEvent::new(
-        format!("{source}-note-{n:07}"),
-        source,
-        NOTE_ADDED,
-        time,
-        data,
-    )
+    let id = format!("{source}-note-{n:07}");
+    let second = 1_790_000_000 + i128::from(n);
+    written(&id, source, second, &format!("n{n}"), &format!("note {n}"))
 }
 
 /// A store holding `count` notes of `source`, numbered from `first`.
@@ -173,14 +84,14 @@ impl TestStream {
     /// A push link publishing the writer's notes.
     pub fn publish_link(&self, name: &str) -> LinkSpec {
         let mut link =
-            LinkSpec::push(WRITER, "nats", &self.url, &[NOTE_ADDED]).over_nats(&self.url);
+            LinkSpec::push(WRITER, "nats", &self.url, &[NOTE_WRITTEN]).over_nats(&self.url);
         link.name = name.to_owned();
         link
     }
 
     /// A pull link taking notes from the stream (`sources` empty: any source).
     pub fn consume_link(&self, name: &str, sources: &[&str]) -> LinkSpec {
-        let mut link = LinkSpec::pull(WRITER, &self.url, &[NOTE_ADDED]).over_nats(&self.url);
+        let mut link = LinkSpec::pull(WRITER, &self.url, &[NOTE_WRITTEN]).over_nats(&self.url);
         link.name = name.to_owned();
         link.sources = sources.iter().map(|s| (*s).to_owned()).collect();
         link
@@ -246,10 +157,7 @@ pub async fn start(
     links: Vec<LinkSpec>,
     transport: Arc<dyn Transport>,
 ) -> RunningNode {
-    let spec = NotesService {
-        name: name.to_owned(),
-        accepts_from: accepts_from.to_owned(),
-    };
+    let spec = NotesSpec::new(name).accepting_from(accepts_from);
     let options = NodeOptions {
         links,
         transport: Some(transport),
@@ -324,10 +232,10 @@ impl Transport for Spy {
         self.inner.acknowledge(link, up_to)
     }
 
-    fn check_link(&self, link: &LinkSpec) -> Result<(), String> {
+    fn check_link(&self, link: &LinkSpec) -> Result<(), concord_node::UnsupportedLink> {
         self.inner.check_link(link)
     }
 }
 
 /// A memory store whose appends can be made to fail (a full disk, say).
-pub type FlakyStore = concord_core::store::InstrumentedStore<MemoryStore>;
+pub type FlakyStore = concord_testkit::InstrumentedStore<MemoryStore>;

@@ -1,4 +1,5 @@
-//! The conformance suite: what every [`EventStore`] backend must do, checked the same way.
+//! The store conformance suite: what every [`EventStore`] backend must do (the promises listed
+//! in `concord_core::store`), checked the same way.
 //!
 //! A backend's tests call [`run_all`] with a factory that opens a fresh, empty store. Each
 //! check panics with a message naming the promise that broke.
@@ -6,11 +7,14 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
-use super::{AppendOutcome, DeadLetter, EventStore, LinkCursor, LinkUpdate, ReadQuery};
-use crate::event::{CloudEvent, DataFilter, Timestamp};
-use crate::scope::{EventPattern, Scope};
+pub use concord_core::event::sample_event;
+use concord_core::event::{CloudEvent, DataFilter};
+use concord_core::scope::{EventPattern, Scope};
+use concord_core::store::{
+    AppendOutcome, DeadLetter, EventStore, LinkCursor, LinkUpdate, ReadQuery,
+};
 
 /// Opens a fresh, empty store of the backend under test.
 pub type Factory<'a> = dyn FnMut() -> Box<dyn EventStore> + 'a;
@@ -33,22 +37,6 @@ pub fn run_all(fresh: &mut Factory<'_>) {
     replay_feeds_everything_in_order(fresh());
     concurrent_readers_never_skip(Arc::from(fresh()));
     scoped_reads_hide_what_is_out_of_scope(fresh());
-}
-
-/// A small event for tests: `n` picks the id and time, the rest is caller's choice.
-pub fn sample_event(id: &str, source: &str, ty: &str, data: Value) -> CloudEvent {
-    let data: Map<String, Value> = match data {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    };
-    let n: i128 = id.bytes().map(i128::from).sum();
-    CloudEvent::new(
-        id,
-        source,
-        ty,
-        Timestamp::from_unix_nanos(1_790_000_000_000_000_000 + n * 1000),
-        data,
-    )
 }
 
 fn plain(id: &str) -> CloudEvent {

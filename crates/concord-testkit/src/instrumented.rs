@@ -4,11 +4,11 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::{
+use concord_core::event::{CloudEvent, StoredEvent};
+use concord_core::store::{
     AppendOutcome, DeadLetter, EventAppender, EventReader, LinkCursor, LinkUpdate, ReadPage,
     ReadQuery, StoreError,
 };
-use crate::event::{CloudEvent, StoredEvent};
 
 /// Wraps any store. While `fail_appends` is set every append fails and stores nothing; while
 /// `fail_reads` is set reads, counts and membership checks fail. Replay and cursors always
@@ -91,48 +91,5 @@ impl<S: EventAppender> EventAppender for InstrumentedStore<S> {
         self.appends.fetch_add(1, Ordering::Relaxed);
         Self::check(&self.fail_appends)?;
         self.inner.append(events, links)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::conformance::sample_event;
-    use crate::store::MemoryStore;
-
-    #[test]
-    fn counts_appends_and_fails_on_demand() {
-        let store = InstrumentedStore::new(MemoryStore::new());
-        let event = sample_event("a", "svc", "thing", serde_json::json!({}));
-        store.append(std::slice::from_ref(&event), &[]).unwrap();
-        store.fail_appends.store(true, Ordering::SeqCst);
-        assert!(store
-            .append(
-                &[sample_event("b", "svc", "thing", serde_json::json!({}))],
-                &[]
-            )
-            .is_err());
-        assert_eq!(store.appends(), 2);
-        assert_eq!(store.count().unwrap(), 1, "a failed append stores nothing");
-        store.set_failing(true);
-        assert!(store.read(&ReadQuery::after(0, 10)).is_err());
-        assert!(store.count().is_err());
-        assert_eq!(
-            store.replay(0, &mut |_| {}).unwrap(),
-            1,
-            "replay still works"
-        );
-        store.set_failing(false);
-        assert_eq!(
-            store.read(&ReadQuery::after(0, 10)).unwrap().events.len(),
-            1
-        );
-    }
-
-    #[test]
-    fn passes_the_conformance_suite_when_healthy() {
-        crate::store::conformance::run_all(&mut || {
-            Box::new(InstrumentedStore::new(MemoryStore::new())) as _
-        });
     }
 }
