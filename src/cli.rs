@@ -269,6 +269,20 @@ pub struct TokenArgs {
     /// an existing token, e.g. one of a credentials file, in a configuration).
     #[arg(long)]
     pub hash: bool,
+    /// Instead of a token, make an Ed25519 signing key for service NAME (signed events):
+    /// prints its `[signing.NAME]` table for a credentials file, and the `[[signing.trust]]`
+    /// entry its peers' configurations take. A new key for a running service is a rotation:
+    /// give it the next --key-version and retire the old key in the peers' entries.
+    #[arg(long, value_name = "NAME", conflicts_with = "hash")]
+    pub signing: Option<String>,
+    /// The key's version: its key id is NAME/vVERSION.
+    #[arg(
+        long,
+        value_name = "VERSION",
+        default_value_t = 1,
+        requires = "signing"
+    )]
+    pub key_version: u32,
 }
 
 #[derive(Args)]

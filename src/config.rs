@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use concord_core::host::DEFAULT_QUEUE_CAPACITY;
-use concord_core::{AcceptancePolicy, AcceptanceRule, Limits};
+use concord_core::sign::{PublicKey, Signer, Signing};
+use concord_core::{AcceptancePolicy, AcceptanceRule, Limits, Timestamp};
 use concord_http::auth::{AllowedHosts, PeerAuth, TokenHash};
 use concord_http::{AuthConfig, ServerLimits};
 use concord_node::LinkCredentials;
@@ -52,6 +54,32 @@ pub struct FileConfig {
     /// Who may call the service, and the token it presents to its peers.
     #[serde(default)]
     pub auth: AuthFile,
+    /// `[signing]`: the key this service signs what it raises with, and the public keys it
+    /// trusts per source (besides those of a credentials file).
+    #[serde(default)]
+    pub signing: SigningFile,
+}
+
+/// `[signing]`: `keyid` and `private` (the Base64 seed, from a file or an environment
+/// variable, never inline), and `[[signing.trust]]` entries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningFile {
+    pub keyid: Option<String>,
+    pub private: Option<Secret>,
+    #[serde(default)]
+    pub trust: Vec<TrustEntry>,
+}
+
+/// One trusted public key: events of `source` signed with `keyid` verify with it; with
+/// `retired`, only events whose time is before it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustEntry {
+    pub source: String,
+    pub keyid: String,
+    pub public: String,
+    pub retired: Option<String>,
 }
 
 /// `[limits]`: every key optional. The intake limits default to the contract's
@@ -249,6 +277,8 @@ pub struct ServiceConfig {
     pub auth: AuthConfig,
     /// The tokens it presents to its peers.
     pub credentials: LinkCredentials,
+    /// Its signing key and the keys it trusts.
+    pub signing: Signing,
 }
 
 /// The demo's address of a service: the base port plus its place in the paper's list.
@@ -404,6 +434,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServiceConfig, String> {
     let (limits, server, writer_queue) = file.limits.unwrap_or_default().resolve()?;
 
     let (auth, credentials) = resolve_auth(&name, &file.auth, args, &links, interval)?;
+    let signing = resolve_signing(&name, &file.signing, &file.auth, args)?;
     Ok(ServiceConfig {
         service,
         listen: SocketAddr::new(bind, port),
@@ -418,7 +449,53 @@ pub fn resolve(args: &ServeArgs) -> Result<ServiceConfig, String> {
         writer_queue,
         auth,
         credentials,
+        signing,
     })
+}
+
+/// The service's signing key and trusted keys: a credentials file's (`[signing.NAME]`
+/// tables: its own key, trust in all), then the configuration's `[signing]`, which may
+/// replace the key and adds trusted keys (several per source while one is rotated).
+fn resolve_signing(
+    name: &str,
+    file: &SigningFile,
+    auth: &AuthFile,
+    args: &ServeArgs,
+) -> Result<Signing, String> {
+    let mut signing = match args.credentials.as_ref().or(auth.credentials.as_ref()) {
+        Some(path) => Credentials::read(path)?.signing_for(name)?,
+        None => Signing::default(),
+    };
+    match (&file.keyid, &file.private) {
+        (Some(keyid), Some(private)) => {
+            let signer = Signer::from_base64(keyid.clone(), &private.read()?)
+                .map_err(|e| format!("[signing] private: {e}"))?;
+            signing.signer = Some(Arc::new(signer));
+        }
+        (None, None) => {}
+        _ => return Err("[signing] needs both keyid and private (a file or env)".into()),
+    }
+    let mut verifier = (*signing.verifier).clone();
+    if let Some(signer) = &signing.signer {
+        // Its own events come back to it (relayed): it must recognise them.
+        if !verifier.keys(name).iter().any(|k| k.key == signer.public()) {
+            verifier.trust(name, signer.public(), None);
+        }
+    }
+    for entry in &file.trust {
+        let key = PublicKey::from_base64(entry.keyid.clone(), &entry.public)
+            .map_err(|e| format!("[[signing.trust]] {}: {e}", entry.keyid))?;
+        let retired = match &entry.retired {
+            Some(text) => Some(
+                Timestamp::parse(text)
+                    .map_err(|e| format!("[[signing.trust]] {} retired: {e}", entry.keyid))?,
+            ),
+            None => None,
+        };
+        verifier.trust(entry.source.clone(), key, retired);
+    }
+    signing.verifier = Arc::new(verifier);
+    Ok(signing)
 }
 
 /// The principals of service `name` and the tokens it presents, from `--credentials` (or
@@ -583,6 +660,57 @@ mod tests {
         assert_eq!(config.links.len(), 4);
         assert_eq!(config.links[0].url, "http://127.0.0.1:7070");
         assert!(config.acceptance.is_none());
+    }
+
+    #[test]
+    fn signing_comes_from_the_credentials_file_and_the_signing_table() {
+        // From the shared credentials file alone: its own key, trust in all four.
+        let config = resolve(&args(&["--service", "se-group"])).unwrap();
+        let signer = config.signing.signer.clone().unwrap();
+        assert_eq!(signer.keyid(), "se-group/v1");
+        for service in SERVICE_NAMES {
+            assert!(config.signing.verifier.signs(service), "{service}");
+        }
+        // A new key from a file, and a rotated key of a peer with its retirement.
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("se-group.key");
+        let new = concord_http::keys::generate_signer("se-group/v2");
+        std::fs::write(&key, new.private_base64()).unwrap();
+        let theory = concord_http::keys::generate_signer("theory-group/v2");
+        let config = with_file(
+            &format!(
+                "service = \"se-group\"\n[signing]\nkeyid = \"se-group/v2\"\n\
+                 private = {{ file = {:?} }}\n[[signing.trust]]\nsource = \"theory-group\"\n\
+                 keyid = \"theory-group/v2\"\npublic = \"{}\"\n\
+                 retired = \"2026-12-01T00:00:00Z\"\n",
+                key.display().to_string(),
+                theory.public().to_base64()
+            ),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            config.signing.signer.as_ref().unwrap().public(),
+            new.public()
+        );
+        let own = config.signing.verifier.keys("se-group");
+        assert!(
+            own.iter().any(|k| k.key == new.public()),
+            "trusts its own new key"
+        );
+        let keys = config.signing.verifier.keys("theory-group");
+        assert_eq!(keys.len(), 2, "the file's v1 and the configured v2");
+        assert_eq!(
+            keys[1].retired,
+            Some(Timestamp::parse("2026-12-01T00:00:00Z").unwrap())
+        );
+        // Half a key is an error, and a private key is never inline.
+        assert!(with_file("service = \"se-group\"\n[signing]\nkeyid = \"k\"\n", &[]).is_err());
+        assert!(with_file(
+            "service = \"se-group\"\n[signing]\nkeyid = \"k\"\nprivate = \"AAAA\"\n",
+            &[]
+        )
+        .is_err());
     }
 
     #[test]

@@ -6,17 +6,27 @@
 //! [peers]                       # the token each service presents to the others
 //! students-office = "TOKEN"
 //! se-group = "TOKEN"
+//! [signing.se-group]            # each service's Ed25519 key (issue 14, signed events)
+//! keyid = "se-group/v1"
+//! public = "BASE64"             # 32 bytes, standard Base64
+//! private = "BASE64"            # the 32-byte seed
 //! ```
 //!
 //! It holds tokens, not hashes, so that the processes of one deployment can share it: each
 //! service derives the hashes it checks in memory. The file is created with mode 0600 and
-//! never rewritten: other tables (issue 14 adds `[signing.NAME]`) are read past and kept.
+//! never rewritten; a demo folder made before signing existed gets its `[signing.NAME]`
+//! tables appended, the rest of the file untouched. Every service of the file signs with
+//! its own key and trusts the public keys of all of them.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+use std::sync::Arc;
+
+use concord_core::sign::{PublicKey, Signer, Signing, Verifier};
 use concord_http::auth::{generate_token, PeerAuth, TokenHash};
+use concord_http::keys::generate_signer;
 use concord_http::AuthConfig;
 use serde::Deserialize;
 
@@ -29,24 +39,80 @@ pub struct Credentials {
     pub operator: String,
     #[serde(default)]
     pub peers: BTreeMap<String, String>,
+    /// Each service's signing key, by service name.
+    #[serde(default)]
+    pub signing: BTreeMap<String, SigningKeys>,
 }
 
+/// One service's key pair as the file keeps it (`[signing.NAME]`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeys {
+    pub keyid: String,
+    pub public: String,
+    pub private: String,
+}
+
+impl SigningKeys {
+    fn of(signer: &Signer) -> Self {
+        SigningKeys {
+            keyid: signer.keyid().to_owned(),
+            public: signer.public().to_base64(),
+            private: signer.private_base64(),
+        }
+    }
+
+    /// The signer, checking that the public key is the private key's.
+    pub fn signer(&self) -> Result<Signer, String> {
+        let signer = Signer::from_base64(&self.keyid, &self.private).map_err(|e| e.to_string())?;
+        let public =
+            PublicKey::from_base64(&self.keyid, &self.public).map_err(|e| e.to_string())?;
+        if signer.public() != public {
+            return Err(format!(
+                "the public key of {} is not the private key's",
+                self.keyid
+            ));
+        }
+        Ok(signer)
+    }
+
+    /// The `[signing.NAME]` table.
+    fn toml(&self, name: &str) -> String {
+        format!(
+            "\n[signing.{}]\nkeyid = \"{}\"\npublic = \"{}\"\nprivate = \"{}\"\n",
+            toml_key(name),
+            self.keyid,
+            self.public,
+            self.private
+        )
+    }
+}
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("peers", &self.peers.keys().collect::<Vec<_>>())
+            .field("signing", &self.signing.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
 
 impl Credentials {
-    /// Fresh tokens for the operator and each of `services`.
+    /// Fresh tokens for the operator and each of `services`, and a signing key for each.
     pub fn generate(services: &[&str]) -> Credentials {
         Credentials {
             operator: generate_token(),
             peers: services
                 .iter()
                 .map(|s| ((*s).to_owned(), generate_token()))
+                .collect(),
+            signing: services
+                .iter()
+                .map(|s| {
+                    (
+                        (*s).to_owned(),
+                        SigningKeys::of(&generate_signer(format!("{s}/v1"))),
+                    )
+                })
                 .collect(),
         }
     }
@@ -63,6 +129,10 @@ impl Credentials {
         }
         if let Some((name, _)) = credentials.peers.iter().find(|(_, t)| blank(t)) {
             return Err(format!("{}: peers.{name} has no token", path.display()));
+        }
+        for (name, keys) in &credentials.signing {
+            keys.signer()
+                .map_err(|e| format!("{}: signing.{name}: {e}", path.display()))?;
         }
         warn_if_readable_by_others(path);
         Ok(credentials)
@@ -84,6 +154,7 @@ impl Credentials {
                     path.display()
                 ));
             }
+            let credentials = credentials.add_signing_keys(&path, services)?;
             return Ok((credentials, false));
         }
         std::fs::create_dir_all(dir)
@@ -102,6 +173,12 @@ impl Credentials {
         text.push_str(&format!("operator = \"{}\"\n\n[peers]\n", self.operator));
         for (name, token) in &self.peers {
             text.push_str(&format!("{} = \"{token}\"\n", toml_key(name)));
+        }
+        if !self.signing.is_empty() {
+            text.push_str(SIGNING_HEADER);
+        }
+        for (name, keys) in &self.signing {
+            text.push_str(&keys.toml(name));
         }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -131,11 +208,60 @@ impl Credentials {
         config
     }
 
+    /// A file made before signing existed: appends a fresh key for each of `services` that
+    /// has none (the tables before stay as they were).
+    fn add_signing_keys(mut self, path: &Path, services: &[&str]) -> Result<Credentials, String> {
+        let missing: Vec<&str> = services
+            .iter()
+            .copied()
+            .filter(|s| !self.signing.contains_key(*s))
+            .collect();
+        if missing.is_empty() {
+            return Ok(self);
+        }
+        let mut text = String::from(SIGNING_HEADER);
+        for service in missing {
+            let keys = SigningKeys::of(&generate_signer(format!("{service}/v1")));
+            text.push_str(&keys.toml(service));
+            self.signing.insert(service.to_owned(), keys);
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(self)
+    }
+
+    /// How `service` signs and verifies: its own key from the file (if the file has one),
+    /// and trust in every key of the file for the service it belongs to.
+    pub fn signing_for(&self, service: &str) -> Result<Signing, String> {
+        let mut verifier = Verifier::new();
+        let mut signer = None;
+        for (name, keys) in &self.signing {
+            let key = keys.signer()?;
+            verifier.trust(name.clone(), key.public(), None);
+            if name == service {
+                signer = Some(Arc::new(key));
+            }
+        }
+        Ok(Signing {
+            signer,
+            verifier: Arc::new(verifier),
+        })
+    }
+
     /// The token `service` presents to its peers.
     pub fn token_of(&self, service: &str) -> Option<&str> {
         self.peers.get(service).map(String::as_str)
     }
 }
+
+const SIGNING_HEADER: &str =
+    "\n# Each service's Ed25519 signing key (signed events): `private` never leaves it;\n\
+     # `public` is what its peers trust (also served at GET /api/keys).\n";
 
 /// A bare TOML key when it can be one, else quoted.
 fn toml_key(name: &str) -> String {
@@ -192,20 +318,46 @@ mod tests {
         }
         let shown = format!("{first:?}");
         assert!(!shown.contains(&first.operator), "{shown}");
+        assert!(!shown.contains(&first.signing["office"].private), "{shown}");
+        assert_eq!(again.signing["group"].public, first.signing["group"].public);
+        // Each service signs with its own key and trusts both.
+        let signing = again.signing_for("office").unwrap();
+        assert_eq!(signing.signer.unwrap().keyid(), "office/v1");
+        assert!(signing.verifier.signs("office") && signing.verifier.signs("group"));
     }
 
     #[test]
     fn other_tables_are_read_past_and_never_rewritten() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
-        let text =
+        let office = SigningKeys::of(&generate_signer("office/v1"));
+        let text = format!(
             "operator = \"concord_op\"\n[peers]\noffice = \"concord_o\"\ngroup = \"concord_g\"\n\
-                    [signing.office]\nkeyid = \"k1\"\npublic = \"AAAA\"\nprivate = \"BBBB\"\n";
-        std::fs::write(&path, text).unwrap();
+             [other]\nkept = true\n{}",
+            office.toml("office")
+        );
+        std::fs::write(&path, &text).unwrap();
         let (credentials, created) = Credentials::demo(dir.path(), &SERVICES).unwrap();
         assert!(!created);
         assert_eq!(credentials.token_of("group"), Some("concord_g"));
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        // The missing key is appended; everything before stays byte for byte.
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert!(after.starts_with(&text), "{after}");
+        assert!(
+            after.contains("[signing.group]\nkeyid = \"group/v1\""),
+            "{after}"
+        );
+        let (again, _) = Credentials::demo(dir.path(), &SERVICES).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            after,
+            "reused, not re-made"
+        );
+        assert_eq!(again.signing["office"].public, office.public);
+        assert_eq!(
+            again.signing["group"].public,
+            credentials.signing["group"].public
+        );
     }
 
     #[test]
@@ -221,6 +373,14 @@ mod tests {
         assert!(error.contains("no token for group"), "{error}");
         std::fs::write(&path, "operator = \" \"\n").unwrap();
         assert!(Credentials::read(&path).unwrap_err().contains("operator"));
+        std::fs::write(
+            &path,
+            "operator = \"concord_op\"\n[signing.office]\nkeyid = \"k\"\npublic = \"AAAA\"\nprivate = \"BBBB\"\n",
+        )
+        .unwrap();
+        assert!(Credentials::read(&path)
+            .unwrap_err()
+            .contains("signing.office"));
         assert!(Credentials::read(&dir.path().join("missing.toml")).is_err());
     }
 

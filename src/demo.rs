@@ -98,6 +98,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             // links pull from it.
             auth: credentials.auth_for(name, &concord_sync::read_scopes(&topology, name)),
             gui: gui.clone(),
+            // Each service signs what it raises and verifies every signed event it takes in.
+            signing: credentials.signing_for(name)?,
             ..NodeOptions::default()
         };
         match crate::launch::start(service, store, options).await {

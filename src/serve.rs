@@ -49,6 +49,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             tls,
             server: config.server,
             writer_queue: config.writer_queue,
+            signing: config.signing,
         },
     )
     .await?;

@@ -4,7 +4,9 @@
 
 use std::io::Read;
 
+use concord_core::sign::Signer;
 use concord_http::auth::{generate_token, TokenHash};
+use concord_http::keys::generate_signer;
 
 use crate::cli::TokenArgs;
 
@@ -23,8 +25,38 @@ pub fn run(args: &TokenArgs) -> Result<(), String> {
         println!("{}", TokenHash::of(token));
         return Ok(());
     }
+    if let Some(service) = &args.signing {
+        let signer = generate_signer(format!("{service}/v{}", args.key_version));
+        print!("{}", signing_instructions(service, &signer));
+        return Ok(());
+    }
     print!("{}", instructions(&generate_token()));
     Ok(())
+}
+
+/// A fresh key as a credentials file's table, then as a peer trusts it.
+fn signing_instructions(service: &str, signer: &Signer) -> String {
+    let keyid = signer.keyid();
+    let public = signer.public().to_base64();
+    let private = signer.private_base64();
+    format!(
+        "# {service}'s signing key. `private` is a secret: it stays with {service}.\n\
+         # In a credentials file (concord demo's DIR/credentials.toml, serve --credentials):\n\
+         [signing.\"{service}\"]\n\
+         keyid = \"{keyid}\"\n\
+         public = \"{public}\"\n\
+         private = \"{private}\"\n\
+         \n\
+         # Or in {service}'s configuration, with the private key in a file of its own:\n\
+         #   [signing]\n\
+         #   keyid = \"{keyid}\"\n\
+         #   private = {{ file = \"PATH\" }}   # the line above's private value\n\
+         # And in each peer's configuration (add `retired = \"RFC 3339 time\"` to an old key):\n\
+         #   [[signing.trust]]\n\
+         #   source = \"{service}\"\n\
+         #   keyid = \"{keyid}\"\n\
+         #   public = \"{public}\"\n"
+    )
 }
 
 /// The token on the first line (for scripts: `concord token | head -1`), then how to use it.
@@ -46,6 +78,21 @@ fn instructions(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signing_key_prints_as_a_credentials_table() {
+        let signer = generate_signer("se-group/v2");
+        let text = signing_instructions("se-group", &signer);
+        let parsed: toml::Value = toml::from_str(&text).unwrap();
+        let table = &parsed["signing"]["se-group"];
+        assert_eq!(table["keyid"].as_str(), Some("se-group/v2"));
+        assert_eq!(
+            table["public"].as_str(),
+            Some(signer.public().to_base64().as_str())
+        );
+        let again = Signer::from_base64("se-group/v2", table["private"].as_str().unwrap()).unwrap();
+        assert_eq!(again.public(), signer.public());
+    }
 
     #[test]
     fn the_instructions_carry_the_token_and_its_hash() {

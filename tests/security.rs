@@ -341,16 +341,17 @@ fn the_demo_makes_private_credentials_once_and_reuses_them() {
         assert_eq!(node.get("/api/sync").0, 200);
     }
 
+    // Each service's signing key is made with the other credentials (issue 14).
+    let made = std::fs::read_to_string(&path).unwrap();
+    for service in SERVICES {
+        assert!(made.contains(&format!("[signing.{service}]")), "{made}");
+    }
     // A later issue adds its own table; a restart keeps the file exactly as it is.
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(&path)
         .unwrap();
-    writeln!(
-        file,
-        "\n[signing.students-office]\nkeyid = \"k1\"\npublic = \"AAAA\"\nprivate = \"BBBB\""
-    )
-    .unwrap();
+    writeln!(file, "\n[future]\nkept = true").unwrap();
     drop(file);
     let text = std::fs::read_to_string(&path).unwrap();
     process.stop_gracefully();

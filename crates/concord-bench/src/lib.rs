@@ -263,7 +263,11 @@ impl Ratio {
 }
 
 /// (line, its baseline, the share of the baseline's rate it must reach).
-const RATIOS: &[(&str, &str, f64)] = &[(REPLAY, REPLAY_RAW, 0.85), (sync::PULL, BATCHED_RAW, 0.5)];
+const RATIOS: &[(&str, &str, f64)] = &[
+    (REPLAY, REPLAY_RAW, 0.85),
+    (sync::PULL, BATCHED_RAW, 0.5),
+    (sync::PULL_SIGNED, sync::PULL, sync::SIGNED_SHARE),
+];
 
 /// (JSON name, report line, the line whose rate is its baseline).
 const JSON_NAMES: &[(&str, &str, Option<&str>)] = &[
@@ -271,6 +275,7 @@ const JSON_NAMES: &[(&str, &str, Option<&str>)] = &[
     ("concurrent_writers", WRITERS, Some(WRITERS_RAW)),
     ("replay", REPLAY, Some(REPLAY_RAW)),
     ("sync_pull_http", sync::PULL, Some(BATCHED_RAW)),
+    ("sync_pull_signed", sync::PULL_SIGNED, Some(sync::PULL)),
     ("sync_catch_up", sync::CATCH_UP, Some(BATCHED_RAW)),
     ("push_latency", sync::PUSH_LATENCY, None),
     ("http_commands", sync::HTTP_COMMANDS, Some(WRITERS)),
@@ -534,6 +539,7 @@ mod tests {
             REPLAY,
             REPLAY_RAW,
             sync::PULL,
+            sync::PULL_SIGNED,
             sync::CATCH_UP,
             sync::PUSH_LATENCY,
         ] {

@@ -24,6 +24,7 @@ use crate::runtime::{
     Command, CommandError, Env, External, PutReport, Refusal, Reply, Request, ServiceCore,
     SharedCatalogue,
 };
+use crate::sign::Verifier;
 use crate::store::{EventStore, StoreError};
 
 /// How many requests one group commit takes at most.
@@ -64,6 +65,9 @@ struct Shared<M: Model> {
     /// The catalogue, outside the lock: callers decode their events with it before they
     /// queue them, so the writer never waits for a decode and a decode never waits for it.
     catalogue: SharedCatalogue<M>,
+    /// The keys the service trusts, outside the lock for the same reason: callers verify
+    /// signatures before they queue their events.
+    verifier: Arc<Verifier>,
     store: Arc<dyn EventStore>,
     /// The core's intake limits, copied out: they never change, and reading them must not
     /// wait for the writer's lock.
@@ -116,6 +120,7 @@ impl<M: Model> Host<M> {
         let shared = Arc::new(Shared {
             limits: *core.limits(),
             catalogue: Arc::clone(core.catalogue()),
+            verifier: Arc::clone(core.verifier()),
             core: RwLock::new(core),
             store,
             committed,
@@ -157,7 +162,7 @@ impl<M: Model> Host<M> {
     /// Hands the service external events as `external` says (a link's page with its cursor
     /// and dead letters, a re-delivery, a putEvents batch).
     pub async fn take(&self, external: External) -> Result<PutReport, HostError> {
-        let incoming = external.decode(&*self.shared.catalogue);
+        let incoming = external.decode_with(&*self.shared.catalogue, &self.shared.verifier);
         let reply = self.submit(Request::External(incoming))?.await;
         Self::external_reply(reply)
     }
@@ -175,7 +180,7 @@ impl<M: Model> Host<M> {
 
     /// [`Host::take`] for callers outside an async runtime.
     pub fn take_blocking(&self, external: External) -> Result<PutReport, HostError> {
-        let incoming = external.decode(&*self.shared.catalogue);
+        let incoming = external.decode_with(&*self.shared.catalogue, &self.shared.verifier);
         let reply = self.submit(Request::External(incoming))?.blocking_recv();
         Self::external_reply(reply)
     }
@@ -192,6 +197,11 @@ impl<M: Model> Host<M> {
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.shared.store
+    }
+
+    /// The keys the service trusts (immutable; read without any lock).
+    pub fn verifier(&self) -> &Arc<Verifier> {
+        &self.shared.verifier
     }
 
     /// The service's catalogue (immutable; read without any lock).

@@ -19,6 +19,8 @@
 //! - [`scope`]: what a caller may read or deliver ([`Scope`], a union of [`EventPattern`]s).
 //! - [`runtime`]: the one apply path ([`ServiceCore`]), sans-IO: commands, external events
 //!   and replay all change the model through it.
+//! - [`sign`]: signed events (the CloudEvents Verifiability extension): a service's
+//!   [`Signer`](sign::Signer) and the [`Verifier`](sign::Verifier) of the keys it trusts.
 //! - [`service`]: how a domain declares a service: name, catalogue, acceptance, commands
 //!   and queries as plain functions ([`ServiceSpec`], [`Api`]).
 //! - [`ui`]: the service's GUI as plain data ([`View`]: sections, tables, forms naming its
@@ -39,6 +41,7 @@ pub mod model;
 pub mod runtime;
 pub mod scope;
 pub mod service;
+pub mod sign;
 pub mod store;
 pub mod ui;
 pub mod wire;

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use concord_core::host::{Host, HostError};
+use concord_core::runtime::External;
 use concord_core::{wire, EventStore, Model};
 use serde_json::Value;
 
@@ -109,7 +110,12 @@ async fn put_events<M: Model>(
         .await?
     };
     let kinds = event_kinds(&events);
-    let report = match host.put_events(events).await {
+    // Only the operator may inject events of a signing source unsigned (CONTRACT §6).
+    let external = match caller_name {
+        Principal::Operator => External::put_by_operator(events),
+        Principal::Peer(_) => External::put(events),
+    };
+    let report = match host.take(external).await {
         Ok(report) => report,
         Err(HostError::Refused(refusal)) => {
             telemetry.metrics.record_refused(&kinds);

@@ -17,6 +17,7 @@
 //!   allow-list and security headers — the guard every route but `GET /health` passes.
 //! - [`start`]: opens a [`ServiceSpec`] on a store, starts its host, builds its router.
 //! - `health`: `GET /health`.
+//! - [`keys`]: `GET /api/keys`, the public keys the service signs its events with.
 //! - `events`: getEvents and putEvents (`GET`/`POST /api/events`).
 //! - [`read_query`]: the getEvents query string → [`ReadQuery`](concord_core::ReadQuery).
 //! - [`cloudevents_http`]: the three CloudEvents HTTP modes (structured, batched, binary).
@@ -42,6 +43,7 @@ mod events;
 pub mod gui;
 mod health;
 pub mod inbound;
+pub mod keys;
 pub mod lag;
 pub mod metrics;
 pub mod openapi;
@@ -71,7 +73,9 @@ pub use gui::Gui;
 pub use inbound::Inbound;
 pub use metrics::Metrics;
 pub use server::{serve_with, ServeOptions, ServerLimits, ServerTls, TlsError};
-pub use start::{start_service, start_service_with_queue, RunningService, StartError};
+pub use start::{
+    start_service, start_service_signing, start_service_with_queue, RunningService, StartError,
+};
 pub use sync::{
     LinkRun, Repair, RepairFuture, SyncControl, SyncError, SyncFuture, SyncRun, SyncStatus,
 };
@@ -123,6 +127,7 @@ pub fn router<M: Model>(
     Router::new()
         .merge(gui::routes(host, api, sync.clone(), gui, telemetry))
         .merge(health::routes(&name, Arc::clone(host.store())))
+        .merge(keys::routes(host.core().signer()))
         .merge(events::routes(host.clone(), telemetry))
         .merge(sync::routes(sync, telemetry, Arc::clone(host.store())))
         .merge(metrics::routes(Arc::clone(&telemetry.metrics)))

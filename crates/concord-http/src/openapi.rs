@@ -32,6 +32,7 @@ pub fn document<M>(
     add(crate::gui::COMMAND_PATH, "post", ui_command());
     add(crate::gui::SYNC_PATH, "post", ui_sync());
     add(crate::health::PATH, "get", health());
+    add(crate::keys::PATH, "get", keys());
     add(crate::events::PATH, "get", get_events());
     add(crate::events::PATH, "post", put_events());
     add(crate::sync::PATH, "get", sync_status());
@@ -405,6 +406,31 @@ fn openapi() -> Value {
     })
 }
 
+fn keys() -> Value {
+    json!({
+        "summary": "The public keys this service signs the events it raises with",
+        "description": "Ed25519 keys (32 bytes, standard Base64) under their key ids \
+            (`SERVICE/vN`), as the `keyid` of a `dssematerial` envelope names them \
+            (CloudEvents Verifiability extension). Empty when the service does not sign. \
+            Operators copy these into the configurations of the service's peers.",
+        "operationId": "getKeys",
+        "tags": ["shell"],
+        "responses": { "200": json_response("The service's public keys", json!({
+            "type": "object",
+            "required": ["keys"],
+            "properties": { "keys": { "type": "array", "items": {
+                "type": "object",
+                "required": ["keyid", "alg", "public"],
+                "properties": {
+                    "keyid": {"type": "string"},
+                    "alg": {"const": "ed25519"},
+                    "public": {"type": "string", "contentEncoding": "base64"},
+                },
+            }}},
+        })) },
+    })
+}
+
 fn asyncapi() -> Value {
     json!({
         "summary": "The events this service hands out (getEvents) and takes (putEvents)",
@@ -483,8 +509,11 @@ fn schemas(event_schemas: &[(String, Value)], limits: &Limits) -> Value {
         "type": "object",
         "description": format!(
             "A CloudEvents 1.0 event in JSON; Concord requires time and a data object. Other \
-             members are extension attributes. At most {} bytes of JSON, nesting at most {} \
-             levels; a time at most {} ms ahead of this service's clock.",
+             members are extension attributes; a `dssematerial` (CloudEvents Verifiability: \
+             a signature) must verify against the keys this service trusts for the event's \
+             source, and a source that signs must sign (but for the operator). At most {} \
+             bytes of JSON, nesting at most {} levels; a time at most {} ms ahead of this \
+             service's clock.",
             limits.max_event_bytes, limits.max_depth, limits.max_skew_ms
         ),
         "required": ["specversion", "id", "source", "type", "time", "data"],

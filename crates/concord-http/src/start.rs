@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use concord_core::host::{Host, DEFAULT_QUEUE_CAPACITY};
 use concord_core::runtime::Env;
+use concord_core::sign::Signing;
 use concord_core::{
     AcceptancePolicy, Api, EventStore, Limits, Model, ServiceCore, ServiceSpec, StoreError,
 };
@@ -107,6 +108,28 @@ pub fn start_service_with_queue<S: ServiceSpec>(
     env: Box<dyn Env>,
     queue_capacity: usize,
 ) -> Result<RunningService<S::Model>, StartError> {
+    start_service_signing(
+        spec,
+        store,
+        acceptance,
+        limits,
+        env,
+        queue_capacity,
+        Signing::default(),
+    )
+}
+
+/// [`start_service_with_queue`] for a service that signs the events it raises and checks
+/// the signatures of what it takes in as `signing` says (see `concord_core::sign`).
+pub fn start_service_signing<S: ServiceSpec>(
+    spec: &S,
+    store: Arc<dyn EventStore>,
+    acceptance: Option<AcceptancePolicy>,
+    limits: Limits,
+    env: Box<dyn Env>,
+    queue_capacity: usize,
+    signing: Signing,
+) -> Result<RunningService<S::Model>, StartError> {
     let name = spec.name().to_owned();
     let api = spec.api();
     crate::api::check_api(&api).map_err(StartError::Api)?;
@@ -124,8 +147,9 @@ pub fn start_service_with_queue<S: ServiceSpec>(
     // Every append of the service — commands, putEvents, links — passes the metered store.
     let store: Arc<dyn EventStore> = Arc::new(MeteredStore::new(store, &metrics, &name));
     metrics.attach_store(Arc::clone(&store));
-    let core =
-        ServiceCore::open(name.clone(), spec.catalogue(), policy, &*store)?.with_limits(limits);
+    let core = ServiceCore::open(name.clone(), spec.catalogue(), policy, &*store)?
+        .with_limits(limits)
+        .with_signing(signing);
     let events = store.count()?;
     let host = Host::start_with_queue(core, Arc::clone(&store), env, queue_capacity)?;
     {

@@ -469,6 +469,7 @@ impl<M: Model> Links<M> {
                     ..LinkUpdate::default()
                 }),
                 retrying: true,
+                by_operator: false,
             };
             self.host.take(retry).await?;
         } else if retried > 0 {

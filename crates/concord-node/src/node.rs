@@ -12,10 +12,11 @@ use concord_core::host::HostError;
 use concord_core::host::{Host, DEFAULT_QUEUE_CAPACITY};
 use concord_core::runtime::SystemEnv;
 use concord_core::service::Handler;
+use concord_core::sign::Signing;
 use concord_core::{AcceptancePolicy, Api, EventStore, Limits, Model, ServiceSpec, StoredEvent};
 use concord_http::auth::AllowedHosts;
 use concord_http::{
-    start_service_with_queue, AuthConfig, Gui, ServeOptions, ServerLimits, ServerTls, SyncControl,
+    start_service_signing, AuthConfig, Gui, ServeOptions, ServerLimits, ServerTls, SyncControl,
 };
 use concord_sync::{LinkSpec, TransportKind};
 use serde_json::Value;
@@ -62,6 +63,9 @@ pub struct NodeOptions {
     pub server: ServerLimits,
     /// Requests that may wait for the writer; more are refused at once (503, `Retry-After`).
     pub writer_queue: usize,
+    /// The key the service signs what it raises with, and the keys it trusts per source.
+    /// Default: it signs nothing and checks no signature.
+    pub signing: Signing,
 }
 
 impl Default for NodeOptions {
@@ -79,6 +83,7 @@ impl Default for NodeOptions {
             tls: None,
             server: ServerLimits::default(),
             writer_queue: DEFAULT_QUEUE_CAPACITY,
+            signing: Signing::default(),
         }
     }
 }
@@ -141,9 +146,10 @@ pub async fn start<S: ServiceSpec>(
     let acceptance = options.acceptance.clone();
     let limits = options.limits;
     let queue = options.writer_queue;
+    let signing = options.signing.clone();
     let started = tokio::task::spawn_blocking(move || {
         let env = Box::new(SystemEnv::default());
-        start_service_with_queue(&spec, store, acceptance, limits, env, queue)
+        start_service_signing(&spec, store, acceptance, limits, env, queue, signing)
     })
     .await
     .map_err(|e| NodeError::Start(format!("{name}: start-up panicked: {e}")))?

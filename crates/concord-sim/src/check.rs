@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use concord_core::event::CloudEvent;
 use concord_core::model::Stamp;
-use concord_core::store::{EventAppender, EventReader, MemoryStore};
+use concord_core::runtime::refused_letter_id;
+use concord_core::sign::DSSEMATERIAL;
+use concord_core::store::{DeadLetter, EventAppender, EventReader, MemoryStore};
 use concord_sync::{Direction, LinkSpec};
 
 use crate::service::{Opener, SimService};
@@ -104,22 +106,68 @@ pub fn links_drained(
     Ok(())
 }
 
+/// Whether a dead letter is a byzantine relay's forgery refused for its signature: the one
+/// kind that must stay refused however often the operator re-delivers it.
+pub fn is_refused_forgery(letter: &DeadLetter, forged: &BTreeSet<String>) -> bool {
+    letter.reason.starts_with(DSSEMATERIAL)
+        && letter
+            .id
+            .strip_suffix(&refused_letter_id(""))
+            .is_some_and(|id| forged.contains(id))
+}
+
 /// Nothing is left undelivered: after the operator re-delivered them, no link holds a dead
-/// letter (an honest run refuses events only while a clock runs far ahead).
+/// letter (an honest run refuses events only while a clock runs far ahead) but a relay's
+/// forgeries, refused for their signatures.
 pub fn no_dead_letters(
     nodes: &[(&str, &[LinkSpec])],
     stores: &[&MemoryStore],
+    forged: &BTreeSet<String>,
 ) -> Result<(), String> {
     for (node, (name, specs)) in nodes.iter().enumerate() {
         for spec in specs.iter() {
-            let (count, letters) = stores[node]
-                .dead_letters(&spec.name, 3)
+            let (_, letters) = stores[node]
+                .dead_letters(&spec.name, usize::MAX)
                 .expect("memory store");
+            let letters: Vec<_> = letters
+                .into_iter()
+                .filter(|l| !is_refused_forgery(l, forged))
+                .collect();
+            let count = letters.len();
             if count > 0 {
                 return Err(format!(
                     "{name}: link {} still holds {count} dead letters after re-delivery: {letters:?}",
                     spec.name
                 ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// No forgery was stored anywhere: no invented id, and every copy of an id whose altered
+/// copy was served has the same content everywhere (the genuine one).
+pub fn no_forgery_stored(stores: &[&MemoryStore], forged: &BTreeSet<String>) -> Result<(), String> {
+    let mut seen: BTreeMap<String, CloudEvent> = BTreeMap::new();
+    for store in stores {
+        for event in all_events(store) {
+            if !forged.contains(&*event.id) {
+                continue;
+            }
+            if event.id.starts_with("forged-") {
+                return Err(format!("the invented event {} was stored", event.id));
+            }
+            match seen.get(&*event.id) {
+                Some(other) if !other.same_content(&event) => {
+                    return Err(format!(
+                        "event {} is stored with two contents: an altered copy got in",
+                        event.id
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(event.id.to_string(), event);
+                }
             }
         }
     }

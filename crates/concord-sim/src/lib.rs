@@ -2,7 +2,9 @@
 //! one thread under a seeded random schedule, with simulated time, a simulated network and
 //! simulated crashes (after TigerBeetle's VOPR and FoundationDB's simulator).
 //!
-//! The network delays, reorders, duplicates and drops messages; pairs of services are
+//! The network delays, reorders, duplicates and drops messages; a relay (a service whose
+//! state comes from its peers) may turn byzantine and serve forged copies of what it
+//! relays, which receivers that verify signatures must refuse; pairs of services are
 //! partitioned and healed; services crash (their memory — model, links, in-flight work — is
 //! lost, their store is kept) and restart by replaying their store. A scenario supplies the
 //! services, their links, a workload of commands and domain-level checks. At the end the
@@ -21,5 +23,5 @@ pub mod network;
 pub mod service;
 pub mod world;
 
-pub use service::{hosted, Opener, SimService};
+pub use service::{deployment_signing, hosted, hosted_signing, Opener, SimService};
 pub use world::{simulate, Faults, NodeSpec, Outcome, Scenario, SimConfig};

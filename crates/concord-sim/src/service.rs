@@ -7,6 +7,7 @@ use std::fmt::Debug;
 use concord_core::acceptance::AcceptancePolicy;
 use concord_core::runtime::{External, PutReport, Refusal, Reply, Request, SeededEnv, ServiceCore};
 use concord_core::service::{Api, Handler, ServiceSpec};
+use concord_core::sign::{Signer, Signing, Verifier};
 use concord_core::store::MemoryStore;
 use concord_core::{CloudEvent, Model, StoredEvent};
 use serde_json::Value;
@@ -54,10 +55,20 @@ where
     S: ServiceSpec,
     S::Model: Debug + PartialEq,
 {
+    hosted_signing(spec, policy, Signing::default())
+}
+
+/// [`hosted`], signing what it raises and verifying what it takes in as `signing` says.
+pub fn hosted_signing<S>(spec: S, policy: Option<AcceptancePolicy>, signing: Signing) -> Opener
+where
+    S: ServiceSpec,
+    S::Model: Debug + PartialEq,
+{
     Box::new(move |store: &MemoryStore| {
         let policy = policy.clone().unwrap_or_else(|| spec.default_acceptance());
         let core = ServiceCore::open(spec.name(), spec.catalogue(), policy, store)
-            .expect("the in-memory store does not fail");
+            .expect("the in-memory store does not fail")
+            .with_signing(signing.clone());
         Box::new(Hosted {
             core,
             api: spec.api(),
@@ -120,7 +131,9 @@ impl<M: Model + Debug + PartialEq> SimService for Hosted<M> {
         match self.core.execute(
             store,
             env,
-            vec![Request::External(external.decode(&**self.core.catalogue()))],
+            vec![Request::External(
+                external.decode_with(&**self.core.catalogue(), self.core.verifier()),
+            )],
         ) {
             Ok(mut replies) => match replies.remove(0) {
                 Reply::External(report) => report,
@@ -152,4 +165,24 @@ pub fn model_of<M: Model>(service: &dyn SimService) -> Option<&M> {
         .as_any()
         .downcast_ref::<Hosted<M>>()
         .map(|h| h.core.model())
+}
+
+/// Fixed keys for a simulated deployment of `services`: `service` signs with its own and
+/// trusts every one's. Derived from the names, so runs stay pure functions of their seed.
+pub fn deployment_signing(services: &[&str], service: &str) -> Signing {
+    let signer = |name: &str| {
+        let mut seed = [0x5au8; 32];
+        for (i, byte) in name.bytes().enumerate() {
+            seed[i % 32] = seed[i % 32].rotate_left(3) ^ byte;
+        }
+        Signer::from_seed(format!("{name}/v1"), seed)
+    };
+    let mut verifier = Verifier::new();
+    for name in services {
+        verifier.trust(*name, signer(name).public(), None);
+    }
+    Signing {
+        signer: Some(std::sync::Arc::new(signer(service))),
+        verifier: std::sync::Arc::new(verifier),
+    }
 }

@@ -25,6 +25,8 @@ const JUMP_MIN_MS: u64 = 6 * 60 * 1000;
 const OPERATOR_RESET: f64 = 0.02;
 /// How many times, at most, the operator looks at the settled system again.
 const OPERATOR_PASSES: usize = 5;
+/// Separates the byzantine relay's random draws from the main generator's.
+const BYZANTINE_SALT: u64 = 0xb42a_711e_5eed_0001;
 
 /// What can go wrong, and how often (probabilities per step unless said otherwise).
 #[derive(Clone, Copy, Debug)]
@@ -42,6 +44,12 @@ pub struct Faults {
     /// The store of a node whose state its peers can restore is wiped (an operator
     /// starting it afresh); links that notice stop until the simulated operator resets them.
     pub store_reset: f64,
+    /// A relay (a recoverable node: its state comes from its peers) answers a pull with
+    /// forged events besides the genuine ones: a copy of one it relays with its data altered,
+    /// and an invented event under a new id. Only in scenarios whose services sign
+    /// ([`Scenario::signed`]): receivers must refuse every forgery and still converge on the
+    /// genuine events.
+    pub byzantine_relay: f64,
 }
 
 impl Faults {
@@ -60,6 +68,7 @@ impl Faults {
             clock_jump: 0.0,
             max_jump_ms: 0,
             store_reset: 0.0,
+            byzantine_relay: 0.0,
         }
     }
 
@@ -79,6 +88,9 @@ impl Faults {
             clock_jump: rng.f64() * 0.004,
             max_jump_ms: rng.u64(JUMP_MIN_MS..=3 * 60 * 60 * 1000),
             store_reset: rng.f64() * 0.003,
+            // Drawn from a generator of its own, so every other fault of a seed stays what
+            // it was before this fault existed.
+            byzantine_relay: fastrand::Rng::with_seed(rng.get_seed() ^ BYZANTINE_SALT).f64() * 0.2,
         }
     }
 }
@@ -119,6 +131,12 @@ pub trait Scenario {
     /// The next user command: (service name, path, JSON body); `None` to skip this step.
     fn command(&mut self, rng: &mut fastrand::Rng) -> Option<(String, String, Value)>;
 
+    /// Whether its services sign what they raise and verify what they take in, so that a
+    /// byzantine relay's forgeries are refused (the fault is only injected then).
+    fn signed(&self) -> bool {
+        false
+    }
+
     /// Domain checks on the quiescent services (in `nodes()` order): shared data agree.
     fn check(&self, services: &[&dyn SimService]) -> Result<(), String>;
 }
@@ -141,6 +159,8 @@ pub struct Outcome {
     pub link_resets: u64,
     /// Dead letters the simulated operator re-delivered at the end.
     pub dead_letters_retried: u64,
+    /// Forged events a byzantine relay served (each refused, or the run fails).
+    pub forgeries: u64,
     pub simulated_ms: u64,
 }
 
@@ -179,6 +199,12 @@ struct World {
     network: Network,
     next_round: u64,
     outcome: Outcome,
+    /// Probability that a relay's page carries forgeries (0 unless the scenario signs).
+    byzantine: f64,
+    /// The byzantine relay's own generator (see [`Faults::byzantine_relay`]).
+    byzantine_rng: fastrand::Rng,
+    /// Ids of forged events: altered copies (a genuine id) and inventions (a new id).
+    forged: std::collections::BTreeSet<String>,
 }
 
 fn epoch() -> Timestamp {
@@ -275,6 +301,13 @@ impl World {
                 seed: config.seed,
                 ..Outcome::default()
             },
+            byzantine: if scenario.signed() {
+                faults.byzantine_relay
+            } else {
+                0.0
+            },
+            byzantine_rng: fastrand::Rng::with_seed(config.seed ^ BYZANTINE_SALT),
+            forged: std::collections::BTreeSet::new(),
         };
         for node in 0..world.nodes.len() {
             world.restart(node);
@@ -540,8 +573,14 @@ impl World {
                     return; // a request to a crashed service is lost
                 }
                 let page = n.store.read(&query).expect("memory store");
+                let mut events: Vec<CloudEvent> =
+                    page.events.into_iter().map(|e| e.event).collect();
+                if n.recoverable {
+                    self.forge(&mut events);
+                }
+                let n = &self.nodes[to];
                 let page = concord_sync::Page {
-                    events: page.events.into_iter().map(|e| e.event).collect(),
+                    events,
                     unreadable: Vec::new(),
                     next_after: page.next_after,
                     has_more: page.has_more,
@@ -632,6 +671,32 @@ impl World {
                 self.push_step(to, link, step);
             }
         }
+    }
+
+    /// A byzantine relay's answer: besides the genuine events, an altered copy of one of
+    /// them (same id and signature, other data) and an invention (a new id, the copied
+    /// signature, or none at all).
+    fn forge(&mut self, events: &mut Vec<CloudEvent>) {
+        if events.is_empty() || self.byzantine_rng.f64() >= self.byzantine {
+            return;
+        }
+        let at = self.byzantine_rng.usize(..events.len());
+        let genuine = &events[at];
+        let mut altered = genuine.clone();
+        let mut data: serde_json::Map<String, Value> =
+            serde_json::from_str(genuine.data.as_str()).expect("stored data is an object");
+        data.insert("forged".into(), Value::Bool(true));
+        altered.data = data.into();
+        let mut invented = genuine.clone();
+        self.outcome.forgeries += 2;
+        invented.id = format!("forged-{}", self.outcome.forgeries).into();
+        if self.byzantine_rng.bool() {
+            invented.extensions.remove(concord_core::sign::DSSEMATERIAL);
+        }
+        self.forged.insert(altered.id.to_string());
+        self.forged.insert(invented.id.to_string());
+        events.insert(at + 1, invented);
+        events.insert(at + 1, altered);
     }
 
     fn is_current(&self, node: usize, link: usize, round: u64) -> bool {
@@ -732,8 +797,12 @@ impl World {
                 Link::Push(push) => push.is_stopped(),
             }) || n.specs.iter().any(|spec| {
                 n.store
-                    .dead_letters(&spec.name, 0)
-                    .is_ok_and(|(c, _)| c > 0)
+                    .dead_letters(&spec.name, usize::MAX)
+                    .is_ok_and(|(_, letters)| {
+                        letters
+                            .iter()
+                            .any(|l| !check::is_refused_forgery(l, &self.forged))
+                    })
             })
         })
     }
@@ -781,6 +850,7 @@ impl World {
                                 ..LinkUpdate::default()
                             }),
                             retrying: true,
+                            by_operator: false,
                         };
                         take_link(n, now, retry);
                     }
@@ -826,7 +896,8 @@ impl World {
             .map(|n| (n.name.as_str(), n.specs.as_slice()))
             .collect();
         check::links_drained(&links, &stores, &self.peers)?;
-        check::no_dead_letters(&links, &stores)?;
+        check::no_dead_letters(&links, &stores, &self.forged)?;
+        check::no_forgery_stored(&stores, &self.forged)?;
         check::partially_synchronized(&services, &stores)?;
         scenario.check(&services)
     }

@@ -229,6 +229,7 @@ impl<M: Model + PartialEq + Debug> Laws<M> {
                 intake: Intake::EachEvent,
                 link: None,
                 retrying: false,
+                by_operator: false,
             };
             let request = Request::External(external.decode(&*self.catalogue));
             core.execute(&store, &mut env, vec![request])

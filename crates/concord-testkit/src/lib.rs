@@ -12,7 +12,7 @@
 //! an external event arrives, then these events are raised, the model or a query reads so, or
 //! the command fails with this kind of error — through the service's own routes.
 //!
-//! Beside the laws: [`store::run_all`], the conformance suite every event-store backend must
+//! Beside them: [`store::run_all`], the conformance suite every event-store backend must
 //! pass; [`InstrumentedStore`], a store wrapper that counts commits and fails on demand; and
 //! [`notes`], a toy domain (with a whole service, [`notes::NotesSpec`]) for the framework's own
 //! tests. The laws need the `laws` feature (on by default), which brings in proptest.

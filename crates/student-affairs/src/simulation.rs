@@ -5,9 +5,10 @@
 //! The id spaces are small on purpose, so that commands collide: the same student renamed,
 //! enrolled, scored, graded and hired from several sides while links lag, crash and retry.
 
+use concord_core::sign::Signing;
 use concord_core::{Model, ServiceSpec};
 use concord_sim::service::model_of;
-use concord_sim::{hosted, NodeSpec, Opener, Scenario, SimService};
+use concord_sim::{deployment_signing, hosted_signing, NodeSpec, Opener, Scenario, SimService};
 use serde_json::{json, Value};
 
 use crate::api::GradeStudent;
@@ -48,6 +49,8 @@ pub enum Variant {
     StrandingOffice,
     /// The SE group grades any student it knows, enrolled with it or not.
     GradingAnyoneSeGroup,
+    /// Nobody signs or verifies: a byzantine ta-pool's forgeries get in.
+    Unverifying,
 }
 
 /// The paper's four services under a random workload.
@@ -186,6 +189,15 @@ fn node(name: &str, open: Opener) -> NodeSpec {
     }
 }
 
+/// Every service signs what it raises and trusts the others' keys, so a byzantine ta-pool's
+/// forgeries are refused (see `concord_sim::Faults::byzantine_relay`).
+fn signing(variant: Variant, service: &str) -> Signing {
+    if variant == Variant::Unverifying {
+        return Signing::default();
+    }
+    deployment_signing(&[STUDENTS_OFFICE, SE_GROUP, THEORY_GROUP, TA_POOL], service)
+}
+
 fn pick<'a, T>(rng: &mut fastrand::Rng, items: &'a [T]) -> &'a T {
     &items[rng.usize(..items.len())]
 }
@@ -193,23 +205,38 @@ fn pick<'a, T>(rng: &mut fastrand::Rng, items: &'a [T]) -> &'a T {
 impl Scenario for StudentAffairsScenario {
     fn nodes(&self) -> Vec<NodeSpec> {
         let ta_pool = match self.variant {
-            Variant::ArrivalOrderTaPool => hosted(ArrivalOrderTaPool, None),
-            _ => hosted(TaPool, None),
+            Variant::ArrivalOrderTaPool => {
+                hosted_signing(ArrivalOrderTaPool, None, signing(self.variant, TA_POOL))
+            }
+            _ => hosted_signing(TaPool, None, signing(self.variant, TA_POOL)),
         };
         let office = match self.variant {
-            Variant::StrandingOffice => hosted(StrandingOffice, None),
-            _ => hosted(StudentsOffice, None),
+            Variant::StrandingOffice => hosted_signing(
+                StrandingOffice,
+                None,
+                signing(self.variant, STUDENTS_OFFICE),
+            ),
+            _ => hosted_signing(StudentsOffice, None, signing(self.variant, STUDENTS_OFFICE)),
         };
         let se_group = match self.variant {
-            Variant::GradingAnyoneSeGroup => hosted(GradingAnyoneSeGroup, None),
-            _ => hosted(SeGroup, None),
+            Variant::GradingAnyoneSeGroup => {
+                hosted_signing(GradingAnyoneSeGroup, None, signing(self.variant, SE_GROUP))
+            }
+            _ => hosted_signing(SeGroup, None, signing(self.variant, SE_GROUP)),
         };
         vec![
             node(STUDENTS_OFFICE, office),
             node(SE_GROUP, se_group),
-            node(THEORY_GROUP, hosted(TheoryGroup, None)),
+            node(
+                THEORY_GROUP,
+                hosted_signing(TheoryGroup, None, signing(self.variant, THEORY_GROUP)),
+            ),
             node(TA_POOL, ta_pool),
         ]
+    }
+
+    fn signed(&self) -> bool {
+        true
     }
 
     fn command(&mut self, rng: &mut fastrand::Rng) -> Option<(String, String, Value)> {
@@ -413,5 +440,39 @@ mod tests {
     fn a_group_grading_students_not_enrolled_with_it_is_caught() {
         let report = caught(Variant::GradingAnyoneSeGroup);
         assert!(report.contains("never enrolled"), "{report}");
+    }
+
+    fn byzantine(seed: u64) -> SimConfig {
+        SimConfig {
+            faults: Some(concord_sim::Faults {
+                byzantine_relay: 0.5,
+                ..concord_sim::Faults::none()
+            }),
+            ..SimConfig::new(seed)
+        }
+    }
+
+    #[test]
+    fn a_byzantine_ta_pool_is_refused_and_the_genuine_events_converge() {
+        let mut forgeries = 0;
+        for seed in 0..30 {
+            let outcome = simulate(byzantine(seed), &mut StudentAffairsScenario::default())
+                .unwrap_or_else(|report| panic!("{report}"));
+            forgeries += outcome.forgeries;
+        }
+        assert!(forgeries > 100, "the relay forged: {forgeries}");
+    }
+
+    #[test]
+    fn without_signatures_a_byzantine_ta_pool_is_caught() {
+        let mut scenario = StudentAffairsScenario {
+            variant: Variant::Unverifying,
+        };
+        let report = (0..30)
+            .find_map(|seed| simulate(byzantine(seed), &mut scenario).err())
+            .expect("30 seeds never caught forgeries getting in");
+        // Caught one way or another: an invention stored, an altered copy stored beside the
+        // genuine event, or the genuine event refused as a conflict with a forgery.
+        assert!(report.contains("forged"), "{report}");
     }
 }

@@ -25,6 +25,7 @@ pub use env::{Env, HybridClock, SeededEnv, SystemEnv};
 use crate::acceptance::AcceptancePolicy;
 use crate::event::{CloudEvent, EventError, EventId, Limits, StoredEvent, Timestamp};
 use crate::model::{Envelope, Model};
+use crate::sign::{keep_verified, Signer, Signing, Verdict, Verifier};
 use crate::store::{AppendOutcome, DeadLetter, EventStore, LinkUpdate, StoreError};
 
 /// What a domain says about the event types it understands: the one decoder of its events.
@@ -121,6 +122,9 @@ pub struct External {
     /// Re-delivering a link's dead letters: every event that is now carried (accepted,
     /// duplicate or ignored) is resolved in the same commit.
     pub retrying: bool,
+    /// The operator delivered these events (putEvents with the operator's credential): an
+    /// event of a signing source may come unsigned (imports, repairs). Never for a link.
+    pub by_operator: bool,
 }
 
 impl External {
@@ -131,6 +135,15 @@ impl External {
             intake: Intake::AllOrNothing,
             link: None,
             retrying: false,
+            by_operator: false,
+        }
+    }
+
+    /// A putEvents batch the operator delivered.
+    pub fn put_by_operator(events: Vec<CloudEvent>) -> Self {
+        External {
+            by_operator: true,
+            ..External::put(events)
         }
     }
 
@@ -141,24 +154,46 @@ impl External {
             intake: Intake::EachEvent,
             link: Some(link),
             retrying: false,
+            by_operator: false,
         }
     }
 }
 
 impl External {
-    /// Decodes every event with `catalogue` (once: the model applies what this made).
+    /// Decodes every event with `catalogue` (once: the model applies what this made),
+    /// checking no signature: for services that trust no keys.
     pub fn decode<E: Send + Sync + 'static>(
         self,
         catalogue: &dyn Catalogue<Event = E>,
     ) -> Incoming<E> {
+        self.decode_with(catalogue, &Verifier::new())
+    }
+
+    /// Verifies every event's signature with `verifier` ([`Verifier::verify`]), then
+    /// decodes it with `catalogue`. Runs on the caller's thread, like decoding, so the
+    /// writer never waits for a signature check.
+    pub fn decode_with<E: Send + Sync + 'static>(
+        self,
+        catalogue: &dyn Catalogue<Event = E>,
+        verifier: &Verifier,
+    ) -> Incoming<E> {
+        let by_operator = self.by_operator;
         let arrivals = self
             .events
             .into_iter()
-            .map(|event| {
-                let decoded = match catalogue.decode(&event) {
-                    None => Decoded::Unknown,
-                    Some(Ok(decoded)) => Decoded::Event(decoded),
-                    Some(Err(error)) => Decoded::Malformed(error),
+            .map(|mut event| {
+                let decoded = match verifier.verify(&event, by_operator) {
+                    Err(error) => Decoded::Refused(error.to_event_error()),
+                    Ok(verdict) => {
+                        if matches!(verdict, Verdict::Signed { .. }) {
+                            keep_verified(&mut event);
+                        }
+                        match catalogue.decode(&event) {
+                            None => Decoded::Unknown,
+                            Some(Ok(decoded)) => Decoded::Event(decoded),
+                            Some(Err(error)) => Decoded::Malformed(error),
+                        }
+                    }
                 };
                 Arrival { event, decoded }
             })
@@ -179,6 +214,9 @@ pub enum Decoded<E> {
     /// Its type is outside the catalogue (ignored, never an error).
     Unknown,
     Malformed(EventError),
+    /// Its signature does not verify, or it lacks one it must carry (see [`crate::sign`]):
+    /// refused whatever else is true of it, even if its id is stored.
+    Refused(EventError),
 }
 
 /// An external event with its decoded form.
@@ -276,6 +314,10 @@ pub struct ServiceCore<M: Model> {
     catalogue: SharedCatalogue<M>,
     clock: HybridClock,
     limits: Limits,
+    /// Signs every event this service raises, when it has a key.
+    signer: Option<Arc<Signer>>,
+    /// The keys this service trusts per source; empty: it checks no signature.
+    verifier: Arc<Verifier>,
 }
 
 impl<M: Model> ServiceCore<M> {
@@ -293,6 +335,8 @@ impl<M: Model> ServiceCore<M> {
             catalogue,
             clock: HybridClock::default(),
             limits: Limits::default(),
+            signer: None,
+            verifier: Arc::new(Verifier::new()),
         };
         core.rebuild(store)?;
         Ok(core)
@@ -305,8 +349,24 @@ impl<M: Model> ServiceCore<M> {
         self
     }
 
+    /// The same service signing what it raises with `signer`, and checking the signatures
+    /// of what it takes in with `verifier`.
+    pub fn with_signing(mut self, signing: Signing) -> Self {
+        self.signer = signing.signer;
+        self.verifier = signing.verifier;
+        self
+    }
+
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub fn signer(&self) -> Option<&Arc<Signer>> {
+        self.signer.as_ref()
+    }
+
+    pub fn verifier(&self) -> &Arc<Verifier> {
+        &self.verifier
     }
 
     pub fn model(&self) -> &M {
@@ -516,6 +576,7 @@ impl<M: Model> ServiceCore<M> {
                     report.results.push((event.id.to_string(), disposition));
                     if retrying {
                         resolved.push(event.id.to_string());
+                        resolved.push(refused_letter_id(&event.id));
                     }
                     to_append.push(event);
                     continue;
@@ -524,8 +585,17 @@ impl<M: Model> ServiceCore<M> {
                     if link.is_some() {
                         let mut text = Vec::with_capacity(event.encoded_len());
                         event.write_json(&mut text, None);
+                        // A forgery's letter is kept apart from the genuine event's: both
+                        // carry the same id, and a relay must not be able to overwrite the
+                        // letter of a genuine event refused for another reason (a clock
+                        // ahead) with a copy that can never be delivered.
+                        let id = if matches!(decoded, Decoded::Refused(_)) {
+                            refused_letter_id(&event.id)
+                        } else {
+                            event.id.to_string()
+                        };
                         letters.push(DeadLetter {
-                            id: event.id.to_string(),
+                            id,
                             reason: reason.clone(),
                             at: now.to_rfc3339(),
                             event: String::from_utf8(text).ok(),
@@ -535,6 +605,7 @@ impl<M: Model> ServiceCore<M> {
                 Disposition::Duplicate | Disposition::Ignored(_) => {
                     if retrying {
                         resolved.push(event.id.to_string());
+                        resolved.push(refused_letter_id(&event.id));
                     }
                 }
             }
@@ -558,6 +629,11 @@ impl<M: Model> ServiceCore<M> {
         stored: Option<&CloudEvent>,
     ) -> Result<Disposition, EventError> {
         let event = &arrival.event;
+        // A forged event is refused even under a stored id: it must not pass as a
+        // conflict or a duplicate (id squatting, a relay's alteration).
+        if let Decoded::Refused(error) = &arrival.decoded {
+            return Err(error.clone());
+        }
         if let Some(stored) = stored {
             return Ok(if stored.same_content(event) {
                 Disposition::Duplicate
@@ -570,7 +646,7 @@ impl<M: Model> ServiceCore<M> {
                 "type {} is outside this service's event catalogue",
                 event.ty
             ))),
-            Decoded::Malformed(error) => Err(error.clone()),
+            Decoded::Malformed(error) | Decoded::Refused(error) => Err(error.clone()),
             Decoded::Event(_) => match self.policy.check(event) {
                 Some(reason) => Ok(Disposition::Ignored(reason)),
                 None => self.within_skew(now, event).map(|()| Disposition::Accepted),
@@ -602,7 +678,11 @@ impl<M: Model> ServiceCore<M> {
             .map(|draft| {
                 let time = self.clock.tick(env.now());
                 let id = env::new_event_id(env, time);
-                CloudEvent::new(id, self.name.clone(), draft.ty, time, draft.data)
+                let mut event = CloudEvent::new(id, self.name.clone(), draft.ty, time, draft.data);
+                if let Some(signer) = &self.signer {
+                    signer.sign(&mut event);
+                }
+                event
             })
             .collect()
     }
@@ -636,6 +716,12 @@ impl<M: Model> ServiceCore<M> {
         tracing::debug!(service = %self.name, replayed, skipped, "model rebuilt from the store");
         Ok(())
     }
+}
+
+/// The dead letter id under which a link keeps an event refused for its signature: the
+/// event's id with a suffix, so it never replaces the letter of the genuine event.
+pub fn refused_letter_id(id: &str) -> String {
+    format!("{id} (signature refused)")
 }
 
 fn conflict_reason(event: &CloudEvent) -> String {

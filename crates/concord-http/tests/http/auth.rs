@@ -105,6 +105,7 @@ fn routes() -> Vec<Route> {
             false,
         ),
         route("GET", "/api/sync", "/api/sync", None, "", &[], false),
+        route("GET", "/api/keys", "/api/keys", None, "", &[], false),
         route("POST", "/api/sync", "/api/sync", json, "{}", &[], false),
         route(
             "GET",

@@ -27,6 +27,7 @@ async fn the_document_describes_exactly_what_the_router_serves() {
         ("GET", "/health"),
         ("GET", "/api/events"),
         ("POST", "/api/events"),
+        ("GET", "/api/keys"),
         ("GET", "/api/sync"),
         ("POST", "/api/sync"),
         ("GET", "/api/openapi.json"),
