@@ -6,7 +6,7 @@ use concord_core::runtime::SharedCatalogue;
 use concord_core::{
     AcceptancePolicy, AcceptanceRule, Api, CommandError, EventDraft, Params, ServiceSpec,
 };
-use concord_testkit::notes::{catalogue, written, Notes, Written, NOTE_WRITTEN};
+use concord_testkit::notes::{catalogue, written, Notes, NOTE_WRITTEN};
 use concord_testkit::{Received, Scenario};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -20,6 +20,12 @@ struct Write {
     text: String,
     #[serde(default)]
     existing: bool,
+}
+
+/// A note written, as this service's command decides it.
+struct Written {
+    note: String,
+    text: String,
 }
 
 /// `Written` as the draft a command raises, so expectations read as the domain's events.
