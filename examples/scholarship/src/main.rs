@@ -1,13 +1,15 @@
 //! `scholarship-office`: the example service as a process of its own beside a running
-//! `concord demo`. It only wires: a SQLite store, the demo's credentials, one pull link, and
-//! `concord_node::serve` (which runs it until Ctrl-C or SIGTERM).
+//! `concord demo`. It only wires: a SQLite store, the demo's credentials (tokens and signing
+//! keys), one pull link, and `concord_node::serve` (which runs it until Ctrl-C or SIGTERM).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use concord_core::sign::{PublicKey, Signer, Signing, Verifier};
 use concord_node::auth::TokenHash;
 use concord_node::{AuthConfig, LinkCredentials, NodeOptions};
 use concord_sqlite::SqliteStore;
@@ -35,10 +37,44 @@ struct Args {
     sync_interval_ms: u64,
 }
 
-/// The part of the credentials file this service reads.
+/// The part of the demo's credentials file this service reads: the operator's token, and
+/// the services' signing keys (`[signing.NAME]`: `keyid`, `public`, `private`).
 #[derive(serde::Deserialize)]
 struct Credentials {
     operator: String,
+    #[serde(default)]
+    signing: BTreeMap<String, Keys>,
+}
+
+#[derive(serde::Deserialize)]
+struct Keys {
+    keyid: String,
+    public: String,
+    private: String,
+}
+
+impl Credentials {
+    /// Trust in every service's public key (the demo's services sign what they raise, and a
+    /// signed event is taken only with its source's key); our own key, if the file has one
+    /// (`concord token --signing scholarship-office` makes one), to sign our awards.
+    fn signing(&self) -> Result<Signing, String> {
+        let mut verifier = Verifier::new();
+        for (service, keys) in &self.signing {
+            let public = PublicKey::from_base64(&keys.keyid, &keys.public)
+                .map_err(|e| format!("signing.{service}: {e}"))?;
+            verifier.trust(service.clone(), public, None);
+        }
+        let signer = match self.signing.get(scholarship::NAME) {
+            Some(own) => Some(Arc::new(
+                Signer::from_base64(&own.keyid, &own.private).map_err(|e| e.to_string())?,
+            )),
+            None => None,
+        };
+        Ok(Signing {
+            signer,
+            verifier: Arc::new(verifier),
+        })
+    }
 }
 
 #[tokio::main]
@@ -72,6 +108,9 @@ async fn run(args: Args) -> Result<(), String> {
         links: scholarship::links(&args.office, args.sync_interval_ms),
         credentials: LinkCredentials::token(&credentials.operator),
         auth: AuthConfig::default().with_operator(TokenHash::of(&credentials.operator)),
+        signing: credentials
+            .signing()
+            .map_err(|e| format!("{}: {e}", args.credentials.display()))?,
         ..NodeOptions::default()
     };
     concord_node::serve(ScholarshipOffice, Arc::new(store), options)
