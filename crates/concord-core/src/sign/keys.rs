@@ -129,13 +129,17 @@ pub struct TrustedKey {
 pub enum Verdict {
     /// Signed with this key of its source, and everything signed is unchanged.
     Signed { keyid: String },
-    /// Not signed, and allowed: its source signs nothing known to this receiver, or the
-    /// operator delivered it.
+    /// Taken without a verified signature: it is unsigned and its source signs nothing
+    /// known to this receiver (or the operator delivered it), or this receiver verifies
+    /// nothing at all (no key configured), so it takes events as the extension requires of
+    /// consumers that do not verify: as if they were unsigned.
     Unsigned,
 }
 
 /// The public keys a service trusts, per source. Empty: the service verifies nothing and
-/// refuses every signed event (it cannot check one).
+/// takes signed events as if they were unsigned (the extension's backward compatibility: a
+/// consumer that does not verify processes events normally). With any key configured it
+/// verifies, and refuses a signed event of a source it knows no key of.
 #[derive(Clone, Debug, Default)]
 pub struct Verifier {
     sources: HashMap<String, Vec<TrustedKey>>,
@@ -177,6 +181,9 @@ impl Verifier {
             Some(Value::String(text)) => Some(text),
             Some(_) => return Err(SignError::Corrupt("dssematerial must be a string".into())),
         };
+        if self.is_empty() {
+            return Ok(Verdict::Unsigned);
+        }
         let Some(material) = material else {
             if self.signs(&event.source) && !unsigned_allowed {
                 return Err(SignError::Unsigned {

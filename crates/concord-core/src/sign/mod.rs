@@ -208,6 +208,11 @@ mod tests {
             verifier().verify(&hire("legacy"), false),
             Ok(Verdict::Unsigned)
         );
+        // A receiver that verifies nothing takes signed events as unsigned ones.
+        assert_eq!(
+            Verifier::new().verify(&signed(), false),
+            Ok(Verdict::Unsigned)
+        );
         // But a signature is never taken on trust, not even from the operator.
         let mut e = hire("legacy");
         signer("legacy", 1).sign(&mut e);
