@@ -5,56 +5,21 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
 use support::*;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/metrics.py");
 
-/// Whether Python can import `prometheus_client`; if not, skips (or fails under
-/// `CONCORD_REQUIRE_SERVICES=1`, as CI runs).
 fn parser_or_skip(test: &str) -> bool {
-    let found = Command::new("python3")
-        .args(["-c", "import prometheus_client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        let why = "python3 with prometheus_client not found (pip install prometheus-client)";
-        if std::env::var("CONCORD_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("{test}: {why}, and CONCORD_REQUIRE_SERVICES=1 requires it");
-        }
-        eprintln!("{test}: skipped: {why}");
-    }
-    found
+    python_module_or_skip(test, "prometheus_client", "pip install prometheus-client")
 }
 
 /// The families of `text` as the real parser reads them.
 fn parse(text: &str, openmetrics: bool) -> Value {
-    let mut child = Command::new("python3")
-        .arg(SCRIPT)
-        .args(openmetrics.then_some("openmetrics"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run python3");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "the Prometheus parser refused the exposition: {}\n{text}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    let args: &[&str] = if openmetrics { &["openmetrics"] } else { &[] };
+    let output = run_python(SCRIPT, args, text)
+        .unwrap_or_else(|e| panic!("the Prometheus parser refused the exposition: {e}\n{text}"));
+    serde_json::from_str(&output).unwrap()
 }
 
 /// The samples named `name` whose labels include every pair of `labels`.

@@ -9,7 +9,6 @@ mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use concord_core::sign::{PublicKey, Signer, Verdict, Verifier, DSSEMATERIAL};
 use concord_core::{CloudEvent, Limits};
@@ -308,50 +307,13 @@ fn put_events_refuses_forgeries_and_squatters_and_lets_the_operator_repair() {
     assert!(stored[0][DSSEMATERIAL].is_string() && stored[1].get(DSSEMATERIAL).is_none());
 }
 
-/// Whether Python can import `cryptography`; if not, skips (or fails under
-/// `CONCORD_REQUIRE_SERVICES=1`, as CI runs).
 fn python_or_skip(test: &str) -> bool {
-    let found = Command::new("python3")
-        .args([
-            "-c",
-            "import cryptography.hazmat.primitives.asymmetric.ed25519",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        let why = "python3 with cryptography not found (pip install cryptography)";
-        if std::env::var("CONCORD_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("{test}: {why}, and CONCORD_REQUIRE_SERVICES=1 requires it");
-        }
-        eprintln!("{test}: skipped: {why}");
-    }
-    found
+    let module = "cryptography.hazmat.primitives.asymmetric.ed25519";
+    python_module_or_skip(test, module, "pip install cryptography")
 }
 
 fn python(args: &[&str], input: &str) -> String {
-    let mut child = Command::new("python3")
-        .arg(SCRIPT)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run python3");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "verifiability.py {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    run_python(SCRIPT, args, input).unwrap_or_else(|e| panic!("verifiability.py {args:?}: {e}"))
 }
 
 #[test]

@@ -25,6 +25,7 @@ mod http;
 mod nats;
 mod ports;
 mod process;
+mod python;
 
 pub use credentials::*;
 pub use events::*;
@@ -33,6 +34,7 @@ pub use http::*;
 pub use nats::*;
 pub use ports::*;
 pub use process::*;
+pub use python::*;
 
 use std::time::Duration;
 
