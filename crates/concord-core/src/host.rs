@@ -60,6 +60,9 @@ enum Job<M: Model> {
     Stop,
 }
 
+/// A batch at least this long is decoded on the blocking pool ([`Host::take`]).
+const HEAVY_BATCH: usize = 64;
+
 struct Shared<M: Model> {
     core: RwLock<ServiceCore<M>>,
     /// The catalogue, outside the lock: callers decode their events with it before they
@@ -161,8 +164,24 @@ impl<M: Model> Host<M> {
 
     /// Hands the service external events as `external` says (a link's page with its cursor
     /// and dead letters, a re-delivery, a putEvents batch).
+    ///
+    /// Signature checks (tens of microseconds each) and a long page's decoding run on the
+    /// blocking pool: on the async worker they would hold up every other request it serves.
     pub async fn take(&self, external: External) -> Result<PutReport, HostError> {
-        let incoming = external.decode_with(&*self.shared.catalogue, &self.shared.verifier);
+        let heavy = !self.shared.verifier.is_empty() || external.events.len() >= HEAVY_BATCH;
+        let incoming = if heavy {
+            let catalogue = Arc::clone(&self.shared.catalogue);
+            let verifier = Arc::clone(&self.shared.verifier);
+            let decoding =
+                tokio::task::spawn_blocking(move || external.decode_with(&*catalogue, &verifier));
+            match decoding.await {
+                Ok(incoming) => incoming,
+                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                Err(_) => return Err(HostError::Stopped),
+            }
+        } else {
+            external.decode_with(&*self.shared.catalogue, &self.shared.verifier)
+        };
         let reply = self.submit(Request::External(incoming))?.await;
         Self::external_reply(reply)
     }
