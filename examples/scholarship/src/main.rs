@@ -50,7 +50,9 @@ struct Credentials {
 struct Keys {
     keyid: String,
     public: String,
-    private: String,
+    /// Read only from our own table: another service's key pair is trusted by its public half.
+    #[serde(default)]
+    private: Option<String>,
 }
 
 impl Credentials {
@@ -65,9 +67,14 @@ impl Credentials {
             verifier.trust(service.clone(), public, None);
         }
         let signer = match self.signing.get(scholarship::NAME) {
-            Some(own) => Some(Arc::new(
-                Signer::from_base64(&own.keyid, &own.private).map_err(|e| e.to_string())?,
+            Some(Keys {
+                keyid,
+                private: Some(private),
+                ..
+            }) => Some(Arc::new(
+                Signer::from_base64(keyid, private).map_err(|e| e.to_string())?,
             )),
+            Some(_) => return Err(format!("signing.{}: no private key", scholarship::NAME)),
             None => None,
         };
         Ok(Signing {
