@@ -236,24 +236,46 @@ fn a_byzantine_ta_pool_cannot_invent_or_alter_hires() {
     }
 }
 
+/// A students-office alone, trusting the keys of `credentials_with_keys`; its folders
+/// live as long as it does.
+struct SigningOffice {
+    process: Concord,
+    credentials: Credentials,
+    port: u16,
+    _folders: [tempfile::TempDir; 2],
+}
+
+impl SigningOffice {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = credentials_with_keys(dir.path());
+        let data = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let process = Concord::serve(
+            OFFICE,
+            port,
+            data.path(),
+            &[
+                "--no-links".to_owned(),
+                "--credentials".to_owned(),
+                credentials.path.display().to_string(),
+            ],
+        );
+        SigningOffice {
+            process,
+            credentials,
+            port,
+            _folders: [dir, data],
+        }
+    }
+}
+
 #[test]
 fn put_events_refuses_forgeries_and_squatters_and_lets_the_operator_repair() {
-    let dir = tempfile::tempdir().unwrap();
-    let credentials = credentials_with_keys(dir.path());
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let process = Concord::serve(
-        OFFICE,
-        port,
-        data.path(),
-        &[
-            "--no-links".to_owned(),
-            "--credentials".to_owned(),
-            credentials.path.display().to_string(),
-        ],
-    );
+    let office = SigningOffice::start();
+    let (credentials, port, process) = (&office.credentials, office.port, &office.process);
     let operator = process.node();
-    let se = as_peer(port, &credentials, SE);
+    let se = as_peer(port, credentials, SE);
     let grade = |id: &str, student: &str| graded(id, SE, student, "mod", 1.3, &at(10));
     let genuine = sign(&grade("g-1", "s-1"), &signer(SE));
 
@@ -321,20 +343,8 @@ fn an_independent_python_implementation_agrees_in_both_directions() {
     if !python_or_skip("an_independent_python_implementation_agrees_in_both_directions") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let credentials = credentials_with_keys(dir.path());
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let process = Concord::serve(
-        OFFICE,
-        port,
-        data.path(),
-        &[
-            "--no-links".to_owned(),
-            "--credentials".to_owned(),
-            credentials.path.display().to_string(),
-        ],
-    );
+    let office = SigningOffice::start();
+    let (credentials, port, process) = (&office.credentials, office.port, &office.process);
     let operator = process.node();
     operator.post_ok(
         "/api/students",
@@ -377,7 +387,7 @@ fn an_independent_python_implementation_agrees_in_both_directions() {
     let se = signer(SE);
     let batch = json!([graded("py-1", SE, "s-1", "mod", 1.7, &at(20))]).to_string();
     let signed = python(&["sign", se.keyid(), &se.private_base64()], &batch);
-    let se_peer = as_peer(port, &credentials, SE);
+    let se_peer = as_peer(port, credentials, SE);
     let json_body = [("Content-Type", "application/json")];
     let response = se_peer.send("POST", "/api/events", &json_body, signed.as_bytes());
     assert_eq!(response.status, 200, "{}", response.text());

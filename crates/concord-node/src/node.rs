@@ -8,8 +8,7 @@ use std::time::Duration;
 use std::future::Future;
 use std::pin::Pin;
 
-use concord_core::host::HostError;
-use concord_core::host::{Host, DEFAULT_QUEUE_CAPACITY};
+use concord_core::host::{Host, HostError, DEFAULT_QUEUE_CAPACITY};
 use concord_core::runtime::SystemEnv;
 use concord_core::service::Handler;
 use concord_core::sign::Signing;
