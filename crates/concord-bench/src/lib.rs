@@ -279,6 +279,11 @@ const JSON_NAMES: &[(&str, &str, Option<&str>)] = &[
     ("sync_catch_up", sync::CATCH_UP, Some(BATCHED_RAW)),
     ("push_latency", sync::PUSH_LATENCY, None),
     ("http_commands", sync::HTTP_COMMANDS, Some(WRITERS)),
+    (
+        "http_commands_signed",
+        sync::HTTP_COMMANDS_SIGNED,
+        Some(sync::HTTP_COMMANDS),
+    ),
 ];
 
 impl fmt::Display for Report {
@@ -542,6 +547,8 @@ mod tests {
             sync::PULL_SIGNED,
             sync::CATCH_UP,
             sync::PUSH_LATENCY,
+            sync::HTTP_COMMANDS,
+            sync::HTTP_COMMANDS_SIGNED,
         ] {
             let line = report
                 .line(name)

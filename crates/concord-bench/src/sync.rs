@@ -35,6 +35,7 @@ pub const SIGNED_SHARE: f64 = 0.7;
 pub const CATCH_UP: &str = "sync: catch-up after an outage";
 pub const PUSH_LATENCY: &str = "sync: push, ack → durable at peer";
 pub const HTTP_COMMANDS: &str = "commands over HTTP, concurrent clients";
+pub const HTTP_COMMANDS_SIGNED: &str = "commands over HTTP, each event signed";
 
 pub const PULL_TARGET: f64 = 150_000.0;
 /// A million events within 8 s.
@@ -158,26 +159,43 @@ pub fn run(options: &Options, dir: &std::path::Path) -> Vec<Line> {
         )),
         rt.block_on(push_latency(options.latency_events, &dir.join("latency"))),
         rt.block_on(http_commands(
+            HTTP_COMMANDS,
             options.http_commands,
             options.http_clients,
             &dir.join("commands"),
+            false,
+        )),
+        rt.block_on(http_commands(
+            HTTP_COMMANDS_SIGNED,
+            options.http_commands,
+            options.http_clients,
+            &dir.join("commands-signed"),
+            true,
         )),
     ]
 }
 
 /// Durable commands over HTTP: `clients` concurrent clients, each waiting for its answer
-/// before sending the next, every answer given after the event's commit.
-async fn http_commands(commands: usize, clients: usize, dir: &std::path::Path) -> Line {
+/// before sending the next, every answer given after the event's commit; with `signed`, the
+/// service signs each event it raises (on its writer thread, as a deployment does).
+async fn http_commands(
+    name: &'static str,
+    commands: usize,
+    clients: usize,
+    dir: &std::path::Path,
+    signed: bool,
+) -> Line {
     std::fs::create_dir_all(dir).expect("a benchmark folder");
     let store = Arc::new(SqliteStore::open(dir.join("commands.db")).expect("open"));
-    let service = start(
-        PRODUCER,
-        "nobody",
-        Arc::clone(&store),
-        Vec::new(),
-        Signing::default(),
-    )
-    .await;
+    let signing = if signed {
+        Signing {
+            signer: Some(signing().0),
+            verifier: Arc::default(),
+        }
+    } else {
+        Signing::default()
+    };
+    let service = start(PRODUCER, "nobody", Arc::clone(&store), Vec::new(), signing).await;
     let url = format!("{}/api/counters", service.url());
     let clients = clients.max(1);
     let per_client = commands.div_ceil(clients);
@@ -213,13 +231,19 @@ async fn http_commands(commands: usize, clients: usize, dir: &std::path::Path) -
     }
     let elapsed = started.elapsed();
     service.stop().await;
+    let first = store
+        .read(&ReadQuery::after(0, 1))
+        .expect("read the first event");
+    let carries_signature = first.events.first().is_some_and(|stored| {
+        stored
+            .event
+            .extensions
+            .contains_key(concord_core::sign::DSSEMATERIAL)
+    });
+    assert_eq!(carries_signature, signed, "the service signs as configured");
     let done = clients * per_client - failed;
-    let mut line = Line::new(
-        HTTP_COMMANDS,
-        done as u64,
-        elapsed,
-        Some(HTTP_COMMANDS_TARGET),
-    );
+    let target = (!signed).then_some(HTTP_COMMANDS_TARGET);
+    let mut line = Line::new(name, done as u64, elapsed, target);
     line.note = format!("{clients} clients, one command at a time each, durable before the answer");
     if failed > 0 {
         line.note.push_str(&format!("; {failed} failed"));

@@ -22,10 +22,10 @@ use crate::event::{CloudEvent, Limits, StoredEvent};
 use crate::model::Model;
 use crate::runtime::{
     Command, CommandError, Env, External, PutReport, Refusal, Reply, Request, ServiceCore,
-    SharedCatalogue,
+    SharedCatalogue, Verified,
 };
 use crate::sign::Verifier;
-use crate::store::{EventStore, StoreError};
+use crate::store::{EventStore, LinkUpdate, StoreError};
 
 /// How many requests one group commit takes at most.
 const MAX_BATCH_REQUESTS: usize = 1024;
@@ -181,6 +181,41 @@ impl<M: Model> Host<M> {
             }
         } else {
             external.decode_with(&*self.shared.catalogue, &self.shared.verifier)
+        };
+        let reply = self.submit(Request::External(incoming))?.await;
+        Self::external_reply(reply)
+    }
+
+    /// Checks the signatures of a link's next page ([`Verified`]) on the blocking pool, while
+    /// the writer may be committing the page before it.
+    pub async fn verify_page(&self, events: Vec<CloudEvent>) -> Result<Verified, HostError> {
+        let verifier = Arc::clone(&self.shared.verifier);
+        if verifier.is_empty() || events.is_empty() {
+            return Ok(Verified::link_page(&verifier, events));
+        }
+        match tokio::task::spawn_blocking(move || Verified::link_page(&verifier, events)).await {
+            Ok(verified) => Ok(verified),
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(HostError::Stopped),
+        }
+    }
+
+    /// [`Host::take`] of a link's page checked ahead with [`Host::verify_page`], with the
+    /// link's update.
+    pub async fn take_verified(
+        &self,
+        page: Verified,
+        link: LinkUpdate,
+    ) -> Result<PutReport, HostError> {
+        let incoming = if page.events().len() >= HEAVY_BATCH {
+            let catalogue = Arc::clone(&self.shared.catalogue);
+            match tokio::task::spawn_blocking(move || page.decode(&*catalogue, link)).await {
+                Ok(incoming) => incoming,
+                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                Err(_) => return Err(HostError::Stopped),
+            }
+        } else {
+            page.decode(&*self.shared.catalogue, link)
         };
         let reply = self.submit(Request::External(incoming))?.await;
         Self::external_reply(reply)

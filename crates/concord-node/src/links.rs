@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use concord_core::event::{CloudEvent, Limits, Timestamp};
 use concord_core::host::{Host, HostError};
-use concord_core::runtime::{External, Intake};
+use concord_core::runtime::{External, Intake, Verified};
 use concord_core::store::{LinkUpdate, StoreError};
 use concord_core::Model;
 use concord_http::{
@@ -74,8 +74,8 @@ impl Machine {
 }
 
 /// A pull link's page fetched ahead, while the page before it committed: the request it
-/// answers, and the answer.
-type Prefetched = (PageRequest, Result<Page, TransportError>);
+/// answers, and the answer — its events taken out and their signatures already checked.
+type Prefetched = (PageRequest, Result<(Page, Verified), TransportError>);
 
 struct Link {
     spec: LinkSpec,
@@ -223,9 +223,10 @@ impl<M: Model> Links<M> {
             .take()
             .filter(|(asked, _)| *asked == query);
         let limits = self.host.limits();
-        let fetched = match ahead {
-            Some((_, page)) => page,
-            None => self.transport.fetch(&link.spec, &query, limits).await,
+        let (fetched, verified) = match ahead {
+            Some((_, Ok((page, verified)))) => (Ok(page), Some(verified)),
+            Some((_, Err(error))) => (Err(error), None),
+            None => (self.transport.fetch(&link.spec, &query, limits).await, None),
         };
         let (step, next) = match &mut *link.machine() {
             Machine::Pull(pull) => {
@@ -236,13 +237,26 @@ impl<M: Model> Links<M> {
         };
         if let Some(step) = step {
             let position = step.link.cursor.as_ref().map_or(0, |c| c.position);
-            let kinds = concord_http::metrics::event_kinds(&step.events);
-            let apply = self.host.take(External::from_link(step.events, step.link));
+            // A page fetched ahead went through the link without its events (checked
+            // meanwhile); they join its update again here.
+            let kinds = match &verified {
+                Some(page) => concord_http::metrics::event_kinds(page.events()),
+                None => concord_http::metrics::event_kinds(&step.events),
+            };
+            let apply = async {
+                match verified {
+                    Some(page) => self.host.take_verified(page, step.link).await,
+                    None => {
+                        let external = External::from_link(step.events, step.link);
+                        self.host.take(external).await
+                    }
+                }
+            };
             let (applied, ahead) = match next.filter(|_| self.transport.pipelines(&link.spec)) {
                 Some(next) => {
-                    let fetch = self.transport.fetch(&link.spec, &next, limits);
+                    let fetch = self.fetch_ahead(&link.spec, &next, limits);
                     let (applied, page) = tokio::join!(apply, fetch);
-                    (applied, Some((next, page)))
+                    (applied, page.map(|page| (next, page)))
                 }
                 None => (apply.await, None),
             };
@@ -261,6 +275,23 @@ impl<M: Model> Links<M> {
         }
         self.log_outcome(link);
         true
+    }
+
+    /// Fetches the page `next` and checks its signatures, while the page before it commits.
+    /// `None` if the host stopped meanwhile (the round's commit fails with it too).
+    async fn fetch_ahead(
+        &self,
+        spec: &LinkSpec,
+        next: &PageRequest,
+        limits: &Limits,
+    ) -> Option<Result<(Page, Verified), TransportError>> {
+        let mut page = match self.transport.fetch(spec, next, limits).await {
+            Ok(page) => page,
+            Err(error) => return Some(Err(error)),
+        };
+        let events = std::mem::take(&mut page.events);
+        let verified = self.host.verify_page(events).await.ok()?;
+        Some(Ok((page, verified)))
     }
 
     async fn push_round(&self, link: &Arc<Link>) -> bool {

@@ -178,29 +178,8 @@ impl External {
         verifier: &Verifier,
     ) -> Incoming<E> {
         let verdicts = verify_all(verifier, &self.events, self.by_operator);
-        let arrivals = self
-            .events
-            .into_iter()
-            .zip(verdicts)
-            .map(|(mut event, verdict)| {
-                let decoded = match verdict {
-                    Err(error) => Decoded::Refused(error.to_event_error()),
-                    Ok(verdict) => {
-                        if matches!(verdict, Verdict::Signed { .. }) {
-                            keep_verified(&mut event);
-                        }
-                        match catalogue.decode(&event) {
-                            None => Decoded::Unknown,
-                            Some(Ok(decoded)) => Decoded::Event(decoded),
-                            Some(Err(error)) => Decoded::Malformed(error),
-                        }
-                    }
-                };
-                Arrival { event, decoded }
-            })
-            .collect();
         Incoming {
-            arrivals,
+            arrivals: arrivals(self.events, verdicts, catalogue),
             intake: self.intake,
             link: self.link,
             retrying: self.retrying,
@@ -208,23 +187,86 @@ impl External {
     }
 }
 
+/// A link's page whose signatures are already checked: a link checks its next page while the
+/// page before it commits, so the checks (the bulk of taking in a signed page) overlap the
+/// writer's work instead of preceding it. The events and their verdicts travel together, so
+/// a verdict is never applied to another event.
+#[derive(Debug)]
+pub struct Verified {
+    events: Vec<CloudEvent>,
+    verdicts: Vec<Result<Verdict, crate::sign::SignError>>,
+}
+
+impl Verified {
+    /// Checks a link's `events` with `verifier` (as a peer delivers them: never as the
+    /// operator).
+    pub fn link_page(verifier: &Verifier, events: Vec<CloudEvent>) -> Self {
+        let verdicts = verify_all(verifier, &events, false);
+        Verified { events, verdicts }
+    }
+
+    pub fn events(&self) -> &[CloudEvent] {
+        &self.events
+    }
+
+    /// The page with `link`'s update, decoded with `catalogue`, as
+    /// [`External::from_link`]`(events, link)` decodes.
+    pub fn decode<E: Send + Sync + 'static>(
+        self,
+        catalogue: &dyn Catalogue<Event = E>,
+        link: LinkUpdate,
+    ) -> Incoming<E> {
+        Incoming {
+            arrivals: arrivals(self.events, self.verdicts, catalogue),
+            intake: Intake::EachEvent,
+            link: Some(link),
+            retrying: false,
+        }
+    }
+}
+
+/// Each event with what the catalogue made of it, given its signature's verdict.
+fn arrivals<E: Send + Sync + 'static>(
+    events: Vec<CloudEvent>,
+    verdicts: Vec<Result<Verdict, crate::sign::SignError>>,
+    catalogue: &dyn Catalogue<Event = E>,
+) -> Vec<Arrival<E>> {
+    events
+        .into_iter()
+        .zip(verdicts)
+        .map(|(mut event, verdict)| {
+            let decoded = match verdict {
+                Err(error) => Decoded::Refused(error.to_event_error()),
+                Ok(verdict) => {
+                    if matches!(verdict, Verdict::Signed { .. }) {
+                        keep_verified(&mut event);
+                    }
+                    match catalogue.decode(&event) {
+                        None => Decoded::Unknown,
+                        Some(Ok(decoded)) => Decoded::Event(decoded),
+                        Some(Err(error)) => Decoded::Malformed(error),
+                    }
+                }
+            };
+            Arrival { event, decoded }
+        })
+        .collect()
+}
+
 /// A page at least this long is verified on two threads (see [`verify_all`]).
 const SPLIT_VERIFY_MIN: usize = 256;
 
-/// Each event's verdict, in order. An Ed25519 check costs tens of microseconds, the bulk of
-/// taking in a signed page, so a long page is split in two: the caller verifies one half
-/// while a scoped thread verifies the other (the writer mostly waits for the disk meanwhile).
-/// Verifying is pure, so the verdicts do not depend on the split.
+/// Each event's verdict, in order. Checking signatures is the bulk of taking in a signed
+/// page even in batches ([`Verifier::verify_many`]), so a long page is split in two: the
+/// caller verifies one half while a scoped thread verifies the other (the writer mostly
+/// waits for the disk meanwhile). An honest or forged signature gets the same verdict
+/// whatever the split.
 fn verify_all(
     verifier: &Verifier,
     events: &[CloudEvent],
     by_operator: bool,
 ) -> Vec<Result<Verdict, crate::sign::SignError>> {
-    let verify = |part: &[CloudEvent]| -> Vec<_> {
-        part.iter()
-            .map(|event| verifier.verify(event, by_operator))
-            .collect()
-    };
+    let verify = |part: &[CloudEvent]| verifier.verify_many(part, by_operator);
     if verifier.is_empty() || events.len() < SPLIT_VERIFY_MIN {
         return verify(events);
     }

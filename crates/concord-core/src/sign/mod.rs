@@ -250,6 +250,89 @@ mod tests {
         );
     }
 
+    /// Every kind of verdict, several times over, in one page.
+    fn mixed_page() -> Vec<CloudEvent> {
+        let retiring = at_noon();
+        (0..3 * keys::BATCH + 17)
+            .map(|i| {
+                let mut e = hire("se-group");
+                e.id = format!("h-{i}").into();
+                signer("se-group", 1).sign(&mut e);
+                match i % 9 {
+                    1 => Signer::from_seed("se-group/v1", [9; 32]).sign(&mut e),
+                    2 => e.id = format!("{}x", e.id).into(),
+                    3 => signer("ta-pool", 1).sign(&mut e),
+                    4 => {
+                        e.extensions.remove(DSSEMATERIAL);
+                    }
+                    5 => {
+                        // Two signatures by trusted keys: a bad one first, then a good one.
+                        let good =
+                            Envelope::from_attribute(e.extensions[DSSEMATERIAL].as_str().unwrap())
+                                .unwrap();
+                        let mut forged = e.clone();
+                        Signer::from_seed("se-group/v2", [8; 32]).sign(&mut forged);
+                        let mut both = Envelope::from_attribute(
+                            forged.extensions[DSSEMATERIAL].as_str().unwrap(),
+                        )
+                        .unwrap();
+                        both.signatures.extend(good.signatures);
+                        e.extensions
+                            .insert(DSSEMATERIAL.into(), Value::String(both.to_attribute()));
+                    }
+                    6 => {
+                        e.time = retiring;
+                        signer("se-group", 1).sign(&mut e);
+                    }
+                    _ => {}
+                }
+                e
+            })
+            .collect()
+    }
+
+    fn at_noon() -> Timestamp {
+        Timestamp::parse("2026-11-26T12:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn a_page_verified_in_batches_gets_each_event_its_own_verdict() {
+        let mut v = Verifier::new();
+        v.trust("se-group", signer("se-group", 1).public(), Some(at_noon()));
+        v.trust("se-group", signer("se-group", 2).public(), None);
+        let page = mixed_page();
+        let one_by_one: Vec<_> = page.iter().map(|e| v.verify(e, false)).collect();
+        assert_eq!(v.verify_many(&page, false), one_by_one);
+        let kinds = |i: usize| match i % 9 {
+            1 => "bad",
+            2 => "modified",
+            3 => "unknown key",
+            4 => "unsigned",
+            6 => "retired",
+            _ => "ok",
+        };
+        for (i, verdict) in one_by_one.iter().enumerate() {
+            match (kinds(i), verdict) {
+                ("ok", Ok(Verdict::Signed { keyid })) => assert_eq!(keyid, "se-group/v1"),
+                ("bad", Err(SignError::BadSignature))
+                | ("modified", Err(SignError::Modified))
+                | ("unknown key", Err(SignError::UnknownKey { .. }))
+                | ("unsigned", Err(SignError::Unsigned { .. }))
+                | ("retired", Err(SignError::Retired { .. })) => {}
+                (kind, verdict) => panic!("{i} ({kind}): {verdict:?}"),
+            }
+        }
+        // Without a culprit the page passes in whole batches, and with one it is found.
+        let honest: Vec<_> = page.iter().step_by(9).cloned().collect();
+        assert!(v.verify_many(&honest, false).iter().all(Result::is_ok));
+        let mut one_forged = honest.clone();
+        let last = one_forged.len() - 1;
+        Signer::from_seed("se-group/v1", [9; 32]).sign(&mut one_forged[last]);
+        let verdicts = v.verify_many(&one_forged, false);
+        assert_eq!(verdicts[last], Err(SignError::BadSignature));
+        assert!(verdicts[..last].iter().all(Result::is_ok));
+    }
+
     #[test]
     fn keys_read_from_base64_and_never_print_the_private_key() {
         let s = signer("se-group", 1);
