@@ -73,9 +73,7 @@ pub use gui::Gui;
 pub use inbound::Inbound;
 pub use metrics::Metrics;
 pub use server::{serve_with, ServeOptions, ServerLimits, ServerTls, TlsError};
-pub use start::{
-    start_service, start_service_signing, start_service_with_queue, RunningService, StartError,
-};
+pub use start::{start_service, RunningService, StartError, StartOptions};
 pub use sync::{
     LinkRun, Repair, RepairFuture, SyncControl, SyncError, SyncFuture, SyncRun, SyncStatus,
 };

@@ -84,52 +84,48 @@ impl<M: Model> RunningService<M> {
     }
 }
 
+/// What configuration may change of how a service starts; the default is the spec's own
+/// acceptance, the default intake limits and writer queue, and no signing.
+#[derive(Clone, Debug)]
+pub struct StartOptions {
+    /// Overrides the spec's default acceptance policy.
+    pub acceptance: Option<AcceptancePolicy>,
+    /// What the service accepts at intake (event size, depth, id length, clock skew).
+    pub limits: Limits,
+    /// Requests that may wait for the writer; more are refused at once (503 with
+    /// `Retry-After`).
+    pub writer_queue: usize,
+    /// The key the service signs what it raises with, and the keys it checks what it takes
+    /// in against (see `concord_core::sign`).
+    pub signing: Signing,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        StartOptions {
+            acceptance: None,
+            limits: Limits::default(),
+            writer_queue: DEFAULT_QUEUE_CAPACITY,
+            signing: Signing::default(),
+        }
+    }
+}
+
 /// Opens and starts the service `spec` on `store`: replays the store into the model (this
 /// blocks; call it before serving or from a blocking context) and starts the writer thread.
-/// Its router admits nobody until [`RunningService::set_auth`] names the principals. `acceptance` overrides the spec's default policy and `limits` are the intake
-/// limits (both from configuration).
+/// Its router admits nobody until [`RunningService::set_auth`] names the principals.
 pub fn start_service<S: ServiceSpec>(
     spec: &S,
     store: Arc<dyn EventStore>,
-    acceptance: Option<AcceptancePolicy>,
-    limits: Limits,
     env: Box<dyn Env>,
+    options: StartOptions,
 ) -> Result<RunningService<S::Model>, StartError> {
-    start_service_with_queue(spec, store, acceptance, limits, env, DEFAULT_QUEUE_CAPACITY)
-}
-
-/// [`start_service`] with room for `queue_capacity` requests waiting for the writer; more are
-/// refused at once (503 with `Retry-After`).
-pub fn start_service_with_queue<S: ServiceSpec>(
-    spec: &S,
-    store: Arc<dyn EventStore>,
-    acceptance: Option<AcceptancePolicy>,
-    limits: Limits,
-    env: Box<dyn Env>,
-    queue_capacity: usize,
-) -> Result<RunningService<S::Model>, StartError> {
-    start_service_signing(
-        spec,
-        store,
+    let StartOptions {
         acceptance,
         limits,
-        env,
-        queue_capacity,
-        Signing::default(),
-    )
-}
-
-/// [`start_service_with_queue`] for a service that signs the events it raises and checks
-/// the signatures of what it takes in as `signing` says (see `concord_core::sign`).
-pub fn start_service_signing<S: ServiceSpec>(
-    spec: &S,
-    store: Arc<dyn EventStore>,
-    acceptance: Option<AcceptancePolicy>,
-    limits: Limits,
-    env: Box<dyn Env>,
-    queue_capacity: usize,
-    signing: Signing,
-) -> Result<RunningService<S::Model>, StartError> {
+        writer_queue,
+        signing,
+    } = options;
     let name = spec.name().to_owned();
     let api = spec.api();
     crate::api::check_api(&api).map_err(StartError::Api)?;
@@ -151,7 +147,7 @@ pub fn start_service_signing<S: ServiceSpec>(
         .with_limits(limits)
         .with_signing(signing);
     let events = store.count()?;
-    let host = Host::start_with_queue(core, Arc::clone(&store), env, queue_capacity)?;
+    let host = Host::start_with_queue(core, Arc::clone(&store), env, writer_queue)?;
     {
         let host = host.clone();
         let _ = host_slot.set(Box::new(move || host.queued()));

@@ -15,7 +15,8 @@ use concord_core::sign::Signing;
 use concord_core::{AcceptancePolicy, Api, EventStore, Limits, Model, ServiceSpec, StoredEvent};
 use concord_http::auth::AllowedHosts;
 use concord_http::{
-    start_service_signing, AuthConfig, Gui, ServeOptions, ServerLimits, ServerTls, SyncControl,
+    start_service, AuthConfig, Gui, ServeOptions, ServerLimits, ServerTls, StartOptions,
+    SyncControl,
 };
 use concord_sync::{LinkSpec, TransportKind};
 use serde_json::Value;
@@ -142,13 +143,14 @@ pub async fn start<S: ServiceSpec>(
         transport.check_link(link)?;
     }
     let name = spec.name().to_owned();
-    let acceptance = options.acceptance.clone();
-    let limits = options.limits;
-    let queue = options.writer_queue;
-    let signing = options.signing.clone();
+    let start = StartOptions {
+        acceptance: options.acceptance.clone(),
+        limits: options.limits,
+        writer_queue: options.writer_queue,
+        signing: options.signing.clone(),
+    };
     let started = tokio::task::spawn_blocking(move || {
-        let env = Box::new(SystemEnv::default());
-        start_service_signing(&spec, store, acceptance, limits, env, queue, signing)
+        start_service(&spec, store, Box::new(SystemEnv::default()), start)
     })
     .await
     .map_err(|e| NodeError::Start(format!("{name}: start-up panicked: {e}")))?

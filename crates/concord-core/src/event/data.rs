@@ -43,6 +43,16 @@ impl EventData {
         Ok(Self::trusted(text))
     }
 
+    /// Data as a store keeps it: it passed [`EventData::from_text`] when it was stored, so
+    /// only its first character is checked here.
+    pub(crate) fn stored(text: impl Into<Box<str>>) -> Result<Self, DataError> {
+        let text = text.into();
+        if !text.trim_start().starts_with('{') {
+            return Err(DataError::NotAnObject);
+        }
+        Ok(Self::trusted(text))
+    }
+
     /// Data from text already known to be a JSON object (it passed [`EventData::from_text`]
     /// earlier, e.g. when it was stored).
     pub(crate) fn trusted(text: Box<str>) -> Self {

@@ -719,9 +719,8 @@ async fn cookies_are_secure_when_configured_and_named_per_service() {
     let running = concord_http::start_service(
         &notes_spec(),
         store,
-        None,
-        Default::default(),
         Box::new(concord_core::runtime::SystemEnv::default()),
+        Default::default(),
     )
     .unwrap();
     let config = concord_http::AuthConfig {

@@ -77,9 +77,8 @@ impl Service {
         let running = concord_http::start_service(
             &notes_spec(),
             Arc::clone(&store) as Arc<dyn EventStore>,
-            None,
-            Default::default(),
             Box::new(env),
+            Default::default(),
         )
         .unwrap();
         let mut service = Service::of(running);

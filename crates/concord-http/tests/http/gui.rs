@@ -338,9 +338,8 @@ fn with_link(gui: Gui, stopped: bool) -> Service {
     let mut running = start_service(
         &notes_spec(),
         store,
-        None,
-        Default::default(),
         Box::new(SystemEnv::default()),
+        Default::default(),
     )
     .unwrap();
     running.attach_sync(Arc::new(OneLink { stopped }));

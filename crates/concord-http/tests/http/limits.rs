@@ -53,9 +53,8 @@ impl Served {
         let mut running = start_service(
             &notes_spec(),
             Arc::clone(&store) as Arc<dyn EventStore>,
-            None,
-            Default::default(),
             Box::new(SystemEnv::default()),
+            Default::default(),
         )
         .unwrap();
         running.attach_sync(Arc::new(SlowLinks { delay: slow }));
@@ -512,13 +511,14 @@ async fn shutdown_closes_idle_connections_and_finishes_busy_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_writer_queue_answers_503_with_retry_after() {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
-    let mut running = concord_http::start_service_with_queue(
+    let mut running = concord_http::start_service(
         &notes_spec(),
         Arc::clone(&store),
-        None,
-        Default::default(),
         Box::new(SystemEnv::default()),
-        3,
+        concord_http::StartOptions {
+            writer_queue: 3,
+            ..Default::default()
+        },
     )
     .unwrap();
     running.set_auth(&crate::common::auth_config()).unwrap();

@@ -52,9 +52,8 @@ async fn serves_and_shuts_down_gracefully() {
     let mut running = start_service(
         &notes_spec(),
         Arc::new(MemoryStore::new()),
-        None,
-        Default::default(),
         Box::new(SystemEnv::default()),
+        Default::default(),
     )
     .unwrap();
     running.attach_sync(Arc::new(SlowLinks {

@@ -7,8 +7,8 @@ use concord_core::store::MemoryStore;
 use concord_core::StoreError;
 use concord_core::{AcceptancePolicy, AcceptanceRule, EventStore};
 use concord_http::{
-    start_service, LinkRun, Repair, RepairFuture, SyncControl, SyncError, SyncFuture, SyncRun,
-    SyncStatus,
+    start_service, LinkRun, Repair, RepairFuture, StartOptions, SyncControl, SyncError, SyncFuture,
+    SyncRun, SyncStatus,
 };
 use concord_sync::{Direction, LinkSpec, LinkState, LinkStatus};
 use serde_json::{json, Value};
@@ -115,9 +115,8 @@ async fn sync_asks_the_attached_links() {
     let mut running = start_service(
         &notes_spec(),
         store,
-        None,
-        Default::default(),
         Box::new(SystemEnv::default()),
+        Default::default(),
     )
     .unwrap();
     running.attach_sync(Arc::new(FakeLinks));
@@ -167,9 +166,8 @@ async fn start_service_replays_the_store_and_honours_an_acceptance_override() {
         let first = start_service(
             &notes_spec(),
             Arc::clone(&store),
-            None,
-            Default::default(),
             Box::new(SystemEnv::default()),
+            Default::default(),
         )
         .unwrap();
         first
@@ -189,9 +187,11 @@ async fn start_service_replays_the_store_and_honours_an_acceptance_override() {
     let running = start_service(
         &notes_spec(),
         Arc::clone(&store),
-        Some(only_strangers),
-        Default::default(),
         Box::new(SystemEnv::default()),
+        StartOptions {
+            acceptance: Some(only_strangers),
+            ..Default::default()
+        },
     )
     .unwrap();
     assert_eq!(running.name, "notes");
