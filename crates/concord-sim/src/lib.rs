@@ -16,7 +16,8 @@
 //! - [`network`]: messages in flight and the faults applied to them.
 //! - [`world`]: the simulation loop ([`simulate`]), nodes, links, crashes, partitions.
 //! - [`check`]: invariants every scenario must keep: partial synchronisation, no lost
-//!   acknowledgement, exact deduplication, live state equal to replayed state.
+//!   acknowledgement, exact deduplication, live state equal to replayed state, links that
+//!   skipped nothing.
 
 pub mod check;
 pub mod network;

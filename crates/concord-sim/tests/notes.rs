@@ -64,6 +64,9 @@ impl<M: Model<Event = NoteEvent>> ServiceSpec for NoteService<M> {
         if self.name.starts_with("writer") {
             return AcceptancePolicy::default(); // writers only write
         }
+        if self.name == "archive" {
+            return AcceptancePolicy::new(vec![AcceptanceRule::new("writer-1", "noteWritten")]);
+        }
         AcceptancePolicy::new(vec![
             AcceptanceRule::new("writer-1", "noteWritten"),
             AcceptanceRule::new("writer-2", "noteWritten"),
@@ -265,7 +268,12 @@ fn a_push_link_that_skips_ahead_when_a_save_fails_is_caught() {
         simulate(config, &mut NotesScenario { broken_hub: false }).err()
     });
     let report = caught.expect("100 seeds never caught a push link skipping ahead");
-    assert!(report.contains("archive"), "{report}");
+    // Caught although the archive's notes may agree with the writer's in the end: what it
+    // skipped was often overwritten later.
+    assert!(
+        report.contains("skipped") && report.contains("archive"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -452,6 +452,9 @@ impl PushLink {
         }
         match ahead {
             Some(next) => {
+                // A success like any other (failures forgiven), but the link stays busy.
+                self.schedule.succeeded(now, true, self.spec.interval_ms);
+                self.schedule.begin();
                 self.round = Some(next);
                 self.next_step(now)
             }
