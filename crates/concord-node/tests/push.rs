@@ -65,7 +65,10 @@ async fn a_failed_save_while_a_page_is_ahead_skips_nothing() {
     let first = writer(Arc::clone(&log), None).await;
     for n in 0..NOTES {
         first
-            .command("/api/notes", json!({"noteId": format!("n{n}"), "text": "a note"}))
+            .command(
+                "/api/notes",
+                json!({"noteId": format!("n{n}"), "text": "a note"}),
+            )
             .await
             .unwrap();
     }

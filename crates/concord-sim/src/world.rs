@@ -644,8 +644,8 @@ impl World {
         }
     }
 
-    /// Sends a request of `link` (a round's, or with `ahead` a page fetched ahead) and
-    /// remembers it; a push link's request keeps the batch lent out.
+    /// Sends the request of a round of `link` and remembers it; a push link's keeps the
+    /// batch it lent out until the answer comes.
     fn send_round(
         &mut self,
         node: usize,
@@ -656,6 +656,8 @@ impl World {
         self.send_request(node, link, lent, None, payload);
     }
 
+    /// [`World::send_round`], or with `ahead` the request of a page fetched ahead (not a
+    /// round of the link's until it asks for that page).
     fn send_request(
         &mut self,
         node: usize,

@@ -128,8 +128,8 @@ pub struct PushLink {
     status: LinkStatus,
     round: Option<Round>,
     /// The next page's round, begun while `round`'s save is out; its own save waits for that
-    /// one to be reported.
-    ahead: Option<Round>,
+    /// one to be reported. Boxed: most links never go ahead.
+    ahead: Option<Box<Round>>,
     /// Why the round ahead failed: the link backs off once the save before it is reported,
     /// not earlier, so that save's outcome is still counted.
     ahead_failed: Option<String>,
@@ -255,7 +255,7 @@ impl PushLink {
         if page.up_to <= after {
             return Ok(PushStep::Idle);
         }
-        self.ahead = Some(page.into_round());
+        self.ahead = Some(Box::new(page.into_round()));
         Ok(self.next_step(now))
     }
 
@@ -299,7 +299,7 @@ impl PushLink {
         // The round that hands out deliveries now: the one ahead while there is one.
         let Some(round) = self
             .ahead
-            .as_mut()
+            .as_deref_mut()
             .or(self.round.as_mut())
             .filter(|r| r.out)
         else {
@@ -374,7 +374,7 @@ impl PushLink {
     /// The next batch to deliver, or the update to save once nothing is left.
     fn next_step(&mut self, now: Timestamp) -> PushStep {
         let is_ahead = self.ahead.is_some();
-        let Some(round) = self.ahead.as_mut().or(self.round.as_mut()) else {
+        let Some(round) = self.ahead.as_deref_mut().or(self.round.as_mut()) else {
             return PushStep::Idle;
         };
         if round.out || round.saving {
@@ -455,7 +455,7 @@ impl PushLink {
                 // A success like any other (failures forgiven), but the link stays busy.
                 self.schedule.succeeded(now, true, self.spec.interval_ms);
                 self.schedule.begin();
-                self.round = Some(next);
+                self.round = Some(*next);
                 self.next_step(now)
             }
             None => {
