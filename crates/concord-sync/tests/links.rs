@@ -781,3 +781,36 @@ fn a_receiver_replaced_while_a_page_is_ahead_stops_the_link_once_the_save_is_cou
     group.apply(vec![], link.reset(now()));
     assert_eq!(deliver(link.start(now(), &group.store).unwrap()).len(), 2);
 }
+
+#[test]
+fn a_page_ahead_that_does_not_arrive_lets_the_save_before_it_count_then_backs_off() {
+    let (mut group, mut office, mut link) = pipelined(4);
+    let first = deliver(link.start(now(), &group.store).unwrap());
+    let answer = office.receive(first.events());
+    let saving = save(link.delivered(now(), first, Ok(answer)));
+    let second = deliver(link.ahead(now(), &group.store).unwrap());
+    let down = DeliveryError::Transport(TransportError::Unreachable("refused".into()));
+    assert_eq!(link.delivered(now(), second, Err(down)), PushStep::Idle);
+    assert_eq!(
+        link.status().state,
+        LinkState::Ok,
+        "nothing is decided before the save"
+    );
+    group.apply(vec![], saving);
+    assert_eq!(link.saved(now(), Ok(())), PushStep::Idle);
+    assert_eq!(link.cursor(), 2, "page one counts");
+    assert_eq!(link.status().state, LinkState::Failing);
+    assert_eq!(
+        link.start(now(), &group.store).unwrap(),
+        PushStep::Idle,
+        "backing off"
+    );
+    link.schedule().force(now());
+    let again = deliver(link.start(now(), &group.store).unwrap());
+    assert_eq!(again.len(), 2, "page two, from the stored cursor");
+    let answer = office.receive(again.events());
+    group.apply(vec![], save(link.delivered(now(), again, Ok(answer))));
+    link.saved(now(), Ok(()));
+    assert_eq!(link.cursor(), 4);
+    assert_eq!(texts(&office), ["g0", "g1", "g2", "g3"]);
+}
