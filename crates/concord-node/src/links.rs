@@ -313,29 +313,61 @@ impl<M: Model> Links<M> {
     }
 
     /// Carries out a push link's steps until the round is over: delivers each batch it asks
-    /// for, then stores what it says to store.
-    async fn drive_push(&self, link: &Link, mut step: PushStep) -> Result<(), HostError> {
+    /// for, then stores what it says to store. Over a transport that allows it, the next page
+    /// is delivered while a page's save commits, so one call may carry several pages.
+    async fn drive_push(&self, link: &Arc<Link>, mut step: PushStep) -> Result<(), HostError> {
         loop {
             step = match step {
                 PushStep::Idle => return Ok(()),
-                PushStep::Deliver(events) => {
-                    let delivered = self.transport.deliver(&link.spec, &events).await;
-                    match &mut *link.machine() {
-                        Machine::Push(push) => push.delivered(now(), delivered),
-                        Machine::Pull(_) => PushStep::Idle,
-                    }
-                }
+                PushStep::Deliver(batch) => self.deliver(link, batch).await,
                 PushStep::Save(update) => {
-                    let saved = self
-                        .host
-                        .take(External::from_link(Vec::new(), update))
-                        .await;
-                    if let Machine::Push(push) = &mut *link.machine() {
-                        push.saved(now(), saved.as_ref().map(drop));
-                    }
-                    return saved.map(drop);
+                    let save = self.host.take(External::from_link(Vec::new(), update));
+                    let saved = if self.transport.pipelines(&link.spec) {
+                        tokio::join!(save, self.deliver_ahead(link)).0
+                    } else {
+                        save.await
+                    };
+                    let next = match &mut *link.machine() {
+                        Machine::Push(push) => push.saved(now(), saved.as_ref().map(drop)),
+                        Machine::Pull(_) => PushStep::Idle,
+                    };
+                    saved?;
+                    next
                 }
             }
+        }
+    }
+
+    /// Delivers one batch and reports the answer.
+    async fn deliver(&self, link: &Link, batch: concord_sync::Batch) -> PushStep {
+        let delivered = self.transport.deliver(&link.spec, batch.events()).await;
+        match &mut *link.machine() {
+            Machine::Push(push) => push.delivered(now(), batch, delivered),
+            Machine::Pull(_) => PushStep::Idle,
+        }
+    }
+
+    /// While a push link's save commits: the next page's deliveries, as far as they go
+    /// before that page's own save, which the link hands out only once the save before it
+    /// is reported.
+    async fn deliver_ahead(&self, link: &Arc<Link>) {
+        let store = Arc::clone(self.host.store());
+        let reader = Arc::clone(link);
+        let read = tokio::task::spawn_blocking(move || match &mut *reader.machine() {
+            Machine::Push(push) => push.ahead(now(), &*store),
+            Machine::Pull(_) => Ok(PushStep::Idle),
+        })
+        .await;
+        let mut step = match read {
+            Ok(Ok(step)) => step,
+            Ok(Err(error)) => {
+                tracing::warn!(link = %link.spec.name, %error, "reading ahead in the local log failed");
+                return;
+            }
+            Err(_) => return,
+        };
+        while let PushStep::Deliver(batch) = step {
+            step = self.deliver(link, batch).await;
         }
     }
 

@@ -51,9 +51,11 @@ pub trait Transport: Send + Sync + 'static {
         Box::pin(async {})
     }
 
-    /// Whether a pull link may fetch its next page while the previous one commits. Only for
-    /// transports whose fetch has no side effect on the peer: a broker's consumer that
-    /// delivers each message once must not be read ahead of its acknowledgements.
+    /// Whether a link may run two rounds at once: a pull link fetch its next page while the
+    /// previous one commits, a push link deliver its next page while the previous one's
+    /// cursor commits. Only for transports where a round whose predecessor then fails to
+    /// commit costs nothing but a repeat: a broker's consumer that delivers each message once
+    /// must not be read ahead of its acknowledgements.
     fn pipelines(&self, link: &LinkSpec) -> bool {
         let _ = link;
         false
@@ -325,7 +327,8 @@ pub fn events_url(base: &str, query: &ReadQuery) -> String {
 }
 
 impl Transport for HttpTransport {
-    /// getEvents only reads: a page may be fetched ahead.
+    /// getEvents only reads, and putEvents takes each id once: a page may be fetched or
+    /// delivered ahead.
     fn pipelines(&self, _: &LinkSpec) -> bool {
         true
     }

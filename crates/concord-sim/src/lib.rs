@@ -5,8 +5,11 @@
 //! The network delays, reorders, duplicates and drops messages; a relay (a service whose
 //! state comes from its peers) may turn byzantine and serve forged copies of what it
 //! relays, which receivers that verify signatures must refuse; pairs of services are
-//! partitioned and healed; services crash (their memory — model, links, in-flight work — is
-//! lost, their store is kept) and restart by replaying their store. A scenario supplies the
+//! partitioned and healed; a link's commit (a pulled page applied, a pushed page's cursor
+//! saved) takes time or fails, and meanwhile the link's next page is already fetched or
+//! delivered, as a node pipelines them; services crash (their memory — model, links,
+//! in-flight work, commits not yet done — is lost, their store is kept) and restart by
+//! replaying their store. A scenario supplies the
 //! services, their links, a workload of commands and domain-level checks. At the end the
 //! simulator heals everything, lets the links quiesce and checks the invariants of
 //! [`check`]. Every run is a pure function of its seed, so a failing seed replays exactly.
@@ -16,7 +19,8 @@
 //! - [`network`]: messages in flight and the faults applied to them.
 //! - [`world`]: the simulation loop ([`simulate`]), nodes, links, crashes, partitions.
 //! - [`check`]: invariants every scenario must keep: partial synchronisation, no lost
-//!   acknowledgement, exact deduplication, live state equal to replayed state.
+//!   acknowledgement, exact deduplication, live state equal to replayed state, links that
+//!   skipped nothing.
 
 pub mod check;
 pub mod network;

@@ -32,7 +32,7 @@ pub mod status;
 
 pub use concord_core::wire::{Delivered, Page, Unreadable};
 pub use pull::{PageRequest, PullLink, PullStep};
-pub use push::{DeliveryError, PushLink, PushStep};
+pub use push::{Batch, DeliveryError, PushLink, PushStep};
 pub use scopes::read_scopes;
 pub use spec::{Direction, LinkSpec, TransportKind};
 pub use status::{LinkState, LinkStatus, Rejection, TransportError};

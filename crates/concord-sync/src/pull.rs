@@ -8,9 +8,12 @@
 //! applied come back as duplicates.
 //!
 //! Rounds may overlap by one: while a step commits, a driver may already fetch the page after
-//! it ([`PullLink::prefetch`]). The prefetched answer is handed to [`PullLink::fetched`] only
-//! once [`PullLink::start`] asks for that same page — after the commit succeeded — so
-//! cursors still commit in order, and a failed commit simply discards it.
+//! it ([`PullLink::prefetch`]), so a long catch-up waits for the network and the disk at once
+//! rather than in turn. The prefetched answer is handed to [`PullLink::fetched`] only once
+//! [`PullLink::start`] asks for that same page — after the commit succeeded — so cursors still
+//! commit in order, and a failed commit simply discards it (fetching has no effect on the
+//! peer, so nothing needs undoing). A push link overlaps its rounds likewise
+//! ([`crate::push`]).
 //!
 //! The link remembers which store its cursor belongs to. A peer whose store has another
 //! identity, or whose log ends before the cursor, was wiped, replaced or restored from a

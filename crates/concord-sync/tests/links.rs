@@ -9,7 +9,8 @@ use concord_core::runtime::{
 use concord_core::store::{EventReader, LinkCursor, LinkUpdate, MemoryStore, ReadQuery};
 use concord_core::wire::{read_report, report_json, Page, Unreadable};
 use concord_sync::{
-    Delivered, DeliveryError, LinkSpec, LinkState, PullLink, PushLink, PushStep, TransportError,
+    Batch, Delivered, DeliveryError, LinkSpec, LinkState, PullLink, PushLink, PushStep,
+    TransportError,
 };
 use concord_testkit::notes::{catalogue, NoteCatalogue, Notes, NOTE_WRITTEN};
 use serde_json::json;
@@ -67,8 +68,8 @@ impl Node {
     }
 
     /// What a putEvents call on this node answers, as the sender reads it.
-    fn receive(&mut self, events: Vec<CloudEvent>) -> Delivered {
-        let report = self.take(External::put(events));
+    fn receive(&mut self, events: &[CloudEvent]) -> Delivered {
+        let report = self.take(External::put(events.to_vec()));
         read_report(
             report_json(&report, self.store.store_id())
                 .to_string()
@@ -98,9 +99,9 @@ fn at(position: u64) -> LinkCursor {
     }
 }
 
-fn deliver(step: PushStep) -> Vec<CloudEvent> {
+fn deliver(step: PushStep) -> Batch {
     match step {
-        PushStep::Deliver(events) => events,
+        PushStep::Deliver(batch) => batch,
         other => panic!("expected a delivery, got {other:?}"),
     }
 }
@@ -372,15 +373,15 @@ fn a_push_round_delivers_own_events_and_moves_after_the_ack() {
     assert_eq!(batch.len(), 2);
     // The peer is down: nothing moves.
     let down = DeliveryError::Transport(TransportError::Unreachable("refused".into()));
-    assert_eq!(link.delivered(now(), Err(down)), PushStep::Idle);
+    assert_eq!(link.delivered(now(), batch, Err(down)), PushStep::Idle);
     assert_eq!(link.cursor(), 0);
     link.schedule().force(now());
     let batch = deliver(link.start(now(), &group.store).unwrap());
-    let delivered = office.receive(batch);
-    let update = save(link.delivered(now(), Ok(delivered)));
+    let delivered = office.receive(batch.events());
+    let update = save(link.delivered(now(), batch, Ok(delivered)));
     assert!(update.dead_letters.is_empty());
     group.apply(vec![], update);
-    link.saved(now(), Ok(()));
+    assert_eq!(link.saved(now(), Ok(())), PushStep::Idle);
     assert_eq!(link.cursor(), 2);
     let durable = group.store.link_cursor(&link.spec().name).unwrap();
     assert_eq!(durable.position, 2);
@@ -402,15 +403,15 @@ fn a_refused_event_is_kept_and_the_rest_delivered_in_the_same_round() {
     group.note("g3");
     let mut link = PushLink::new(LinkSpec::push("group", "office", "", &[]), at(0), now(), 1);
     let batch = deliver(link.start(now(), &group.store).unwrap());
-    let refused_id = batch[1].id.to_string();
+    let refused_id = batch.events()[1].id.to_string();
     let refused = DeliveryError::Refused {
         index: 1,
         reason: "bad grade".into(),
     };
-    let rest = deliver(link.delivered(now(), Err(refused)));
+    let rest = deliver(link.delivered(now(), batch, Err(refused)));
     assert_eq!(rest.len(), 2, "the others go straight back out");
-    assert!(rest.iter().all(|e| *e.id != *refused_id));
-    let update = save(link.delivered(now(), Ok(Delivered::default())));
+    assert!(rest.events().iter().all(|e| *e.id != *refused_id));
+    let update = save(link.delivered(now(), rest, Ok(Delivered::default())));
     assert_eq!(update.cursor.as_ref().unwrap().position, 3);
     assert_eq!(update.dead_letters.len(), 1);
     assert_eq!(update.dead_letters[0].id, refused_id);
@@ -443,13 +444,13 @@ fn a_batch_refused_without_an_index_is_split_until_the_culprit_is_alone() {
             PushStep::Deliver(batch) => {
                 attempts += 1;
                 // A peer that answers 413 for any batch holding the culprit.
-                let result = if batch.iter().any(|e| *e.id == *culprit) {
+                let result = if batch.events().iter().any(|e| *e.id == *culprit) {
                     Err(DeliveryError::RefusedBatch("413: too large".into()))
                 } else {
-                    delivered_ids.extend(batch.iter().map(|e| e.id.to_string()));
+                    delivered_ids.extend(batch.events().iter().map(|e| e.id.to_string()));
                     Ok(Delivered::default())
                 };
-                step = link.delivered(now(), result);
+                step = link.delivered(now(), batch, result);
             }
             PushStep::Save(update) => break update,
             PushStep::Idle => panic!("the round ended without saving"),
@@ -471,12 +472,12 @@ fn per_event_refusals_in_an_answer_are_kept() {
     let batch = deliver(link.start(now(), &group.store).unwrap());
     let answer = Delivered {
         refused: vec![(
-            batch[0].id.to_string(),
+            batch.events()[0].id.to_string(),
             "an event with this id but different content".into(),
         )],
         store_id: Some("office-store".into()),
     };
-    let update = save(link.delivered(now(), Ok(answer)));
+    let update = save(link.delivered(now(), batch, Ok(answer)));
     assert_eq!(update.dead_letters.len(), 1);
     assert_eq!(
         update.cursor.unwrap().peer_store.as_deref(),
@@ -493,12 +494,12 @@ fn a_receiver_whose_store_changed_stops_the_push_link() {
         peer_store: Some("office-store-1".into()),
     };
     let mut link = PushLink::new(LinkSpec::push("group", "office", "", &[]), cursor, now(), 1);
-    deliver(link.start(now(), &group.store).unwrap());
+    let batch = deliver(link.start(now(), &group.store).unwrap());
     let answer = Delivered {
         refused: vec![],
         store_id: Some("office-store-2".into()),
     };
-    assert_eq!(link.delivered(now(), Ok(answer)), PushStep::Idle);
+    assert_eq!(link.delivered(now(), batch, Ok(answer)), PushStep::Idle);
     assert_eq!(link.status().state, LinkState::Stopped);
     link.schedule().force(now());
     assert_eq!(link.start(now(), &group.store).unwrap(), PushStep::Idle);
@@ -519,7 +520,8 @@ fn an_idle_push_link_probes_its_peer_and_notices_a_wiped_receiver() {
     spec.interval_ms = 100;
     let mut link = PushLink::new(spec, at(0), now(), 1);
     let batch = deliver(link.start(now(), &group.store).unwrap());
-    let update = save(link.delivered(now(), Ok(office.receive(batch))));
+    let answer = office.receive(batch.events());
+    let update = save(link.delivered(now(), batch, Ok(answer)));
     group.apply(vec![], update);
     link.saved(now(), Ok(()));
 
@@ -537,12 +539,16 @@ fn an_idle_push_link_probes_its_peer_and_notices_a_wiped_receiver() {
     assert_eq!(idle, 10, "ten idle rounds are trusted");
     assert!(probe.is_empty(), "a probe carries nothing");
     let down = DeliveryError::Transport(TransportError::Unreachable("refused".into()));
-    assert_eq!(link.delivered(later(1500), Err(down)), PushStep::Idle);
+    assert_eq!(
+        link.delivered(later(1500), probe, Err(down)),
+        PushStep::Idle
+    );
     assert_eq!(link.status().state, LinkState::Failing);
     link.schedule().force(later(1600));
     let probe = deliver(link.start(later(1600), &group.store).unwrap());
+    let answer = office.receive(probe.events());
     assert_eq!(
-        link.delivered(later(1600), Ok(office.receive(probe))),
+        link.delivered(later(1600), probe, Ok(answer)),
         PushStep::Idle
     );
     assert_eq!(
@@ -555,9 +561,9 @@ fn an_idle_push_link_probes_its_peer_and_notices_a_wiped_receiver() {
         link.schedule().force(later(2000 + round));
         if let PushStep::Deliver(probe) = link.start(later(2000 + round), &group.store).unwrap() {
             assert_eq!(round, 10);
-            let mut wiped = Node::new("office", "group");
+            let answer = Node::new("office", "group").receive(probe.events());
             assert_eq!(
-                link.delivered(later(3000), Ok(wiped.receive(probe))),
+                link.delivered(later(3000), probe, Ok(answer)),
                 PushStep::Idle
             );
         }
@@ -578,8 +584,9 @@ fn dead_letters_are_re_delivered_on_request_and_resolved() {
         .event
         .clone();
     let batch = deliver(link.retry(now(), vec![event.clone()]));
-    assert_eq!(batch, vec![event.clone()]);
-    let update = save(link.delivered(now(), Ok(office.receive(batch))));
+    assert_eq!(batch.events(), std::slice::from_ref(&event));
+    let answer = office.receive(batch.events());
+    let update = save(link.delivered(now(), batch, Ok(answer)));
     assert_eq!(
         update.cursor, None,
         "a re-delivery does not move the cursor"
@@ -587,4 +594,223 @@ fn dead_letters_are_re_delivered_on_request_and_resolved() {
     assert_eq!(update.resolved, vec![event.id.to_string()]);
     link.saved(now(), Ok(()));
     assert_eq!(texts(&office), ["g1"]);
+}
+
+/// A push link over a log of `events` notes, delivering pages of two.
+fn pipelined(events: usize) -> (Node, Node, PushLink) {
+    let mut group = Node::new("group", "nobody");
+    let office = Node::new("office", "group");
+    for i in 0..events {
+        group.note(&format!("g{i}"));
+    }
+    let mut spec = LinkSpec::push("group", "office", "", &[NOTE_WRITTEN]);
+    spec.page_size = 2;
+    let link = PushLink::new(spec, at(0), now(), 1);
+    (group, office, link)
+}
+
+fn ids(batch: &Batch) -> Vec<String> {
+    batch.events().iter().map(|e| e.id.to_string()).collect()
+}
+
+#[test]
+fn a_push_link_delivers_the_next_page_while_the_cursor_commits() {
+    let (mut group, mut office, mut link) = pipelined(5);
+    assert_eq!(
+        link.ahead(now(), &group.store).unwrap(),
+        PushStep::Idle,
+        "nothing is being saved"
+    );
+    let first = deliver(link.start(now(), &group.store).unwrap());
+    let answer = office.receive(first.events());
+    let saving = save(link.delivered(now(), first, Ok(answer)));
+    assert_eq!(saving.cursor.as_ref().unwrap().position, 2);
+    // While page one's cursor commits, page two goes out: read after page one, not after the
+    // durable cursor (still 0).
+    let second = deliver(link.ahead(now(), &group.store).unwrap());
+    assert_eq!(second.len(), 2);
+    assert_eq!(
+        link.ahead(now(), &group.store).unwrap(),
+        PushStep::Idle,
+        "one page ahead at most"
+    );
+    let answer = office.receive(second.events());
+    assert_eq!(
+        link.delivered(now(), second, Ok(answer)),
+        PushStep::Idle,
+        "its save waits for the one before it"
+    );
+    assert_eq!(link.cursor(), 0);
+    group.apply(vec![], saving);
+    let saving = save(link.saved(now(), Ok(())));
+    assert_eq!(link.cursor(), 2);
+    assert_eq!(saving.cursor.as_ref().unwrap().position, 4);
+    // Page three is out when page two's save is reported: the round goes on when it returns.
+    let third = deliver(link.ahead(now(), &group.store).unwrap());
+    group.apply(vec![], saving);
+    assert_eq!(link.saved(now(), Ok(())), PushStep::Idle);
+    assert_eq!(link.cursor(), 4);
+    let answer = office.receive(third.events());
+    let saving = save(link.delivered(now(), third, Ok(answer)));
+    assert_eq!(
+        link.ahead(now(), &group.store).unwrap(),
+        PushStep::Idle,
+        "the log has no more"
+    );
+    group.apply(vec![], saving);
+    assert_eq!(link.saved(now(), Ok(())), PushStep::Idle);
+    assert_eq!(link.cursor(), 5);
+    assert_eq!(group.store.cursor(&link.spec().name).unwrap(), 5);
+    assert_eq!(link.status().carried, 5);
+    assert_eq!(texts(&office), ["g0", "g1", "g2", "g3", "g4"]);
+    link.schedule().force(now());
+    assert_eq!(link.start(now(), &group.store).unwrap(), PushStep::Idle);
+}
+
+#[test]
+fn a_failed_save_discards_the_page_ahead_and_the_link_retries_from_the_durable_cursor() {
+    let (mut group, mut office, mut link) = pipelined(5);
+    let first = deliver(link.start(now(), &group.store).unwrap());
+    let answer = office.receive(first.events());
+    save(link.delivered(now(), first, Ok(answer)));
+    let second = deliver(link.ahead(now(), &group.store).unwrap());
+    let second_ids = ids(&second);
+    let answer = office.receive(second.events());
+    assert_eq!(link.delivered(now(), second, Ok(answer)), PushStep::Idle);
+    // Page one's cursor is not stored: the link must not move past page one, let alone two.
+    let failure = concord_core::host::HostError::Stopped;
+    assert_eq!(link.saved(now(), Err(&failure)), PushStep::Idle);
+    assert_eq!(link.cursor(), 0);
+    assert_eq!(link.status().state, LinkState::Failing);
+    assert_eq!(group.store.cursor(&link.spec().name).unwrap(), 0);
+
+    // Again, with page two's delivery still out when the save fails: its late answer is
+    // nobody's any more.
+    link.schedule().force(now());
+    let first = deliver(link.start(now(), &group.store).unwrap());
+    let answer = office.receive(first.events());
+    save(link.delivered(now(), first, Ok(answer)));
+    let second = deliver(link.ahead(now(), &group.store).unwrap());
+    assert_eq!(ids(&second), second_ids, "page two again, after page one");
+    assert_eq!(link.saved(now(), Err(&failure)), PushStep::Idle);
+    let late = Ok(Delivered::default());
+    assert_eq!(link.delivered(now(), second, late), PushStep::Idle);
+    assert_eq!(link.cursor(), 0);
+
+    // Once saves work again, everything arrives, each event once.
+    link.schedule().force(now());
+    let mut step = link.start(now(), &group.store).unwrap();
+    loop {
+        step = match step {
+            PushStep::Deliver(batch) => {
+                let answer = office.receive(batch.events());
+                link.delivered(now(), batch, Ok(answer))
+            }
+            PushStep::Save(update) => {
+                group.apply(vec![], update);
+                link.saved(now(), Ok(()))
+            }
+            PushStep::Idle if link.due_at().is_some_and(|due| due <= now()) => {
+                link.start(now(), &group.store).unwrap()
+            }
+            PushStep::Idle => break,
+        };
+    }
+    assert_eq!(link.cursor(), 5);
+    assert_eq!(texts(&office), ["g0", "g1", "g2", "g3", "g4"]);
+    assert_eq!(
+        office.store.count().unwrap(),
+        5,
+        "re-deliveries were duplicates"
+    );
+}
+
+#[test]
+fn a_refusal_in_the_page_ahead_is_kept_with_that_page_s_cursor() {
+    let (mut group, mut office, mut link) = pipelined(4);
+    let first = deliver(link.start(now(), &group.store).unwrap());
+    let answer = office.receive(first.events());
+    let saving = save(link.delivered(now(), first, Ok(answer)));
+    let second = deliver(link.ahead(now(), &group.store).unwrap());
+    let refused_id = ids(&second)[0].clone();
+    let refused = DeliveryError::Refused {
+        index: 0,
+        reason: "bad grade".into(),
+    };
+    let rest = deliver(link.delivered(now(), second, Err(refused)));
+    assert_eq!(rest.len(), 1, "the other one goes straight back out");
+    let answer = office.receive(rest.events());
+    assert_eq!(link.delivered(now(), rest, Ok(answer)), PushStep::Idle);
+    assert!(
+        saving.dead_letters.is_empty(),
+        "page one's save is unchanged"
+    );
+    group.apply(vec![], saving);
+    let update = save(link.saved(now(), Ok(())));
+    assert_eq!(update.cursor.as_ref().unwrap().position, 4);
+    assert_eq!(update.dead_letters.len(), 1);
+    assert_eq!(update.dead_letters[0].id, refused_id);
+    group.apply(vec![], update);
+    assert_eq!(link.saved(now(), Ok(())), PushStep::Idle);
+    assert_eq!(link.status().rejected, 1);
+    assert_eq!(
+        group.store.dead_letters(&link.spec().name, 10).unwrap().0,
+        1
+    );
+    assert_eq!(texts(&office), ["g0", "g1", "g3"]);
+}
+
+#[test]
+fn a_receiver_replaced_while_a_page_is_ahead_stops_the_link_once_the_save_is_counted() {
+    let (mut group, mut office, mut link) = pipelined(4);
+    let first = deliver(link.start(now(), &group.store).unwrap());
+    let answer = office.receive(first.events());
+    let saving = save(link.delivered(now(), first, Ok(answer)));
+    let second = deliver(link.ahead(now(), &group.store).unwrap());
+    let answer = Node::new("office", "group").receive(second.events());
+    assert_eq!(link.delivered(now(), second, Ok(answer)), PushStep::Idle);
+    assert_eq!(link.status().state, LinkState::Stopped);
+    // Page one was delivered to the store its cursor names: that save still counts.
+    group.apply(vec![], saving);
+    assert_eq!(link.saved(now(), Ok(())), PushStep::Idle);
+    assert_eq!(link.cursor(), 2);
+    assert_eq!(link.status().state, LinkState::Stopped);
+    link.schedule().force(now());
+    assert_eq!(link.start(now(), &group.store).unwrap(), PushStep::Idle);
+    assert!(link.due_at().is_none(), "it waits for the operator");
+    group.apply(vec![], link.reset(now()));
+    assert_eq!(deliver(link.start(now(), &group.store).unwrap()).len(), 2);
+}
+
+#[test]
+fn a_page_ahead_that_does_not_arrive_lets_the_save_before_it_count_then_backs_off() {
+    let (mut group, mut office, mut link) = pipelined(4);
+    let first = deliver(link.start(now(), &group.store).unwrap());
+    let answer = office.receive(first.events());
+    let saving = save(link.delivered(now(), first, Ok(answer)));
+    let second = deliver(link.ahead(now(), &group.store).unwrap());
+    let down = DeliveryError::Transport(TransportError::Unreachable("refused".into()));
+    assert_eq!(link.delivered(now(), second, Err(down)), PushStep::Idle);
+    assert_eq!(
+        link.status().state,
+        LinkState::Ok,
+        "nothing is decided before the save"
+    );
+    group.apply(vec![], saving);
+    assert_eq!(link.saved(now(), Ok(())), PushStep::Idle);
+    assert_eq!(link.cursor(), 2, "page one counts");
+    assert_eq!(link.status().state, LinkState::Failing);
+    assert_eq!(
+        link.start(now(), &group.store).unwrap(),
+        PushStep::Idle,
+        "backing off"
+    );
+    link.schedule().force(now());
+    let again = deliver(link.start(now(), &group.store).unwrap());
+    assert_eq!(again.len(), 2, "page two, from the stored cursor");
+    let answer = office.receive(again.events());
+    group.apply(vec![], save(link.delivered(now(), again, Ok(answer))));
+    link.saved(now(), Ok(()));
+    assert_eq!(link.cursor(), 4);
+    assert_eq!(texts(&office), ["g0", "g1", "g2", "g3"]);
 }
