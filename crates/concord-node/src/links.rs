@@ -32,6 +32,11 @@ use crate::transport::Transport;
 /// hold the request forever.
 const MAX_ROUNDS_NOW: usize = 10_000;
 
+/// Pages one push round carries at most, each delivered while the one before is saved: a
+/// round holds the link's turn, so "synchronise now" (its round count), the repairs and a
+/// stop never wait for a whole backlog. With more to do, the next round starts at once.
+const MAX_PAGES_PER_PUSH_ROUND: usize = 16;
+
 /// How many rejections `GET /api/sync` lists per link (the count covers them all).
 const LISTED_REJECTIONS: usize = 20;
 
@@ -91,6 +96,23 @@ struct Link {
 impl Link {
     fn machine(&self) -> std::sync::MutexGuard<'_, Machine> {
         self.machine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Reports a round to its link as interrupted if it is dropped before it finishes.
+struct Interrupted<'a> {
+    link: &'a Link,
+    finished: bool,
+}
+
+impl Drop for Interrupted<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            match &mut *self.link.machine() {
+                Machine::Pull(pull) => pull.interrupted(now()),
+                Machine::Push(push) => push.interrupted(now()),
+            }
+        }
     }
 }
 
@@ -197,14 +219,22 @@ impl<M: Model> Links<M> {
         }
     }
 
-    /// One round of a link, if it is due; returns whether one ran.
+    /// One round of a link, if it is due; returns whether one ran. A round dropped midway
+    /// (the "synchronise now" request that ran it was cancelled) tells the link so, which
+    /// would otherwise wait for its answer for good.
     async fn round(&self, link: &Arc<Link>) -> bool {
+        let mut guard = Interrupted {
+            link,
+            finished: false,
+        };
         let is_pull = matches!(*link.machine(), Machine::Pull(_));
-        if is_pull {
+        let ran = if is_pull {
             self.pull_round(link).await
         } else {
             self.push_round(link).await
-        }
+        };
+        guard.finished = true;
+        ran
     }
 
     /// One page: fetched (or taken from the one fetched ahead during the last commit),
@@ -316,13 +346,17 @@ impl<M: Model> Links<M> {
     /// for, then stores what it says to store. Over a transport that allows it, the next page
     /// is delivered while a page's save commits, so one call may carry several pages.
     async fn drive_push(&self, link: &Arc<Link>, mut step: PushStep) -> Result<(), HostError> {
+        let mut pages = 1;
         loop {
             step = match step {
                 PushStep::Idle => return Ok(()),
                 PushStep::Deliver(batch) => self.deliver(link, batch).await,
                 PushStep::Save(update) => {
                     let save = self.host.take(External::from_link(Vec::new(), update));
-                    let saved = if self.transport.pipelines(&link.spec) {
+                    let ahead =
+                        pages < MAX_PAGES_PER_PUSH_ROUND && self.transport.pipelines(&link.spec);
+                    let saved = if ahead {
+                        pages += 1;
                         tokio::join!(save, self.deliver_ahead(link)).0
                     } else {
                         save.await

@@ -212,7 +212,7 @@ impl EventReader for SqliteStore {
         }
         let mut last = after;
         scan_rows(&mut reader, after, &mut |row| {
-            let stored = rows::decode(row)?;
+            let stored = rows::decode_for_replay(row)?;
             last = stored.sequence;
             sink(stored);
             Ok(true)

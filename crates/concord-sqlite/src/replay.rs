@@ -84,7 +84,7 @@ impl Chunk {
                     })?);
                 }
             }
-            sink(rows::decode_columns(*sequence, &columns)?);
+            sink(rows::decode_columns(*sequence, &columns, true)?);
             last = Some(*sequence);
         }
         Ok(last)

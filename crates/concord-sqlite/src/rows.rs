@@ -29,6 +29,15 @@ pub const TEXT_COLUMNS: usize = 7;
 
 /// Decodes a row selected with [`crate::schema::EVENT_COLUMNS`].
 pub fn decode(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
+    decode_row(row, false)
+}
+
+/// [`decode`] for a replay into the model: see [`decode_columns`].
+pub fn decode_for_replay(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
+    decode_row(row, true)
+}
+
+fn decode_row(row: &Row<'_>, for_replay: bool) -> Result<StoredEvent, StoreError> {
     let (sequence, raw) = raw_columns(row)?;
     let mut columns = [None; TEXT_COLUMNS];
     for (i, bytes) in raw.iter().enumerate() {
@@ -39,7 +48,7 @@ pub fn decode(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
             );
         }
     }
-    decode_columns(sequence, &columns)
+    decode_columns(sequence, &columns, for_replay)
 }
 
 /// A row's text columns as SQLite holds them (not yet checked to be UTF-8), `None` for NULL.
@@ -64,10 +73,12 @@ pub fn raw_columns<'r>(row: &'r Row<'_>) -> Result<(u64, RawColumns<'r>), StoreE
 
 const NULLABLE: [bool; TEXT_COLUMNS] = [false, false, false, false, true, false, true];
 
-/// Builds the event from its columns, already known to be text.
+/// Builds the event from its columns, already known to be text; `for_replay`: into the model
+/// only, so its data's JSON is not walked again ([`CloudEvent::from_replayed_parts`]).
 pub fn decode_columns(
     sequence: u64,
     columns: &[Option<&str>; TEXT_COLUMNS],
+    for_replay: bool,
 ) -> Result<StoredEvent, StoreError> {
     let [Some(id), Some(source), Some(ty), Some(time), datacontenttype, Some(data), extensions] =
         *columns
@@ -80,9 +91,13 @@ pub fn decode_columns(
         Some(json) => json_object(json, sequence, 7)?,
         None => Map::new(),
     };
-    let event =
-        CloudEvent::from_stored_parts(id, source, ty, time, datacontenttype, data, extensions)
-            .map_err(|e| StoreError::Corrupt(format!("event at sequence {sequence}: {e}")))?;
+    let build = if for_replay {
+        CloudEvent::from_replayed_parts
+    } else {
+        CloudEvent::from_stored_parts
+    };
+    let event = build(id, source, ty, time, datacontenttype, data, extensions)
+        .map_err(|e| StoreError::Corrupt(format!("event at sequence {sequence}: {e}")))?;
     Ok(StoredEvent { sequence, event })
 }
 

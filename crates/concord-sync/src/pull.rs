@@ -252,6 +252,15 @@ impl PullLink {
         self.stopped = Some(reason);
     }
 
+    /// The driver dropped the round midway (a cancelled request): no answer will come. The
+    /// round counts as failed and the link backs off; a commit that was already handed to
+    /// the writer may still land, and the next round then reads it again as duplicates.
+    pub fn interrupted(&mut self, now: Timestamp) {
+        if self.schedule.in_flight() {
+            self.fail(now, crate::status::INTERRUPTED);
+        }
+    }
+
     fn fail(&mut self, now: Timestamp, error: &str) {
         self.applying = None;
         self.schedule.failed(now);

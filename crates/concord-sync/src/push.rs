@@ -493,6 +493,16 @@ impl PushLink {
         self.stopped = Some(reason);
     }
 
+    /// The driver dropped the round midway (a cancelled request): no answer will come. The
+    /// round counts as failed and the link backs off; a save that was already handed to the
+    /// writer may still land, and the next round then delivers again what the peer already
+    /// has, which it takes as duplicates.
+    pub fn interrupted(&mut self, now: Timestamp) {
+        if self.schedule.in_flight() {
+            self.fail(now, crate::status::INTERRUPTED);
+        }
+    }
+
     fn fail(&mut self, now: Timestamp, error: &str) {
         self.round = None;
         self.ahead = None;

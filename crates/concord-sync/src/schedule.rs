@@ -42,6 +42,11 @@ impl Schedule {
         self.in_flight = true;
     }
 
+    /// Whether a round has begun and not yet ended.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight
+    }
+
     /// A round succeeded; `more` says whether work is known to be waiting.
     pub fn succeeded(&mut self, now: Timestamp, more: bool, interval: Millis) {
         self.in_flight = false;

@@ -24,6 +24,10 @@ pub enum TransportError {
     Malformed(String),
 }
 
+/// A link's error when its driver dropped a round midway (see `PullLink::interrupted`).
+pub(crate) const INTERRUPTED: &str =
+    "the round was interrupted before it finished (its request was cancelled); retrying";
+
 /// How a link is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

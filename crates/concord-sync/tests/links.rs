@@ -814,3 +814,42 @@ fn a_page_ahead_that_does_not_arrive_lets_the_save_before_it_count_then_backs_of
     assert_eq!(link.cursor(), 4);
     assert_eq!(texts(&office), ["g0", "g1", "g2", "g3"]);
 }
+
+#[test]
+fn a_round_its_driver_dropped_ends_as_interrupted_and_the_link_runs_again() {
+    // A pull link whose fetch will never be answered (the request that ran it was cancelled).
+    let mut pull = PullLink::new(LinkSpec::pull("office", "", &[]), at(7), now(), 1);
+    pull.start(now()).unwrap();
+    assert_eq!(pull.due_at(), None, "waiting for its answer");
+    pull.interrupted(now());
+    assert!(pull.due_at().is_some(), "no longer waiting");
+    assert_eq!(pull.status().state, LinkState::Failing);
+    assert!(pull
+        .status()
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("interrupted"));
+    assert_eq!(pull.cursor(), 7);
+    pull.schedule().force(now());
+    assert!(pull.start(now()).is_some(), "runs again");
+
+    // A push link dropped with a batch out.
+    let mut group = Node::new("group", "nobody");
+    group.note("g1");
+    let spec = LinkSpec::push("group", "office", "", &[NOTE_WRITTEN]);
+    let mut push = PushLink::new(spec, at(0), now(), 1);
+    let _lost = deliver(push.start(now(), &group.store).unwrap());
+    push.interrupted(now());
+    assert_eq!(push.cursor(), 0);
+    assert_eq!(push.status().state, LinkState::Failing);
+    push.schedule().force(now());
+    let again = deliver(push.start(now(), &group.store).unwrap());
+    assert_eq!(again.len(), 1, "the same event, delivered again");
+
+    // Interrupting a link with no round out changes nothing.
+    let mut idle = PullLink::new(LinkSpec::pull("office", "", &[]), at(3), now(), 1);
+    idle.interrupted(now());
+    assert_eq!(idle.status().state, LinkState::Ok);
+    assert_eq!(idle.status().failures, 0);
+}

@@ -43,8 +43,8 @@ impl EventData {
         Ok(Self::trusted(text))
     }
 
-    /// Data as a store keeps it: it passed [`EventData::from_text`] when it was stored, so
-    /// only its first character is checked here.
+    /// Data as a store keeps it, for a replay: it passed [`EventData::from_text`] when it was
+    /// stored, so only its first character is checked here.
     pub(crate) fn stored(text: impl Into<Box<str>>) -> Result<Self, DataError> {
         let text = text.into();
         if !text.trim_start().starts_with('{') {

@@ -122,12 +122,11 @@ impl CloudEvent {
         &self.time_text
     }
 
-    /// Rebuilds an event from the columns a store keeps. The store only holds events that
-    /// were validated on the way in, so the time is parsed and the data only checked to open
-    /// an object, no more: the data's JSON was checked when it was stored (walking it again
-    /// would cost a replay or a served page a fifth of its time), and text a corrupt store
-    /// mangled reads as no fields ([`EventData::map`], logged). Limits are not applied again,
-    /// so old events stay readable after a limit is lowered.
+    /// Rebuilds an event from the columns a store keeps, to serve or export it. The store
+    /// only holds events that were validated on the way in, so the time is parsed and the
+    /// data checked to be JSON (a scan that builds nothing) — a page relays the data text as
+    /// it is, so a text a corrupt store mangled must not reach it — no more: limits are not
+    /// applied again, so old events stay readable after a limit is lowered.
     pub fn from_stored_parts(
         id: &str,
         source: &str,
@@ -137,6 +136,37 @@ impl CloudEvent {
         data: &str,
         extensions: Map<String, Value>,
     ) -> Result<Self, EventError> {
+        let data =
+            EventData::from_text(data).map_err(|e| EventError::new("data", e.to_string()))?;
+        Self::from_checked_parts(id, source, ty, time_text, datacontenttype, data, extensions)
+    }
+
+    /// [`CloudEvent::from_stored_parts`] for a replay into the model, which relays nothing:
+    /// the data is only checked to open an object, not walked (a fifth of a replay's time),
+    /// since the model's decoding parses it anyway, and a text a corrupt store mangled reads
+    /// as no fields there ([`EventData::map`], logged).
+    pub fn from_replayed_parts(
+        id: &str,
+        source: &str,
+        ty: &str,
+        time_text: &str,
+        datacontenttype: Option<&str>,
+        data: &str,
+        extensions: Map<String, Value>,
+    ) -> Result<Self, EventError> {
+        let data = EventData::stored(data).map_err(|e| EventError::new("data", e.to_string()))?;
+        Self::from_checked_parts(id, source, ty, time_text, datacontenttype, data, extensions)
+    }
+
+    fn from_checked_parts(
+        id: &str,
+        source: &str,
+        ty: &str,
+        time_text: &str,
+        datacontenttype: Option<&str>,
+        data: EventData,
+        extensions: Map<String, Value>,
+    ) -> Result<Self, EventError> {
         Ok(CloudEvent {
             id: id.into(),
             source: source.to_owned(),
@@ -144,7 +174,7 @@ impl CloudEvent {
             time: Timestamp::parse(time_text).map_err(|e| EventError::new("time", e))?,
             time_text: time_text.to_owned(),
             datacontenttype: datacontenttype.map(str::to_owned),
-            data: EventData::stored(data).map_err(|e| EventError::new("data", e.to_string()))?,
+            data,
             extensions,
         })
     }

@@ -189,8 +189,9 @@ impl External {
 
 /// A link's page whose signatures are already checked: a link checks its next page while the
 /// page before it commits, so the checks (the bulk of taking in a signed page) overlap the
-/// writer's work instead of preceding it. The events and their verdicts travel together, so
-/// a verdict is never applied to another event.
+/// writer's work instead of preceding it. Only [`crate::host::Host::verify_page`] makes one,
+/// with the service's own verifier, and the events and their verdicts travel together, so a
+/// verdict is never applied to another event.
 #[derive(Debug)]
 pub struct Verified {
     events: Vec<CloudEvent>,
@@ -200,7 +201,7 @@ pub struct Verified {
 impl Verified {
     /// Checks a link's `events` with `verifier` (as a peer delivers them: never as the
     /// operator).
-    pub fn link_page(verifier: &Verifier, events: Vec<CloudEvent>) -> Self {
+    pub(crate) fn link_page(verifier: &Verifier, events: Vec<CloudEvent>) -> Self {
         let verdicts = verify_all(verifier, &events, false);
         Verified { events, verdicts }
     }
@@ -211,7 +212,7 @@ impl Verified {
 
     /// The page with `link`'s update, decoded with `catalogue`, as
     /// [`External::from_link`]`(events, link)` decodes.
-    pub fn decode<E: Send + Sync + 'static>(
+    pub(crate) fn decode<E: Send + Sync + 'static>(
         self,
         catalogue: &dyn Catalogue<Event = E>,
         link: LinkUpdate,
@@ -259,8 +260,8 @@ const SPLIT_VERIFY_MIN: usize = 256;
 /// Each event's verdict, in order. Checking signatures is the bulk of taking in a signed
 /// page even in batches ([`Verifier::verify_many`]), so a long page is split in two: the
 /// caller verifies one half while a scoped thread verifies the other (the writer mostly
-/// waits for the disk meanwhile). An honest or forged signature gets the same verdict
-/// whatever the split.
+/// waits for the disk meanwhile). An honest signature, or one made without the key, gets
+/// the same verdict whatever the split.
 fn verify_all(
     verifier: &Verifier,
     events: &[CloudEvent],

@@ -342,6 +342,16 @@ mod tests {
             public
         );
         assert!(PublicKey::from_base64("k", "AAAA").is_err());
+        // Small-order keys (here of order 4, and the identity) verify signatures no one
+        // made, in a batch: never trusted.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        for weak in [[0u8; 32], identity] {
+            assert!(matches!(
+                PublicKey::from_base64("k", &STANDARD.encode(weak)),
+                Err(SignError::Key(_))
+            ));
+        }
         let seed = STANDARD.encode([1u8; 32]);
         assert_eq!(
             Signer::from_base64("se-group/v1", &seed).unwrap().public(),

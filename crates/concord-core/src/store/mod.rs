@@ -154,7 +154,9 @@ pub trait EventReader: Send + Sync {
     fn read(&self, query: &ReadQuery) -> Result<ReadPage, StoreError>;
 
     /// Feeds every event after `after`, in sequence order, to `sink`; returns the last
-    /// sequence fed (or `after`). The fast path for replaying a model at start-up.
+    /// sequence fed (or `after`). The fast path for replaying a model at start-up: a store
+    /// may skip re-checking the data's JSON ([`CloudEvent::from_replayed_parts`]), so what it
+    /// feeds is for a model, not for relaying; pages to serve come from [`EventReader::read`].
     fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError>;
 
     /// Which of `ids` are stored.

@@ -1,0 +1,74 @@
+//! A "synchronise now" that is cancelled midway (its HTTP request timed out, its caller went
+//! away) drops the round it was running. The link must not wait for that round's answer for
+//! good: the next run carries what is there.
+
+use std::sync::Arc;
+
+use concord_core::scope::Scope;
+use concord_core::store::{EventReader, MemoryStore};
+use concord_http::auth::{PeerAuth, TokenHash};
+use concord_node::{AuthConfig, LinkCredentials, NodeOptions};
+use concord_sync::LinkSpec;
+use concord_testkit::notes::{NotesSpec, NOTE_WRITTEN};
+use serde_json::json;
+
+const TOKEN: &str = "concord_reader-token-for-the-interrupted-test";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_sync_leaves_the_link_able_to_run() {
+    let writer = concord_node::start(
+        NotesSpec::new("writer"),
+        Arc::new(MemoryStore::new()),
+        NodeOptions {
+            auth: AuthConfig::default().with_peer(
+                "reader",
+                PeerAuth::new([TokenHash::of(TOKEN)]).reading(Scope::everything()),
+            ),
+            ..NodeOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    // The link's own rounds come an hour apart: only "synchronise now" runs it here.
+    let mut link = LinkSpec::pull("writer", &writer.url(), &[NOTE_WRITTEN]);
+    link.interval_ms = 3_600_000;
+    let store = Arc::new(MemoryStore::new());
+    let reader = concord_node::start(
+        NotesSpec::new("reader").accepting_from("writer"),
+        Arc::clone(&store) as Arc<_>,
+        NodeOptions {
+            links: vec![link],
+            credentials: LinkCredentials::token(TOKEN),
+            ..NodeOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(reader.sync_now().await.links[0].ok);
+    for n in 0..3 {
+        writer
+            .command(
+                "/api/notes",
+                json!({"noteId": format!("n{n}"), "text": "a"}),
+            )
+            .await
+            .unwrap();
+    }
+
+    // Polled once: the round starts and asks the writer (whose answer cannot be there yet),
+    // then the run is dropped.
+    let cut_short = tokio::select! {
+        biased;
+        _ = reader.sync_now() => false,
+        _ = std::future::ready(()) => true,
+    };
+    assert!(cut_short, "the run ended within one poll");
+
+    let run = reader.sync_now().await;
+    let link = &run.links[0];
+    assert!(link.ok, "{run:?}");
+    assert!(link.rounds >= 1, "{run:?}");
+    assert_eq!(store.count().unwrap(), 3, "{run:?}");
+    reader.stop().await;
+    writer.stop().await;
+}
