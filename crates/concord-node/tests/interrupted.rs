@@ -2,7 +2,9 @@
 //! away) drops the round it was running. The link must not wait for that round's answer for
 //! good: the next run carries what is there.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use concord_core::scope::Scope;
 use concord_core::store::{EventReader, MemoryStore};
@@ -10,15 +12,17 @@ use concord_http::auth::{PeerAuth, TokenHash};
 use concord_node::{AuthConfig, LinkCredentials, NodeOptions};
 use concord_sync::LinkSpec;
 use concord_testkit::notes::{NotesSpec, NOTE_WRITTEN};
+use concord_testkit::InstrumentedStore;
 use serde_json::json;
 
 const TOKEN: &str = "concord_reader-token-for-the-interrupted-test";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_sync_leaves_the_link_able_to_run() {
+    let log = Arc::new(InstrumentedStore::new(MemoryStore::new()));
     let writer = concord_node::start(
         NotesSpec::new("writer"),
-        Arc::new(MemoryStore::new()),
+        Arc::clone(&log) as Arc<_>,
         NodeOptions {
             auth: AuthConfig::default().with_peer(
                 "reader",
@@ -55,14 +59,11 @@ async fn a_cancelled_sync_leaves_the_link_able_to_run() {
             .unwrap();
     }
 
-    // Polled once: the round starts and asks the writer (whose answer cannot be there yet),
-    // then the run is dropped.
-    let cut_short = tokio::select! {
-        biased;
-        _ = reader.sync_now() => false,
-        _ = std::future::ready(()) => true,
-    };
-    assert!(cut_short, "the run ended within one poll");
+    // The writer is slow to answer: the run is cut short while its round waits for the page.
+    log.hold_reads.store(true, Ordering::SeqCst);
+    let cut = tokio::time::timeout(Duration::from_millis(300), reader.sync_now()).await;
+    assert!(cut.is_err(), "the run was cut short: {cut:?}");
+    log.hold_reads.store(false, Ordering::SeqCst);
 
     let run = reader.sync_now().await;
     let link = &run.links[0];

@@ -102,3 +102,41 @@ async fn a_failed_save_while_a_page_is_ahead_skips_nothing() {
     writer.stop().await;
     archive.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_pushed_in_rounds_of_at_most_sixteen_pages() {
+    const BACKLOG: u64 = 200;
+    let archived = Arc::new(MemoryStore::new());
+    let archive = archive(Arc::clone(&archived)).await;
+    let log = Arc::new(InstrumentedStore::new(MemoryStore::new()));
+    let first = writer(Arc::clone(&log), None).await;
+    for n in 0..BACKLOG {
+        first
+            .command(
+                "/api/notes",
+                json!({"noteId": format!("b{n}"), "text": "a"}),
+            )
+            .await
+            .unwrap();
+    }
+    first.stop().await;
+    // Saves fail until the run below, so the link's own rounds move nothing meanwhile.
+    log.fail_appends.store(true, Ordering::SeqCst);
+    let writer = writer(Arc::clone(&log), Some(&archive.url())).await;
+    log.fail_appends.store(false, Ordering::SeqCst);
+    let summary = writer.sync_now().await;
+    let link = &summary.links[0];
+    assert!(link.ok, "{summary:?}");
+    // Pages of three: a round carries at most 48 events. The link's own task may run one
+    // round before this run takes its turn, so this run carries at least 152 events.
+    assert!(link.rounds >= 4, "{summary:?}");
+    assert_eq!(archived.count().unwrap(), BACKLOG);
+    assert_eq!(
+        log.link_cursor("push-noteWritten-to-archive")
+            .unwrap()
+            .position,
+        BACKLOG
+    );
+    writer.stop().await;
+    archive.stop().await;
+}

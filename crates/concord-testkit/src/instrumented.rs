@@ -18,6 +18,9 @@ pub struct InstrumentedStore<S> {
     pub inner: S,
     pub fail_appends: AtomicBool,
     pub fail_reads: AtomicBool,
+    /// While set, `read` waits (a service slow to answer a page: its request cannot finish
+    /// until the test clears it).
+    pub hold_reads: AtomicBool,
     appends: AtomicU64,
 }
 
@@ -27,6 +30,7 @@ impl<S> InstrumentedStore<S> {
             inner,
             fail_appends: AtomicBool::new(false),
             fail_reads: AtomicBool::new(false),
+            hold_reads: AtomicBool::new(false),
             appends: AtomicU64::new(0),
         }
     }
@@ -52,6 +56,9 @@ impl<S> InstrumentedStore<S> {
 
 impl<S: EventReader> EventReader for InstrumentedStore<S> {
     fn read(&self, query: &ReadQuery) -> Result<ReadPage, StoreError> {
+        while self.hold_reads.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         Self::check(&self.fail_reads)?;
         self.inner.read(query)
     }
