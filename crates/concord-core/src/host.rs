@@ -172,13 +172,7 @@ impl<M: Model> Host<M> {
         let incoming = if heavy {
             let catalogue = Arc::clone(&self.shared.catalogue);
             let verifier = Arc::clone(&self.shared.verifier);
-            let decoding =
-                tokio::task::spawn_blocking(move || external.decode_with(&*catalogue, &verifier));
-            match decoding.await {
-                Ok(incoming) => incoming,
-                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-                Err(_) => return Err(HostError::Stopped),
-            }
+            on_blocking_pool(move || external.decode_with(&*catalogue, &verifier)).await?
         } else {
             external.decode_with(&*self.shared.catalogue, &self.shared.verifier)
         };
@@ -193,11 +187,7 @@ impl<M: Model> Host<M> {
         if verifier.is_empty() || events.is_empty() {
             return Ok(Verified::link_page(&verifier, events));
         }
-        match tokio::task::spawn_blocking(move || Verified::link_page(&verifier, events)).await {
-            Ok(verified) => Ok(verified),
-            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            Err(_) => Err(HostError::Stopped),
-        }
+        on_blocking_pool(move || Verified::link_page(&verifier, events)).await
     }
 
     /// [`Host::take`] of a link's page checked ahead with [`Host::verify_page`], with the
@@ -209,11 +199,7 @@ impl<M: Model> Host<M> {
     ) -> Result<PutReport, HostError> {
         let incoming = if page.events().len() >= HEAVY_BATCH {
             let catalogue = Arc::clone(&self.shared.catalogue);
-            match tokio::task::spawn_blocking(move || page.decode(&*catalogue, link)).await {
-                Ok(incoming) => incoming,
-                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-                Err(_) => return Err(HostError::Stopped),
-            }
+            on_blocking_pool(move || page.decode(&*catalogue, link)).await?
         } else {
             page.decode(&*self.shared.catalogue, link)
         };
@@ -322,6 +308,19 @@ impl<M: Model> Host<M> {
             Reply::External(report) => Ok(report?),
             Reply::Command(_) => unreachable!("external events are answered with a report"),
         }
+    }
+}
+
+/// Runs `work` on tokio's blocking pool (signature checks, a long page's decoding), so an
+/// async worker never waits for it. A panic in it goes on in the caller; a pool that is
+/// shutting down means the host is stopping.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HostError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => Ok(done),
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => Err(HostError::Stopped),
     }
 }
 

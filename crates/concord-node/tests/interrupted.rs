@@ -2,14 +2,14 @@
 //! away) drops the round it was running. The link must not wait for that round's answer for
 //! good: the next run carries what is there.
 
+mod support;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use concord_core::scope::Scope;
 use concord_core::store::{EventReader, MemoryStore};
-use concord_http::auth::{PeerAuth, TokenHash};
-use concord_node::{AuthConfig, LinkCredentials, NodeOptions};
+use concord_node::{LinkCredentials, NodeOptions};
 use concord_sync::LinkSpec;
 use concord_testkit::notes::{NotesSpec, NOTE_WRITTEN};
 use concord_testkit::InstrumentedStore;
@@ -20,19 +20,7 @@ const TOKEN: &str = "concord_reader-token-for-the-interrupted-test";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_sync_leaves_the_link_able_to_run() {
     let log = Arc::new(InstrumentedStore::new(MemoryStore::new()));
-    let writer = concord_node::start(
-        NotesSpec::new("writer"),
-        Arc::clone(&log) as Arc<_>,
-        NodeOptions {
-            auth: AuthConfig::default().with_peer(
-                "reader",
-                PeerAuth::new([TokenHash::of(TOKEN)]).reading(Scope::everything()),
-            ),
-            ..NodeOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let writer = support::writer(Arc::clone(&log) as Arc<_>, TOKEN).await;
     // The link's own rounds come an hour apart: only "synchronise now" runs it here.
     let mut link = LinkSpec::pull("writer", &writer.url(), &[NOTE_WRITTEN]);
     link.interval_ms = 3_600_000;

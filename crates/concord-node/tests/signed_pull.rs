@@ -2,14 +2,14 @@
 //! page before it commits. Those pages must get exactly the verdicts of a page checked at its
 //! commit: every forgery refused (kept as a dead letter), every genuine event carried.
 
+mod support;
+
 use std::sync::Arc;
 
 use concord_core::event::CloudEvent;
-use concord_core::scope::Scope;
 use concord_core::sign::{Signer, Signing, Verifier};
 use concord_core::store::{EventAppender, EventReader, MemoryStore};
-use concord_http::auth::{PeerAuth, TokenHash};
-use concord_node::{AuthConfig, LinkCredentials, NodeOptions};
+use concord_node::{LinkCredentials, NodeOptions};
 use concord_sync::LinkSpec;
 use concord_testkit::notes::{written, NotesSpec, NOTE_WRITTEN};
 
@@ -38,19 +38,7 @@ async fn forgeries_in_pages_checked_ahead_are_refused_and_the_rest_carried() {
     let events = history(&key, &thief);
     let writer_store = Arc::new(MemoryStore::new());
     writer_store.append(&events, &[]).unwrap();
-    let writer = concord_node::start(
-        NotesSpec::new("writer"),
-        writer_store,
-        NodeOptions {
-            auth: AuthConfig::default().with_peer(
-                "reader",
-                PeerAuth::new([TokenHash::of(TOKEN)]).reading(Scope::everything()),
-            ),
-            ..NodeOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let writer = support::writer(writer_store, TOKEN).await;
 
     let mut verifier = Verifier::new();
     verifier.trust("writer", key.public(), None);
