@@ -32,7 +32,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the deterministic simulation of the four services under faults.
     Simulate(SimulateArgs),
-    /// Measure append, group commit and replay throughput.
+    /// Measure storage, sync and HTTP throughput, each next to a baseline from the same run.
     Bench(BenchArgs),
     /// Make a fresh random token and print it with the configuration line (its hash).
     Token(TokenArgs),

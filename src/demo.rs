@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use concord_node::{Gui, LinkCredentials, NodeOptions, RunningNode};
+use concord_node::{Gui, LinkCredentials, NodeOptions, RunningNode, StartOptions};
 use student_affairs::sample::sample_story;
 use student_affairs::topology::paper_links;
 use student_affairs::{AnyService, SERVICE_NAMES};
@@ -89,8 +89,11 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         );
         let options = NodeOptions {
             listen: SocketAddr::new(args.bind, args.port + index as u16),
-            acceptance: None,
-            limits: Default::default(),
+            // Each service signs what it raises and verifies every signed event it takes in.
+            service: StartOptions {
+                signing: credentials.signing_for(name)?,
+                ..StartOptions::default()
+            },
             links: topology[index].1.clone(),
             transport: transport_for(&args, name, presented.clone())?,
             credentials: presented,
@@ -98,8 +101,6 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             // links pull from it.
             auth: credentials.auth_for(name, &concord_sync::read_scopes(&topology, name)),
             gui: gui.clone(),
-            // Each service signs what it raises and verifies every signed event it takes in.
-            signing: credentials.signing_for(name)?,
             ..NodeOptions::default()
         };
         match crate::launch::start(service, store, options).await {

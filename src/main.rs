@@ -32,6 +32,12 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
+/// Events are built on one thread and freed on another (HTTP threads, then the writer):
+/// glibc's malloc pays for that in consolidation and locking, mimalloc's per-thread free
+/// lists do not (measured: a pull over HTTP about a quarter cheaper in CPU).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log.as_deref());

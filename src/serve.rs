@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use concord_node::{
-    Gui, HttpTransport, LinkCredentials, NodeOptions, ServerTls, Transport, TransportSet,
+    Gui, HttpTransport, LinkCredentials, NodeOptions, ServerTls, StartOptions, Transport,
+    TransportSet,
 };
 use concord_sync::TransportKind;
 
@@ -38,8 +39,12 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         &config.store,
         NodeOptions {
             listen: config.listen,
-            acceptance: config.acceptance,
-            limits: config.limits,
+            service: StartOptions {
+                acceptance: config.acceptance,
+                limits: config.limits,
+                writer_queue: config.writer_queue,
+                signing: config.signing,
+            },
             links: config.links,
             transport: Some(Arc::new(transport)),
             credentials: config.credentials,
@@ -48,8 +53,6 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             gui: Gui::default(),
             tls,
             server: config.server,
-            writer_queue: config.writer_queue,
-            signing: config.signing,
         },
     )
     .await?;

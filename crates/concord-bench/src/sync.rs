@@ -19,7 +19,7 @@ use concord_core::store::{EventAppender, EventReader, ReadQuery};
 use concord_core::ServiceSpec;
 use concord_core::{AcceptancePolicy, AcceptanceRule, Api, CommandError, EventDraft};
 use concord_node::auth::{generate_token, PeerAuth, TokenHash};
-use concord_node::{AuthConfig, LinkCredentials, NodeOptions, RunningNode};
+use concord_node::{AuthConfig, LinkCredentials, NodeOptions, RunningNode, StartOptions};
 use concord_sqlite::SqliteStore;
 use concord_sync::LinkSpec;
 use serde::Deserialize;
@@ -117,7 +117,10 @@ async fn start(
                 other,
                 PeerAuth::new([TokenHash::of(&TOKEN)]).reading(Scope::everything()),
             ),
-        signing,
+        service: StartOptions {
+            signing,
+            ..StartOptions::default()
+        },
         ..NodeOptions::default()
     };
     concord_node::start(CounterService { name, accepts_from }, store, options)

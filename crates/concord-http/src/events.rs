@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::auth::{Caller, Principal};
 use crate::cloudevents_http;
 use crate::error::{blocking, ApiError};
-use crate::metrics::event_kinds;
+use crate::metrics::EventKinds;
 use crate::read_query::parse_read_query;
 use crate::Telemetry;
 
@@ -109,7 +109,7 @@ async fn put_events<M: Model>(
         })
         .await?
     };
-    let kinds = event_kinds(&events);
+    let kinds = EventKinds::of(&events);
     // Only the operator may inject events of a signing source unsigned (CONTRACT §6).
     let external = match caller_name {
         Principal::Operator => External::put_by_operator(events),
@@ -128,7 +128,7 @@ async fn put_events<M: Model>(
     if let (Principal::Peer(peer), false) = (&caller_name, kinds.is_empty()) {
         telemetry
             .inbound
-            .pushed(peer, kinds.len() as u64, crate::inbound::now());
+            .pushed(peer, kinds.events(), crate::inbound::now());
     }
     tracing::debug!(
         accepted = report.accepted(),

@@ -53,9 +53,9 @@ async fn events_published_by_a_push_link_arrive_once_through_a_pull_link() {
     .await;
     let consumed = sync(&reader).await;
     assert_eq!(consumed["ok"], true, "{consumed}");
-    assert_eq!(consumed["carried"], 2500);
-    assert_eq!(consumed["rounds"], 3, "pages of 1000: {consumed}");
-    assert_eq!(reader_store.count().unwrap(), 2500);
+    // The link's own task runs its first round at start, and may carry a page or all of them
+    // before `sync` takes its turn: what counts is what the store holds.
+    assert_eq!(reader_store.count().unwrap(), 2500, "{consumed}");
     assert_eq!(
         reader_store.cursor(LINK).unwrap(),
         2500,
@@ -248,7 +248,8 @@ async fn malformed_messages_are_recorded_as_rejected_and_do_not_block() {
     .await;
     let summary = sync(&reader).await;
     assert_eq!(summary["ok"], true, "{summary}");
-    assert_eq!(summary["carried"], 3);
+    // Not `summary["carried"]`: the link's own first round may have carried them already.
+    assert_eq!(reader_store.count().unwrap(), 3, "{summary}");
     assert_eq!(summary["rejected"], 3, "{summary}");
     assert_eq!(summary["cursor"], 7);
     assert_eq!(
@@ -308,6 +309,8 @@ async fn pages_are_acknowledged_only_after_they_are_applied() {
     assert_eq!(sync(&writer).await["cursor"], 300, "all published");
 
     let store = Arc::new(FlakyStore::default());
+    // Failing before the start: the link's own first round must not succeed either.
+    store.fail_appends.store(true, Ordering::SeqCst);
     let mut link = nats.consume_link(LINK, &[]);
     link.page_size = 100;
     let reader = start(
@@ -318,7 +321,6 @@ async fn pages_are_acknowledged_only_after_they_are_applied() {
         nats.transport(READER),
     )
     .await;
-    store.fail_appends.store(true, Ordering::SeqCst);
     let failed = sync(&reader).await;
     assert_eq!(failed["ok"], false, "{failed}");
     let consumer = nats.consumer(READER, LINK).await;
@@ -330,8 +332,7 @@ async fn pages_are_acknowledged_only_after_they_are_applied() {
     store.fail_appends.store(false, Ordering::SeqCst);
     let recovered = sync(&reader).await;
     assert_eq!(recovered["ok"], true, "{recovered}");
-    assert_eq!(recovered["carried"], 300);
-    assert_eq!(store.count().unwrap(), 300);
+    assert_eq!(store.count().unwrap(), 300, "{recovered}");
     let page = store
         .read(&concord_core::store::ReadQuery::after(0, 1000))
         .unwrap();

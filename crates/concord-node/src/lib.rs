@@ -19,7 +19,7 @@ pub mod node;
 mod serve;
 pub mod transport;
 
-pub use concord_http::{auth, AuthConfig, Gui, ServerLimits, ServerTls};
+pub use concord_http::{auth, AuthConfig, Gui, ServerLimits, ServerTls, StartOptions};
 pub use links::Links;
 pub use node::{start, CommandFailed, NodeError, NodeOptions, RunningNode};
 pub use serve::serve;

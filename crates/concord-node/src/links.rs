@@ -20,8 +20,8 @@ use concord_http::{
     LinkRun, Metrics, Repair, RepairFuture, SyncControl, SyncError, SyncFuture, SyncRun, SyncStatus,
 };
 use concord_sync::{
-    Direction, LinkSpec, LinkStatus, Page, PageRequest, PullLink, PushLink, PushStep,
-    TransportError,
+    Direction, LinkCore, LinkSpec, LinkStatus, Page, PageRequest, PullLink, PushLink, PushStep,
+    SyncLink, TransportError,
 };
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -48,32 +48,32 @@ enum Machine {
     Push(PushLink),
 }
 
-impl Machine {
-    fn status(&self) -> &LinkStatus {
+impl SyncLink for Machine {
+    fn core(&self) -> &LinkCore {
         match self {
-            Machine::Pull(link) => link.status(),
-            Machine::Push(link) => link.status(),
+            Machine::Pull(link) => link.core(),
+            Machine::Push(link) => link.core(),
         }
     }
 
-    fn due_at(&self) -> Option<Timestamp> {
+    fn core_mut(&mut self) -> &mut LinkCore {
         match self {
-            Machine::Pull(link) => link.due_at(),
-            Machine::Push(link) => link.due_at(),
+            Machine::Pull(link) => link.core_mut(),
+            Machine::Push(link) => link.core_mut(),
         }
     }
 
-    fn schedule(&mut self) -> &mut concord_sync::schedule::Schedule {
+    fn interrupted(&mut self, now: Timestamp) {
         match self {
-            Machine::Pull(link) => link.schedule(),
-            Machine::Push(link) => link.schedule(),
+            Machine::Pull(link) => link.interrupted(now),
+            Machine::Push(link) => link.interrupted(now),
         }
     }
 
-    fn is_stopped(&self) -> bool {
+    fn reset(&mut self, now: Timestamp) -> LinkUpdate {
         match self {
-            Machine::Pull(link) => link.is_stopped(),
-            Machine::Push(link) => link.is_stopped(),
+            Machine::Pull(link) => link.reset(now),
+            Machine::Push(link) => link.reset(now),
         }
     }
 }
@@ -108,10 +108,7 @@ struct Interrupted<'a> {
 impl Drop for Interrupted<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            match &mut *self.link.machine() {
-                Machine::Pull(pull) => pull.interrupted(now()),
-                Machine::Push(push) => push.interrupted(now()),
-            }
+            self.link.machine().interrupted(now());
         }
     }
 }
@@ -270,8 +267,8 @@ impl<M: Model> Links<M> {
             // A page fetched ahead went through the link without its events (checked
             // meanwhile); they join its update again here.
             let kinds = match &verified {
-                Some(page) => concord_http::metrics::event_kinds(page.events()),
-                None => concord_http::metrics::event_kinds(&step.events),
+                Some(page) => concord_http::metrics::EventKinds::of(page.events()),
+                None => concord_http::metrics::EventKinds::of(&step.events),
             };
             let apply = async {
                 match verified {
@@ -517,10 +514,7 @@ impl<M: Model> Links<M> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        let update = match &mut *link.machine() {
-            Machine::Pull(pull) => pull.reset(now()),
-            Machine::Push(push) => push.reset(now()),
-        };
+        let update = link.machine().reset(now());
         self.host
             .take(External::from_link(Vec::new(), update))
             .await?;

@@ -8,11 +8,10 @@ use std::time::Duration;
 use std::future::Future;
 use std::pin::Pin;
 
-use concord_core::host::{Host, HostError, DEFAULT_QUEUE_CAPACITY};
+use concord_core::host::{Host, HostError};
 use concord_core::runtime::SystemEnv;
 use concord_core::service::Handler;
-use concord_core::sign::Signing;
-use concord_core::{AcceptancePolicy, Api, EventStore, Limits, Model, ServiceSpec, StoredEvent};
+use concord_core::{Api, EventStore, Model, ServiceSpec, StoredEvent};
 use concord_http::auth::AllowedHosts;
 use concord_http::{
     start_service, AuthConfig, Gui, ServeOptions, ServerLimits, ServerTls, StartOptions,
@@ -33,10 +32,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
 pub struct NodeOptions {
     /// Where to listen (port 0 picks a free one).
     pub listen: SocketAddr,
-    /// Overrides the service's default acceptance policy.
-    pub acceptance: Option<AcceptancePolicy>,
-    /// What the service accepts at intake (event size, depth, id length, clock skew).
-    pub limits: Limits,
+    /// How the service itself starts: its acceptance policy, intake limits, writer queue
+    /// and signing keys.
+    pub service: StartOptions,
     pub links: Vec<LinkSpec>,
     /// How links reach peers. Unless given, a [`TransportSet`] with HTTP only, presenting
     /// `credentials`: links with `transport = "nats"` then fail to start. For NATS links pass
@@ -61,11 +59,6 @@ pub struct NodeOptions {
     pub tls: Option<ServerTls>,
     /// Timeouts and caps of the HTTP server.
     pub server: ServerLimits,
-    /// Requests that may wait for the writer; more are refused at once (503, `Retry-After`).
-    pub writer_queue: usize,
-    /// The key the service signs what it raises with, and the keys it trusts per source.
-    /// Default: it signs nothing and checks no signature.
-    pub signing: Signing,
 }
 
 impl Default for NodeOptions {
@@ -73,8 +66,7 @@ impl Default for NodeOptions {
     fn default() -> Self {
         NodeOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            acceptance: None,
-            limits: Limits::default(),
+            service: StartOptions::default(),
             links: Vec::new(),
             transport: None,
             credentials: LinkCredentials::default(),
@@ -82,8 +74,6 @@ impl Default for NodeOptions {
             gui: Gui::default(),
             tls: None,
             server: ServerLimits::default(),
-            writer_queue: DEFAULT_QUEUE_CAPACITY,
-            signing: Signing::default(),
         }
     }
 }
@@ -143,12 +133,7 @@ pub async fn start<S: ServiceSpec>(
         transport.check_link(link)?;
     }
     let name = spec.name().to_owned();
-    let start = StartOptions {
-        acceptance: options.acceptance.clone(),
-        limits: options.limits,
-        writer_queue: options.writer_queue,
-        signing: options.signing.clone(),
-    };
+    let start = options.service;
     let started = tokio::task::spawn_blocking(move || {
         start_service(&spec, store, Box::new(SystemEnv::default()), start)
     })

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use concord_core::event::CloudEvent;
 use concord_core::sign::{Signer, Signing, Verifier};
 use concord_core::store::{EventAppender, EventReader, MemoryStore};
-use concord_node::{LinkCredentials, NodeOptions};
+use concord_node::{LinkCredentials, NodeOptions, StartOptions};
 use concord_sync::LinkSpec;
 use concord_testkit::notes::{written, NotesSpec, NOTE_WRITTEN};
 
@@ -53,9 +53,12 @@ async fn forgeries_in_pages_checked_ahead_are_refused_and_the_rest_carried() {
         NodeOptions {
             links: vec![link],
             credentials: LinkCredentials::token(TOKEN),
-            signing: Signing {
-                signer: None,
-                verifier: Arc::new(verifier),
+            service: StartOptions {
+                signing: Signing {
+                    signer: None,
+                    verifier: Arc::new(verifier),
+                },
+                ..StartOptions::default()
             },
             ..NodeOptions::default()
         },

@@ -9,7 +9,7 @@ use concord_core::store::{EventReader, LinkUpdate, MemoryStore, StoreError};
 use concord_core::wire::Delivered;
 use concord_sync::{
     Batch, DeliveryError, Direction, LinkSpec, Page, PageRequest, PullLink, PullStep, PushLink,
-    PushStep, TransportError,
+    PushStep, SyncLink, TransportError,
 };
 use serde_json::Value;
 
@@ -198,6 +198,23 @@ pub struct Outcome {
 enum Link {
     Pull(PullLink),
     Push(PushLink),
+}
+
+impl Link {
+    /// What both kinds share: schedule, stop, reset.
+    fn common(&self) -> &dyn SyncLink {
+        match self {
+            Link::Pull(pull) => pull,
+            Link::Push(push) => push,
+        }
+    }
+
+    fn common_mut(&mut self) -> &mut dyn SyncLink {
+        match self {
+            Link::Pull(pull) => pull,
+            Link::Push(push) => push,
+        }
+    }
 }
 
 /// A link's request out on the network.
@@ -979,10 +996,7 @@ impl World {
             for node in 0..self.nodes.len() {
                 let now = self.time(node);
                 for link in &mut self.nodes[node].links {
-                    match link {
-                        Link::Pull(pull) => pull.schedule().force(now),
-                        Link::Push(push) => push.schedule().force(now),
-                    }
+                    link.common_mut().schedule().force(now);
                 }
             }
             let end = self.now + QUIET_WINDOW_MS;
@@ -1016,10 +1030,7 @@ impl World {
                 continue;
             }
             for link in 0..self.nodes[node].links.len() {
-                let stopped = match &self.nodes[node].links[link] {
-                    Link::Pull(pull) => pull.is_stopped(),
-                    Link::Push(push) => push.is_stopped(),
-                };
+                let stopped = self.nodes[node].links[link].common().is_stopped();
                 // The operator's reset queues behind what the writer has yet to commit, so it
                 // waits for the link's own commit (a node resets under the link's round lock).
                 if !stopped || self.rng.f64() >= chance || self.has_commit(node, link) {
@@ -1027,10 +1038,7 @@ impl World {
                 }
                 let now = self.time(node);
                 let n = &mut self.nodes[node];
-                let update = match &mut n.links[link] {
-                    Link::Pull(pull) => pull.reset(now),
-                    Link::Push(push) => push.reset(now),
-                };
+                let update = n.links[link].common_mut().reset(now);
                 n.rounds[link] = None;
                 n.prefetched[link] = None;
                 take_link(n, now, External::from_link(Vec::new(), update));
@@ -1042,18 +1050,16 @@ impl World {
     /// Whether a link is stopped or a dead letter is held anywhere.
     fn needs_operator(&self) -> bool {
         self.nodes.iter().any(|n| {
-            n.links.iter().any(|link| match link {
-                Link::Pull(pull) => pull.is_stopped(),
-                Link::Push(push) => push.is_stopped(),
-            }) || n.specs.iter().any(|spec| {
-                n.store
-                    .dead_letters(&spec.name, usize::MAX)
-                    .is_ok_and(|(_, letters)| {
-                        letters
-                            .iter()
-                            .any(|l| !check::is_refused_forgery(l, &self.forged))
-                    })
-            })
+            n.links.iter().any(|link| link.common().is_stopped())
+                || n.specs.iter().any(|spec| {
+                    n.store
+                        .dead_letters(&spec.name, usize::MAX)
+                        .is_ok_and(|(_, letters)| {
+                            letters
+                                .iter()
+                                .any(|l| !check::is_refused_forgery(l, &self.forged))
+                        })
+                })
         })
     }
 

@@ -14,7 +14,8 @@
 //! # Layout
 //! - [`spec`]: a link's configuration ([`LinkSpec`]); a domain declares its topology as a
 //!   list of them.
-//! - [`pull`] and [`push`]: the two state machines.
+//! - [`pull`] and [`push`]: the two state machines; [`link`]: what they share (spec, cursor,
+//!   schedule, status) and how a driver reads either ([`SyncLink`]).
 //! - [`schedule`]: when a link runs next — its interval, and exponential backoff with jitter.
 //! - [`scopes`]: the read scope each peer gets by default, derived from the links it runs.
 //! - [`status`]: what `GET /api/sync` shows per link, and the typed errors of a round.
@@ -23,6 +24,7 @@
 //! as their cursor), and stop — visibly, until an operator resets them — when the peer's
 //! store turns out not to be the one their cursor belongs to.
 
+pub mod link;
 pub mod pull;
 pub mod push;
 pub mod schedule;
@@ -31,6 +33,7 @@ pub mod spec;
 pub mod status;
 
 pub use concord_core::wire::{Delivered, Page, Unreadable};
+pub use link::{LinkCore, SyncLink};
 pub use pull::{PageRequest, PullLink, PullStep};
 pub use push::{Batch, DeliveryError, PushLink, PushStep};
 pub use scopes::read_scopes;

@@ -27,9 +27,9 @@ use concord_core::runtime::PutReport;
 use concord_core::store::{DeadLetter, LinkCursor, LinkUpdate, ReadQuery};
 use concord_core::wire::Page;
 
-use crate::schedule::Schedule;
+use crate::link::{LinkCore, SyncLink};
 use crate::spec::LinkSpec;
-use crate::status::{LinkStatus, TransportError};
+use crate::status::TransportError;
 
 /// What to fetch from the peer: getEvents with these parameters.
 pub type PageRequest = ReadQuery;
@@ -51,67 +51,26 @@ struct Applying {
 }
 
 pub struct PullLink {
-    spec: LinkSpec,
-    cursor: u64,
-    peer_store: Option<String>,
-    /// Why the link stopped itself, until an operator resets it.
-    stopped: Option<String>,
-    schedule: Schedule,
-    status: LinkStatus,
+    core: LinkCore,
     applying: Option<Applying>,
 }
 
 impl PullLink {
     /// A link resuming from its durable cursor.
     pub fn new(spec: LinkSpec, cursor: LinkCursor, now: Timestamp, seed: u64) -> Self {
-        let mut status = LinkStatus::new(&spec, cursor.position);
-        status.peer_store = cursor.peer_store.clone();
         PullLink {
-            status,
-            spec,
-            cursor: cursor.position,
-            peer_store: cursor.peer_store,
-            stopped: None,
-            schedule: Schedule::new(now, seed),
+            core: LinkCore::new(spec, cursor, now, seed),
             applying: None,
         }
     }
 
-    pub fn spec(&self) -> &LinkSpec {
-        &self.spec
-    }
-
-    pub fn status(&self) -> &LinkStatus {
-        &self.status
-    }
-
-    pub fn cursor(&self) -> u64 {
-        self.cursor
-    }
-
-    pub fn schedule(&mut self) -> &mut Schedule {
-        &mut self.schedule
-    }
-
-    /// When the link wants to run next; `None` while a round is in flight or while stopped.
-    pub fn due_at(&self) -> Option<Timestamp> {
-        if self.stopped.is_some() {
-            return None;
-        }
-        self.schedule.due_at()
-    }
-
-    pub fn is_stopped(&self) -> bool {
-        self.stopped.is_some()
-    }
-
     /// Starts a round if one is due: the page to fetch.
     pub fn start(&mut self, now: Timestamp) -> Option<PageRequest> {
-        if self.stopped.is_some() || !self.schedule.is_due(now) {
+        if !self.core.may_start(now) {
             return None;
         }
-        self.schedule.begin();
-        Some(self.spec.query(self.cursor))
+        self.core.schedule.begin();
+        Some(self.core.spec.query(self.core.cursor))
     }
 
     /// While a step is being applied: the page the next round will ask for if the commit
@@ -120,8 +79,8 @@ impl PullLink {
     /// [`PullLink::start`] returned this same request.
     pub fn prefetch(&self) -> Option<PageRequest> {
         let applying = self.applying.as_ref()?;
-        (applying.has_more && self.stopped.is_none())
-            .then(|| self.spec.query(applying.cursor.position))
+        (applying.has_more && self.core.stopped.is_none())
+            .then(|| self.core.spec.query(applying.cursor.position))
     }
 
     /// The peer answered (or not). On success, the events to apply with the link update.
@@ -141,7 +100,10 @@ impl PullLink {
             self.stop(now, reason);
             return None;
         }
-        let peer_store = page.store_id.clone().or_else(|| self.peer_store.clone());
+        let peer_store = page
+            .store_id
+            .clone()
+            .or_else(|| self.core.peer_store.clone());
         let cursor = LinkCursor {
             position: page.next_after,
             peer_store,
@@ -154,7 +116,7 @@ impl PullLink {
                 id: unreadable.id.clone().unwrap_or_else(|| {
                     format!(
                         "(no id: item {i} of the page after {} of {})",
-                        self.cursor, self.spec.peer
+                        self.core.cursor, self.core.spec.peer
                     )
                 }),
                 reason: format!("unreadable: {}", unreadable.reason),
@@ -171,7 +133,7 @@ impl PullLink {
         Some(PullStep {
             events: page.events,
             link: LinkUpdate {
-                link: self.spec.name.clone(),
+                link: self.core.spec.name.clone(),
                 cursor: Some(cursor),
                 dead_letters,
                 resolved: Vec::new(),
@@ -183,22 +145,21 @@ impl PullLink {
     fn foreign(&self, page: &Page) -> Option<String> {
         let reset = "it was wiped, replaced or restored from a backup; reset this link's \
                      cursor to read it from the start";
-        if let (Some(known), Some(now)) = (&self.peer_store, &page.store_id) {
+        let cursor = self.core.cursor;
+        if let (Some(known), Some(now)) = (&self.core.peer_store, &page.store_id) {
             if known != now {
                 return Some(format!(
-                    "the peer's store is not the one this link's cursor {} belongs to \
-                     (store {known} before, {now} now): {reset}",
-                    self.cursor
+                    "the peer's store is not the one this link's cursor {cursor} belongs to \
+                     (store {known} before, {now} now): {reset}"
                 ));
             }
         }
         // A getEvents `after` beyond the end of a log is answered with an empty page at that
         // `after`: only the log's end (or a `next_after` behind the cursor) tells.
         let peer_end = page.last_sequence.unwrap_or(page.next_after);
-        if peer_end < self.cursor || page.next_after < self.cursor {
+        if peer_end < cursor || page.next_after < cursor {
             return Some(format!(
-                "the peer's log ends at {peer_end}, before this link's cursor {}: {reset}",
-                self.cursor
+                "the peer's log ends at {peer_end}, before this link's cursor {cursor}: {reset}"
             ));
         }
         None
@@ -212,58 +173,52 @@ impl PullLink {
         match outcome {
             Err(error) => self.fail(now, &format!("applying locally failed: {error}")),
             Ok(report) => {
-                self.cursor = applying.cursor.position;
-                self.peer_store = applying.cursor.peer_store;
-                self.status.cursor = self.cursor;
-                self.status.peer_store = self.peer_store.clone();
-                self.status.carried += report.accepted() as u64;
-                self.status.rejected +=
+                let core = &mut self.core;
+                core.moved(applying.cursor.position, applying.cursor.peer_store);
+                core.status.carried += report.accepted() as u64;
+                core.status.rejected +=
                     applying.unreadable + (report.rejected() + report.conflicts()) as u64;
                 // Peers that say where their log ends give the exact lag; for the others, a
                 // page that was the last one means the link is caught up.
-                self.status.pending = applying
+                core.status.pending = applying
                     .last_sequence
-                    .map(|last| last.saturating_sub(self.cursor))
+                    .map(|last| last.saturating_sub(core.cursor))
                     .or((!applying.has_more).then_some(0));
-                self.status.succeeded(now);
-                self.schedule
-                    .succeeded(now, applying.has_more, self.spec.interval_ms);
+                core.status.succeeded(now);
+                core.schedule
+                    .succeeded(now, applying.has_more, core.spec.interval_ms);
             }
         }
     }
 
-    /// An operator's reset: forget the cursor and the peer store, and run again from the
-    /// start. The caller commits the returned update; everything already applied comes back
-    /// as duplicates.
-    pub fn reset(&mut self, now: Timestamp) -> LinkUpdate {
-        self.cursor = 0;
-        self.peer_store = None;
-        self.stopped = None;
-        self.applying = None;
-        self.status.reset();
-        self.schedule.reset(now);
-        LinkUpdate::cursor(self.spec.name.clone(), 0)
-    }
-
     fn stop(&mut self, now: Timestamp, reason: String) {
         self.applying = None;
-        self.schedule.stop();
-        self.status.stopped(now, &reason);
-        self.stopped = Some(reason);
-    }
-
-    /// The driver dropped the round midway (a cancelled request): no answer will come. The
-    /// round counts as failed and the link backs off; a commit that was already handed to
-    /// the writer may still land, and the next round then reads it again as duplicates.
-    pub fn interrupted(&mut self, now: Timestamp) {
-        if self.schedule.in_flight() {
-            self.fail(now, crate::status::INTERRUPTED);
-        }
+        self.core.stop(now, reason);
     }
 
     fn fail(&mut self, now: Timestamp, error: &str) {
         self.applying = None;
-        self.schedule.failed(now);
-        self.status.failed(now, error, self.schedule.failures());
+        self.core.fail(now, error);
+    }
+}
+
+impl SyncLink for PullLink {
+    fn core(&self) -> &LinkCore {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut LinkCore {
+        &mut self.core
+    }
+
+    fn interrupted(&mut self, now: Timestamp) {
+        if self.core.schedule.in_flight() {
+            self.fail(now, crate::status::INTERRUPTED);
+        }
+    }
+
+    fn reset(&mut self, now: Timestamp) -> LinkUpdate {
+        self.applying = None;
+        self.core.reset(now)
     }
 }

@@ -32,9 +32,9 @@ use concord_core::host::HostError;
 use concord_core::store::{DeadLetter, EventReader, LinkCursor, LinkUpdate, StoreError};
 use concord_core::wire::Delivered;
 
-use crate::schedule::Schedule;
+use crate::link::{LinkCore, SyncLink};
 use crate::spec::LinkSpec;
-use crate::status::{LinkStatus, TransportError};
+use crate::status::TransportError;
 
 /// The most bytes of events one push batch carries: well below the 16 MiB a putEvents body
 /// may hold, so a batch of events within the size limit always fits.
@@ -117,15 +117,10 @@ struct Round {
 }
 
 pub struct PushLink {
-    spec: LinkSpec,
-    cursor: u64,
-    peer_store: Option<String>,
-    stopped: Option<String>,
+    core: LinkCore,
     /// Idle rounds since the peer's store identity was last confirmed by an answer (counted,
     /// not timed: a clock that jumps must not silence the probe).
     idle_since_confirmed: u32,
-    schedule: Schedule,
-    status: LinkStatus,
     round: Option<Round>,
     /// The next page's round, begun while `round`'s save is out; its own save waits for that
     /// one to be reported. Boxed: most links never go ahead.
@@ -139,16 +134,9 @@ pub struct PushLink {
 
 impl PushLink {
     pub fn new(spec: LinkSpec, cursor: LinkCursor, now: Timestamp, seed: u64) -> Self {
-        let mut status = LinkStatus::new(&spec, cursor.position);
-        status.peer_store = cursor.peer_store.clone();
         PushLink {
-            status,
-            spec,
-            cursor: cursor.position,
-            peer_store: cursor.peer_store,
-            stopped: None,
+            core: LinkCore::new(spec, cursor, now, seed),
             idle_since_confirmed: PROBE_AFTER_IDLE_ROUNDS,
-            schedule: Schedule::new(now, seed),
             round: None,
             ahead: None,
             ahead_failed: None,
@@ -170,54 +158,26 @@ impl PushLink {
     /// that a receiver that was wiped is noticed even when there is nothing new to push.
     fn probe_due(&mut self) -> bool {
         self.idle_since_confirmed = self.idle_since_confirmed.saturating_add(1);
-        self.peer_store.is_some() && self.idle_since_confirmed > PROBE_AFTER_IDLE_ROUNDS
-    }
-
-    pub fn spec(&self) -> &LinkSpec {
-        &self.spec
-    }
-
-    pub fn status(&self) -> &LinkStatus {
-        &self.status
-    }
-
-    pub fn cursor(&self) -> u64 {
-        self.cursor
-    }
-
-    pub fn schedule(&mut self) -> &mut Schedule {
-        &mut self.schedule
-    }
-
-    /// When the link wants to run next; `None` while a round is in flight or while stopped.
-    pub fn due_at(&self) -> Option<Timestamp> {
-        if self.stopped.is_some() {
-            return None;
-        }
-        self.schedule.due_at()
-    }
-
-    pub fn is_stopped(&self) -> bool {
-        self.stopped.is_some()
+        self.core.peer_store.is_some() && self.idle_since_confirmed > PROBE_AFTER_IDLE_ROUNDS
     }
 
     /// Starts a round if one is due: the first batch to deliver, or the cursor to move past
     /// events this link does not carry.
     pub fn start(&mut self, now: Timestamp, log: &dyn EventReader) -> Result<PushStep, StoreError> {
-        if self.stopped.is_some() || !self.schedule.is_due(now) {
+        if !self.core.may_start(now) {
             return Ok(PushStep::Idle);
         }
-        let page = match self.read_after(self.cursor, log) {
+        let page = match self.read_after(self.core.cursor, log) {
             Ok(page) => page,
             Err(error) => {
-                self.schedule.begin();
+                self.core.schedule.begin();
                 self.fail(now, &format!("reading the local log failed: {error}"));
                 return Err(error);
             }
         };
-        self.status.pending = Some(page.log_last.saturating_sub(self.cursor));
-        self.schedule.begin();
-        if page.up_to <= self.cursor {
+        self.core.status.pending = Some(page.log_last.saturating_sub(self.core.cursor));
+        self.core.schedule.begin();
+        if page.up_to <= self.core.cursor {
             if self.probe_due() {
                 self.round = Some(Round {
                     probe: true,
@@ -227,7 +187,9 @@ impl PushLink {
                 });
                 return Ok(self.next_step(now));
             }
-            self.schedule.succeeded(now, false, self.spec.interval_ms);
+            self.core
+                .schedule
+                .succeeded(now, false, self.core.spec.interval_ms);
             return Ok(PushStep::Idle);
         }
         self.round = Some(page.into_round());
@@ -246,7 +208,10 @@ impl PushLink {
                 has_more: true,
                 up_to: Some(up_to),
                 ..
-            }) if self.ahead.is_none() && self.ahead_failed.is_none() && self.stopped.is_none() => {
+            }) if self.ahead.is_none()
+                && self.ahead_failed.is_none()
+                && self.core.stopped.is_none() =>
+            {
                 *up_to
             }
             _ => return Ok(PushStep::Idle),
@@ -261,7 +226,7 @@ impl PushLink {
 
     /// A page of the local log after `after`, as a round carries it.
     fn read_after(&self, after: u64, log: &dyn EventReader) -> Result<LogPage, StoreError> {
-        let mut query = self.spec.query(after);
+        let mut query = self.core.spec.query(after);
         query.max_bytes = Some(MAX_BATCH_BYTES);
         let page = log.read(&query)?;
         Ok(LogPage {
@@ -276,13 +241,13 @@ impl PushLink {
     /// whatever the schedule says; the cursor does not move. Not while a save is out (a
     /// driver runs it between rounds).
     pub fn retry(&mut self, now: Timestamp, events: Vec<CloudEvent>) -> PushStep {
-        self.schedule.begin();
+        self.core.schedule.begin();
         self.ahead = None;
         self.ahead_failed = None;
         self.round = Some(Round {
             // Re-delivered one by one: each was refused on its own before.
             queue: events.into_iter().map(|event| vec![event]).collect(),
-            log_last: self.cursor,
+            log_last: self.core.cursor,
             ..Round::default()
         });
         self.next_step(now)
@@ -316,7 +281,7 @@ impl PushLink {
         };
         match result {
             Ok(delivered) => {
-                if let (Some(known), Some(now_id)) = (&self.peer_store, &delivered.store_id) {
+                if let (Some(known), Some(now_id)) = (&self.core.peer_store, &delivered.store_id) {
                     if known != now_id {
                         let reason = format!(
                             "the peer's store is not the one this link delivered to \
@@ -335,7 +300,7 @@ impl PushLink {
                     }
                 }
                 if delivered.store_id.is_some() {
-                    self.peer_store = delivered.store_id;
+                    self.core.peer_store = delivered.store_id;
                     self.idle_since_confirmed = 0;
                 }
             }
@@ -391,8 +356,10 @@ impl PushLink {
         if round.probe {
             // The peer answered with the store it had: nothing to store.
             self.round = None;
-            self.status.succeeded(now);
-            self.schedule.succeeded(now, false, self.spec.interval_ms);
+            self.core.status.succeeded(now);
+            self.core
+                .schedule
+                .succeeded(now, false, self.core.spec.interval_ms);
             return PushStep::Idle;
         }
         round.saving = true;
@@ -400,10 +367,10 @@ impl PushLink {
         round.saved_letters = round.letters.len() as u64;
         let retrying = round.up_to.is_none();
         PushStep::Save(LinkUpdate {
-            link: self.spec.name.clone(),
+            link: self.core.spec.name.clone(),
             cursor: round.up_to.map(|position| LinkCursor {
                 position,
-                peer_store: self.peer_store.clone(),
+                peer_store: self.core.peer_store.clone(),
             }),
             dead_letters: std::mem::take(&mut round.letters),
             resolved: if retrying {
@@ -427,25 +394,24 @@ impl PushLink {
         if let Err(error) = result {
             if self.skips_ahead_on_failed_save {
                 if let Some(up_to) = ahead.and_then(|ahead| ahead.up_to) {
-                    self.cursor = up_to;
+                    self.core.cursor = up_to;
                 }
             }
             self.fail(now, &format!("storing the cursor failed: {error}"));
             return PushStep::Idle;
         }
-        if let Some(up_to) = round.up_to {
-            self.cursor = up_to;
-            self.status.pending = Some(round.log_last.saturating_sub(self.cursor));
+        let core = &mut self.core;
+        core.moved(round.up_to.unwrap_or(core.cursor), core.peer_store.clone());
+        if round.up_to.is_some() {
+            core.status.pending = Some(round.log_last.saturating_sub(core.cursor));
         }
-        self.status.cursor = self.cursor;
-        self.status.peer_store = self.peer_store.clone();
-        self.status.carried += round.saved_carried;
-        self.status.rejected += round.saved_letters;
-        if self.stopped.is_some() {
+        self.core.status.carried += round.saved_carried;
+        self.core.status.rejected += round.saved_letters;
+        if self.core.stopped.is_some() {
             // Stopped by an answer to the round ahead: this save still counted.
             return PushStep::Idle;
         }
-        self.status.succeeded(now);
+        self.core.status.succeeded(now);
         if let Some(error) = ahead_failed {
             self.fail(now, &error);
             return PushStep::Idle;
@@ -453,31 +419,20 @@ impl PushLink {
         match ahead {
             Some(next) => {
                 // A success like any other (failures forgiven), but the link stays busy.
-                self.schedule.succeeded(now, true, self.spec.interval_ms);
-                self.schedule.begin();
+                self.core
+                    .schedule
+                    .succeeded(now, true, self.core.spec.interval_ms);
+                self.core.schedule.begin();
                 self.round = Some(*next);
                 self.next_step(now)
             }
             None => {
-                self.schedule
-                    .succeeded(now, round.has_more, self.spec.interval_ms);
+                self.core
+                    .schedule
+                    .succeeded(now, round.has_more, self.core.spec.interval_ms);
                 PushStep::Idle
             }
         }
-    }
-
-    /// An operator's reset: deliver everything again from the start of the log, to whatever
-    /// store the peer has now. The caller commits the returned update.
-    pub fn reset(&mut self, now: Timestamp) -> LinkUpdate {
-        self.cursor = 0;
-        self.peer_store = None;
-        self.stopped = None;
-        self.round = None;
-        self.ahead = None;
-        self.ahead_failed = None;
-        self.status.reset();
-        self.schedule.reset(now);
-        LinkUpdate::cursor(self.spec.name.clone(), 0)
     }
 
     /// Stops until a reset. A save already out stays awaited, so that when it is reported the
@@ -488,27 +443,39 @@ impl PushLink {
         if !self.round.as_ref().is_some_and(|round| round.saving) {
             self.round = None;
         }
-        self.schedule.stop();
-        self.status.stopped(now, &reason);
-        self.stopped = Some(reason);
-    }
-
-    /// The driver dropped the round midway (a cancelled request): no answer will come. The
-    /// round counts as failed and the link backs off; a save that was already handed to the
-    /// writer may still land, and the next round then delivers again what the peer already
-    /// has, which it takes as duplicates.
-    pub fn interrupted(&mut self, now: Timestamp) {
-        if self.schedule.in_flight() {
-            self.fail(now, crate::status::INTERRUPTED);
-        }
+        self.core.stop(now, reason);
     }
 
     fn fail(&mut self, now: Timestamp, error: &str) {
         self.round = None;
         self.ahead = None;
         self.ahead_failed = None;
-        self.schedule.failed(now);
-        self.status.failed(now, error, self.schedule.failures());
+        self.core.fail(now, error);
+    }
+}
+
+impl SyncLink for PushLink {
+    fn core(&self) -> &LinkCore {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut LinkCore {
+        &mut self.core
+    }
+
+    /// A save that was already handed to the writer may still land; the next round then
+    /// delivers again what the peer already has, which it takes as duplicates.
+    fn interrupted(&mut self, now: Timestamp) {
+        if self.core.schedule.in_flight() {
+            self.fail(now, crate::status::INTERRUPTED);
+        }
+    }
+
+    fn reset(&mut self, now: Timestamp) -> LinkUpdate {
+        self.round = None;
+        self.ahead = None;
+        self.ahead_failed = None;
+        self.core.reset(now)
     }
 }
 

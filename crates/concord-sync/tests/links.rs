@@ -9,7 +9,7 @@ use concord_core::runtime::{
 use concord_core::store::{EventReader, LinkCursor, LinkUpdate, MemoryStore, ReadQuery};
 use concord_core::wire::{read_report, report_json, Page, Unreadable};
 use concord_sync::{
-    Batch, Delivered, DeliveryError, LinkSpec, LinkState, PullLink, PushLink, PushStep,
+    Batch, Delivered, DeliveryError, LinkSpec, LinkState, PullLink, PushLink, PushStep, SyncLink,
     TransportError,
 };
 use concord_testkit::notes::{catalogue, NoteCatalogue, Notes, NOTE_WRITTEN};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use clap::Parser;
 use concord_core::sign::{PublicKey, Signer, Signing, Verifier};
 use concord_node::auth::TokenHash;
-use concord_node::{AuthConfig, LinkCredentials, NodeOptions};
+use concord_node::{AuthConfig, LinkCredentials, NodeOptions, StartOptions};
 use concord_sqlite::SqliteStore;
 use scholarship::ScholarshipOffice;
 
@@ -115,9 +115,12 @@ async fn run(args: Args) -> Result<(), String> {
         links: scholarship::links(&args.office, args.sync_interval_ms),
         credentials: LinkCredentials::token(&credentials.operator),
         auth: AuthConfig::default().with_operator(TokenHash::of(&credentials.operator)),
-        signing: credentials
-            .signing()
-            .map_err(|e| format!("{}: {e}", args.credentials.display()))?,
+        service: StartOptions {
+            signing: credentials
+                .signing()
+                .map_err(|e| format!("{}: {e}", args.credentials.display()))?,
+            ..StartOptions::default()
+        },
         ..NodeOptions::default()
     };
     concord_node::serve(ScholarshipOffice, Arc::new(store), options)

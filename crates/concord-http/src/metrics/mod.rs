@@ -36,6 +36,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use concord_core::runtime::{Disposition, PutReport};
+use concord_core::CloudEvent;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
@@ -166,10 +167,17 @@ impl Metrics {
         }
     }
 
-    fn stored(&self, source: &str, ty: &str) {
-        self.events_stored
-            .get_or_create(&self.event_labels(source, ty))
-            .inc();
+    /// Counts the events a commit stored: `appended` tells which of `events` were.
+    fn stored(&self, events: &[CloudEvent], appended: impl Iterator<Item = bool>) {
+        let mut kept = events
+            .iter()
+            .zip(appended)
+            .filter_map(|(e, a)| a.then_some(e));
+        for (source, ty, n) in EventKinds::runs(&mut kept) {
+            self.events_stored
+                .get_or_create(&self.event_labels(source, ty))
+                .inc_by(n);
+        }
     }
 
     fn committed(&self, seconds: f64, events: usize) {
@@ -177,32 +185,34 @@ impl Metrics {
         self.commit_events.observe(events as f64);
     }
 
-    /// Counts what became of received events: `events` are (source, type) in the order of
-    /// `report`'s results.
-    pub fn record_intake(&self, events: &[(String, String)], report: &PutReport) {
-        for ((source, ty), (_, disposition)) in events.iter().zip(&report.results) {
-            let outcome = match disposition {
-                Disposition::Accepted => "accepted",
-                Disposition::Duplicate => "duplicate",
-                Disposition::Conflict(_) => "conflict",
-                Disposition::Ignored(_) => "ignored",
-                Disposition::Rejected(_) => "rejected",
-            };
-            self.received(source, ty, outcome);
+    /// Counts what became of received events: `events` are the kinds of the batch whose
+    /// results `report` holds, in the same order.
+    pub fn record_intake(&self, events: &EventKinds, report: &PutReport) {
+        let mut results = report.results.iter();
+        for (source, ty, n) in &events.0 {
+            let mut counts = [0u64; OUTCOMES.len()];
+            for (_, disposition) in results.by_ref().take(*n as usize) {
+                counts[outcome(disposition)] += 1;
+            }
+            for (name, count) in OUTCOMES.iter().zip(counts) {
+                if count > 0 {
+                    self.received(source, ty, name, count);
+                }
+            }
         }
     }
 
     /// Counts a putEvents batch refused whole.
-    pub fn record_refused(&self, events: &[(String, String)]) {
-        for (source, ty) in events {
-            self.received(source, ty, "refused");
+    pub fn record_refused(&self, events: &EventKinds) {
+        for (source, ty, n) in &events.0 {
+            self.received(source, ty, "refused", *n);
         }
     }
 
-    fn received(&self, source: &str, ty: &str, outcome: &'static str) {
+    fn received(&self, source: &str, ty: &str, outcome: &'static str, count: u64) {
         let mut labels = self.event_labels(source, ty);
         labels.push(("outcome", outcome.to_owned()));
-        self.events_received.get_or_create(&labels).inc();
+        self.events_received.get_or_create(&labels).inc_by(count);
     }
 
     fn answered(&self, method: &Method, route: &str, status: u16, seconds: f64) {
@@ -235,11 +245,53 @@ impl Metrics {
 }
 
 /// The (source, type) of each event, for [`Metrics::record_intake`].
-pub fn event_kinds(events: &[concord_core::CloudEvent]) -> Vec<(String, String)> {
-    events
-        .iter()
-        .map(|e| (e.source.clone(), e.ty.clone()))
-        .collect()
+/// The (source, type) of a batch's events, in order, as runs of equal pairs: counting a page
+/// from one source costs one label lookup, not one per event (it was a tenth of a pull's CPU).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventKinds(Vec<(String, String, u64)>);
+
+impl EventKinds {
+    pub fn of(events: &[CloudEvent]) -> Self {
+        let runs = Self::runs(&mut events.iter());
+        EventKinds(
+            runs.into_iter()
+                .map(|(source, ty, n)| (source.to_owned(), ty.to_owned(), n))
+                .collect(),
+        )
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many events.
+    pub fn events(&self) -> u64 {
+        self.0.iter().map(|(_, _, n)| n).sum()
+    }
+
+    fn runs<'e>(events: &mut dyn Iterator<Item = &'e CloudEvent>) -> Vec<(&'e str, &'e str, u64)> {
+        let mut runs: Vec<(&str, &str, u64)> = Vec::new();
+        for event in events {
+            match runs.last_mut() {
+                Some((source, ty, n)) if *source == event.source && *ty == event.ty => *n += 1,
+                _ => runs.push((&event.source, &event.ty, 1)),
+            }
+        }
+        runs
+    }
+}
+
+/// The outcomes of a received event, as `outcome` labels; [`outcome`] indexes them.
+const OUTCOMES: [&str; 5] = ["accepted", "duplicate", "conflict", "ignored", "rejected"];
+
+fn outcome(disposition: &Disposition) -> usize {
+    match disposition {
+        Disposition::Accepted => 0,
+        Disposition::Duplicate => 1,
+        Disposition::Conflict(_) => 2,
+        Disposition::Ignored(_) => 3,
+        Disposition::Rejected(_) => 4,
+    }
 }
 
 pub(crate) fn routes(metrics: Arc<Metrics>) -> Router {
@@ -295,4 +347,70 @@ pub(crate) async fn track(
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concord_core::event::Timestamp;
+    use serde_json::Map;
+
+    fn event(n: u32, source: &str, ty: &str) -> CloudEvent {
+        let time = Timestamp::from_unix_nanos(1_795_000_000_000_000_000);
+        CloudEvent::new(format!("e{n}"), source, ty, time, Map::new())
+    }
+
+    fn line<'t>(text: &'t str, start: &str) -> Option<&'t str> {
+        text.lines().find(|l| l.starts_with(start))
+    }
+
+    #[test]
+    fn a_mixed_batch_is_counted_per_source_type_and_outcome() {
+        let metrics = Metrics::new(Box::new(|| 0), Arc::new(Inbound::default()));
+        // Runs of a, b, a again: the second run of `a` adds to the first one's counters.
+        let events = [
+            event(1, "a", "t"),
+            event(2, "a", "t"),
+            event(3, "b", "t"),
+            event(4, "a", "t"),
+        ];
+        let report = PutReport {
+            results: vec![
+                ("e1".into(), Disposition::Accepted),
+                ("e2".into(), Disposition::Duplicate),
+                ("e3".into(), Disposition::Accepted),
+                ("e4".into(), Disposition::Accepted),
+            ],
+        };
+        let kinds = EventKinds::of(&events);
+        assert_eq!(kinds.0.len(), 3);
+        metrics.record_intake(&kinds, &report);
+        metrics.stored(&events, [true, false, true, true].into_iter());
+        metrics.record_refused(&EventKinds::of(&events[2..]));
+        let text = metrics.encode(false).expect("encodes");
+        let received =
+            |labels: &str| line(&text, &format!("concord_events_received_total{{{labels}}}"));
+        assert_eq!(
+            received(r#"source="a",type="t",outcome="accepted""#).map(|l| l.rsplit(' ').next()),
+            Some(Some("2")),
+            "{text}"
+        );
+        assert!(received(r#"source="a",type="t",outcome="duplicate""#)
+            .is_some_and(|l| l.ends_with(" 1")));
+        assert!(received(r#"source="b",type="t",outcome="accepted""#)
+            .is_some_and(|l| l.ends_with(" 1")));
+        assert!(
+            received(r#"source="a",type="t",outcome="refused""#).is_some_and(|l| l.ends_with(" 1"))
+        );
+        assert!(
+            received(r#"source="b",type="t",outcome="refused""#).is_some_and(|l| l.ends_with(" 1"))
+        );
+        let stored =
+            |labels: &str| line(&text, &format!("concord_events_stored_total{{{labels}}}"));
+        assert!(
+            stored(r#"source="a",type="t""#).is_some_and(|l| l.ends_with(" 2")),
+            "{text}"
+        );
+        assert!(stored(r#"source="b",type="t""#).is_some_and(|l| l.ends_with(" 1")));
+    }
 }

@@ -119,13 +119,9 @@ impl EventAppender for MeteredStore {
         let Some(metrics) = self.metrics.upgrade() else {
             return Ok(outcomes);
         };
-        let mut appended = 0;
-        for (event, outcome) in events.iter().zip(&outcomes) {
-            if matches!(outcome, AppendOutcome::Appended(_)) {
-                appended += 1;
-                metrics.stored(&event.source, &event.ty);
-            }
-        }
+        let appended = |o: &AppendOutcome| matches!(o, AppendOutcome::Appended(_));
+        metrics.stored(events, outcomes.iter().map(appended));
+        let appended = outcomes.iter().filter(|o| appended(o)).count();
         if !events.is_empty() || !links.is_empty() {
             metrics.committed(seconds, appended);
         }
