@@ -43,6 +43,12 @@ impl EventData {
         Ok(Self::trusted(text))
     }
 
+    /// Data from JSON text whose syntax the caller checked (it was read as one raw JSON
+    /// value): only that it is an object is checked here. The text is kept exactly.
+    pub(crate) fn from_json_text(text: impl Into<Box<str>>) -> Result<Self, DataError> {
+        Self::stored(text)
+    }
+
     /// Data as a store keeps it, for a replay: it passed [`EventData::from_text`] when it was
     /// stored, so only its first character is checked here.
     pub(crate) fn stored(text: impl Into<Box<str>>) -> Result<Self, DataError> {

@@ -106,7 +106,9 @@ impl CloudEvent {
     pub fn parse(text: &str, limits: &Limits) -> Result<Self, EventError> {
         limits.check_shape(text.len(), nesting_depth(text.as_bytes()))?;
         let wire = WireEvent::read(text)?;
-        CloudEvent::from_wire(wire.attributes, wire.data, limits)
+        // `data` was read as a raw JSON value, which checked its syntax: it is not walked again.
+        let data = wire.data.map(DataText::Checked);
+        CloudEvent::from_wire(wire.attributes, data, limits)
     }
 
     /// Builds an event from attributes and a data text (binary mode, where the attributes
@@ -127,7 +129,9 @@ impl CloudEvent {
             attribute_bytes + data_text.len(),
             1 + nesting_depth(data_text.as_bytes()),
         )?;
-        CloudEvent::from_wire(attributes, data.map(Cow::Borrowed), limits)
+        // A body is any text: its JSON syntax is still to be checked.
+        let data = data.map(|text| DataText::Unchecked(Cow::Borrowed(text)));
+        CloudEvent::from_wire(Attributes::from_map(attributes), data, limits)
     }
 
     /// Parses one event from a JSON value with the default limits. For tests and callers
@@ -140,11 +144,20 @@ impl CloudEvent {
     }
 
     fn from_wire(
-        mut object: Map<String, Value>,
-        data: Option<Cow<'_, str>>,
+        attributes: Attributes,
+        data: Option<DataText<'_>>,
         limits: &Limits,
     ) -> Result<Self, EventError> {
-        match object.remove("specversion") {
+        let Attributes {
+            specversion,
+            id,
+            source,
+            ty,
+            time,
+            datacontenttype,
+            extensions: mut object,
+        } = attributes;
+        match specversion {
             Some(Value::String(v)) if v == "1.0" => {}
             Some(other) => {
                 return Err(EventError::new(
@@ -154,15 +167,15 @@ impl CloudEvent {
             }
             None => return Err(EventError::new("specversion", "is required")),
         }
-        let id = required_string(&mut object, "id")?;
+        let id = required_string(id, "id")?;
         limits.check_name("id", &id)?;
-        let source = required_string(&mut object, "source")?;
+        let source = required_string(source, "source")?;
         limits.check_name("source", &source)?;
-        let ty = required_string(&mut object, "type")?;
+        let ty = required_string(ty, "type")?;
         limits.check_name("type", &ty)?;
-        let time_text = required_string(&mut object, "time")?;
+        let time_text = required_string(time, "time")?;
         let time = Timestamp::parse(&time_text).map_err(|e| EventError::new("time", e))?;
-        let datacontenttype = match object.remove("datacontenttype") {
+        let datacontenttype = match datacontenttype {
             None | Some(Value::Null) => None,
             Some(Value::String(ct))
                 if is_json_content_type(&ct) && !ct.chars().any(char::is_control) =>
@@ -184,14 +197,16 @@ impl CloudEvent {
             ));
         }
         let data = match data {
-            Some(text) => EventData::from_text(text.into_owned()).map_err(|e| match e {
-                DataError::NotAnObject => EventError::new("data", "must be a JSON object"),
-                DataError::NotJson(reason) => {
-                    EventError::new("data", format!("is not valid JSON ({reason})"))
-                }
-            })?,
+            Some(DataText::Checked(text)) => EventData::from_json_text(text.into_owned()),
+            Some(DataText::Unchecked(text)) => EventData::from_text(text.into_owned()),
             None => return Err(EventError::new("data", "is required")),
-        };
+        }
+        .map_err(|e| match e {
+            DataError::NotAnObject => EventError::new("data", "must be a JSON object"),
+            DataError::NotJson(reason) => {
+                EventError::new("data", format!("is not valid JSON ({reason})"))
+            }
+        })?;
         object.remove(SEQUENCE);
         for (name, value) in &object {
             validate_extension(name, value)?;
@@ -269,11 +284,64 @@ pub fn id_of(text: &str) -> Option<String> {
     }
 }
 
+/// An event's data text, and whether its JSON syntax was already checked (read as one raw
+/// JSON value) or is still to be.
+enum DataText<'a> {
+    Checked(Cow<'a, str>),
+    Unchecked(Cow<'a, str>),
+}
+
 /// One event object as read from text: every attribute but `data` parsed, `data` kept as
 /// the exact text it had.
 struct WireEvent<'a> {
-    attributes: Map<String, Value>,
+    attributes: Attributes,
     data: Option<Cow<'a, str>>,
+}
+
+/// An event's attributes as read, those CloudEvents defines in slots of their own (no key
+/// is allocated for them, and none is looked up again), the rest by name.
+#[derive(Default)]
+struct Attributes {
+    specversion: Option<Value>,
+    id: Option<Value>,
+    source: Option<Value>,
+    ty: Option<Value>,
+    time: Option<Value>,
+    datacontenttype: Option<Value>,
+    /// Extension attributes, and whatever else an event carries.
+    extensions: Map<String, Value>,
+}
+
+impl Attributes {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Value>> {
+        Some(match name {
+            "specversion" => &mut self.specversion,
+            "id" => &mut self.id,
+            "source" => &mut self.source,
+            "type" => &mut self.ty,
+            "time" => &mut self.time,
+            "datacontenttype" => &mut self.datacontenttype,
+            _ => return None,
+        })
+    }
+
+    fn from_map(mut map: Map<String, Value>) -> Self {
+        let mut attributes = Attributes::default();
+        for name in [
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "time",
+            "datacontenttype",
+        ] {
+            if let Some(value) = map.remove(name) {
+                *attributes.slot(name).expect("a named slot") = Some(value);
+            }
+        }
+        attributes.extensions = map;
+        attributes
+    }
 }
 
 impl<'a> WireEvent<'a> {
@@ -302,7 +370,7 @@ impl<'de> Visitor<'de> for WireVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut attributes = Map::new();
+        let mut attributes = Attributes::default();
         let mut data: Option<Cow<'de, str>> = None;
         let mut repeated = None;
         while let Some(name) = map.next_key::<Cow<'de, str>>()? {
@@ -311,14 +379,18 @@ impl<'de> Visitor<'de> for WireVisitor {
                 if data.replace(Cow::Borrowed(raw.get())).is_some() {
                     repeated.get_or_insert_with(|| "data".to_owned());
                 }
-            } else {
-                let value: Value = map.next_value()?;
-                if attributes
+                continue;
+            }
+            let value: Value = map.next_value()?;
+            let taken = match attributes.slot(&name) {
+                Some(slot) => slot.replace(value).is_some(),
+                None => attributes
+                    .extensions
                     .insert(name.clone().into_owned(), value)
-                    .is_some()
-                {
-                    repeated.get_or_insert_with(|| name.into_owned());
-                }
+                    .is_some(),
+            };
+            if taken {
+                repeated.get_or_insert_with(|| name.into_owned());
             }
         }
         Ok(match repeated {
@@ -328,8 +400,8 @@ impl<'de> Visitor<'de> for WireVisitor {
     }
 }
 
-fn required_string(object: &mut Map<String, Value>, name: &str) -> Result<String, EventError> {
-    match object.remove(name) {
+fn required_string(value: Option<Value>, name: &str) -> Result<String, EventError> {
+    match value {
         // CloudEvents forbids control characters in attribute values, and some stores
         // (PostgreSQL text) cannot hold a NUL: refuse them here, not in a later commit.
         Some(Value::String(s)) if s.chars().any(char::is_control) => {
@@ -391,6 +463,45 @@ mod tests {
         format!(
             r#"{{"specversion":"1.0","id":"e-1","source":"office","type":"t","time":"2026-11-26T09:30:00Z","data":{data}}}"#
         )
+    }
+
+    #[test]
+    fn data_that_is_not_json_is_refused_in_every_mode() {
+        // Structured mode reads `data` as a raw JSON value and no longer walks it a second
+        // time: that read alone refuses what the second walk refused. (Both let a lone
+        // surrogate escape such as "\ud800" pass, which a full parse refuses.)
+        let bad = [
+            r#"{"a":1,}"#,
+            r#"{"a":"\q"}"#,
+            "{\"a\":\"tab\there\"}",
+            r#"{"a":01}"#,
+            r#"{"a":[1 2]}"#,
+            r#"{"a":nul}"#,
+        ];
+        for data in bad {
+            assert!(
+                serde_json::from_str::<Value>(data).is_err(),
+                "the sample {data} is not JSON"
+            );
+            let error =
+                CloudEvent::parse(&event_with_data(data), &Limits::default()).expect_err(data);
+            assert!(
+                error.to_string().contains("not a JSON object")
+                    || error.to_string().contains("is not valid JSON"),
+                "{data}: {error}"
+            );
+            let mut attributes = Map::new();
+            for (name, value) in [("specversion", "1.0"), ("id", "e-1"), ("source", "o")] {
+                attributes.insert(name.into(), json!(value));
+            }
+            attributes.insert("type".into(), json!("t"));
+            attributes.insert("time".into(), json!("2026-11-26T09:30:00Z"));
+            let error = CloudEvent::from_attributes(attributes, Some(data), &Limits::default())
+                .expect_err(data);
+            assert_eq!(error.attribute, "data", "{data}: {error}");
+        }
+        let array = CloudEvent::parse(&event_with_data("[1]"), &Limits::default());
+        assert_eq!(array.expect_err("an array").attribute, "data");
     }
 
     #[test]

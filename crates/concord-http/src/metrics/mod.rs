@@ -244,7 +244,6 @@ impl Metrics {
     }
 }
 
-/// The (source, type) of each event, for [`Metrics::record_intake`].
 /// The (source, type) of a batch's events, in order, as runs of equal pairs: counting a page
 /// from one source costs one label lookup, not one per event (it was a tenth of a pull's CPU).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
