@@ -40,13 +40,16 @@ impl EventData {
         }
         // Validates without building anything: `IgnoredAny` walks the text iteratively.
         serde_json::from_str::<IgnoredAny>(&text).map_err(|e| DataError::NotJson(e.to_string()))?;
+        check_surrogates(&text)?;
         Ok(Self::trusted(text))
     }
 
     /// Data from JSON text whose syntax the caller checked (it was read as one raw JSON
     /// value): only that it is an object is checked here. The text is kept exactly.
     pub(crate) fn from_json_text(text: impl Into<Box<str>>) -> Result<Self, DataError> {
-        Self::stored(text)
+        let data = Self::stored(text)?;
+        check_surrogates(data.as_str())?;
+        Ok(data)
     }
 
     /// Data as a store keeps it, for a replay: it passed [`EventData::from_text`] when it was
@@ -186,10 +189,77 @@ pub fn nesting_depth(text: &[u8]) -> usize {
     deepest
 }
 
+/// Refuses a `\u` escape that is half a UTF-16 surrogate pair. serde_json's syntax check
+/// (raw values, `IgnoredAny`) reads only its four hex digits, while a full parse refuses it:
+/// such data would be stored, then read as no fields at all, and two different texts would
+/// compare as the same JSON (a reused id taken for a duplicate, not a conflict).
+fn check_surrogates(text: &str) -> Result<(), DataError> {
+    // In JSON text a backslash only occurs inside strings, always as an escape.
+    let bytes = text.as_bytes();
+    let unit = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+    };
+    let lone = || DataError::NotJson("a \\u escape is half a surrogate pair".into());
+    let mut i = 0;
+    while let Some(offset) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
+        let at = i + offset;
+        if bytes.get(at + 1) != Some(&b'u') {
+            i = at + 2; // any other escape is two characters
+            continue;
+        }
+        match unit(at + 2) {
+            Some(0xD800..=0xDBFF) => {
+                let low = (bytes.get(at + 6..at + 8) == Some(&b"\\u"[..]))
+                    .then(|| unit(at + 8))
+                    .flatten();
+                if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                    return Err(lone());
+                }
+                i = at + 12;
+            }
+            Some(0xDC00..=0xDFFF) => return Err(lone()),
+            _ => i = at + 6,
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn half_a_surrogate_pair_is_refused_and_a_whole_one_kept() {
+        for lone in [
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\udc00x"}"#,
+            r#"{"a":"\ud83d\u0041"}"#,
+            r#"{"a":"x\ud83d"}"#,
+            r#"{"a":"\\\ud800"}"#,
+        ] {
+            assert!(serde_json::from_str::<Value>(lone).is_err(), "{lone}");
+            assert!(EventData::from_text(lone).is_err(), "{lone}");
+            assert!(EventData::from_json_text(lone).is_err(), "{lone}");
+        }
+        for fine in [
+            r#"{"a":"\ud83d\ude00"}"#,
+            r#"{"a":"\\ud800"}"#,
+            r#"{"a":"\u0041\n\"\\"}"#,
+            r#"{"a":"\\"}"#,
+            r#"{"a":"é"}"#,
+        ] {
+            assert!(serde_json::from_str::<Value>(fine).is_ok(), "{fine}");
+            assert_eq!(EventData::from_text(fine).unwrap().as_str(), fine);
+            assert!(EventData::from_json_text(fine).is_ok(), "{fine}");
+        }
+    }
 
     #[test]
     fn keeps_the_exact_text_and_reads_fields() {

@@ -468,8 +468,8 @@ mod tests {
     #[test]
     fn data_that_is_not_json_is_refused_in_every_mode() {
         // Structured mode reads `data` as a raw JSON value and no longer walks it a second
-        // time: that read alone refuses what the second walk refused. (Both let a lone
-        // surrogate escape such as "\ud800" pass, which a full parse refuses.)
+        // time: that read, and the check of surrogate escapes it lacks, refuse what a full
+        // parse refuses.
         let bad = [
             r#"{"a":1,}"#,
             r#"{"a":"\q"}"#,
@@ -477,6 +477,7 @@ mod tests {
             r#"{"a":01}"#,
             r#"{"a":[1 2]}"#,
             r#"{"a":nul}"#,
+            r#"{"a":"\ud800"}"#,
         ];
         for data in bad {
             assert!(
