@@ -242,8 +242,7 @@ impl PushLink {
     /// driver runs it between rounds).
     pub fn retry(&mut self, now: Timestamp, events: Vec<CloudEvent>) -> PushStep {
         self.core.schedule.begin();
-        self.ahead = None;
-        self.ahead_failed = None;
+        self.forget_ahead();
         self.round = Some(Round {
             // Re-delivered one by one: each was refused on its own before.
             queue: events.into_iter().map(|event| vec![event]).collect(),
@@ -438,8 +437,7 @@ impl PushLink {
     /// Stops until a reset. A save already out stays awaited, so that when it is reported the
     /// cursor it stored is the link's too.
     fn stop(&mut self, now: Timestamp, reason: String) {
-        self.ahead = None;
-        self.ahead_failed = None;
+        self.forget_ahead();
         if !self.round.as_ref().is_some_and(|round| round.saving) {
             self.round = None;
         }
@@ -448,9 +446,14 @@ impl PushLink {
 
     fn fail(&mut self, now: Timestamp, error: &str) {
         self.round = None;
+        self.forget_ahead();
+        self.core.fail(now, error);
+    }
+
+    /// Drops the round ahead and the failure it may have met.
+    fn forget_ahead(&mut self) {
         self.ahead = None;
         self.ahead_failed = None;
-        self.core.fail(now, error);
     }
 }
 
@@ -473,8 +476,7 @@ impl SyncLink for PushLink {
 
     fn reset(&mut self, now: Timestamp) -> LinkUpdate {
         self.round = None;
-        self.ahead = None;
-        self.ahead_failed = None;
+        self.forget_ahead();
         self.core.reset(now)
     }
 }
