@@ -123,8 +123,8 @@ pub struct SimConfig {
     /// `None`: faults drawn from the seed.
     pub faults: Option<Faults>,
     /// Every push link is the deliberately broken one of
-    /// [`PushLink::skipping_ahead_on_failed_save`]: for the simulator's own test only.
-    #[doc(hidden)]
+    /// `PushLink::skipping_ahead_on_failed_save`: for the simulator's own test only.
+    #[cfg(feature = "self-test")]
     pub broken_push: bool,
 }
 
@@ -134,6 +134,7 @@ impl SimConfig {
             seed,
             steps: 300,
             faults: None,
+            #[cfg(feature = "self-test")]
             broken_push: false,
         }
     }
@@ -283,6 +284,7 @@ struct World {
     forged: std::collections::BTreeSet<String>,
     /// Draws the commits' delays and failures.
     commit_rng: fastrand::Rng,
+    #[cfg(feature = "self-test")]
     broken_push: bool,
 }
 
@@ -399,6 +401,7 @@ impl World {
             byzantine_rng: fastrand::Rng::with_seed(config.seed ^ BYZANTINE_SALT),
             forged: std::collections::BTreeSet::new(),
             commit_rng: fastrand::Rng::with_seed(config.seed ^ COMMIT_SALT),
+            #[cfg(feature = "self-test")]
             broken_push: config.broken_push,
         };
         for node in 0..world.nodes.len() {
@@ -499,6 +502,7 @@ impl World {
     fn restart(&mut self, node: usize) {
         let now = self.time(node);
         let seed = self.rng.u64(..);
+        #[cfg(feature = "self-test")]
         let broken_push = self.broken_push;
         let n = &mut self.nodes[node];
         n.service = Some((n.open)(&n.store));
@@ -513,11 +517,13 @@ impl World {
                     Direction::Pull => Link::Pull(PullLink::new(spec.clone(), cursor, now, seed)),
                     Direction::Push => {
                         let push = PushLink::new(spec.clone(), cursor, now, seed);
-                        Link::Push(if broken_push {
+                        #[cfg(feature = "self-test")]
+                        let push = if broken_push {
                             push.skipping_ahead_on_failed_save()
                         } else {
                             push
-                        })
+                        };
+                        Link::Push(push)
                     }
                 }
             })

@@ -129,6 +129,7 @@ pub struct PushLink {
     /// not earlier, so that save's outcome is still counted.
     ahead_failed: Option<String>,
     /// The simulator's self-test only (see [`PushLink::skipping_ahead_on_failed_save`]).
+    #[cfg(feature = "sim-self-test")]
     skips_ahead_on_failed_save: bool,
 }
 
@@ -140,14 +141,16 @@ impl PushLink {
             round: None,
             ahead: None,
             ahead_failed: None,
+            #[cfg(feature = "sim-self-test")]
             skips_ahead_on_failed_save: false,
         }
     }
 
     /// A deliberately broken link, for the simulator to show that it catches the mistake
     /// pipelining invites: after a failed save it carries on from where the round ahead
-    /// reads up to, although that round's page may never have reached the peer.
-    #[doc(hidden)]
+    /// reads up to, although that round's page may never have reached the peer. Only with
+    /// the `sim-self-test` feature, which no build that serves enables.
+    #[cfg(feature = "sim-self-test")]
     pub fn skipping_ahead_on_failed_save(mut self) -> Self {
         self.skips_ahead_on_failed_save = true;
         self
@@ -391,6 +394,7 @@ impl PushLink {
         let ahead = self.ahead.take();
         let ahead_failed = self.ahead_failed.take();
         if let Err(error) = result {
+            #[cfg(feature = "sim-self-test")]
             if self.skips_ahead_on_failed_save {
                 if let Some(up_to) = ahead.and_then(|ahead| ahead.up_to) {
                     self.core.cursor = up_to;
