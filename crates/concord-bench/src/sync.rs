@@ -22,6 +22,8 @@ use concord_node::auth::{generate_token, PeerAuth, TokenHash};
 use concord_node::{AuthConfig, LinkCredentials, NodeOptions, RunningNode, StartOptions};
 use concord_sqlite::SqliteStore;
 use concord_sync::LinkSpec;
+use http_body_util::BodyExt;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -199,28 +201,18 @@ async fn http_commands(
         Signing::default()
     };
     let service = start(PRODUCER, "nobody", Arc::clone(&store), Vec::new(), signing).await;
-    let url = format!("{}/api/counters", service.url());
+    let address = service.addr;
     let clients = clients.max(1);
     let per_client = commands.div_ceil(clients);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients)
-        .build()
-        .expect("an HTTP client");
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
-            let (http, url) = (http.clone(), url.clone());
             tokio::spawn(async move {
+                let mut connection = Connection::open(address).await;
                 let mut failed = 0usize;
                 for n in 0..per_client {
-                    let answer = http
-                        .post(&url)
-                        .bearer_auth(&*OPERATOR)
-                        .header("content-type", "application/json")
-                        .body(format!(r#"{{"n":{}}}"#, c * per_client + n))
-                        .send()
-                        .await;
-                    if !answer.is_ok_and(|a| a.status().is_success()) {
+                    let body = format!(r#"{{"n":{}}}"#, c * per_client + n);
+                    if !connection.post("/api/counters", body).await {
                         failed += 1;
                     }
                 }
@@ -253,6 +245,53 @@ async fn http_commands(
         line.target = Some(f64::INFINITY);
     }
     line
+}
+
+/// One client of the command line: a kept-alive HTTP/1 connection that sends one request at
+/// a time. Plain hyper rather than a pooled client: the clients share the service's two
+/// cores, and every cycle they spend is one the service does not get.
+struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<String>,
+    authorization: HeaderValue,
+}
+
+impl Connection {
+    async fn open(address: std::net::SocketAddr) -> Self {
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect to the benchmark service");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("an HTTP/1 handshake");
+        tokio::spawn(connection);
+        Connection {
+            sender,
+            authorization: HeaderValue::from_str(&format!("Bearer {}", *OPERATOR))
+                .expect("a token is a header value"),
+        }
+    }
+
+    /// Posts `body` as JSON; whether the answer was a success (its body read to the end).
+    async fn post(&mut self, path: &str, body: String) -> bool {
+        let request = hyper::Request::post(path)
+            .header(HOST, "127.0.0.1")
+            .header(AUTHORIZATION, self.authorization.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .expect("a valid request");
+        if self.sender.ready().await.is_err() {
+            return false;
+        }
+        match self.sender.send_request(request).await {
+            Ok(answer) => {
+                let ok = answer.status().is_success();
+                ok && answer.into_body().collect().await.is_ok()
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 /// The producer's key, and a consumer that trusts it.
