@@ -273,7 +273,8 @@ impl Connection {
         }
     }
 
-    /// Posts `body` as JSON; whether the answer was a success (its body read to the end).
+    /// Posts `body` as JSON; whether the answer was a success. Its body is read to the end
+    /// either way: an answer left unread would close the connection for the requests after.
     async fn post(&mut self, path: &str, body: String) -> bool {
         let request = hyper::Request::post(path)
             .header(HOST, "127.0.0.1")
@@ -287,7 +288,7 @@ impl Connection {
         match self.sender.send_request(request).await {
             Ok(answer) => {
                 let ok = answer.status().is_success();
-                ok && answer.into_body().collect().await.is_ok()
+                answer.into_body().collect().await.is_ok() && ok
             }
             Err(_) => false,
         }
