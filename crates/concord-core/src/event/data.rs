@@ -204,10 +204,7 @@ fn check_surrogates(text: &str) -> Result<(), DataError> {
     };
     let lone = || DataError::NotJson("a \\u escape is half a surrogate pair".into());
     let mut i = 0;
-    while let Some(offset) = bytes
-        .get(i..)
-        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
-    {
+    while let Some(offset) = bytes.get(i..).and_then(|rest| memchr::memchr(b'\\', rest)) {
         let at = i + offset;
         if bytes.get(at + 1) != Some(&b'u') {
             i = at + 2; // any other escape is two characters
