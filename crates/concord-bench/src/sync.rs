@@ -208,7 +208,7 @@ async fn http_commands(
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
             tokio::spawn(async move {
-                let mut connection = Connection::open(address).await;
+                let mut connection = Connection::new(address);
                 let mut failed = 0usize;
                 for n in 0..per_client {
                     let body = format!(r#"{{"n":{}}}"#, c * per_client + n);
@@ -249,49 +249,81 @@ async fn http_commands(
 
 /// One client of the command line: a kept-alive HTTP/1 connection that sends one request at
 /// a time. Plain hyper rather than a pooled client: the clients share the service's two
-/// cores, and every cycle they spend is one the service does not get.
+/// cores, and every cycle they spend is one the service does not get. Like a pool, it opens
+/// a new connection when the service closed the last one (a refusal, an eviction).
 struct Connection {
-    sender: hyper::client::conn::http1::SendRequest<String>,
+    address: std::net::SocketAddr,
+    sender: Option<hyper::client::conn::http1::SendRequest<String>>,
     authorization: HeaderValue,
 }
 
 impl Connection {
-    async fn open(address: std::net::SocketAddr) -> Self {
-        let stream = tokio::net::TcpStream::connect(address)
-            .await
-            .expect("connect to the benchmark service");
-        stream.set_nodelay(true).expect("TCP_NODELAY");
-        let (sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .expect("an HTTP/1 handshake");
-        tokio::spawn(connection);
+    fn new(address: std::net::SocketAddr) -> Self {
         Connection {
-            sender,
+            address,
+            sender: None,
             authorization: HeaderValue::from_str(&format!("Bearer {}", *OPERATOR))
                 .expect("a token is a header value"),
         }
     }
 
+    async fn connect(
+        address: std::net::SocketAddr,
+    ) -> Result<hyper::client::conn::http1::SendRequest<String>, String> {
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "a benchmark client's connection ended");
+            }
+        });
+        Ok(sender)
+    }
+
     /// Posts `body` as JSON; whether the answer was a success. Its body is read to the end
     /// either way: an answer left unread would close the connection for the requests after.
+    /// A request that could not be sent, or whose answer did not arrive, is a failure; the
+    /// next one goes over a new connection.
     async fn post(&mut self, path: &str, body: String) -> bool {
+        let mut kept = self.sender.take();
+        let ready = match kept.as_mut() {
+            Some(sender) => sender.ready().await.is_ok(),
+            None => false,
+        };
+        let mut sender = match kept {
+            Some(sender) if ready => sender,
+            // Nothing was sent on a connection that is not ready: a new one is safe.
+            _ => match Self::connect(self.address).await {
+                Ok(sender) => sender,
+                Err(error) => {
+                    tracing::warn!(%error, "a benchmark client cannot connect");
+                    return false;
+                }
+            },
+        };
         let request = hyper::Request::post(path)
             .header(HOST, "127.0.0.1")
             .header(AUTHORIZATION, self.authorization.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .expect("a valid request");
-        if self.sender.ready().await.is_err() {
-            return false;
-        }
-        match self.sender.send_request(request).await {
+        let ok = match sender.send_request(request).await {
             Ok(answer) => {
                 let ok = answer.status().is_success();
                 answer.into_body().collect().await.is_ok() && ok
             }
             Err(_) => false,
-        }
+        };
+        self.sender = Some(sender);
+        ok
     }
 }
 

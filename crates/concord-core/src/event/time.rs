@@ -37,8 +37,9 @@ impl Timestamp {
         let t =
             OffsetDateTime::from_unix_timestamp_nanos(micros).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let date = t.date();
-        let Ok(year) = u32::try_from(date.year()) else {
-            // Before year 0: no event time can be, but the answer stays total.
+        let Some(year) = u32::try_from(date.year()).ok().filter(|year| *year <= 9999) else {
+            // Outside the four digits (a time read as `0000-01-01T00:00:00+01:00` is in year
+            // -1): written by `format!`, as it always was.
             return formatted(t);
         };
         let mut text = *b"0000-00-00T00:00:00.000000Z";
