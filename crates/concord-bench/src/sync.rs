@@ -293,16 +293,16 @@ impl Connection {
     /// A request that could not be sent, or whose answer did not arrive, is a failure; the
     /// next one goes over a new connection.
     async fn post(&mut self, path: &str, body: String) -> bool {
-        let mut kept = self.sender.take();
-        let ready = match kept.as_mut() {
-            Some(sender) => sender.ready().await.is_ok(),
-            None => false,
-        };
-        let mut sender = match kept {
-            Some(sender) if ready => sender,
+        if let Some(sender) = self.sender.as_mut() {
+            if sender.ready().await.is_err() {
+                self.sender = None;
+            }
+        }
+        let sender = match &mut self.sender {
+            Some(sender) => sender,
             // Nothing was sent on a connection that is not ready: a new one is safe.
-            _ => match Self::connect(self.address).await {
-                Ok(sender) => sender,
+            None => match Self::connect(self.address).await {
+                Ok(sender) => self.sender.insert(sender),
                 Err(error) => {
                     tracing::warn!(%error, "a benchmark client cannot connect");
                     return false;
@@ -315,15 +315,13 @@ impl Connection {
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .expect("a valid request");
-        let ok = match sender.send_request(request).await {
+        match sender.send_request(request).await {
             Ok(answer) => {
                 let ok = answer.status().is_success();
                 answer.into_body().collect().await.is_ok() && ok
             }
             Err(_) => false,
-        };
-        self.sender = Some(sender);
-        ok
+        }
     }
 }
 

@@ -149,7 +149,7 @@ impl PushLink {
     /// A deliberately broken link, for the simulator to show that it catches the mistake
     /// pipelining invites: after a failed save it carries on from where the round ahead
     /// reads up to, although that round's page may never have reached the peer. Only with
-    /// the `sim-self-test` feature, which no build that serves enables.
+    /// the `sim-self-test` feature, which only concord-sim's own tests enable.
     #[cfg(feature = "sim-self-test")]
     pub fn skipping_ahead_on_failed_save(mut self) -> Self {
         self.skips_ahead_on_failed_save = true;

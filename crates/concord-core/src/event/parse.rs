@@ -325,21 +325,16 @@ impl Attributes {
         })
     }
 
-    fn from_map(mut map: Map<String, Value>) -> Self {
+    fn from_map(map: Map<String, Value>) -> Self {
         let mut attributes = Attributes::default();
-        for name in [
-            "specversion",
-            "id",
-            "source",
-            "type",
-            "time",
-            "datacontenttype",
-        ] {
-            if let Some(value) = map.remove(name) {
-                *attributes.slot(name).expect("a named slot") = Some(value);
+        for (name, value) in map {
+            match attributes.slot(&name) {
+                Some(slot) => *slot = Some(value),
+                None => {
+                    attributes.extensions.insert(name, value);
+                }
             }
         }
-        attributes.extensions = map;
         attributes
     }
 }
@@ -492,11 +487,15 @@ mod tests {
                 "{data}: {error}"
             );
             let mut attributes = Map::new();
-            for (name, value) in [("specversion", "1.0"), ("id", "e-1"), ("source", "o")] {
+            for (name, value) in [
+                ("specversion", "1.0"),
+                ("id", "e-1"),
+                ("source", "o"),
+                ("type", "t"),
+                ("time", "2026-11-26T09:30:00Z"),
+            ] {
                 attributes.insert(name.into(), json!(value));
             }
-            attributes.insert("type".into(), json!("t"));
-            attributes.insert("time".into(), json!("2026-11-26T09:30:00Z"));
             let error = CloudEvent::from_attributes(attributes, Some(data), &Limits::default())
                 .expect_err(data);
             assert_eq!(error.attribute, "data", "{data}: {error}");
