@@ -22,7 +22,7 @@ use crate::event::{CloudEvent, Limits, StoredEvent};
 use crate::model::Model;
 use crate::runtime::{
     Command, CommandError, Env, External, PutReport, Refusal, Reply, Request, ServiceCore,
-    SharedCatalogue, Verified,
+    SharedCatalogue, Spent, Verified,
 };
 use crate::sign::Verifier;
 use crate::store::{EventStore, LinkUpdate, StoreError};
@@ -51,10 +51,14 @@ pub enum HostError {
     Overloaded { capacity: usize },
 }
 
+/// What the writer sends back for one request: its reply with its spent events, or why the
+/// whole group commit failed.
+type Answer = Result<(Reply, Spent), HostError>;
+
 enum Job<M: Model> {
     Work {
         request: Request<M>,
-        reply: oneshot::Sender<Result<Reply, HostError>>,
+        reply: oneshot::Sender<Answer>,
     },
     /// Everything queued before this is finished; then the writer stops.
     Stop,
@@ -180,30 +184,29 @@ impl<M: Model> Host<M> {
         Self::external_reply(reply)
     }
 
-    /// Checks the signatures of a link's next page ([`Verified`]) on the blocking pool, while
-    /// the writer may be committing the page before it.
-    pub async fn verify_page(&self, events: Vec<CloudEvent>) -> Result<Verified, HostError> {
+    /// Checks the signatures of a link's next page and decodes it ([`Verified`]), on the
+    /// blocking pool when that is heavy, while the writer may be committing the page before it.
+    pub async fn verify_page(
+        &self,
+        events: Vec<CloudEvent>,
+    ) -> Result<Verified<M::Event>, HostError> {
+        let heavy = !self.shared.verifier.is_empty() || events.len() >= HEAVY_BATCH;
+        let catalogue = Arc::clone(&self.shared.catalogue);
         let verifier = Arc::clone(&self.shared.verifier);
-        if verifier.is_empty() || events.is_empty() {
-            return Ok(Verified::link_page(&verifier, events));
+        if !heavy {
+            return Ok(Verified::link_page(&verifier, &*catalogue, events));
         }
-        on_blocking_pool(move || Verified::link_page(&verifier, events)).await
+        on_blocking_pool(move || Verified::link_page(&verifier, &*catalogue, events)).await
     }
 
-    /// [`Host::take`] of a link's page checked ahead with [`Host::verify_page`], with the
-    /// link's update.
+    /// [`Host::take`] of a link's page checked and decoded ahead with [`Host::verify_page`],
+    /// with the link's update.
     pub async fn take_verified(
         &self,
-        page: Verified,
+        page: Verified<M::Event>,
         link: LinkUpdate,
     ) -> Result<PutReport, HostError> {
-        let incoming = if page.events().len() >= HEAVY_BATCH {
-            let catalogue = Arc::clone(&self.shared.catalogue);
-            on_blocking_pool(move || page.decode(&*catalogue, link)).await?
-        } else {
-            page.decode(&*self.shared.catalogue, link)
-        };
-        let reply = self.submit(Request::External(incoming))?.await;
+        let reply = self.submit(Request::External(page.with_link(link)))?.await;
         Self::external_reply(reply)
     }
 
@@ -275,10 +278,7 @@ impl<M: Model> Host<M> {
         }
     }
 
-    fn submit(
-        &self,
-        request: Request<M>,
-    ) -> Result<oneshot::Receiver<Result<Reply, HostError>>, HostError> {
+    fn submit(&self, request: Request<M>) -> Result<oneshot::Receiver<Answer>, HostError> {
         let capacity = self.shared.capacity;
         if self.shared.queued.fetch_add(1, Ordering::AcqRel) >= capacity {
             self.shared.queued.fetch_sub(1, Ordering::AcqRel);
@@ -293,18 +293,20 @@ impl<M: Model> Host<M> {
     }
 
     fn command_reply(
-        reply: Result<Result<Reply, HostError>, oneshot::error::RecvError>,
+        reply: Result<Answer, oneshot::error::RecvError>,
     ) -> Result<Vec<StoredEvent>, HostError> {
-        match reply.map_err(|_| HostError::Stopped)?? {
+        match reply.map_err(|_| HostError::Stopped)??.0 {
             Reply::Command(result) => Ok(result?),
             Reply::External(_) => unreachable!("a command is answered with a command reply"),
         }
     }
 
+    /// The report of external events; their [`Spent`] events are dropped here, on the
+    /// caller's thread.
     fn external_reply(
-        reply: Result<Result<Reply, HostError>, oneshot::error::RecvError>,
+        reply: Result<Answer, oneshot::error::RecvError>,
     ) -> Result<PutReport, HostError> {
-        match reply.map_err(|_| HostError::Stopped)?? {
+        match reply.map_err(|_| HostError::Stopped)??.0 {
             Reply::External(report) => Ok(report?),
             Reply::Command(_) => unreachable!("external events are answered with a report"),
         }
@@ -360,7 +362,7 @@ fn write_loop<M: Model>(
         }
         let result = {
             let mut core = shared.core.write().unwrap_or_else(|p| p.into_inner());
-            core.execute(&*shared.store, &mut *env, requests)
+            core.execute_handing_back(&*shared.store, &mut *env, requests)
         };
         match result {
             Ok(answers) => {

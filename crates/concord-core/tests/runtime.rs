@@ -236,6 +236,39 @@ fn external_events_are_accepted_ignored_or_duplicate() {
     assert_eq!(store.count().unwrap(), 2);
 }
 
+/// The threaded shell frees a request's events on the caller's thread: the core hands back
+/// what it stored for an external request, with the request's own reply.
+#[test]
+fn stored_external_events_are_handed_back_with_their_reply() {
+    let store = MemoryStore::new();
+    let mut core = open(&store);
+    let named = |id: &str, name: &str| {
+        external(
+            id,
+            "warehouse",
+            "itemNamed",
+            5,
+            json!({"itemId": id, "name": name}),
+        )
+    };
+    let answers = core
+        .execute_handing_back(
+            &store,
+            &mut env(),
+            vec![
+                put(vec![named("x-1", "Desk"), named("x-2", "Lamp")]),
+                Request::Command(Box::new(|m: &Inventory| name_item(m, "i-1", "Chair"))),
+                put(vec![named("x-1", "Desk"), named("x-3", "Shelf")]),
+            ],
+        )
+        .unwrap();
+    let spent: Vec<usize> = answers.iter().map(|(_, spent)| spent.len()).collect();
+    // The command's events go back in its reply; the repeat of x-1 was not stored again.
+    assert_eq!(spent, [2, 0, 1]);
+    assert_eq!(statuses(&answers[2].0), ["duplicate", "accepted"]);
+    assert_eq!(store.count().unwrap(), 4);
+}
+
 #[test]
 fn an_accepted_event_about_an_unknown_item_creates_a_placeholder() {
     let store = MemoryStore::new();

@@ -79,33 +79,34 @@ impl SyncLink for Machine {
 }
 
 /// A pull link's page fetched ahead, while the page before it committed: the request it
-/// answers, and the answer — its events taken out and their signatures already checked.
-type Prefetched = (PageRequest, Result<(Page, Verified), TransportError>);
+/// answers, and the answer — its events taken out, their signatures checked and decoded.
+type Prefetched<E> = (PageRequest, Result<(Page, Verified<E>), TransportError>);
 
-struct Link {
+/// One link; `E` is the service's decoded event, which a page fetched ahead holds.
+struct Link<E> {
     spec: LinkSpec,
     machine: Mutex<Machine>,
     /// Kept only between two rounds of one pull link, under its `round` turn.
-    prefetched: Mutex<Option<Prefetched>>,
+    prefetched: Mutex<Option<Prefetched<E>>>,
     /// Held for a whole round, so the background task, "synchronise now" and the repairs
     /// take turns.
     round: tokio::sync::Mutex<()>,
     wake: Notify,
 }
 
-impl Link {
+impl<E> Link<E> {
     fn machine(&self) -> std::sync::MutexGuard<'_, Machine> {
         self.machine.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 /// Reports a round to its link as interrupted if it is dropped before it finishes.
-struct Interrupted<'a> {
-    link: &'a Link,
+struct Interrupted<'a, E> {
+    link: &'a Link<E>,
     finished: bool,
 }
 
-impl Drop for Interrupted<'_> {
+impl<E> Drop for Interrupted<'_, E> {
     fn drop(&mut self) {
         if !self.finished {
             self.link.machine().interrupted(now());
@@ -117,7 +118,7 @@ impl Drop for Interrupted<'_> {
 pub struct Links<M: Model> {
     host: Host<M>,
     transport: Arc<dyn Transport>,
-    links: Vec<Arc<Link>>,
+    links: Vec<Arc<Link<M::Event>>>,
     /// Where pulled events' outcomes are counted.
     metrics: Arc<Metrics>,
 }
@@ -219,7 +220,7 @@ impl<M: Model> Links<M> {
     /// One round of a link, if it is due; returns whether one ran. A round dropped midway
     /// (the "synchronise now" request that ran it was cancelled) tells the link so, which
     /// would otherwise wait for its answer for good.
-    async fn round(&self, link: &Arc<Link>) -> bool {
+    async fn round(&self, link: &Arc<Link<M::Event>>) -> bool {
         let mut guard = Interrupted {
             link,
             finished: false,
@@ -237,7 +238,7 @@ impl<M: Model> Links<M> {
     /// One page: fetched (or taken from the one fetched ahead during the last commit),
     /// applied with its cursor; over a transport that allows it, the next page is fetched
     /// while this one commits.
-    async fn pull_round(&self, link: &Arc<Link>) -> bool {
+    async fn pull_round(&self, link: &Arc<Link<M::Event>>) -> bool {
         let query = match &mut *link.machine() {
             Machine::Pull(pull) => pull.start(now()),
             Machine::Push(_) => None,
@@ -264,8 +265,8 @@ impl<M: Model> Links<M> {
         };
         if let Some(step) = step {
             let position = step.link.cursor.as_ref().map_or(0, |c| c.position);
-            // A page fetched ahead went through the link without its events (checked
-            // meanwhile); they join its update again here.
+            // A page fetched ahead went through the link without its events (checked and
+            // decoded meanwhile); they join its update again here.
             let kinds = match &verified {
                 Some(page) => concord_http::metrics::EventKinds::of(page.events()),
                 None => concord_http::metrics::EventKinds::of(&step.events),
@@ -304,14 +305,15 @@ impl<M: Model> Links<M> {
         true
     }
 
-    /// Fetches the page `next` and checks its signatures, while the page before it commits.
+    /// Fetches the page `next`, checks its signatures and decodes it, while the page before
+    /// it commits.
     /// `None` if the host stopped meanwhile (the round's commit fails with it too).
     async fn fetch_ahead(
         &self,
         spec: &LinkSpec,
         next: &PageRequest,
         limits: &Limits,
-    ) -> Option<Result<(Page, Verified), TransportError>> {
+    ) -> Option<Result<(Page, Verified<M::Event>), TransportError>> {
         let mut page = match self.transport.fetch(spec, next, limits).await {
             Ok(page) => page,
             Err(error) => return Some(Err(error)),
@@ -321,7 +323,7 @@ impl<M: Model> Links<M> {
         Some(Ok((page, verified)))
     }
 
-    async fn push_round(&self, link: &Arc<Link>) -> bool {
+    async fn push_round(&self, link: &Arc<Link<M::Event>>) -> bool {
         let store = Arc::clone(self.host.store());
         let reader = Arc::clone(link);
         let step = tokio::task::spawn_blocking(move || match &mut *reader.machine() {
@@ -342,7 +344,11 @@ impl<M: Model> Links<M> {
     /// Carries out a push link's steps until the round is over: delivers each batch it asks
     /// for, then stores what it says to store. Over a transport that allows it, the next page
     /// is delivered while a page's save commits, so one call may carry several pages.
-    async fn drive_push(&self, link: &Arc<Link>, mut step: PushStep) -> Result<(), HostError> {
+    async fn drive_push(
+        &self,
+        link: &Arc<Link<M::Event>>,
+        mut step: PushStep,
+    ) -> Result<(), HostError> {
         let mut pages = 1;
         loop {
             step = match step {
@@ -370,7 +376,7 @@ impl<M: Model> Links<M> {
     }
 
     /// Delivers one batch and reports the answer.
-    async fn deliver(&self, link: &Link, batch: concord_sync::Batch) -> PushStep {
+    async fn deliver(&self, link: &Link<M::Event>, batch: concord_sync::Batch) -> PushStep {
         let delivered = self.transport.deliver(&link.spec, batch.events()).await;
         match &mut *link.machine() {
             Machine::Push(push) => push.delivered(now(), batch, delivered),
@@ -381,7 +387,7 @@ impl<M: Model> Links<M> {
     /// While a push link's save commits: the next page's deliveries, as far as they go
     /// before that page's own save, which the link hands out only once the save before it
     /// is reported.
-    async fn deliver_ahead(&self, link: &Arc<Link>) {
+    async fn deliver_ahead(&self, link: &Arc<Link<M::Event>>) {
         let store = Arc::clone(self.host.store());
         let reader = Arc::clone(link);
         let read = tokio::task::spawn_blocking(move || match &mut *reader.machine() {
@@ -402,7 +408,7 @@ impl<M: Model> Links<M> {
         }
     }
 
-    fn log_outcome(&self, link: &Link) {
+    fn log_outcome(&self, link: &Link<M::Event>) {
         let machine = link.machine();
         let status = machine.status();
         if machine.is_stopped() {
@@ -499,7 +505,7 @@ impl<M: Model> Links<M> {
         SyncRun { links: summaries }
     }
 
-    fn find(&self, name: &str) -> Result<&Arc<Link>, SyncError> {
+    fn find(&self, name: &str) -> Result<&Arc<Link<M::Event>>, SyncError> {
         self.links
             .iter()
             .find(|link| link.spec.name == name)

@@ -14,6 +14,8 @@
 //! - **Consistent reads.** Reads use read-only connections from a small pool (WAL lets them
 //!   run beside the writer); each read runs in one read transaction, so a page and the last
 //!   sequence it reports come from the same snapshot.
+//! - **Commits that only commit.** Copying the log into the file (a checkpoint) runs on a
+//!   helper thread, not inside the commit that fills the log (see `checkpoint.rs`).
 //! - **Fast replay.** A long replay steps SQLite on a helper thread while the caller builds
 //!   and applies events (see `replay.rs` for why the split falls exactly there).
 //!
@@ -21,6 +23,7 @@
 //! (another writer would be detected as a sequence conflict and fail the append, not
 //! corrupt the log).
 
+mod checkpoint;
 mod pool;
 mod replay;
 mod rows;
@@ -51,6 +54,7 @@ pub struct SqliteStore {
     /// after every group commit) need neither the writer lock nor a query.
     committed_sequence: AtomicU64,
     committed_count: AtomicU64,
+    checkpointer: checkpoint::Checkpointer,
 }
 
 /// The single write connection and the state that only changes after it commits.
@@ -65,7 +69,7 @@ impl SqliteStore {
     /// on a file written by a newer Concord, or on a database that is not a Concord store.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let (conn, created) = schema::open_writer(&path)?;
+        let (mut conn, created) = schema::open_writer(&path)?;
         if created {
             schema::sync_directory(&path)?;
         }
@@ -81,6 +85,7 @@ impl SqliteStore {
         let readers = ReaderPool::new(path.clone());
         // Open one reader now so a file a reader cannot open fails `open`, not a later read.
         drop(readers.get()?);
+        let checkpointer = checkpoint::install(&mut conn, &path)?;
         Ok(SqliteStore {
             path,
             id,
@@ -92,12 +97,23 @@ impl SqliteStore {
             readers,
             committed_sequence: AtomicU64::new(last_sequence),
             committed_count: AtomicU64::new(count),
+            checkpointer,
         })
     }
 
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl Drop for SqliteStore {
+    /// Stops the checkpoint helper (removing the writer's hook closes its channel) and waits
+    /// for it, so that once a store is dropped no connection of it is left to the file.
+    fn drop(&mut self) {
+        let writer = self.writer.get_mut().unwrap_or_else(|p| p.into_inner());
+        let _ = writer.conn.wal_hook(checkpoint::NO_HOOK);
+        self.checkpointer.join();
     }
 }
 

@@ -99,6 +99,25 @@ pub fn open_writer(path: &Path) -> Result<(Connection, bool), StoreError> {
     Ok((conn, !existed))
 }
 
+/// Opens the connection the background checkpoint runs on (see `checkpoint.rs`).
+pub fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
+    // A connection learns that the file is in WAL mode only once it reads it; until then a
+    // checkpoint on it does nothing at all (and says so only by returning -1 frames).
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .map_err(|e| open_error(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!(
+            "{}: the checkpoint connection does not see WAL mode (journal_mode is {mode})",
+            path.display()
+        )));
+    }
+    Ok(conn)
+}
+
 /// Opens a read-only connection for the reader pool.
 pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;

@@ -354,3 +354,42 @@ fn a_panicking_sink_does_not_hang_the_replay() {
     store.replay(0, &mut |_| fed += 1).unwrap();
     assert_eq!(fed, 20_000, "the store is still usable");
 }
+
+/// The checkpoint runs on the helper thread (`checkpoint.rs`), which replaces SQLite's own
+/// checkpoint in the commit: while the store stays open, what was appended must still reach
+/// the database file, not pile up in the log.
+#[test]
+fn the_log_is_copied_into_the_database_while_the_store_is_open() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("checkpointed.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let text = "x".repeat(3_000);
+    // About 6 MB, past SQLite's 1 000-page threshold (4 MB), in commits of ~600 kB.
+    for batch in 0..10 {
+        let events: Vec<CloudEvent> = (0..200)
+            .map(|i| {
+                let id = format!("big-{batch}-{i}");
+                sample_event(
+                    &id,
+                    "svc-a",
+                    "thingMade",
+                    json!({"thingId": id, "text": text}),
+                )
+            })
+            .collect();
+        store.append(&events, &[]).unwrap();
+    }
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while size() < 4 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file is still {} bytes: nothing was checkpointed",
+            size()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // And the store, dropped with its helper, opens again at once with everything in it.
+    drop(store);
+    assert_eq!(SqliteStore::open(&path).unwrap().count().unwrap(), 2_000);
+}

@@ -187,38 +187,39 @@ impl External {
     }
 }
 
-/// A link's page whose signatures are already checked: a link checks its next page while the
-/// page before it commits, so the checks (the bulk of taking in a signed page) overlap the
-/// writer's work instead of preceding it. Only [`crate::host::Host::verify_page`] makes one,
-/// with the service's own verifier, and the events and their verdicts travel together, so a
-/// verdict is never applied to another event.
+/// A link's page already checked and decoded: a link checks its next page's signatures and
+/// decodes its events while the page before it commits, so that work (the bulk of taking in
+/// a page besides the commit itself) overlaps the writer's instead of preceding it. Only
+/// [`crate::host::Host::verify_page`] makes one, with the service's own verifier and
+/// catalogue, and each event travels with its verdict, so a verdict is never applied to
+/// another event.
 #[derive(Debug)]
-pub struct Verified {
-    events: Vec<CloudEvent>,
-    verdicts: Vec<Result<Verdict, crate::sign::SignError>>,
+pub struct Verified<E> {
+    arrivals: Vec<Arrival<E>>,
 }
 
-impl Verified {
+impl<E: Send + Sync + 'static> Verified<E> {
     /// Checks a link's `events` with `verifier` (as a peer delivers them: never as the
-    /// operator).
-    pub(crate) fn link_page(verifier: &Verifier, events: Vec<CloudEvent>) -> Self {
-        let verdicts = verify_all(verifier, &events, false);
-        Verified { events, verdicts }
-    }
-
-    pub fn events(&self) -> &[CloudEvent] {
-        &self.events
-    }
-
-    /// The page with `link`'s update, decoded with `catalogue`, as
-    /// [`External::from_link`]`(events, link)` decodes.
-    pub(crate) fn decode<E: Send + Sync + 'static>(
-        self,
+    /// operator), then decodes them with `catalogue`, as [`External::decode_with`] does.
+    pub(crate) fn link_page(
+        verifier: &Verifier,
         catalogue: &dyn Catalogue<Event = E>,
-        link: LinkUpdate,
-    ) -> Incoming<E> {
+        events: Vec<CloudEvent>,
+    ) -> Self {
+        let verdicts = verify_all(verifier, &events, false);
+        Verified {
+            arrivals: arrivals(events, verdicts, catalogue),
+        }
+    }
+
+    pub fn events(&self) -> impl Iterator<Item = &CloudEvent> {
+        self.arrivals.iter().map(|arrival| &arrival.event)
+    }
+
+    /// The page with `link`'s update, as [`External::from_link`]`(events, link)` decodes.
+    pub(crate) fn with_link(self, link: LinkUpdate) -> Incoming<E> {
         Incoming {
-            arrivals: arrivals(self.events, self.verdicts, catalogue),
+            arrivals: self.arrivals,
             intake: Intake::EachEvent,
             link: Some(link),
             retrying: false,
@@ -306,6 +307,27 @@ pub struct Incoming<E> {
     pub intake: Intake,
     pub link: Option<LinkUpdate>,
     pub retrying: bool,
+}
+
+/// Events of a request that the service has stored and applied and needs no more, handed
+/// back with its reply ([`ServiceCore::execute_handing_back`]) only to be dropped. Freeing a
+/// page's events is a tenth of a writer's work when another thread allocated them (the
+/// allocator's cross-thread path), and the writer is what a pull waits for; dropped where
+/// the reply arrives, that work runs beside the next commit instead.
+#[derive(Debug, Default)]
+pub struct Spent {
+    events: Vec<CloudEvent>,
+}
+
+impl Spent {
+    /// How many events were handed back.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
 }
 
 /// One unit of work for [`ServiceCore::execute`].
@@ -478,6 +500,19 @@ impl<M: Model> ServiceCore<M> {
         env: &mut dyn Env,
         requests: Vec<Request<M>>,
     ) -> Result<Vec<Reply>, StoreError> {
+        let answers = self.execute_handing_back(store, env, requests)?;
+        Ok(answers.into_iter().map(|(reply, _)| reply).collect())
+    }
+
+    /// [`ServiceCore::execute`], handing back with each reply the events of its request that
+    /// the service is done with ([`Spent`]), so that a threaded shell frees them on the
+    /// caller's thread rather than its writer's.
+    pub fn execute_handing_back(
+        &mut self,
+        store: &dyn EventStore,
+        env: &mut dyn Env,
+        requests: Vec<Request<M>>,
+    ) -> Result<Vec<(Reply, Spent)>, StoreError> {
         let now = env.now();
         let external_ids: Vec<&str> = requests
             .iter()
@@ -491,7 +526,7 @@ impl<M: Model> ServiceCore<M> {
         let stored = store.lookup(&external_ids)?;
         let mut stored = stored.into_iter();
         // Events accepted earlier in this group commit, by id: a repeat is compared with them.
-        let mut taken: HashMap<EventId, usize> = HashMap::new();
+        let mut taken: HashMap<EventId, usize> = HashMap::with_capacity(external_ids.len());
 
         let mut to_append: Vec<CloudEvent> = Vec::new();
         let mut links: Vec<LinkUpdate> = Vec::new();
@@ -542,11 +577,20 @@ impl<M: Model> ServiceCore<M> {
             .collect();
         Ok(pending
             .into_iter()
-            .map(|(outcome, range)| match outcome {
-                Pending::Command(result) => Reply::Command(
-                    result.map(|()| stored[range].iter_mut().filter_map(Option::take).collect()),
-                ),
-                Pending::External(report) => Reply::External(report),
+            .map(|(outcome, range)| {
+                let events = stored[range].iter_mut().filter_map(Option::take);
+                match outcome {
+                    Pending::Command(result) => (
+                        Reply::Command(result.map(|()| events.collect())),
+                        Spent::default(),
+                    ),
+                    Pending::External(report) => (
+                        Reply::External(report),
+                        Spent {
+                            events: events.map(|stored| stored.event).collect(),
+                        },
+                    ),
+                }
             })
             .collect())
     }

@@ -250,8 +250,8 @@ impl Metrics {
 pub struct EventKinds(Vec<(String, String, u64)>);
 
 impl EventKinds {
-    pub fn of(events: &[CloudEvent]) -> Self {
-        let runs = Self::runs(&mut events.iter());
+    pub fn of<'e>(events: impl IntoIterator<Item = &'e CloudEvent>) -> Self {
+        let runs = Self::runs(&mut events.into_iter());
         EventKinds(
             runs.into_iter()
                 .map(|(source, ty, n)| (source.to_owned(), ty.to_owned(), n))
