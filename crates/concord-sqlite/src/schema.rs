@@ -81,15 +81,7 @@ pub fn open_writer(path: &Path) -> Result<(Connection, bool), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
     // WAL: readers never block the writer nor each other, and a commit is one sequential
     // write plus one fsync of the log.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-        .map_err(|e| open_error(path, e))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Backend(format!(
-            "{}: cannot switch to WAL mode (journal_mode is {mode})",
-            path.display()
-        )));
-    }
+    in_wal_mode(&conn, path, "PRAGMA journal_mode = WAL")?;
     // FULL syncs the log on every commit: an acknowledged append survives power loss, not
     // only a crash of the process (NORMAL would lose the last commits on power loss).
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -16384;")
@@ -106,16 +98,23 @@ pub fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
     // A connection learns that the file is in WAL mode only once it reads it; until then a
     // checkpoint on it does nothing at all (and says so only by returning -1 frames).
+    in_wal_mode(&conn, path, "PRAGMA journal_mode")?;
+    Ok(conn)
+}
+
+/// Runs `pragma` (reading or setting the journal mode) and fails unless the file is in WAL
+/// mode after it.
+fn in_wal_mode(conn: &Connection, path: &Path, pragma: &str) -> Result<(), StoreError> {
     let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .query_row(pragma, [], |row| row.get(0))
         .map_err(|e| open_error(path, e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Backend(format!(
-            "{}: the checkpoint connection does not see WAL mode (journal_mode is {mode})",
+            "{}: not in WAL mode (journal_mode is {mode})",
             path.display()
         )));
     }
-    Ok(conn)
+    Ok(())
 }
 
 /// Opens a read-only connection for the reader pool.
