@@ -190,7 +190,8 @@ impl<M: Model> Host<M> {
         &self,
         events: Vec<CloudEvent>,
     ) -> Result<Verified<M::Event>, HostError> {
-        let heavy = !self.shared.verifier.is_empty() || events.len() >= HEAVY_BATCH;
+        let heavy =
+            events.len() >= HEAVY_BATCH || (!events.is_empty() && !self.shared.verifier.is_empty());
         let catalogue = Arc::clone(&self.shared.catalogue);
         let verifier = Arc::clone(&self.shared.verifier);
         if !heavy {
