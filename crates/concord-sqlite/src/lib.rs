@@ -14,8 +14,9 @@
 //! - **Consistent reads.** Reads use read-only connections from a small pool (WAL lets them
 //!   run beside the writer); each read runs in one read transaction, so a page and the last
 //!   sequence it reports come from the same snapshot.
-//! - **Commits that only commit.** Copying the log into the file (a checkpoint) runs on a
-//!   helper thread, not inside the commit that fills the log (see `checkpoint.rs`).
+//! - **Commits that mostly only commit.** Copying the log into the file (a checkpoint) runs
+//!   on a helper thread; one commit in about four thousand pages copies what is left and
+//!   lets the log start over (see `checkpoint.rs`).
 //! - **Fast replay.** A long replay steps SQLite on a helper thread while the caller builds
 //!   and applies events (see `replay.rs` for why the split falls exactly there).
 //!
@@ -23,7 +24,7 @@
 //! (another writer would be detected as a sequence conflict and fail the append, not
 //! corrupt the log).
 
-mod checkpoint;
+pub(crate) mod checkpoint;
 mod pool;
 mod replay;
 mod rows;
@@ -48,8 +49,11 @@ use pool::ReaderPool;
 pub struct SqliteStore {
     path: PathBuf,
     id: String,
-    writer: Mutex<Writer>,
+    /// Before `writer`, so it closes first: the writer's connection, closing last, copies
+    /// what is left of the log into the file and removes the log, as SQLite does for the
+    /// last connection to a file (a reader still open would make it leave the log behind).
     readers: ReaderPool,
+    writer: Mutex<Writer>,
     /// Mirrors of the writer's committed state, so that `last_sequence` and `count` (asked
     /// after every group commit) need neither the writer lock nor a query.
     committed_sequence: AtomicU64,

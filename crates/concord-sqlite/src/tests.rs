@@ -355,6 +355,22 @@ fn a_panicking_sink_does_not_hang_the_replay() {
     assert_eq!(fed, 20_000, "the store is still usable");
 }
 
+/// 200 events of about 3 kB each (a database page apiece), ~600 kB in all.
+fn big_events(prefix: &str, batch: usize) -> Vec<CloudEvent> {
+    let text = "x".repeat(3_000);
+    (0..200)
+        .map(|i| {
+            let id = format!("{prefix}-{batch}-{i}");
+            sample_event(
+                &id,
+                "svc-a",
+                "thingMade",
+                json!({"thingId": id, "text": text}),
+            )
+        })
+        .collect()
+}
+
 /// The checkpoint runs on the helper thread (`checkpoint.rs`), which replaces SQLite's own
 /// checkpoint in the commit: while the store stays open, what was appended must still reach
 /// the database file, not pile up in the log.
@@ -363,21 +379,9 @@ fn the_log_is_copied_into_the_database_while_the_store_is_open() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("checkpointed.db");
     let store = SqliteStore::open(&path).unwrap();
-    let text = "x".repeat(3_000);
     // About 6 MB, past SQLite's 1 000-page threshold (4 MB), in commits of ~600 kB.
     for batch in 0..10 {
-        let events: Vec<CloudEvent> = (0..200)
-            .map(|i| {
-                let id = format!("big-{batch}-{i}");
-                sample_event(
-                    &id,
-                    "svc-a",
-                    "thingMade",
-                    json!({"thingId": id, "text": text}),
-                )
-            })
-            .collect();
-        store.append(&events, &[]).unwrap();
+        store.append(&big_events("big", batch), &[]).unwrap();
     }
     let size = || std::fs::metadata(&path).unwrap().len();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -392,4 +396,33 @@ fn the_log_is_copied_into_the_database_while_the_store_is_open() {
     // And the store, dropped with its helper, opens again at once with everything in it.
     drop(store);
     assert_eq!(SqliteStore::open(&path).unwrap().count().unwrap(), 2_000);
+}
+
+/// The helper copies the log while the writer keeps committing, but only the writer can
+/// start the log over: without the inline checkpoint past `INLINE_PAGES`, steady writing
+/// would grow the log's file to everything written.
+#[test]
+fn steady_writing_keeps_the_log_short() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("steady.db");
+    let store = SqliteStore::open(&path).unwrap();
+    // About 40 MB back to back, in commits of ~600 kB, with no pause for the helper.
+    for batch in 0..67 {
+        store.append(&big_events("steady", batch), &[]).unwrap();
+    }
+    let wal = std::fs::metadata(dir.path().join("steady.db-wal"))
+        .unwrap()
+        .len();
+    // `INLINE_PAGES` frames (a 4 kB page and its header each) and one more commit's worth.
+    let bound: u64 = 24 << 20;
+    assert!(checkpoint::INLINE_PAGES as u64 * (4096 + 24) < bound - (2 << 20));
+    assert!(
+        wal <= bound,
+        "the log grew to {wal} bytes (bound {bound}) while 40 MB were written"
+    );
+    drop(store);
+    assert!(
+        !dir.path().join("steady.db-wal").exists(),
+        "the last connection to close copies the log and removes it"
+    );
 }
