@@ -20,7 +20,7 @@
 //!
 //! Durability is unchanged: a commit is durable once the log is synced, which the writer
 //! still does itself.
-//!
+
 use std::ffi::c_int;
 use std::path::Path;
 use std::sync::mpsc;
@@ -43,8 +43,8 @@ pub const INLINE_PAGES: c_int = 4 * WAKE_PAGES;
 /// What removes the hook (its type stands for any hook).
 pub const NO_HOOK: Option<fn(&mut Wal, c_int) -> rusqlite::Result<()>> = None;
 
-/// The helper thread; dropping it (after the writer's connection, which holds the other end)
-/// waits for the checkpoint in progress, if any, to finish.
+/// The helper thread. It ends once the writer's hook, which holds the other end of its
+/// channel, is gone; [`Checkpointer::join`] waits for that.
 pub struct Checkpointer {
     thread: Option<JoinHandle<()>>,
 }

@@ -15,8 +15,8 @@
 //!   run beside the writer); each read runs in one read transaction, so a page and the last
 //!   sequence it reports come from the same snapshot.
 //! - **Commits that mostly only commit.** Copying the log into the file (a checkpoint) runs
-//!   on a helper thread; one commit in about four thousand pages copies what is left and
-//!   lets the log start over (see `checkpoint.rs`).
+//!   on a helper thread; only the commit that takes the log past 4 000 pages copies what the
+//!   helper has not, and so lets the log start over (see `checkpoint.rs`).
 //! - **Fast replay.** A long replay steps SQLite on a helper thread while the caller builds
 //!   and applies events (see `replay.rs` for why the split falls exactly there).
 //!
