@@ -172,8 +172,7 @@ impl<M: Model> Host<M> {
     /// Signature checks (tens of microseconds each) and a long page's decoding run on the
     /// blocking pool: on the async worker they would hold up every other request it serves.
     pub async fn take(&self, external: External) -> Result<PutReport, HostError> {
-        let heavy = !self.shared.verifier.is_empty() || external.events.len() >= HEAVY_BATCH;
-        let incoming = if heavy {
+        let incoming = if self.heavy(&external.events) {
             let catalogue = Arc::clone(&self.shared.catalogue);
             let verifier = Arc::clone(&self.shared.verifier);
             on_blocking_pool(move || external.decode_with(&*catalogue, &verifier)).await?
@@ -190,14 +189,23 @@ impl<M: Model> Host<M> {
         &self,
         events: Vec<CloudEvent>,
     ) -> Result<Verified<M::Event>, HostError> {
-        let heavy =
-            events.len() >= HEAVY_BATCH || (!events.is_empty() && !self.shared.verifier.is_empty());
+        if !self.heavy(&events) {
+            let shared = &self.shared;
+            return Ok(Verified::link_page(
+                &shared.verifier,
+                &*shared.catalogue,
+                events,
+            ));
+        }
         let catalogue = Arc::clone(&self.shared.catalogue);
         let verifier = Arc::clone(&self.shared.verifier);
-        if !heavy {
-            return Ok(Verified::link_page(&verifier, &*catalogue, events));
-        }
         on_blocking_pool(move || Verified::link_page(&verifier, &*catalogue, events)).await
+    }
+
+    /// Whether taking in `events` goes to the blocking pool: a long batch, or any signatures
+    /// to check.
+    fn heavy(&self, events: &[CloudEvent]) -> bool {
+        events.len() >= HEAVY_BATCH || (!events.is_empty() && !self.shared.verifier.is_empty())
     }
 
     /// [`Host::take`] of a link's page checked and decoded ahead with [`Host::verify_page`],
