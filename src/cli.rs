@@ -294,7 +294,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub skip_sync: bool,
     /// Print JSON Lines (one object per figure, with `name`, `events`, `seconds`,
-    /// `events_per_s` and its baseline's `baseline_events_per_s`) instead of the table.
+    /// `events_per_s`, its baseline's `baseline_events_per_s` and the cores it kept busy,
+    /// `cpu_cores`) instead of the table.
     #[arg(long)]
     pub json: bool,
 }

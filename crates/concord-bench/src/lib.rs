@@ -13,9 +13,13 @@
 //!   loopback, and push latency from a command's acknowledgement to the event being durable
 //!   at the peer.
 //!
+//! Each figure also shows how many cores the process kept busy meanwhile ([`meter`]): close to
+//! the machine's cores, the figure is bound by the CPU; well below, by waiting.
+//!
 //! Every append is durable (WAL, `synchronous=FULL`), so the figures are only meaningful from
 //! a release build on the disk the service will use (pass [`Options::dir`]).
 
+pub mod meter;
 pub mod model;
 pub mod raw;
 pub mod sync;
@@ -23,7 +27,6 @@ pub mod sync;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
 
 use concord_core::host::Host;
 use concord_core::runtime::SystemEnv;
@@ -32,6 +35,7 @@ use concord_core::{AcceptancePolicy, ServiceCore};
 use concord_sqlite::SqliteStore;
 use concord_testkit::InstrumentedStore;
 
+use meter::Measured;
 use model::{counter_draft, CounterCatalogue, Counters, EventSource};
 
 /// The names of the report's lines, in order.
@@ -133,6 +137,9 @@ pub struct Line {
     pub name: &'static str,
     pub events: u64,
     pub seconds: f64,
+    /// Cores the process kept busy on average meanwhile (CPU time over wall time), where
+    /// the platform tells.
+    pub cores: Option<f64>,
     /// The events/s this line must reach, if it has a target.
     pub target: Option<f64>,
     /// What else was observed (e.g. how many events one commit carried on average).
@@ -145,11 +152,12 @@ pub struct Line {
 }
 
 impl Line {
-    fn new(name: &'static str, events: u64, elapsed: Duration, target: Option<f64>) -> Self {
+    fn new(name: &'static str, events: u64, measured: Measured, target: Option<f64>) -> Self {
         Line {
             name,
             events,
-            seconds: elapsed.as_secs_f64(),
+            seconds: measured.elapsed.as_secs_f64(),
+            cores: measured.cores(),
             target,
             note: String::new(),
             latency_ok: None,
@@ -226,6 +234,9 @@ impl Report {
                 "seconds": line.seconds,
                 "events_per_s": line.rate(),
             });
+            if let Some(cores) = line.cores {
+                object["cpu_cores"] = cores.into();
+            }
             if let Some(base) = baseline.and_then(|b| self.line(b)) {
                 object["baseline_events_per_s"] = base.rate().into();
             }
@@ -305,8 +316,8 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "{:<42} {:>9} {:>9} {:>12}  {:<21} note",
-            "what", "events", "seconds", "events/s", "target"
+            "{:<42} {:>9} {:>9} {:>12} {:>5}  {:<21} note",
+            "what", "events", "seconds", "events/s", "cores", "target"
         )?;
         for line in &self.lines {
             let target = match line.target {
@@ -315,13 +326,15 @@ impl fmt::Display for Report {
                 Some(target) => format!(">= {} MISSED", thousands(target)),
                 None => String::new(),
             };
+            let cores = line.cores.map_or("-".into(), |c| format!("{c:.2}"));
             writeln!(
                 f,
-                "{:<42} {:>9} {:>9.3} {:>12}  {:<21} {}",
+                "{:<42} {:>9} {:>9.3} {:>12} {:>5}  {:<21} {}",
                 line.name,
                 line.events,
                 line.seconds,
                 thousands(line.rate()),
+                cores,
                 target,
                 line.note
             )?;
@@ -396,13 +409,13 @@ fn batched(options: &Options, store_path: &Path, raw_path: &Path) -> [Line; 2] {
 
     let store = SqliteStore::open(store_path).expect("open the benchmark store");
     let mut source = EventSource::new(1);
-    let mut appending = Duration::ZERO;
+    let mut appending = Measured::default();
     let mut appended = 0u64;
     for _ in 0..batches {
         let batch = source.batch(batch_size);
-        let started = Instant::now();
-        let outcomes = store.append(&batch, &[]).expect("append a batch");
-        appending += started.elapsed();
+        let (outcomes, took) =
+            Measured::time(|| store.append(&batch, &[]).expect("append a batch"));
+        appending += took;
         appended += count_appended(&outcomes);
     }
     let mut store_line = Line::new(BATCHED, appended, appending, Some(BATCHED_TARGET));
@@ -410,7 +423,7 @@ fn batched(options: &Options, store_path: &Path, raw_path: &Path) -> [Line; 2] {
 
     let mut raw_db = raw::RawDb::create(raw_path);
     let mut source = EventSource::new(1);
-    let mut inserting = Duration::ZERO;
+    let mut inserting = Measured::default();
     for _ in 0..batches {
         let rows: Vec<raw::Row> = source.batch(batch_size).iter().map(raw::Row::of).collect();
         inserting += raw_db.insert_batch(&rows);
@@ -459,11 +472,11 @@ fn concurrent(options: &Options, dir: &Path) -> [Line; 2] {
         })
         .collect();
     start.wait();
-    let started = Instant::now();
+    let span = Measured::start();
     for thread in threads {
         thread.join().expect("a writer thread panicked");
     }
-    let elapsed = started.elapsed();
+    let elapsed = span.stop();
     host.shutdown();
     let events = store.inner.count().expect("count");
     let commits = store.appends().max(1);
@@ -502,7 +515,7 @@ fn replay(options: &Options, store_path: &Path) -> [Line; 2] {
 
     let store = SqliteStore::open(store_path).expect("reopen the benchmark store");
     let events = store.count().expect("count");
-    let started = Instant::now();
+    let span = Measured::start();
     let core = ServiceCore::<Counters>::open(
         "bench",
         std::sync::Arc::new(CounterCatalogue),
@@ -510,7 +523,7 @@ fn replay(options: &Options, store_path: &Path) -> [Line; 2] {
         &store,
     )
     .expect("replay the store into the model");
-    let elapsed = started.elapsed();
+    let elapsed = span.stop();
     let mut replay_line = Line::new(REPLAY, events, elapsed, Some(REPLAY_TARGET));
     replay_line.note = format!(
         "{} counters in the model; rows read on a 2nd thread",
@@ -555,6 +568,10 @@ mod tests {
                 .unwrap_or_else(|| panic!("no line {name:?}"));
             assert!(line.events > 0 && line.rate() > 0.0, "{line:?}");
             assert!(text.contains(name), "{text}");
+            if cfg!(unix) {
+                // Every figure did some work on this process's threads meanwhile.
+                assert!(line.cores.is_some_and(|c| c > 0.0), "{line:?}");
+            }
         }
         let quick = Options::quick();
         assert_eq!(

@@ -5,12 +5,13 @@
 //! [`SqliteStore`]: concord_sqlite::SqliteStore
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use concord_core::event::CloudEvent;
 use concord_sqlite::schema;
 use rusqlite::Connection;
 use serde_json::{Map, Value};
+
+use crate::meter::Measured;
 
 /// A row as the store writes it, serialized ahead of time so the baseline times SQLite only.
 pub struct Row {
@@ -57,8 +58,8 @@ impl RawDb {
     }
 
     /// Inserts `rows` in one transaction; returns the time it took.
-    pub fn insert_batch(&mut self, rows: &[Row]) -> Duration {
-        let started = Instant::now();
+    pub fn insert_batch(&mut self, rows: &[Row]) -> Measured {
+        let span = Measured::start();
         let tx = self.conn.transaction().expect("begin");
         {
             let mut insert = tx.prepare_cached(schema::INSERT_EVENT).expect("prepare");
@@ -79,12 +80,12 @@ impl RawDb {
             }
         }
         tx.commit().expect("commit");
-        started.elapsed()
+        span.stop()
     }
 
     /// Inserts each row in its own transaction (autocommit): one fsync per row.
-    pub fn insert_one_by_one(&mut self, rows: &[Row]) -> Duration {
-        let started = Instant::now();
+    pub fn insert_one_by_one(&mut self, rows: &[Row]) -> Measured {
+        let span = Measured::start();
         let mut insert = self
             .conn
             .prepare_cached(schema::INSERT_EVENT)
@@ -104,15 +105,15 @@ impl RawDb {
                 .expect("insert");
             self.next_sequence += 1;
         }
-        started.elapsed()
+        span.stop()
     }
 }
 
 /// Scans every event of a store file in sequence order and parses each `data` into a JSON
 /// map (the least a replay must do); returns how many rows and the time it took.
-pub fn scan_and_parse(path: &Path) -> (u64, Duration) {
+pub fn scan_and_parse(path: &Path) -> (u64, Measured) {
     let conn = Connection::open(path).expect("open the store for the scan baseline");
-    let started = Instant::now();
+    let span = Measured::start();
     let mut scan = conn
         .prepare(&format!(
             "SELECT {} FROM events ORDER BY sequence",
@@ -130,5 +131,5 @@ pub fn scan_and_parse(path: &Path) -> (u64, Duration) {
         count += 1;
     }
     std::hint::black_box(checksum);
-    (count, started.elapsed())
+    (count, span.stop())
 }

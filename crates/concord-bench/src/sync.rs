@@ -27,6 +27,7 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::meter::Measured;
 use crate::model::{counter_draft, CounterCatalogue, Counters, EventSource, COUNTER_SET};
 use crate::{Line, Options};
 
@@ -204,7 +205,7 @@ async fn http_commands(
     let address = service.addr;
     let clients = clients.max(1);
     let per_client = commands.div_ceil(clients);
-    let started = Instant::now();
+    let span = Measured::start();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
             tokio::spawn(async move {
@@ -224,7 +225,7 @@ async fn http_commands(
     for task in tasks {
         failed += task.await.expect("a client task");
     }
-    let elapsed = started.elapsed();
+    let elapsed = span.stop();
     service.stop().await;
     let first = store
         .read(&ReadQuery::after(0, 1))
@@ -373,7 +374,7 @@ async fn pull(
     let consumer_store = Arc::new(SqliteStore::open(dir.join("consumer.db")).expect("open"));
     let mut link = LinkSpec::pull(PRODUCER, &producer.url(), &[COUNTER_SET]);
     link.page_size = PAGE_SIZE;
-    let started = Instant::now();
+    let span = Measured::start();
     let consumer_signing = if signed {
         verifying
     } else {
@@ -390,7 +391,7 @@ async fn pull(
     while (consumer_store.count().expect("count") as usize) < events {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let elapsed = started.elapsed();
+    let elapsed = span.stop();
     consumer.stop().await;
     producer.stop().await;
     let mut line = Line::new(name, events as u64, elapsed, target);
@@ -451,7 +452,7 @@ async fn push_latency(events: usize, dir: &std::path::Path) -> Line {
     };
 
     let mut acknowledged = Vec::with_capacity(events);
-    let started = Instant::now();
+    let span = Measured::start();
     for n in 0..events {
         let stored = producer
             .command("/api/counters", json!({ "n": n }))
@@ -467,7 +468,7 @@ async fn push_latency(events: usize, dir: &std::path::Path) -> Line {
     while arrivals.lock().expect("arrivals").len() < events && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let elapsed = started.elapsed();
+    let elapsed = span.stop();
     done.store(true, Ordering::Relaxed);
     watcher.join().expect("the watcher");
     consumer.stop().await;
