@@ -82,12 +82,30 @@ impl SyncLink for Machine {
 /// answers, and the answer — its events taken out, their signatures checked and decoded.
 type Prefetched<E> = (PageRequest, Result<(Page, Verified<E>), TransportError>);
 
+/// A pull link's page asked for two ahead, as soon as the page before it arrived: the peer
+/// serves it while this service checks that page and commits the one before, so serving,
+/// checking and committing — three steps of about equal cost — keep both cores busy.
+/// Dropping it cancels the request (a reset, a failed commit, a round that wants another
+/// page, a stop).
+struct Requested {
+    request: PageRequest,
+    answer: JoinHandle<Result<Page, TransportError>>,
+}
+
+impl Drop for Requested {
+    fn drop(&mut self) {
+        self.answer.abort();
+    }
+}
+
 /// One link; `E` is the service's decoded event, which a page fetched ahead holds.
 struct Link<E> {
     spec: LinkSpec,
     machine: Mutex<Machine>,
     /// Kept only between two rounds of one pull link, under its `round` turn.
     prefetched: Mutex<Option<Prefetched<E>>>,
+    /// The page after the prefetched one, being fetched; same turn.
+    requested: Mutex<Option<Requested>>,
     /// Held for a whole round, so the background task, "synchronise now" and the repairs
     /// take turns.
     round: tokio::sync::Mutex<()>,
@@ -97,6 +115,19 @@ struct Link<E> {
 impl<E> Link<E> {
     fn machine(&self) -> std::sync::MutexGuard<'_, Machine> {
         self.machine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn requested(&self) -> std::sync::MutexGuard<'_, Option<Requested>> {
+        self.requested.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets the pages fetched ahead, cancelling the one still being fetched.
+    fn forget_ahead(&self) {
+        self.prefetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.requested().take();
     }
 }
 
@@ -152,6 +183,7 @@ impl<M: Model> Links<M> {
                 spec,
                 machine: Mutex::new(machine),
                 prefetched: Mutex::new(None),
+                requested: Mutex::new(None),
                 round: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
             }));
@@ -282,7 +314,7 @@ impl<M: Model> Links<M> {
             };
             let (applied, ahead) = match next.filter(|_| self.transport.pipelines(&link.spec)) {
                 Some(next) => {
-                    let fetch = self.fetch_ahead(&link.spec, &next, limits);
+                    let fetch = self.fetch_ahead(link, &next, limits);
                     let (applied, page) = tokio::join!(apply, fetch);
                     (applied, page.map(|page| (next, page)))
                 }
@@ -299,28 +331,56 @@ impl<M: Model> Links<M> {
             if durable {
                 self.transport.acknowledge(&link.spec, position).await;
                 *link.prefetched.lock().unwrap_or_else(|p| p.into_inner()) = ahead;
+            } else {
+                link.forget_ahead();
             }
         }
         self.log_outcome(link);
         true
     }
 
-    /// Fetches the page `next`, checks its signatures and decodes it, while the page before
-    /// it commits.
+    /// Fetches the page `next` (or takes it from the request made a round ago), asks for the
+    /// page after it at once, then checks its signatures and decodes it — all while the page
+    /// before it commits.
     /// `None` if the host stopped meanwhile (the round's commit fails with it too).
     async fn fetch_ahead(
         &self,
-        spec: &LinkSpec,
+        link: &Link<M::Event>,
         next: &PageRequest,
         limits: &Limits,
     ) -> Option<Result<(Page, Verified<M::Event>), TransportError>> {
-        let mut page = match self.transport.fetch(spec, next, limits).await {
+        let requested = link.requested().take().filter(|r| r.request == *next);
+        let fetched = match requested {
+            Some(mut requested) => match (&mut requested.answer).await {
+                Ok(answer) => answer,
+                Err(error) => Err(TransportError::Unreachable(format!(
+                    "fetching the page ahead stopped: {error}"
+                ))),
+            },
+            None => self.transport.fetch(&link.spec, next, limits).await,
+        };
+        let mut page = match fetched {
             Ok(page) => page,
             Err(error) => return Some(Err(error)),
         };
+        let after = match &*link.machine() {
+            Machine::Pull(pull) => pull.after(&page),
+            Machine::Push(_) => None,
+        };
+        if let Some(request) = after {
+            *link.requested() = Some(self.request(&link.spec, request, *limits));
+        }
         let events = std::mem::take(&mut page.events);
         let verified = self.host.verify_page(events).await.ok()?;
         Some(Ok((page, verified)))
+    }
+
+    /// Starts fetching `request` on its own task.
+    fn request(&self, spec: &LinkSpec, request: PageRequest, limits: Limits) -> Requested {
+        let transport = Arc::clone(&self.transport);
+        let (spec, query) = (spec.clone(), request.clone());
+        let answer = tokio::spawn(async move { transport.fetch(&spec, &query, &limits).await });
+        Requested { request, answer }
     }
 
     async fn push_round(&self, link: &Arc<Link<M::Event>>) -> bool {
@@ -516,10 +576,7 @@ impl<M: Model> Links<M> {
     pub async fn reset(&self, name: &str) -> Result<Repair, SyncError> {
         let link = self.find(name)?;
         let _turn = link.round.lock().await;
-        link.prefetched
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        link.forget_ahead();
         let update = link.machine().reset(now());
         self.host
             .take(External::from_link(Vec::new(), update))

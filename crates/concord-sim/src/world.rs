@@ -189,6 +189,9 @@ pub struct Outcome {
     pub forgeries: u64,
     /// Pull rounds whose page was fetched while the page before it committed.
     pub pages_fetched_ahead: u64,
+    /// Pages a pull link asked for as soon as the page before them arrived ahead: two pages
+    /// ahead of its commit.
+    pub pages_asked_two_ahead: u64,
     /// Push pages whose delivery began while the page before it was being saved.
     pub pages_delivered_ahead: u64,
     /// Link commits the writer failed.
@@ -712,7 +715,7 @@ impl World {
     }
 
     /// A pull link's page arrived for its round: the step goes to the writer, and while it
-    /// commits the next page is fetched ahead.
+    /// commits the next page is fetched ahead (unless it was asked for already).
     fn fetched(&mut self, node: usize, link: usize, page: Result<Page, TransportError>) {
         let now = self.time(node);
         let n = &mut self.nodes[node];
@@ -723,8 +726,12 @@ impl World {
             return;
         };
         let next = pull.prefetch();
+        // Asked for already, when the page before it arrived ahead.
+        let asked = n.rounds[link]
+            .as_ref()
+            .is_some_and(|flight| flight.ahead.is_some() && flight.ahead == next);
         self.commit(node, link, Work::Apply(step));
-        if let Some(query) = next {
+        if let Some(query) = next.filter(|_| !asked) {
             let ahead = Some(query.clone());
             self.send_request(node, link, None, ahead, |round| Payload::Fetch {
                 link,
@@ -915,8 +922,23 @@ impl World {
                     return;
                 };
                 match flight.ahead {
-                    // Fetched ahead: kept for the round that asks for it.
-                    Some(query) => n.prefetched[link] = Some((query, page)),
+                    // Fetched ahead: kept for the round that asks for it, and the page after
+                    // it asked for at once, as the node's driver does (two pages ahead of
+                    // the commit).
+                    Some(query) => {
+                        let after = match &n.links[link] {
+                            Link::Pull(pull) => pull.after(&page),
+                            Link::Push(_) => None,
+                        };
+                        n.prefetched[link] = Some((query, page));
+                        if let Some(after) = after {
+                            self.outcome.pages_asked_two_ahead += 1;
+                            let query = after.clone();
+                            self.send_request(to, link, None, Some(after), |round| {
+                                Payload::Fetch { link, round, query }
+                            });
+                        }
+                    }
                     None => self.fetched(to, link, Ok(page)),
                 }
             }

@@ -209,6 +209,7 @@ fn many_faulty_schedules_converge() {
         totals.link_resets += outcome.link_resets;
         totals.dead_letters_retried += outcome.dead_letters_retried;
         totals.pages_fetched_ahead += outcome.pages_fetched_ahead;
+        totals.pages_asked_two_ahead += outcome.pages_asked_two_ahead;
         totals.pages_delivered_ahead += outcome.pages_delivered_ahead;
         totals.commits_failed += outcome.commits_failed;
     }
@@ -220,6 +221,7 @@ fn many_faulty_schedules_converge() {
     assert!(totals.link_resets > 10, "{totals:?}");
     // Both pipelines ran, and commits failed under them.
     assert!(totals.pages_fetched_ahead > 100, "{totals:?}");
+    assert!(totals.pages_asked_two_ahead > 100, "{totals:?}");
     assert!(totals.pages_delivered_ahead > 100, "{totals:?}");
     assert!(totals.commits_failed > 10, "{totals:?}");
 }

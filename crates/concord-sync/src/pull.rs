@@ -83,6 +83,15 @@ impl PullLink {
             .then(|| self.core.spec.query(applying.cursor.position))
     }
 
+    /// The page after `page`, a page fetched ahead that the link has not taken yet: what to
+    /// ask for meanwhile, two pages ahead of the commit (`None` when the peer said there is
+    /// no more, or the link stopped). Like [`PullLink::prefetch`]'s, its answer is handed to
+    /// [`PullLink::fetched`] only after [`PullLink::start`] returned this same request.
+    pub fn after(&self, page: &Page) -> Option<PageRequest> {
+        (page.has_more && self.core.stopped.is_none())
+            .then(|| self.core.spec.query(page.next_after))
+    }
+
     /// The peer answered (or not). On success, the events to apply with the link update.
     pub fn fetched(
         &mut self,

@@ -208,6 +208,74 @@ fn a_page_fetched_ahead_is_the_next_round_s_and_a_failed_commit_discards_it() {
 }
 
 #[test]
+fn the_page_after_one_fetched_ahead_is_the_round_after_next_s() {
+    let mut office = Node::new("office", "nobody");
+    let mut group = Node::new("group", "office");
+    for i in 0..5 {
+        office.note(&format!("n{i}"));
+    }
+    let mut spec = LinkSpec::pull("office", "", &[NOTE_WRITTEN]);
+    spec.page_size = 2;
+    let mut link = PullLink::new(spec, LinkCursor::default(), now(), 1);
+    let first = link.start(now()).unwrap();
+    let step = link.fetched(now(), Ok(office.serve(&first))).unwrap();
+    // While the first page commits: the second is fetched, and on its arrival the third
+    // is asked for.
+    let second_page = office.serve(&link.prefetch().unwrap());
+    let third = link.after(&second_page).expect("the peer has more");
+    let third_page = office.serve(&third);
+    assert_eq!(
+        link.after(&third_page),
+        None,
+        "the last page: nothing after it"
+    );
+    let report = group.apply(step.events, step.link);
+    link.applied(now(), Ok(&report));
+    let second = link.start(now()).unwrap();
+    let step = link.fetched(now(), Ok(second_page)).unwrap();
+    assert_eq!(
+        link.prefetch(),
+        Some(third.clone()),
+        "the page asked for two ahead"
+    );
+    let report = group.apply(step.events, step.link);
+    link.applied(now(), Ok(&report));
+    assert_eq!(link.start(now()), Some(third));
+    let step = link.fetched(now(), Ok(third_page)).unwrap();
+    let report = group.apply(step.events, step.link);
+    link.applied(now(), Ok(&report));
+    assert_eq!(texts(&group), ["n0", "n1", "n2", "n3", "n4"]);
+    assert_eq!((second.after, link.cursor()), (2, 5));
+}
+
+#[test]
+fn a_stopped_link_asks_for_nothing_ahead() {
+    let mut office = Node::new("office", "nobody");
+    let mut group = Node::new("group", "office");
+    for i in 0..5 {
+        office.note(&format!("n{i}"));
+    }
+    let mut spec = LinkSpec::pull("office", "", &[NOTE_WRITTEN]);
+    spec.page_size = 2;
+    let mut link = PullLink::new(spec, LinkCursor::default(), now(), 1);
+    let first = link.start(now()).unwrap();
+    let page = office.serve(&first);
+    assert!(link.after(&page).is_some());
+    let step = link.fetched(now(), Ok(page)).unwrap();
+    let report = group.apply(step.events, step.link);
+    link.applied(now(), Ok(&report));
+    // The peer's store is another one than the cursor's (restored from a backup, say): the
+    // link stops, and asks for nothing more, not even a page that says there is more.
+    let next = link.start(now()).unwrap();
+    let mut foreign = office.serve(&next);
+    foreign.store_id = Some("another-store".into());
+    assert!(foreign.has_more);
+    assert!(link.fetched(now(), Ok(foreign.clone())).is_none());
+    assert!(link.is_stopped());
+    assert_eq!(link.after(&foreign), None);
+}
+
+#[test]
 fn a_failed_fetch_backs_off_and_keeps_the_cursor() {
     let mut link = PullLink::new(LinkSpec::pull("office", "", &[]), at(7), now(), 1);
     link.start(now()).unwrap();

@@ -11,7 +11,8 @@ use concord_core::store::{
 };
 
 /// Wraps any store. While `fail_appends` is set every append fails and stores nothing; while
-/// `fail_reads` is set reads, counts and membership checks fail. Replay and cursors always
+/// `fail_reads` is set reads, counts and membership checks fail; `hold_reads` and
+/// `hold_appends` make reads and appends wait. Replay and cursors always
 /// work, since a service rebuilds its model by replay after a failed append.
 #[derive(Default)]
 pub struct InstrumentedStore<S> {
@@ -21,7 +22,11 @@ pub struct InstrumentedStore<S> {
     /// While set, `read` waits (a service slow to answer a page: its request cannot finish
     /// until the test clears it).
     pub hold_reads: AtomicBool,
+    /// While set, `append` waits (a commit that takes its time: what a service does
+    /// meanwhile can be watched).
+    pub hold_appends: AtomicBool,
     appends: AtomicU64,
+    reads: AtomicU64,
 }
 
 impl<S> InstrumentedStore<S> {
@@ -31,7 +36,9 @@ impl<S> InstrumentedStore<S> {
             fail_appends: AtomicBool::new(false),
             fail_reads: AtomicBool::new(false),
             hold_reads: AtomicBool::new(false),
+            hold_appends: AtomicBool::new(false),
             appends: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
         }
     }
 
@@ -46,6 +53,18 @@ impl<S> InstrumentedStore<S> {
         self.appends.load(Ordering::Relaxed)
     }
 
+    /// How many pages were asked for with `read` (counted as they are asked, before any
+    /// hold).
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::SeqCst)
+    }
+
+    fn hold(flag: &AtomicBool) {
+        while flag.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     fn check(flag: &AtomicBool) -> Result<(), StoreError> {
         if flag.load(Ordering::SeqCst) {
             return Err(StoreError::Backend("storage failure (injected)".into()));
@@ -56,9 +75,8 @@ impl<S> InstrumentedStore<S> {
 
 impl<S: EventReader> EventReader for InstrumentedStore<S> {
     fn read(&self, query: &ReadQuery) -> Result<ReadPage, StoreError> {
-        while self.hold_reads.load(Ordering::SeqCst) {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        Self::hold(&self.hold_reads);
         Self::check(&self.fail_reads)?;
         self.inner.read(query)
     }
@@ -96,6 +114,7 @@ impl<S: EventAppender> EventAppender for InstrumentedStore<S> {
         links: &[LinkUpdate],
     ) -> Result<Vec<AppendOutcome>, StoreError> {
         self.appends.fetch_add(1, Ordering::Relaxed);
+        Self::hold(&self.hold_appends);
         Self::check(&self.fail_appends)?;
         self.inner.append(events, links)
     }
