@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concord_core::store::{EventReader, MemoryStore};
-use concord_node::{LinkCredentials, NodeOptions};
 use concord_sync::LinkSpec;
-use concord_testkit::notes::{NotesSpec, NOTE_WRITTEN};
+use concord_testkit::notes::NOTE_WRITTEN;
 use concord_testkit::InstrumentedStore;
 use serde_json::json;
 
@@ -25,17 +24,7 @@ async fn a_cancelled_sync_leaves_the_link_able_to_run() {
     let mut link = LinkSpec::pull("writer", &writer.url(), &[NOTE_WRITTEN]);
     link.interval_ms = 3_600_000;
     let store = Arc::new(MemoryStore::new());
-    let reader = concord_node::start(
-        NotesSpec::new("reader").accepting_from("writer"),
-        Arc::clone(&store) as Arc<_>,
-        NodeOptions {
-            links: vec![link],
-            credentials: LinkCredentials::token(TOKEN),
-            ..NodeOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let reader = support::reader(Arc::clone(&store) as Arc<_>, link, TOKEN).await;
     assert!(reader.sync_now().await.links[0].ok);
     for n in 0..3 {
         writer

@@ -1,6 +1,6 @@
 //! A pull over HTTP keeps two pages ahead of its commit: while page n commits, page n+1 is
 //! checked and page n+2 is already being served. Those pages are only ever taken in order,
-//! after the commits before them: a commit that fails forgets them, and nothing is skipped.
+//! after the commits before them: after a commit that fails, nothing is skipped or repeated.
 
 mod support;
 
@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use concord_core::event::CloudEvent;
 use concord_core::store::{EventAppender, EventReader, MemoryStore, ReadQuery};
-use concord_node::{LinkCredentials, NodeOptions};
 use concord_sync::LinkSpec;
-use concord_testkit::notes::{written, NotesSpec, NOTE_WRITTEN};
+use concord_testkit::notes::{written, NOTE_WRITTEN};
 use concord_testkit::InstrumentedStore;
 
 const TOKEN: &str = "concord_reader-token-for-the-pull-ahead-test";
@@ -37,28 +36,19 @@ async fn two_pages_are_asked_for_while_one_commits_and_a_failed_commit_skips_not
     let writer_store = Arc::new(InstrumentedStore::new(MemoryStore::new()));
     writer_store.append(&history(), &[]).unwrap();
     let writer = support::writer(Arc::clone(&writer_store) as Arc<_>, TOKEN).await;
-    // Pages of three: four pages. The link's own rounds come an hour apart, so only
-    // "synchronise now" runs it.
+    // Pages of three: four pages. Its first round starts with the reader; then an hour
+    // passes before the next one, so only "synchronise now" runs it after that.
     let mut link = LinkSpec::pull("writer", &writer.url(), &[NOTE_WRITTEN]);
     link.page_size = 3;
     link.interval_ms = 3_600_000;
     let reader_store = Arc::new(InstrumentedStore::new(MemoryStore::new()));
-    let reader = concord_node::start(
-        NotesSpec::new("reader").accepting_from("writer"),
-        Arc::clone(&reader_store) as Arc<_>,
-        NodeOptions {
-            links: vec![link],
-            credentials: LinkCredentials::token(TOKEN),
-            ..NodeOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-
-    // The first page's commit waits; meanwhile the second page is fetched and checked, and
-    // the third asked for — and no more.
+    // The first page's commit will wait; meanwhile the second page is fetched and checked,
+    // and the third asked for — and no more. Whichever round gets there first (the link's
+    // own at start, or "synchronise now" below) does the asking.
     reader_store.hold_appends.store(true, Ordering::SeqCst);
     let before = writer_store.reads();
+    let reader = support::reader(Arc::clone(&reader_store) as Arc<_>, link, TOKEN).await;
+
     let watch = async {
         until("the third page is asked for", || {
             writer_store.reads() >= before + 3
@@ -66,7 +56,7 @@ async fn two_pages_are_asked_for_while_one_commits_and_a_failed_commit_skips_not
         .await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let asked = writer_store.reads() - before;
-        // That commit fails: the pages fetched ahead of it must be forgotten.
+        // That commit fails: the pages fetched ahead of it must not count.
         reader_store.fail_appends.store(true, Ordering::SeqCst);
         reader_store.hold_appends.store(false, Ordering::SeqCst);
         asked

@@ -192,6 +192,9 @@ pub struct Outcome {
     /// Pages a pull link asked for as soon as the page before them arrived ahead: two pages
     /// ahead of its commit.
     pub pages_asked_two_ahead: u64,
+    /// Of those, pages that arrived while the page before them still waited for its round,
+    /// and moved up when that round began.
+    pub pages_taken_two_ahead: u64,
     /// Push pages whose delivery began while the page before it was being saved.
     pub pages_delivered_ahead: u64,
     /// Link commits the writer failed.
@@ -259,6 +262,9 @@ struct Node {
     rounds: Vec<Option<InFlight>>,
     /// Per link: a pull link's page fetched ahead that arrived before its round began.
     prefetched: Vec<Option<(PageRequest, Page)>>,
+    /// Per link: the page after that one, asked for when it arrived (the node's
+    /// `Requested`), kept until a round takes the page before it.
+    two_ahead: Vec<Option<(PageRequest, Page)>>,
     /// What the writer has yet to commit, in order.
     commits: VecDeque<Commit>,
     env: SeededEnv,
@@ -364,6 +370,7 @@ impl World {
                     open: spec.open,
                     rounds: spec.links.iter().map(|_| None).collect(),
                     prefetched: spec.links.iter().map(|_| None).collect(),
+                    two_ahead: spec.links.iter().map(|_| None).collect(),
                     commits: VecDeque::new(),
                     specs: spec
                         .links
@@ -496,6 +503,7 @@ impl World {
         n.links.clear();
         n.rounds.iter_mut().for_each(|r| *r = None);
         n.prefetched.iter_mut().for_each(|p| *p = None);
+        n.two_ahead.iter_mut().for_each(|p| *p = None);
         n.commits.clear(); // what the writer had not committed is lost
         n.down_until = Some(self.now + down_ms);
         self.outcome.crashes += 1;
@@ -533,6 +541,7 @@ impl World {
             .collect();
         n.rounds.iter_mut().for_each(|r| *r = None);
         n.prefetched.iter_mut().for_each(|p| *p = None);
+        n.two_ahead.iter_mut().for_each(|p| *p = None);
         n.down_until = None;
     }
 
@@ -726,14 +735,41 @@ impl World {
             return;
         };
         let next = pull.prefetch();
-        // Asked for already, when the page before it arrived ahead.
+        // Asked for already, when the page before it arrived ahead: still on its way, or
+        // arrived two ahead of the commit before.
         let asked = n.rounds[link]
             .as_ref()
             .is_some_and(|flight| flight.ahead.is_some() && flight.ahead == next);
+        let arrived = n.two_ahead[link]
+            .take()
+            .filter(|(query, _)| Some(query) == next.as_ref());
         self.commit(node, link, Work::Apply(step));
-        if let Some(query) = next.filter(|_| !asked) {
+        if let Some((query, page)) = arrived {
+            self.outcome.pages_taken_two_ahead += 1;
+            self.kept_ahead(node, link, query, page);
+        } else if let Some(query) = next.filter(|_| !asked) {
             let ahead = Some(query.clone());
             self.send_request(node, link, None, ahead, |round| Payload::Fetch {
+                link,
+                round,
+                query,
+            });
+        }
+    }
+
+    /// A pull link's page one ahead of its commit: kept for the round that asks for it, and
+    /// the page after it asked for at once, as the node's driver does.
+    fn kept_ahead(&mut self, node: usize, link: usize, query: PageRequest, page: Page) {
+        let n = &mut self.nodes[node];
+        let after = match &n.links[link] {
+            Link::Pull(pull) => pull.after(&page),
+            Link::Push(_) => None,
+        };
+        n.prefetched[link] = Some((query, page));
+        if let Some(after) = after {
+            self.outcome.pages_asked_two_ahead += 1;
+            let query = after.clone();
+            self.send_request(node, link, None, Some(after), |round| Payload::Fetch {
                 link,
                 round,
                 query,
@@ -821,6 +857,15 @@ impl World {
                     .then(|| take_link(n, now, External::from_link(step.events, step.link)));
                 if let Link::Pull(pull) = &mut n.links[link] {
                     pull.applied(now, report.as_ref().ok_or(&failure));
+                }
+                if failed {
+                    // As the node's driver does: what was fetched ahead of a failed commit is
+                    // forgotten (the next round starts again from the durable cursor).
+                    n.prefetched[link] = None;
+                    n.two_ahead[link] = None;
+                    if n.rounds[link].as_ref().is_some_and(|f| f.ahead.is_some()) {
+                        n.rounds[link] = None;
+                    }
                 }
                 if report.is_some_and(|report| report.accepted() > 0) {
                     self.wake_push_links(node);
@@ -922,23 +967,12 @@ impl World {
                     return;
                 };
                 match flight.ahead {
-                    // Fetched ahead: kept for the round that asks for it, and the page after
-                    // it asked for at once, as the node's driver does (two pages ahead of
-                    // the commit).
-                    Some(query) => {
-                        let after = match &n.links[link] {
-                            Link::Pull(pull) => pull.after(&page),
-                            Link::Push(_) => None,
-                        };
-                        n.prefetched[link] = Some((query, page));
-                        if let Some(after) = after {
-                            self.outcome.pages_asked_two_ahead += 1;
-                            let query = after.clone();
-                            self.send_request(to, link, None, Some(after), |round| {
-                                Payload::Fetch { link, round, query }
-                            });
-                        }
+                    // Fetched ahead: kept for the round that asks for it (and the page after
+                    // it asked for); a page asked for two ahead waits behind it.
+                    Some(query) if n.prefetched[link].is_none() => {
+                        self.kept_ahead(to, link, query, page);
                     }
+                    Some(query) => n.two_ahead[link] = Some((query, page)),
                     None => self.fetched(to, link, Ok(page)),
                 }
             }
@@ -1069,6 +1103,7 @@ impl World {
                 let update = n.links[link].common_mut().reset(now);
                 n.rounds[link] = None;
                 n.prefetched[link] = None;
+                n.two_ahead[link] = None;
                 take_link(n, now, External::from_link(Vec::new(), update));
                 self.outcome.link_resets += 1;
             }

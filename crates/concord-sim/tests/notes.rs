@@ -210,6 +210,7 @@ fn many_faulty_schedules_converge() {
         totals.dead_letters_retried += outcome.dead_letters_retried;
         totals.pages_fetched_ahead += outcome.pages_fetched_ahead;
         totals.pages_asked_two_ahead += outcome.pages_asked_two_ahead;
+        totals.pages_taken_two_ahead += outcome.pages_taken_two_ahead;
         totals.pages_delivered_ahead += outcome.pages_delivered_ahead;
         totals.commits_failed += outcome.commits_failed;
     }
@@ -222,6 +223,7 @@ fn many_faulty_schedules_converge() {
     // Both pipelines ran, and commits failed under them.
     assert!(totals.pages_fetched_ahead > 100, "{totals:?}");
     assert!(totals.pages_asked_two_ahead > 100, "{totals:?}");
+    assert!(totals.pages_taken_two_ahead > 1000, "{totals:?}");
     assert!(totals.pages_delivered_ahead > 100, "{totals:?}");
     assert!(totals.commits_failed > 10, "{totals:?}");
 }

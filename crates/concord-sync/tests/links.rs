@@ -166,14 +166,7 @@ fn a_pull_round_applies_a_page_and_moves_the_cursor_with_it() {
 
 #[test]
 fn a_page_fetched_ahead_is_the_next_round_s_and_a_failed_commit_discards_it() {
-    let mut office = Node::new("office", "nobody");
-    let mut group = Node::new("group", "office");
-    for i in 0..5 {
-        office.note(&format!("n{i}"));
-    }
-    let mut spec = LinkSpec::pull("office", "", &[NOTE_WRITTEN]);
-    spec.page_size = 2;
-    let mut link = PullLink::new(spec, LinkCursor::default(), now(), 1);
+    let (office, mut group, mut link) = five_notes_in_pages_of_two();
     assert_eq!(link.prefetch(), None, "nothing is being applied");
     let first = link.start(now()).unwrap();
     let step = link.fetched(now(), Ok(office.serve(&first))).unwrap();
@@ -207,16 +200,22 @@ fn a_page_fetched_ahead_is_the_next_round_s_and_a_failed_commit_discards_it() {
     assert_eq!(texts(&group), ["n0", "n1", "n2", "n3", "n4"]);
 }
 
-#[test]
-fn the_page_after_one_fetched_ahead_is_the_round_after_next_s() {
+/// An office with five notes, a group that takes them, and the group's pull link reading
+/// them in pages of two.
+fn five_notes_in_pages_of_two() -> (Node, Node, PullLink) {
     let mut office = Node::new("office", "nobody");
-    let mut group = Node::new("group", "office");
     for i in 0..5 {
         office.note(&format!("n{i}"));
     }
     let mut spec = LinkSpec::pull("office", "", &[NOTE_WRITTEN]);
     spec.page_size = 2;
-    let mut link = PullLink::new(spec, LinkCursor::default(), now(), 1);
+    let link = PullLink::new(spec, LinkCursor::default(), now(), 1);
+    (office, Node::new("group", "office"), link)
+}
+
+#[test]
+fn the_page_after_one_fetched_ahead_is_the_round_after_next_s() {
+    let (office, mut group, mut link) = five_notes_in_pages_of_two();
     let first = link.start(now()).unwrap();
     let step = link.fetched(now(), Ok(office.serve(&first))).unwrap();
     // While the first page commits: the second is fetched, and on its arrival the third
@@ -250,14 +249,7 @@ fn the_page_after_one_fetched_ahead_is_the_round_after_next_s() {
 
 #[test]
 fn a_stopped_link_asks_for_nothing_ahead() {
-    let mut office = Node::new("office", "nobody");
-    let mut group = Node::new("group", "office");
-    for i in 0..5 {
-        office.note(&format!("n{i}"));
-    }
-    let mut spec = LinkSpec::pull("office", "", &[NOTE_WRITTEN]);
-    spec.page_size = 2;
-    let mut link = PullLink::new(spec, LinkCursor::default(), now(), 1);
+    let (office, mut group, mut link) = five_notes_in_pages_of_two();
     let first = link.start(now()).unwrap();
     let page = office.serve(&first);
     assert!(link.after(&page).is_some());
