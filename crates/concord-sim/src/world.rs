@@ -195,6 +195,9 @@ pub struct Outcome {
     /// Of those, pages that arrived while the page before them still waited for its round,
     /// and moved up when that round began.
     pub pages_taken_two_ahead: u64,
+    /// Pages fetched ahead whose request timed out before their round began: that round
+    /// fails with it and backs off.
+    pub pages_ahead_timed_out: u64,
     /// Push pages whose delivery began while the page before it was being saved.
     pub pages_delivered_ahead: u64,
     /// Link commits the writer failed.
@@ -223,6 +226,9 @@ impl Link {
         }
     }
 }
+
+/// A page's answer: the page, or why it did not come.
+type Fetched = Result<Page, TransportError>;
 
 /// A link's request out on the network.
 struct InFlight {
@@ -260,11 +266,12 @@ struct Node {
     links: Vec<Link>,
     /// Per link: the request in flight.
     rounds: Vec<Option<InFlight>>,
-    /// Per link: a pull link's page fetched ahead that arrived before its round began.
-    prefetched: Vec<Option<(PageRequest, Page)>>,
+    /// Per link: a pull link's page fetched ahead that arrived before its round began, or
+    /// the failure of fetching it (the node's driver keeps that too: it is the round's).
+    prefetched: Vec<Option<(PageRequest, Fetched)>>,
     /// Per link: the page after that one, asked for when it arrived (the node's
     /// `Requested`), kept until a round takes the page before it.
-    two_ahead: Vec<Option<(PageRequest, Page)>>,
+    two_ahead: Vec<Option<(PageRequest, Fetched)>>,
     /// What the writer has yet to commit, in order.
     commits: VecDeque<Commit>,
     env: SeededEnv,
@@ -622,8 +629,19 @@ impl World {
         };
         let timed_out = TransportError::Unreachable("timed out".into());
         let step = match &mut n.links[link] {
-            // A page fetched ahead is not a round yet: the round asks for it again.
-            Link::Pull(_) if flight.ahead.is_some() => PushStep::Idle,
+            // A page fetched ahead is not a round yet: its failure is kept for the round
+            // that asks for it, which fails with it and backs off, as in the node.
+            Link::Pull(_) if flight.ahead.is_some() => {
+                let query = flight.ahead.expect("a page fetched ahead");
+                let slot = if n.prefetched[link].is_none() {
+                    &mut n.prefetched[link]
+                } else {
+                    &mut n.two_ahead[link]
+                };
+                *slot = Some((query, Err(timed_out)));
+                self.outcome.pages_ahead_timed_out += 1;
+                PushStep::Idle
+            }
             Link::Pull(pull) => {
                 pull.fetched(now, Err(timed_out));
                 PushStep::Idle
@@ -656,8 +674,8 @@ impl World {
                     .take()
                     .filter(|(asked, _)| *asked == query);
                 if let Some((_, page)) = ready {
-                    self.outcome.pages_fetched_ahead += 1;
-                    self.fetched(node, link, Ok(page));
+                    self.outcome.pages_fetched_ahead += u64::from(page.is_ok());
+                    self.fetched(node, link, page);
                 } else if fetching_ahead.as_ref() == Some(&query) {
                     if let Some(flight) = n.rounds[link].as_mut() {
                         flight.ahead = None; // its answer is this round's
@@ -745,7 +763,7 @@ impl World {
             .filter(|(query, _)| Some(query) == next.as_ref());
         self.commit(node, link, Work::Apply(step));
         if let Some((query, page)) = arrived {
-            self.outcome.pages_taken_two_ahead += 1;
+            self.outcome.pages_taken_two_ahead += u64::from(page.is_ok());
             self.kept_ahead(node, link, query, page);
         } else if let Some(query) = next.filter(|_| !asked) {
             let ahead = Some(query.clone());
@@ -759,11 +777,11 @@ impl World {
 
     /// A pull link's page one ahead of its commit: kept for the round that asks for it, and
     /// the page after it asked for at once, as the node's driver does.
-    fn kept_ahead(&mut self, node: usize, link: usize, query: PageRequest, page: Page) {
+    fn kept_ahead(&mut self, node: usize, link: usize, query: PageRequest, page: Fetched) {
         let n = &mut self.nodes[node];
-        let after = match &n.links[link] {
-            Link::Pull(pull) => pull.after(&page),
-            Link::Push(_) => None,
+        let after = match (&n.links[link], &page) {
+            (Link::Pull(pull), Ok(page)) => pull.after(page),
+            _ => None,
         };
         n.prefetched[link] = Some((query, page));
         if let Some(after) = after {
@@ -970,9 +988,9 @@ impl World {
                     // Fetched ahead: kept for the round that asks for it (and the page after
                     // it asked for); a page asked for two ahead waits behind it.
                     Some(query) if n.prefetched[link].is_none() => {
-                        self.kept_ahead(to, link, query, page);
+                        self.kept_ahead(to, link, query, Ok(page));
                     }
-                    Some(query) => n.two_ahead[link] = Some((query, page)),
+                    Some(query) => n.two_ahead[link] = Some((query, Ok(page))),
                     None => self.fetched(to, link, Ok(page)),
                 }
             }

@@ -246,6 +246,25 @@ fn failing_commits(seed: u64) -> SimConfig {
     }
 }
 
+/// Commits slower than a request's timeout: a page fetched ahead can time out before its
+/// round begins, and that round then fails and backs off, as the node's does.
+#[test]
+fn pages_ahead_that_time_out_fail_their_round_and_links_still_converge() {
+    let mut totals = concord_sim::Outcome::default();
+    for seed in 0..100 {
+        let mut config = failing_commits(seed);
+        if let Some(faults) = config.faults.as_mut() {
+            faults.max_commit_ms = 2_500;
+        }
+        let outcome = simulate(config, &mut NotesScenario { broken_hub: false })
+            .unwrap_or_else(|e| panic!("{e}"));
+        totals.pages_ahead_timed_out += outcome.pages_ahead_timed_out;
+        totals.pages_fetched_ahead += outcome.pages_fetched_ahead;
+    }
+    assert!(totals.pages_ahead_timed_out > 50, "{totals:?}");
+    assert!(totals.pages_fetched_ahead > 10, "{totals:?}");
+}
+
 #[test]
 fn pipelined_links_converge_when_commits_fail() {
     let mut totals = concord_sim::Outcome::default();
