@@ -487,6 +487,9 @@ fn concurrent(options: &Options, dir: &Path) -> [Line; 2] {
         "{writers} threads, {:.1} events per commit",
         events as f64 / commits as f64
     );
+    // Closed first, as in `batched`: the baseline's cores are its own.
+    drop(host);
+    drop(store);
 
     let mut raw_db = raw::RawDb::create(&dir.join("raw-single.db"));
     let rows: Vec<raw::Row> = EventSource::new(2)
