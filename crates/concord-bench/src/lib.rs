@@ -15,6 +15,8 @@
 //!
 //! Each figure also shows how many cores the process kept busy meanwhile ([`meter`]): close to
 //! the machine's cores, the figure is bound by the CPU; well below, by waiting.
+//! Each figure, and each baseline, starts once the system has written out what the ones
+//! before it left dirty ([`meter::settle`]), so that none pays for another's writeback.
 //!
 //! Every append is durable (WAL, `synchronous=FULL`), so the figures are only meaningful from
 //! a release build on the disk the service will use (pass [`Options::dir`]).
@@ -409,6 +411,7 @@ fn batched(options: &Options, store_path: &Path, raw_path: &Path) -> [Line; 2] {
 
     let store = SqliteStore::open(store_path).expect("open the benchmark store");
     let mut source = EventSource::new(1);
+    meter::settle();
     let mut appending = Measured::default();
     let mut appended = 0u64;
     for _ in 0..batches {
@@ -425,6 +428,7 @@ fn batched(options: &Options, store_path: &Path, raw_path: &Path) -> [Line; 2] {
 
     let mut raw_db = raw::RawDb::create(raw_path);
     let mut source = EventSource::new(1);
+    meter::settle();
     let mut inserting = Measured::default();
     for _ in 0..batches {
         let rows: Vec<raw::Row> = source.batch(batch_size).iter().map(raw::Row::of).collect();
@@ -473,6 +477,7 @@ fn concurrent(options: &Options, dir: &Path) -> [Line; 2] {
             })
         })
         .collect();
+    meter::settle();
     start.wait();
     let span = Measured::start();
     for thread in threads {
@@ -497,6 +502,7 @@ fn concurrent(options: &Options, dir: &Path) -> [Line; 2] {
         .iter()
         .map(raw::Row::of)
         .collect();
+    meter::settle();
     let elapsed = raw_db.insert_one_by_one(&rows);
     let mut raw_line = Line::new(WRITERS_RAW, rows.len() as u64, elapsed, None);
     raw_line.note = "the fsync bound group commit beats".into();
@@ -516,10 +522,12 @@ fn replay(options: &Options, store_path: &Path) -> [Line; 2] {
             have += size;
         }
     }
+    meter::settle();
     let (raw_rows, raw_elapsed) = raw::scan_and_parse(store_path);
 
     let store = SqliteStore::open(store_path).expect("reopen the benchmark store");
     let events = store.count().expect("count");
+    meter::settle();
     let span = Measured::start();
     let core = ServiceCore::<Counters>::open(
         "bench",

@@ -27,7 +27,7 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::meter::Measured;
+use crate::meter::{self, Measured};
 use crate::model::{counter_draft, CounterCatalogue, Counters, EventSource, COUNTER_SET};
 use crate::{Line, Options};
 
@@ -205,6 +205,7 @@ async fn http_commands(
     let address = service.addr;
     let clients = clients.max(1);
     let per_client = commands.div_ceil(clients);
+    meter::settle();
     let span = Measured::start();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
@@ -363,6 +364,11 @@ async fn pull(
             .append(&batch, &[])
             .expect("fill the producer");
     }
+    // Closed and opened again: the fill's log is copied into the file before the clock starts,
+    // not by the checkpoint helper while the consumer pulls.
+    drop(producer_store);
+    let producer_store = Arc::new(SqliteStore::open(dir.join("producer.db")).expect("reopen"));
+    meter::settle();
     let producer = start(
         PRODUCER,
         "nobody",
@@ -452,6 +458,7 @@ async fn push_latency(events: usize, dir: &std::path::Path) -> Line {
     };
 
     let mut acknowledged = Vec::with_capacity(events);
+    meter::settle();
     let span = Measured::start();
     for n in 0..events {
         let stored = producer
