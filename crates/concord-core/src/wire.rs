@@ -111,7 +111,12 @@ pub fn read_page(body: &[u8], limits: &Limits) -> Result<Page, WireError> {
         store_id: wire.store_id,
         ..Page::default()
     };
-    for item in wire.events.ok_or(WireError::Missing("events array"))? {
+    let items = wire.events.ok_or(WireError::Missing("events array"))?;
+    // Sized once rather than grown, but never past what an honest page holds: a peer's page
+    // of a million tiny non-events must not make this reserve room for a million events.
+    page.events
+        .reserve(items.len().min(crate::store::ReadQuery::MAX_LIMIT));
+    for item in items {
         let text = item.get();
         match CloudEvent::parse(text, limits) {
             Ok(event) => page.events.push(event),
@@ -250,6 +255,19 @@ mod tests {
             read_page(b"<html>", &Limits::default()),
             Err(WireError::NotJson(_))
         ));
+    }
+
+    #[test]
+    fn a_page_of_many_tiny_non_events_reserves_no_more_than_an_honest_page() {
+        let items = vec!["1"; 2 * crate::store::ReadQuery::MAX_LIMIT].join(",");
+        let body = format!(r#"{{"events":[{items}],"next_after":1,"has_more":false}}"#);
+        let page = read_page(body.as_bytes(), &Limits::default()).unwrap();
+        assert!(page.events.is_empty());
+        assert!(
+            page.events.capacity() <= crate::store::ReadQuery::MAX_LIMIT,
+            "room for {} events",
+            page.events.capacity()
+        );
     }
 
     #[test]

@@ -952,7 +952,7 @@ impl World {
                             .iter()
                             .filter_map(|(id, d)| match d {
                                 Disposition::Rejected(reason) | Disposition::Conflict(reason) => {
-                                    Some((id.clone(), reason.clone()))
+                                    Some((id.to_string(), reason.clone()))
                                 }
                                 _ => None,
                             })
@@ -1266,7 +1266,7 @@ fn take(
     let report = svc.take(&n.store, &mut n.env, external)?;
     for (id, disposition) in &report.results {
         if *disposition == Disposition::Accepted {
-            n.acknowledged.push(id.clone());
+            n.acknowledged.push(id.to_string());
         }
     }
     Ok(report)

@@ -357,7 +357,9 @@ pub enum Disposition {
 /// The per-event outcome of an external batch, in batch order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PutReport {
-    pub results: Vec<(String, Disposition)>,
+    /// Per event, in the order received: its id (shared with the event, not copied) and what
+    /// became of it.
+    pub results: Vec<(EventId, Disposition)>,
 }
 
 impl PutReport {
@@ -528,7 +530,9 @@ impl<M: Model> ServiceCore<M> {
         // Events accepted earlier in this group commit, by id: a repeat is compared with them.
         let mut taken: HashMap<EventId, usize> = HashMap::with_capacity(external_ids.len());
 
-        let mut to_append: Vec<CloudEvent> = Vec::new();
+        // Sized for every external event up front: a page of thousands would otherwise be
+        // moved several times as the vector grows (visible in a pull's profile).
+        let mut to_append: Vec<CloudEvent> = Vec::with_capacity(external_ids.len());
         let mut links: Vec<LinkUpdate> = Vec::new();
         // Per request: the outcome, and which of `to_append` it raised.
         let mut pending: Vec<(Pending, std::ops::Range<usize>)> =
@@ -669,7 +673,9 @@ impl<M: Model> ServiceCore<M> {
                 Ok(disposition) => decided.push(disposition),
             }
         }
-        let mut report = PutReport::default();
+        let mut report = PutReport {
+            results: Vec::with_capacity(arrivals.len()),
+        };
         let mut letters = Vec::new();
         let mut resolved = Vec::new();
         for (arrival, mut disposition) in arrivals.into_iter().zip(decided) {
@@ -690,7 +696,7 @@ impl<M: Model> ServiceCore<M> {
                         self.apply(&event, typed);
                     }
                     taken.insert(event.id.clone(), to_append.len());
-                    report.results.push((event.id.to_string(), disposition));
+                    report.results.push((event.id.clone(), disposition));
                     if retrying {
                         resolved.push(event.id.to_string());
                         resolved.push(refused_letter_id(&event.id));
@@ -726,7 +732,7 @@ impl<M: Model> ServiceCore<M> {
                     }
                 }
             }
-            report.results.push((event.id.to_string(), disposition));
+            report.results.push((event.id.clone(), disposition));
         }
         if let Some(link) = &mut link {
             link.dead_letters.extend(letters);

@@ -226,6 +226,7 @@ pub fn read_by_scanning(
     loop {
         let want = limit - events.len();
         let (chunk, truncated) = scan(position, want)?;
+        events.reserve(chunk.len());
         for stored in chunk {
             let sequence = stored.sequence;
             if query.matches(&stored.event) {
