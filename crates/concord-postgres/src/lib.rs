@@ -463,7 +463,7 @@ impl EventReader for PostgresStore {
         })
     }
 
-    fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError> {
+    fn replay(&self, after: u64, sink: &mut dyn FnMut(&StoredEvent)) -> Result<u64, StoreError> {
         let mut last = after;
         loop {
             let fed = self.pool.with(|conn| {
@@ -483,7 +483,7 @@ impl EventReader for PostgresStore {
                     while let Some(row) = poll_fn(|cx| rows.as_mut().poll_next(cx)).await {
                         let stored = rows::decode(&row.map_err(backend)?)?;
                         last = stored.sequence;
-                        sink(stored);
+                        sink(&stored);
                         fed += 1;
                     }
                     Ok(fed)

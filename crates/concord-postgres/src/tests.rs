@@ -307,7 +307,7 @@ fn data_comes_back_exactly_as_appended() {
         "2026-11-26T10:30:00.123456789-05:00"
     );
     let mut replayed = Vec::new();
-    store.replay(0, &mut |e| replayed.push(e)).unwrap();
+    store.replay(0, &mut |e| replayed.push(e.clone())).unwrap();
     assert_eq!(replayed, back);
 
     // Data is kept as the text it arrived as: spacing, key order and number spellings that
@@ -323,7 +323,7 @@ fn data_comes_back_exactly_as_appended() {
     let page = store.read(&ReadQuery::after(1, 10)).unwrap();
     assert_eq!(page.events[0].event.data.as_str(), data, "read");
     let mut replayed = Vec::new();
-    store.replay(1, &mut |e| replayed.push(e)).unwrap();
+    store.replay(1, &mut |e| replayed.push(e.clone())).unwrap();
     assert_eq!(replayed[0].event.data.as_str(), data, "replay");
     let found = store.lookup(&["x-2"]).unwrap();
     assert_eq!(found[0].as_ref().unwrap().data.as_str(), data, "lookup");

@@ -14,7 +14,7 @@ use crate::service::{Opener, SimService};
 fn all_events(store: &MemoryStore) -> Vec<CloudEvent> {
     let mut events = Vec::new();
     store
-        .replay(0, &mut |stored| events.push(stored.event))
+        .replay(0, &mut |stored| events.push(stored.event.clone()))
         .expect("the memory store does not fail");
     events
 }

@@ -225,7 +225,7 @@ impl EventReader for SqliteStore {
         Ok(page)
     }
 
-    fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError> {
+    fn replay(&self, after: u64, sink: &mut dyn FnMut(&StoredEvent)) -> Result<u64, StoreError> {
         let mut reader = self.readers.get()?;
         if self.last_sequence()?.saturating_sub(after) >= PIPELINE_FROM {
             return replay::pipelined(reader, after, sink);
@@ -234,7 +234,7 @@ impl EventReader for SqliteStore {
         scan_rows(&mut reader, after, &mut |row| {
             let stored = rows::decode_for_replay(row)?;
             last = stored.sequence;
-            sink(stored);
+            sink(&stored);
             Ok(true)
         })?;
         Ok(last)

@@ -12,6 +12,12 @@
 //! event is made and freed on the caller's thread; only the chunk buffers travel, and they
 //! travel back empty to be refilled. The bounded channel keeps at most a few chunks in flight
 //! however large the store is.
+//!
+//! The caller builds every row in the same event, refilled in place and lent to the sink
+//! ([`CloudEvent::refill_from_replayed_parts`]): its attribute strings and, when the sink kept
+//! no clone, its data's text are reused, so a row allocates its id and little else.
+//!
+//! [`CloudEvent::refill_from_replayed_parts`]: concord_core::event::CloudEvent::refill_from_replayed_parts
 
 use std::sync::mpsc;
 
@@ -62,8 +68,13 @@ impl Chunk {
         self.rows.clear();
     }
 
-    /// Builds each row's event and feeds it to `sink`; returns the last sequence fed.
-    fn feed(&self, sink: &mut dyn FnMut(StoredEvent)) -> Result<Option<u64>, StoreError> {
+    /// Builds each row's event in `slot` (refilling the one lent for the row before) and
+    /// lends it to `sink`; returns the last sequence fed.
+    fn feed(
+        &self,
+        slot: &mut Option<StoredEvent>,
+        sink: &mut dyn FnMut(&StoredEvent),
+    ) -> Result<Option<u64>, StoreError> {
         // Whole columns were appended back to back, so if the buffer is UTF-8 each column is
         // too (as long as its span falls on character boundaries, which `get` checks).
         let text = std::str::from_utf8(&self.text).map_err(|_| {
@@ -84,7 +95,14 @@ impl Chunk {
                     })?);
                 }
             }
-            sink(rows::decode_columns(*sequence, &columns, true)?);
+            let stored = match slot {
+                Some(stored) => {
+                    rows::refill_columns(stored, *sequence, &columns)?;
+                    stored
+                }
+                None => slot.insert(rows::decode_columns(*sequence, &columns, true)?),
+            };
+            sink(stored);
             last = Some(*sequence);
         }
         Ok(last)
@@ -94,7 +112,7 @@ impl Chunk {
 pub fn pipelined(
     reader: Reader<'_>,
     after: u64,
-    sink: &mut dyn FnMut(StoredEvent),
+    sink: &mut dyn FnMut(&StoredEvent),
 ) -> Result<u64, StoreError> {
     std::thread::scope(|scope| {
         let (full, filled) = mpsc::sync_channel::<Result<Chunk, StoreError>>(AHEAD);
@@ -104,11 +122,13 @@ pub fn pipelined(
             .spawn_scoped(scope, move || copy_rows(reader, after, &full, &emptied))
             .map_err(|e| StoreError::Backend(format!("cannot start the replay thread: {e}")))?;
         let mut last = after;
+        // The one event every row is built in, in turn.
+        let mut slot = None;
         // Ends when the helper is done and drops its sender. If `sink` panics, `filled` is
         // dropped while unwinding, the helper's next send fails, and it stops.
         for chunk in filled {
             let mut chunk = chunk?;
-            if let Some(sequence) = chunk.feed(sink)? {
+            if let Some(sequence) = chunk.feed(&mut slot, sink)? {
                 last = sequence;
             }
             chunk.clear();

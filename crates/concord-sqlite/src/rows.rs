@@ -101,6 +101,31 @@ pub fn decode_columns(
     Ok(StoredEvent { sequence, event })
 }
 
+/// [`decode_columns`] for a replay into `slot`, the event lent for the row before: its
+/// buffers are reused ([`CloudEvent::refill_from_replayed_parts`]).
+pub fn refill_columns(
+    slot: &mut StoredEvent,
+    sequence: u64,
+    columns: &[Option<&str>; TEXT_COLUMNS],
+) -> Result<(), StoreError> {
+    let [Some(id), Some(source), Some(ty), Some(time), datacontenttype, Some(data), extensions] =
+        *columns
+    else {
+        return Err(StoreError::Corrupt(format!(
+            "event at sequence {sequence}: a required column is NULL"
+        )));
+    };
+    let extensions = match extensions {
+        Some(json) => json_object(json, sequence, 7)?,
+        None => Map::new(),
+    };
+    slot.event
+        .refill_from_replayed_parts(id, source, ty, time, datacontenttype, data, extensions)
+        .map_err(|e| StoreError::Corrupt(format!("event at sequence {sequence}: {e}")))?;
+    slot.sequence = sequence;
+    Ok(())
+}
+
 fn json_object(text: &str, sequence: u64, column: usize) -> Result<Map<String, Value>, StoreError> {
     serde_json::from_str(text).map_err(|e| {
         StoreError::Corrupt(format!(

@@ -80,7 +80,7 @@ impl<S: EventReader> EventReader for InstrumentedStore<S> {
         Self::check(&self.fail_reads)?;
         self.inner.read(query)
     }
-    fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError> {
+    fn replay(&self, after: u64, sink: &mut dyn FnMut(&StoredEvent)) -> Result<u64, StoreError> {
         self.inner.replay(after, sink)
     }
     fn lookup(&self, ids: &[&str]) -> Result<Vec<Option<CloudEvent>>, StoreError> {

@@ -462,7 +462,7 @@ fn replay_feeds_everything_in_order(store: Box<dyn EventStore>) {
     store.append(&batch[..1200], &[]).unwrap();
     store.append(&batch[1200..], &[]).unwrap();
     let mut seen = Vec::new();
-    let last = store.replay(0, &mut |e| seen.push(e)).unwrap();
+    let last = store.replay(0, &mut |e| seen.push(e.clone())).unwrap();
     assert_eq!(seen.len(), 2500);
     assert_eq!(last, store.last_sequence().unwrap());
     assert!(seen.windows(2).all(|w| w[0].sequence < w[1].sequence));

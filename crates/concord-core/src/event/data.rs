@@ -17,8 +17,9 @@ use serde_json::{Map, Value};
 pub struct EventData(Arc<Inner>);
 
 struct Inner {
-    /// The JSON text of an object, exactly as received (or as a command serialised it).
-    text: Box<str>,
+    /// The JSON text of an object, exactly as received (or as a command serialised it). A
+    /// `String`, so that a replay can refill it ([`EventData::refill_stored`]).
+    text: String,
     parsed: OnceLock<Map<String, Value>>,
 }
 
@@ -62,11 +63,29 @@ impl EventData {
         Ok(Self::trusted(text))
     }
 
+    /// [`EventData::stored`] in place of this data: its buffer is reused when nothing else
+    /// shares it (a replay refilling the event it lent for the row before), and its parsed
+    /// fields are dropped.
+    pub(crate) fn refill_stored(&mut self, text: &str) -> Result<(), DataError> {
+        if !text.trim_start().starts_with('{') {
+            return Err(DataError::NotAnObject);
+        }
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => {
+                inner.text.clear();
+                inner.text.push_str(text);
+                inner.parsed = OnceLock::new();
+            }
+            None => *self = Self::trusted(text.into()),
+        }
+        Ok(())
+    }
+
     /// Data from text already known to be a JSON object (it passed [`EventData::from_text`]
     /// earlier, e.g. when it was stored).
     pub(crate) fn trusted(text: Box<str>) -> Self {
         EventData(Arc::new(Inner {
-            text,
+            text: text.into_string(),
             parsed: OnceLock::new(),
         }))
     }
@@ -119,10 +138,7 @@ impl From<Map<String, Value>> for EventData {
         let text = serde_json::to_string(&map).expect("a JSON map always serialises");
         let parsed = OnceLock::new();
         let _ = parsed.set(map);
-        EventData(Arc::new(Inner {
-            text: text.into(),
-            parsed,
-        }))
+        EventData(Arc::new(Inner { text, parsed }))
     }
 }
 

@@ -821,7 +821,7 @@ impl<M: Model> ServiceCore<M> {
         self.clock = HybridClock::new(self.limits.max_skew_nanos());
         let (mut replayed, mut skipped) = (0u64, 0u64);
         let catalogue = Arc::clone(&self.catalogue);
-        store.replay(0, &mut |stored| {
+        store.replay(0, &mut |stored: &StoredEvent| {
             replayed += 1;
             self.clock.observe(stored.event.time);
             // Decoded once here, as at intake. A stored event the catalogue no longer reads

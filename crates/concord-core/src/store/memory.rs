@@ -82,12 +82,12 @@ impl EventReader for MemoryStore {
         })
     }
 
-    fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError> {
+    fn replay(&self, after: u64, sink: &mut dyn FnMut(&StoredEvent)) -> Result<u64, StoreError> {
         let inner = self.inner();
         let mut last = after;
         for stored in &inner.events[inner.position_after(after)..] {
             last = stored.sequence;
-            sink(stored.clone());
+            sink(stored);
         }
         Ok(last)
     }

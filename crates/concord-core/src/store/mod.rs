@@ -157,7 +157,11 @@ pub trait EventReader: Send + Sync {
     /// sequence fed (or `after`). The fast path for replaying a model at start-up: a store
     /// may skip re-checking the data's JSON ([`CloudEvent::from_replayed_parts`]), so what it
     /// feeds is for a model, not for relaying; pages to serve come from [`EventReader::read`].
-    fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError>;
+    ///
+    /// Each event is lent to `sink` for the call only: a store may refill the same event with
+    /// the next row ([`CloudEvent::refill_from_replayed_parts`]), so that a replay allocates
+    /// little more than each event's id. A sink that keeps events clones them.
+    fn replay(&self, after: u64, sink: &mut dyn FnMut(&StoredEvent)) -> Result<u64, StoreError>;
 
     /// Which of `ids` are stored.
     fn contains(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {

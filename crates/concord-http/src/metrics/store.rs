@@ -41,7 +41,7 @@ impl EventReader for MeteredStore {
         self.inner.read(query)
     }
 
-    fn replay(&self, after: u64, sink: &mut dyn FnMut(StoredEvent)) -> Result<u64, StoreError> {
+    fn replay(&self, after: u64, sink: &mut dyn FnMut(&StoredEvent)) -> Result<u64, StoreError> {
         let total = self.inner.last_sequence().unwrap_or(0);
         let started = Instant::now();
         let mut next_report = started + REPLAY_REPORT_EVERY;
