@@ -101,8 +101,9 @@ fn process_cpu() -> Option<Duration> {
     None
 }
 
-/// Waits until the system has written out every dirty page, so that a figure does not pay
-/// for the writes of the one before it. The figures write hundreds of megabytes; measured
+/// Has the system write out every dirty page (on Linux `sync` waits for it; elsewhere it may
+/// only start the writes), so that a figure does not pay for the writes of the one before
+/// it. The figures write hundreds of megabytes; measured
 /// here, the writeback the earlier figures left was still running during a pull (up to
 /// 300 MB/s), slowing its fsyncs and taking CPU, and moved the pull's figure by a third from
 /// run to run. Every figure, baselines included, starts settled.

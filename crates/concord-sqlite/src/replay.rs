@@ -7,7 +7,7 @@
 //! bytes into flat chunk buffers that it hands over.
 //!
 //! Why not decode on the helper too: every event would then be allocated on one thread and
-//! freed on the other (the sink consumes it), and the allocator's cross-thread path costs
+//! freed on the other, and the allocator's cross-thread path costs
 //! more than the decoding saves — measured, it halved the rate. Here every allocation of an
 //! event is made and freed on the caller's thread; only the chunk buffers travel, and they
 //! travel back empty to be refilled. The bounded channel keeps at most a few chunks in flight
@@ -15,7 +15,8 @@
 //!
 //! The caller builds every row in the same event, refilled in place and lent to the sink
 //! ([`CloudEvent::refill_from_replayed_parts`]): its attribute strings and, when the sink kept
-//! no clone, its data's text are reused, so a row allocates its id and little else.
+//! no clone, its data's text are reused, so building a row's event allocates its id (and its
+//! extensions, if it has any) and nothing else.
 //!
 //! [`CloudEvent::refill_from_replayed_parts`]: concord_core::event::CloudEvent::refill_from_replayed_parts
 

@@ -293,7 +293,15 @@ fn a_replay_that_keeps_no_event_sees_each_row_as_a_read_does() {
     let dir = TempDir::new().unwrap();
     let store = SqliteStore::open(dir.path().join("events.db")).unwrap();
     let total = (PIPELINE_FROM as usize) * 2 + 5;
-    store.append(&varied(total), &[]).unwrap();
+    let mut events = varied(total);
+    for (i, event) in events.iter_mut().enumerate() {
+        event.source = format!("svc-{}", "b".repeat(i % 7));
+        event.ty = format!("thing{}", i % 4);
+        if i % 3 == 1 {
+            event.datacontenttype = Some("text/json".into());
+        }
+    }
+    store.append(&events, &[]).unwrap();
     let seen = |stored: &StoredEvent| {
         let e = &stored.event;
         (

@@ -18,7 +18,7 @@ pub struct EventData(Arc<Inner>);
 
 struct Inner {
     /// The JSON text of an object, exactly as received (or as a command serialised it). A
-    /// `String`, so that a replay can refill it ([`EventData::refill_stored`]).
+    /// `String`, so that a replay can refill it ([`EventData::refill_checked`]).
     text: String,
     parsed: OnceLock<Map<String, Value>>,
 }
@@ -57,28 +57,34 @@ impl EventData {
     /// stored, so only its first character is checked here.
     pub(crate) fn stored(text: impl Into<Box<str>>) -> Result<Self, DataError> {
         let text = text.into();
-        if !text.trim_start().starts_with('{') {
-            return Err(DataError::NotAnObject);
-        }
+        Self::check_stored(&text)?;
         Ok(Self::trusted(text))
     }
 
-    /// [`EventData::stored`] in place of this data: its buffer is reused when nothing else
-    /// shares it (a replay refilling the event it lent for the row before), and its parsed
-    /// fields are dropped.
-    pub(crate) fn refill_stored(&mut self, text: &str) -> Result<(), DataError> {
-        if !text.trim_start().starts_with('{') {
-            return Err(DataError::NotAnObject);
+    /// The one check [`EventData::stored`] makes.
+    pub(crate) fn check_stored(text: &str) -> Result<(), DataError> {
+        if text.trim_start().starts_with('{') {
+            Ok(())
+        } else {
+            Err(DataError::NotAnObject)
         }
+    }
+
+    /// [`EventData::stored`] in place of this data, for `text` that passed
+    /// [`EventData::check_stored`]: its buffer is reused when nothing else shares it (a replay
+    /// refilling the event it lent for the row before) and it is not far too large for the
+    /// text, and its parsed fields are dropped.
+    pub(crate) fn refill_checked(&mut self, text: &str) {
         match Arc::get_mut(&mut self.0) {
-            Some(inner) => {
+            // A buffer a long row grew stays with the event; a clone kept of a short row
+            // later must not hold it all.
+            Some(inner) if inner.text.capacity() <= 4 * text.len().max(1024) => {
                 inner.text.clear();
                 inner.text.push_str(text);
                 inner.parsed = OnceLock::new();
             }
-            None => *self = Self::trusted(text.into()),
+            _ => *self = Self::trusted(text.into()),
         }
-        Ok(())
     }
 
     /// Data from text already known to be a JSON object (it passed [`EventData::from_text`]
@@ -135,7 +141,10 @@ impl EventData {
 
 impl From<Map<String, Value>> for EventData {
     fn from(map: Map<String, Value>) -> Self {
-        let text = serde_json::to_string(&map).expect("a JSON map always serialises");
+        let mut text = serde_json::to_string(&map).expect("a JSON map always serialises");
+        // The serialiser's buffer doubles as it grows: an event may live long (a memory store
+        // holds every one), so it keeps only what its text needs.
+        text.shrink_to_fit();
         let parsed = OnceLock::new();
         let _ = parsed.set(map);
         EventData(Arc::new(Inner { text, parsed }))

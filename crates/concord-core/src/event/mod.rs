@@ -58,7 +58,7 @@ pub enum BatchError {
     Event { index: usize, error: EventError },
 }
 
-/// One CloudEvent. Cheap to clone apart from its data.
+/// One CloudEvent. A clone copies its attribute strings and shares its data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CloudEvent {
     pub id: EventId,
@@ -160,8 +160,9 @@ impl CloudEvent {
 
     /// [`CloudEvent::from_replayed_parts`] into this event, reusing its buffers (attribute
     /// strings, and the data's text when nothing else shares it): a replay lends each event
-    /// to its sink and refills the same one with the next row, so a row costs no allocation
-    /// but its id's. On an error the event is left half refilled: the replay stops there.
+    /// to its sink and refills the same one with the next row, so building a row's event
+    /// allocates its id (and its extensions, if it has any) and nothing else. On an error the
+    /// event is left as it was.
     #[allow(clippy::too_many_arguments)]
     pub fn refill_from_replayed_parts(
         &mut self,
@@ -173,11 +174,12 @@ impl CloudEvent {
         data: &str,
         extensions: Map<String, Value>,
     ) -> Result<(), EventError> {
-        // The same checks, in the same order, as `from_replayed_parts`.
-        self.data
-            .refill_stored(data)
-            .map_err(|e| EventError::new("data", e.to_string()))?;
-        self.time = Timestamp::parse(time_text).map_err(|e| EventError::new("time", e))?;
+        // The same checks, in the same order, as `from_replayed_parts`, all before anything
+        // changes: a refill that fails leaves the event as it was.
+        EventData::check_stored(data).map_err(|e| EventError::new("data", e.to_string()))?;
+        let time = Timestamp::parse(time_text).map_err(|e| EventError::new("time", e))?;
+        self.data.refill_checked(data);
+        self.time = time;
         self.id = id.into();
         refill(&mut self.source, source);
         refill(&mut self.ty, ty);
@@ -467,6 +469,14 @@ mod tests {
         let mut event = build(1, Some("application/json"), &extensions);
         // Parsed before the refill: the new text must not be read through the old fields.
         assert_eq!(event.data["n"], 1);
+        let (data_at, source_at) = (event.data.as_str().as_ptr(), event.source.as_ptr());
+        refill(&mut event, 2, Some("text/json"), &Map::new()).unwrap();
+        assert_eq!(event, build(2, Some("text/json"), &Map::new()));
+        assert_eq!(
+            (event.data.as_str().as_ptr(), event.source.as_ptr()),
+            (data_at, source_at),
+            "the shorter texts went into the buffers the event had"
+        );
         refill(&mut event, 2, None, &Map::new()).unwrap();
         let expected = build(2, None, &Map::new());
         assert_eq!(event, expected);
@@ -480,7 +490,9 @@ mod tests {
         assert_eq!(held.as_str(), expected.data.as_str());
         assert_eq!(held["n"], 2);
 
-        // The checks of `from_replayed_parts`, in its order: the data's first.
+        // The checks of `from_replayed_parts`, in its order: the data's first; a refill that
+        // fails changes nothing.
+        let before = event.clone();
         let error = event
             .refill_from_replayed_parts("i", "s", "t", "not a time", None, "[1]", Map::new())
             .unwrap_err();
@@ -489,6 +501,8 @@ mod tests {
             .refill_from_replayed_parts("i", "s", "t", "not a time", None, "{}", Map::new())
             .unwrap_err();
         assert_eq!(error.attribute, "time");
+        assert_eq!(event, before);
+        assert_eq!(event.time_text(), before.time_text());
     }
 
     #[test]
