@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 use tokio_postgres::Row;
 
-use concord_core::event::{CloudEvent, StoredEvent};
+use concord_core::event::{CloudEvent, StoredEvent, StoredParts};
 use concord_core::store::StoreError;
 
 /// Decodes a row selected with [`crate::schema::EVENT_COLUMNS`].
@@ -32,9 +32,16 @@ pub fn decode(row: &Row) -> Result<StoredEvent, StoreError> {
         Some(text) => object(text, "extensions")?,
         None => Map::new(),
     };
-    let event =
-        CloudEvent::from_stored_parts(id, source, ty, time, datacontenttype, data, extensions)
-            .map_err(|e| corrupt(e.to_string()))?;
+    let event = CloudEvent::from_stored_parts(StoredParts {
+        id,
+        source,
+        ty,
+        time_text: time,
+        datacontenttype,
+        data,
+        extensions,
+    })
+    .map_err(|e| corrupt(e.to_string()))?;
     Ok(StoredEvent { sequence, event })
 }
 

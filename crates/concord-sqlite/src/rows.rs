@@ -8,7 +8,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Row;
 use serde_json::{Map, Value};
 
-use concord_core::event::{CloudEvent, StoredEvent};
+use concord_core::event::{CloudEvent, StoredEvent, StoredParts};
 use concord_core::store::StoreError;
 
 use crate::backend;
@@ -80,15 +80,13 @@ pub fn decode_columns(
     columns: &[Option<&str>; TEXT_COLUMNS],
     for_replay: bool,
 ) -> Result<StoredEvent, StoreError> {
-    let (id, source, ty, time, datacontenttype, data) = required(sequence, columns)?;
-    let extensions = extensions(sequence, columns)?;
-    let build = if for_replay {
-        CloudEvent::from_replayed_parts
+    let parts = stored_parts(sequence, columns)?;
+    let event = if for_replay {
+        CloudEvent::from_replayed_parts(parts)
     } else {
-        CloudEvent::from_stored_parts
-    };
-    let event = build(id, source, ty, time, datacontenttype, data, extensions)
-        .map_err(|e| corrupt_event(sequence, e))?;
+        CloudEvent::from_stored_parts(parts)
+    }
+    .map_err(|e| corrupt_event(sequence, e))?;
     Ok(StoredEvent { sequence, event })
 }
 
@@ -99,42 +97,39 @@ pub fn refill_columns(
     sequence: u64,
     columns: &[Option<&str>; TEXT_COLUMNS],
 ) -> Result<(), StoreError> {
-    let (id, source, ty, time, datacontenttype, data) = required(sequence, columns)?;
-    let extensions = extensions(sequence, columns)?;
+    let parts = stored_parts(sequence, columns)?;
     slot.event
-        .refill_from_replayed_parts(id, source, ty, time, datacontenttype, data, extensions)
+        .refill_from_replayed_parts(parts)
         .map_err(|e| corrupt_event(sequence, e))?;
     slot.sequence = sequence;
     Ok(())
 }
 
-/// An event's text columns but the extensions, in column order; only `datacontenttype`
-/// may be NULL.
-type Parts<'c> = (&'c str, &'c str, &'c str, &'c str, Option<&'c str>, &'c str);
-
-fn required<'c>(
+/// A row's columns as an event's parts; only `datacontenttype` and `extensions` may be NULL.
+fn stored_parts<'c>(
     sequence: u64,
     columns: &[Option<&'c str>; TEXT_COLUMNS],
-) -> Result<Parts<'c>, StoreError> {
-    match *columns {
-        [Some(id), Some(source), Some(ty), Some(time), datacontenttype, Some(data), _] => {
-            Ok((id, source, ty, time, datacontenttype, data))
-        }
-        _ => Err(StoreError::Corrupt(format!(
+) -> Result<StoredParts<'c>, StoreError> {
+    let [Some(id), Some(source), Some(ty), Some(time_text), datacontenttype, Some(data), extensions] =
+        *columns
+    else {
+        return Err(StoreError::Corrupt(format!(
             "event at sequence {sequence}: a required column is NULL"
-        ))),
-    }
-}
-
-/// The extension attributes of a row: its last column's JSON object, none if NULL.
-fn extensions(
-    sequence: u64,
-    columns: &[Option<&str>; TEXT_COLUMNS],
-) -> Result<Map<String, Value>, StoreError> {
-    match columns[6] {
-        Some(json) => json_object(json, sequence, 7),
-        None => Ok(Map::new()),
-    }
+        )));
+    };
+    let extensions = match extensions {
+        Some(json) => json_object(json, sequence, 7)?,
+        None => Map::new(),
+    };
+    Ok(StoredParts {
+        id,
+        source,
+        ty,
+        time_text,
+        datacontenttype,
+        data,
+        extensions,
+    })
 }
 
 fn corrupt_event(sequence: u64, error: concord_core::event::EventError) -> StoreError {

@@ -58,6 +58,22 @@ pub enum BatchError {
     Event { index: usize, error: EventError },
 }
 
+/// An event as a store keeps it: its columns, borrowed from the row, with the extension
+/// attributes already read; what [`CloudEvent::from_stored_parts`] and its replay variants
+/// build from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredParts<'a> {
+    pub id: &'a str,
+    pub source: &'a str,
+    pub ty: &'a str,
+    /// The time exactly as stored.
+    pub time_text: &'a str,
+    pub datacontenttype: Option<&'a str>,
+    /// The data object's JSON text.
+    pub data: &'a str,
+    pub extensions: Map<String, Value>,
+}
+
 /// One CloudEvent. A clone copies its attribute strings and shares its data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CloudEvent {
@@ -127,35 +143,20 @@ impl CloudEvent {
     /// data checked to be JSON (a scan that builds nothing) — a page relays the data text as
     /// it is, so a text a corrupt store mangled must not reach it — no more: limits are not
     /// applied again, so old events stay readable after a limit is lowered.
-    pub fn from_stored_parts(
-        id: &str,
-        source: &str,
-        ty: &str,
-        time_text: &str,
-        datacontenttype: Option<&str>,
-        data: &str,
-        extensions: Map<String, Value>,
-    ) -> Result<Self, EventError> {
+    pub fn from_stored_parts(parts: StoredParts<'_>) -> Result<Self, EventError> {
         let data =
-            EventData::from_text(data).map_err(|e| EventError::new("data", e.to_string()))?;
-        Self::from_checked_parts(id, source, ty, time_text, datacontenttype, data, extensions)
+            EventData::from_text(parts.data).map_err(|e| EventError::new("data", e.to_string()))?;
+        Self::from_checked_parts(parts, data)
     }
 
     /// [`CloudEvent::from_stored_parts`] for a replay into the model, which relays nothing:
     /// the data is only checked to open an object, not walked (a fifth of a replay's time),
     /// since the model's decoding parses it anyway, and a text a corrupt store mangled reads
     /// as no fields there ([`EventData::map`], logged).
-    pub fn from_replayed_parts(
-        id: &str,
-        source: &str,
-        ty: &str,
-        time_text: &str,
-        datacontenttype: Option<&str>,
-        data: &str,
-        extensions: Map<String, Value>,
-    ) -> Result<Self, EventError> {
-        let data = EventData::stored(data).map_err(|e| EventError::new("data", e.to_string()))?;
-        Self::from_checked_parts(id, source, ty, time_text, datacontenttype, data, extensions)
+    pub fn from_replayed_parts(parts: StoredParts<'_>) -> Result<Self, EventError> {
+        let data =
+            EventData::stored(parts.data).map_err(|e| EventError::new("data", e.to_string()))?;
+        Self::from_checked_parts(parts, data)
     }
 
     /// [`CloudEvent::from_replayed_parts`] into this event, reusing its buffers (attribute
@@ -163,53 +164,35 @@ impl CloudEvent {
     /// to its sink and refills the same one with the next row, so building a row's event
     /// allocates its id (and its extensions, if it has any) and nothing else. On an error the
     /// event is left as it was.
-    #[allow(clippy::too_many_arguments)]
-    pub fn refill_from_replayed_parts(
-        &mut self,
-        id: &str,
-        source: &str,
-        ty: &str,
-        time_text: &str,
-        datacontenttype: Option<&str>,
-        data: &str,
-        extensions: Map<String, Value>,
-    ) -> Result<(), EventError> {
+    pub fn refill_from_replayed_parts(&mut self, parts: StoredParts<'_>) -> Result<(), EventError> {
         // The same checks, in the same order, as `from_replayed_parts`, all before anything
         // changes: a refill that fails leaves the event as it was.
-        EventData::check_stored(data).map_err(|e| EventError::new("data", e.to_string()))?;
-        let time = Timestamp::parse(time_text).map_err(|e| EventError::new("time", e))?;
-        self.data.refill_checked(data);
+        EventData::check_stored(parts.data).map_err(|e| EventError::new("data", e.to_string()))?;
+        let time = Timestamp::parse(parts.time_text).map_err(|e| EventError::new("time", e))?;
+        self.data.refill_checked(parts.data);
         self.time = time;
-        self.id = id.into();
-        refill(&mut self.source, source);
-        refill(&mut self.ty, ty);
-        refill(&mut self.time_text, time_text);
-        match (datacontenttype, &mut self.datacontenttype) {
+        self.id = parts.id.into();
+        refill(&mut self.source, parts.source);
+        refill(&mut self.ty, parts.ty);
+        refill(&mut self.time_text, parts.time_text);
+        match (parts.datacontenttype, &mut self.datacontenttype) {
             (Some(text), Some(kept)) => refill(kept, text),
             (text, kept) => *kept = text.map(str::to_owned),
         }
-        self.extensions = extensions;
+        self.extensions = parts.extensions;
         Ok(())
     }
 
-    fn from_checked_parts(
-        id: &str,
-        source: &str,
-        ty: &str,
-        time_text: &str,
-        datacontenttype: Option<&str>,
-        data: EventData,
-        extensions: Map<String, Value>,
-    ) -> Result<Self, EventError> {
+    fn from_checked_parts(parts: StoredParts<'_>, data: EventData) -> Result<Self, EventError> {
         Ok(CloudEvent {
-            id: id.into(),
-            source: source.to_owned(),
-            ty: ty.to_owned(),
-            time: Timestamp::parse(time_text).map_err(|e| EventError::new("time", e))?,
-            time_text: time_text.to_owned(),
-            datacontenttype: datacontenttype.map(str::to_owned),
+            id: parts.id.into(),
+            source: parts.source.to_owned(),
+            ty: parts.ty.to_owned(),
+            time: Timestamp::parse(parts.time_text).map_err(|e| EventError::new("time", e))?,
+            time_text: parts.time_text.to_owned(),
+            datacontenttype: parts.datacontenttype.map(str::to_owned),
             data,
-            extensions,
+            extensions: parts.extensions,
         })
     }
 
@@ -457,14 +440,27 @@ mod tests {
                 format!(r#"{{"n":{n},"text":"{}"}}"#, "x".repeat(40 / n)),
             )
         };
+        type Texts = (String, String, String, String, String);
+        fn stored<'a>(
+            texts: &'a Texts,
+            datacontenttype: Option<&'a str>,
+            extensions: &Map<String, Value>,
+        ) -> StoredParts<'a> {
+            StoredParts {
+                id: &texts.0,
+                source: &texts.1,
+                ty: &texts.2,
+                time_text: &texts.3,
+                datacontenttype,
+                data: &texts.4,
+                extensions: extensions.clone(),
+            }
+        }
         let build = |n: usize, dct: Option<&str>, ext: &Map<String, Value>| {
-            let (id, source, ty, time, data) = parts(n);
-            CloudEvent::from_replayed_parts(&id, &source, &ty, &time, dct, &data, ext.clone())
-                .unwrap()
+            CloudEvent::from_replayed_parts(stored(&parts(n), dct, ext)).unwrap()
         };
         let refill = |event: &mut CloudEvent, n: usize, dct, ext: &Map<String, Value>| {
-            let (id, source, ty, time, data) = parts(n);
-            event.refill_from_replayed_parts(&id, &source, &ty, &time, dct, &data, ext.clone())
+            event.refill_from_replayed_parts(stored(&parts(n), dct, ext))
         };
         let mut event = build(1, Some("application/json"), &extensions);
         // Parsed before the refill: the new text must not be read through the old fields.
@@ -493,12 +489,20 @@ mod tests {
         // The checks of `from_replayed_parts`, in its order: the data's first; a refill that
         // fails changes nothing.
         let before = event.clone();
+        let bad = (
+            "i".into(),
+            "s".into(),
+            "t".into(),
+            "not a time".into(),
+            "[1]".into(),
+        );
         let error = event
-            .refill_from_replayed_parts("i", "s", "t", "not a time", None, "[1]", Map::new())
+            .refill_from_replayed_parts(stored(&bad, None, &Map::new()))
             .unwrap_err();
         assert_eq!(error.attribute, "data");
+        let bad = (bad.0, bad.1, bad.2, bad.3, "{}".into());
         let error = event
-            .refill_from_replayed_parts("i", "s", "t", "not a time", None, "{}", Map::new())
+            .refill_from_replayed_parts(stored(&bad, None, &Map::new()))
             .unwrap_err();
         assert_eq!(error.attribute, "time");
         assert_eq!(event, before);
