@@ -7,10 +7,10 @@
 //! bytes into flat chunk buffers that it hands over.
 //!
 //! Why not decode on the helper too: every event would then be allocated on one thread and
-//! freed on the other, and the allocator's cross-thread path costs
-//! more than the decoding saves — measured, it halved the rate. Here every allocation of an
-//! event is made and freed on the caller's thread; only the chunk buffers travel, and they
-//! travel back empty to be refilled. The bounded channel keeps at most a few chunks in flight
+//! freed on the other, and the allocator's cross-thread path costs more than the decoding
+//! saves — measured, it halved the rate. Here every allocation of an event is made and freed
+//! on the caller's thread; only the chunk buffers travel, and they travel back empty to be
+//! refilled. The bounded channel keeps at most a few chunks in flight
 //! however large the store is.
 //!
 //! The caller builds every row in the same event, refilled in place and lent to the sink

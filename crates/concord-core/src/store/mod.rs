@@ -159,8 +159,9 @@ pub trait EventReader: Send + Sync {
     /// feeds is for a model, not for relaying; pages to serve come from [`EventReader::read`].
     ///
     /// Each event is lent to `sink` for the call only: a store may refill the same event with
-    /// the next row ([`CloudEvent::refill_from_replayed_parts`]), so that a replay allocates
-    /// little more than each event's id. A sink that keeps events clones them.
+    /// the next row ([`CloudEvent::refill_from_replayed_parts`]), so that building the events
+    /// of a replay allocates little more than each event's id. A sink that keeps events clones
+    /// them.
     fn replay(&self, after: u64, sink: &mut dyn FnMut(&StoredEvent)) -> Result<u64, StoreError>;
 
     /// Which of `ids` are stored.
