@@ -347,10 +347,7 @@ impl Transport for HttpTransport {
                 .await
                 .map_err(|e| TransportError::Unreachable(describe(&e)))?;
             let status = response.status();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| TransportError::Unreachable(describe(&e)))?;
+            let body = read_bounded(response, max_answer_bytes(limits)).await?;
             if let Some(refused) = not_authorized(&link.peer, status, &body) {
                 return Err(TransportError::Unauthorized(refused));
             }
@@ -390,7 +387,10 @@ impl Transport for HttpTransport {
                 .await
                 .map_err(|e| TransportError::Unreachable(describe(&e)))?;
             let status = response.status();
-            let body = response.bytes().await.unwrap_or_default();
+            // A putEvents report names each event once: the page bound is ample.
+            let body = read_bounded(response, max_answer_bytes(&Limits::default()))
+                .await
+                .unwrap_or_default();
             if status.is_success() {
                 return wire::read_report(&body)
                     .map_err(|e| TransportError::Malformed(e.to_string()).into());
@@ -437,6 +437,45 @@ fn status_error(request: &str, status: reqwest::StatusCode, body: &[u8]) -> Tran
     }
 }
 
+/// The largest answer a link reads from a peer: 16 times the largest page this crate's
+/// server sends (4 MiB, or one event larger than that), or four events of the largest size
+/// this service takes if that is more. Without a bound one answer could hold the puller's
+/// memory without end; an honest peer with larger pages gets an error saying so, and the
+/// link's page size can be lowered.
+fn max_answer_bytes(limits: &Limits) -> usize {
+    const FLOOR: usize = 64 << 20;
+    FLOOR.max(limits.max_event_bytes.saturating_mul(4))
+}
+
+/// Reads an answer's body, refusing it once it grows past `max` bytes.
+async fn read_bounded(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, TransportError> {
+    let too_large = || {
+        TransportError::Malformed(format!(
+            "the peer's answer is larger than {} MiB; a smaller page size for this link may fit",
+            max >> 20
+        ))
+    };
+    let expected = response.content_length().unwrap_or(0);
+    if expected > max as u64 {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(expected as usize);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| TransportError::Unreachable(describe(&e)))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 fn describe(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
@@ -452,6 +491,52 @@ fn describe(error: &reqwest::Error) -> String {
 mod tests {
     use super::*;
     use concord_core::DataFilter;
+
+    /// A server on loopback that answers one request with `body` (with or without a
+    /// `Content-Length`) and closes.
+    fn one_answer(body: Vec<u8>, with_length: bool) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api/events", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let length = if with_length {
+                format!("Content-Length: {}\r\n", body.len())
+            } else {
+                String::new()
+            };
+            let head = format!("HTTP/1.1 200 OK\r\n{length}Connection: close\r\n\r\n");
+            // The client may hang up once it has read enough: not an error here.
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_answer_larger_than_the_bound_is_refused_whether_or_not_it_says_its_length() {
+        let client = crate::client::build(None).unwrap();
+        for with_length in [true, false] {
+            let url = one_answer(vec![b' '; 3 << 20], with_length);
+            let response = client.get(&url).send().await.unwrap();
+            let refused = read_bounded(response, 1 << 20).await.unwrap_err();
+            assert!(
+                matches!(&refused, TransportError::Malformed(m) if m.contains("larger than 1 MiB")),
+                "{with_length}: {refused:?}"
+            );
+            let url = one_answer(vec![b' '; 1 << 20], with_length);
+            let response = client.get(&url).send().await.unwrap();
+            let read = read_bounded(response, 1 << 20).await.unwrap();
+            assert_eq!(
+                read.len(),
+                1 << 20,
+                "{with_length}: an answer of exactly the bound"
+            );
+        }
+        assert_eq!(max_answer_bytes(&Limits::default()), 64 << 20);
+    }
 
     #[test]
     fn builds_the_get_events_url_with_every_filter() {
