@@ -121,10 +121,21 @@ fn limits() -> ServerLimits {
 }
 
 /// One request on a fresh connection; the whole answer (the server closes it).
+///
+/// The answer is read while the request is still being written: a server may answer a body
+/// it sheds or refuses before reading it all, and close, and a client still writing then
+/// sees its write refused (a broken pipe) and may lose the answer to the reset. Reading at
+/// once takes the answer as it comes; the write half is kept open until then.
 async fn send(address: SocketAddr, request: String) -> String {
-    let mut stream = TcpStream::connect(address).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    read_all(&mut stream, Duration::from_secs(10)).await
+    let (mut reader, mut writer) = TcpStream::connect(address).await.unwrap().into_split();
+    let writing = tokio::spawn(async move {
+        let _ = writer.write_all(request.as_bytes()).await;
+        writer
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut answer)).await;
+    drop(writing.await);
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 const SYNC: &str =
