@@ -54,10 +54,9 @@ pub struct SqliteStore {
     /// last connection to a file (a reader still open would make it leave the log behind).
     readers: ReaderPool,
     writer: Mutex<Writer>,
-    /// Mirrors of the writer's committed state, so that `last_sequence` and `count` (asked
+    /// Mirror of the writer's committed state, so that `last_sequence` and `count` (asked
     /// after every group commit) need neither the writer lock nor a query.
     committed_sequence: AtomicU64,
-    committed_count: AtomicU64,
     checkpointer: checkpoint::Checkpointer,
 }
 
@@ -65,7 +64,6 @@ pub struct SqliteStore {
 struct Writer {
     conn: Connection,
     last_sequence: u64,
-    count: u64,
 }
 
 impl SqliteStore {
@@ -77,14 +75,10 @@ impl SqliteStore {
         if created {
             schema::sync_directory(&path)?;
         }
-        let (last_sequence, count): (i64, i64) = conn
-            .query_row(
-                "SELECT COALESCE(MAX(sequence), 0), COUNT(*) FROM events",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .map_err(backend)?;
-        let (last_sequence, count) = (last_sequence as u64, count as u64);
+        // One step down the table's B-tree. No `COUNT(*)`: that read the whole id index at
+        // every start (0.4 s from a cold disk for 500 k events), and the count is the last
+        // sequence anyway ([`EventReader::count`] below).
+        let last_sequence = query_last_sequence(&conn)?;
         let id = schema::store_id(&conn)?;
         let readers = ReaderPool::new(path.clone());
         // Open one reader now so a file a reader cannot open fails `open`, not a later read.
@@ -96,11 +90,9 @@ impl SqliteStore {
             writer: Mutex::new(Writer {
                 conn,
                 last_sequence,
-                count,
             }),
             readers,
             committed_sequence: AtomicU64::new(last_sequence),
-            committed_count: AtomicU64::new(count),
             checkpointer,
         })
     }
@@ -180,11 +172,8 @@ impl EventAppender for SqliteStore {
             }
             tx.commit().map_err(backend)?;
         }
-        let appended = next - writer.last_sequence;
         writer.last_sequence = next;
-        writer.count += appended;
         self.committed_sequence.store(next, Ordering::Release);
-        self.committed_count.store(writer.count, Ordering::Release);
         Ok(outcomes)
     }
 }
@@ -275,8 +264,10 @@ impl EventReader for SqliteStore {
         Ok(ids.iter().map(|id| found.get(*id).cloned()).collect())
     }
 
+    /// Sequences run 1, 2, 3… without a gap (each appended event takes the next, a duplicate
+    /// takes none) and no event is ever deleted, so the count is the last sequence.
     fn count(&self) -> Result<u64, StoreError> {
-        Ok(self.committed_count.load(Ordering::Acquire))
+        Ok(self.committed_sequence.load(Ordering::Acquire))
     }
 
     fn last_sequence(&self) -> Result<u64, StoreError> {

@@ -286,6 +286,31 @@ fn a_long_replay_matches_what_reads_return() {
 }
 
 #[test]
+fn the_count_is_the_number_of_rows_without_counting_them() {
+    // The count is read off the last sequence, at open and after each append: it must be
+    // what counting the rows gives, with duplicates appended again in between.
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let events = varied(14);
+    store.append(&events[..10], &[]).unwrap();
+    store.append(&events[5..], &[]).unwrap();
+    let rows = |path: &std::path::Path| -> u64 {
+        let rows: i64 = rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
+            .unwrap();
+        rows as u64
+    };
+    assert_eq!(store.count().unwrap(), 14);
+    assert_eq!(store.count().unwrap(), rows(&path));
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.count().unwrap(), rows(&path));
+    assert_eq!(store.last_sequence().unwrap(), 14);
+}
+
+#[test]
 fn a_replay_that_keeps_no_event_sees_each_row_as_a_read_does() {
     // A sink that clones nothing lets the store refill one event in place for every row
     // (a model's replay); each row must still read exactly as a read returns it, its parsed
