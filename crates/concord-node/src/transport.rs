@@ -27,7 +27,8 @@ pub type TransportFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Carries link requests to peers.
 pub trait Transport: Send + Sync + 'static {
     /// getEvents on the link's peer; its events are read within `limits` (the receiving
-    /// service's), an event beyond them listed as unreadable rather than failing the page.
+    /// service's), an event beyond them listed as unreadable rather than failing the page —
+    /// over HTTP, as long as the page fits what a link reads (`max_answer_bytes`).
     fn fetch<'a>(
         &'a self,
         link: &'a LinkSpec,
@@ -347,7 +348,11 @@ impl Transport for HttpTransport {
                 .await
                 .map_err(|e| TransportError::Unreachable(describe(&e)))?;
             let status = response.status();
-            let body = read_bounded(response, max_answer_bytes(limits)).await?;
+            let body = if status.is_success() {
+                read_bounded(response, max_answer_bytes(limits)).await?
+            } else {
+                error_body(response).await
+            };
             if let Some(refused) = not_authorized(&link.peer, status, &body) {
                 return Err(TransportError::Unauthorized(refused));
             }
@@ -387,10 +392,12 @@ impl Transport for HttpTransport {
                 .await
                 .map_err(|e| TransportError::Unreachable(describe(&e)))?;
             let status = response.status();
-            // A putEvents report names each event once: the page bound is ample.
-            let body = read_bounded(response, max_answer_bytes(&Limits::default()))
-                .await
-                .unwrap_or_default();
+            let body = if status.is_success() {
+                // A report names each event once: the page bound is ample.
+                read_bounded(response, max_answer_bytes(&Limits::default())).await?
+            } else {
+                error_body(response).await
+            };
             if status.is_success() {
                 return wire::read_report(&body)
                     .map_err(|e| TransportError::Malformed(e.to_string()).into());
@@ -441,10 +448,21 @@ fn status_error(request: &str, status: reqwest::StatusCode, body: &[u8]) -> Tran
 /// server sends (4 MiB, or one event larger than that), or four events of the largest size
 /// this service takes if that is more. Without a bound one answer could hold the puller's
 /// memory without end; an honest peer with larger pages gets an error saying so, and the
-/// link's page size can be lowered.
+/// link's page size can be lowered (or, for one event that large, `max_event_bytes` raised).
 fn max_answer_bytes(limits: &Limits) -> usize {
     const FLOOR: usize = 64 << 20;
     FLOOR.max(limits.max_event_bytes.saturating_mul(4))
+}
+
+/// What of an error answer's body is read: it only explains the status.
+const ERROR_BODY_BYTES: usize = 64 << 10;
+
+/// An error answer's body, or nothing if it is longer than [`ERROR_BODY_BYTES`] or breaks
+/// off: the status alone then says what went wrong.
+async fn error_body(response: reqwest::Response) -> Vec<u8> {
+    read_bounded(response, ERROR_BODY_BYTES)
+        .await
+        .unwrap_or_default()
 }
 
 /// Reads an answer's body, refusing it once it grows past `max` bytes.
@@ -454,15 +472,19 @@ async fn read_bounded(
 ) -> Result<Vec<u8>, TransportError> {
     let too_large = || {
         TransportError::Malformed(format!(
-            "the peer's answer is larger than {} MiB; a smaller page size for this link may fit",
-            max >> 20
+            "it is larger than the {} KiB a link reads; a smaller page size for this link may \
+             fit, unless one event of the peer is that large (a link reads four times \
+             [limits] max_event_bytes, at least 64 MiB)",
+            max >> 10
         ))
     };
     let expected = response.content_length().unwrap_or(0);
     if expected > max as u64 {
         return Err(too_large());
     }
-    let mut body = Vec::with_capacity(expected as usize);
+    // What the peer says it sends is reserved only up to a page's usual size: a length it
+    // declares and does not send must not cost more.
+    let mut body = Vec::with_capacity(expected.min(4 << 20) as usize);
     while let Some(chunk) = response
         .chunk()
         .await
@@ -523,7 +545,7 @@ mod tests {
             let response = client.get(&url).send().await.unwrap();
             let refused = read_bounded(response, 1 << 20).await.unwrap_err();
             assert!(
-                matches!(&refused, TransportError::Malformed(m) if m.contains("larger than 1 MiB")),
+                matches!(&refused, TransportError::Malformed(m) if m.contains("larger than the 1024 KiB")),
                 "{with_length}: {refused:?}"
             );
             let url = one_answer(vec![b' '; 1 << 20], with_length);
@@ -536,6 +558,11 @@ mod tests {
             );
         }
         assert_eq!(max_answer_bytes(&Limits::default()), 64 << 20);
+        let large = Limits {
+            max_event_bytes: 32 << 20,
+            ..Limits::default()
+        };
+        assert_eq!(max_answer_bytes(&large), 128 << 20);
     }
 
     #[test]
