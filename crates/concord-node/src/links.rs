@@ -85,9 +85,9 @@ type Prefetched<E> = (PageRequest, Result<(Page, Verified<E>), TransportError>);
 /// A pull link's page asked for two ahead, as soon as the page before it arrived: the peer
 /// serves it while this service checks that page and commits the one before, so serving,
 /// checking and committing overlap (the signed pull, whose checking is heaviest, gained most;
-/// README, Benchmarks). Dropping it cancels the request (a reset, a failed commit, a round that wants another
-/// page, the links being dropped when the node stops). Whether it is dropped or not, its
-/// answer is only used for the round that asks for that same page.
+/// README, Benchmarks). Dropping it cancels the request (a reset, a failed commit, a round
+/// that wants another page, the links being dropped when the node stops). Whether it is
+/// dropped or not, its answer is only used for the round that asks for that same page.
 struct Requested {
     request: PageRequest,
     answer: JoinHandle<Result<Page, TransportError>>,

@@ -13,7 +13,7 @@ use concord_http::{
     SyncStatus,
 };
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -132,19 +132,18 @@ async fn send(address: SocketAddr, request: String) -> String {
         let _ = writer.write_all(request.as_bytes()).await;
         writer
     });
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut answer)).await;
+    let answer = read_all(&mut reader, Duration::from_secs(10)).await;
     // A write the server never reads must not hold the test once the answer is in.
     writing.abort();
     let _ = writing.await;
-    String::from_utf8_lossy(&answer).into_owned()
+    answer
 }
 
 const SYNC: &str =
     "POST /api/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer concord_test-operator\r\nContent-Type: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 /// Reads until the peer closes (or resets) the connection, or `patience` runs out.
-async fn read_all(stream: &mut TcpStream, patience: Duration) -> String {
+async fn read_all(stream: &mut (impl AsyncRead + Unpin), patience: Duration) -> String {
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(patience, stream.read_to_end(&mut answer)).await;
     String::from_utf8_lossy(&answer).into_owned()
