@@ -12,6 +12,7 @@
 //! answer's body as soon as it has queued the last bytes, long before they are sent.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -97,15 +98,39 @@ impl Drop for Exchange {
     }
 }
 
+/// How long a closing connection keeps reading what its client still sends, at most.
+pub(crate) const LINGER_TIME: Duration = Duration::from_secs(5);
+/// How much a closing connection reads and drops, at most: the rest of the largest body a
+/// client may send, with room to spare.
+pub(crate) const LINGER_BYTES: usize = 2 * crate::MAX_BODY_BYTES;
+
 /// A connection's socket (plain or TLS), telling its [`Connection`] whether writes go through.
+///
+/// It also closes the way a client can read: when hyper shuts a connection down — after an
+/// answer that refused a body it did not read (413, 503, 408), say — the socket's write half
+/// is shut (the client sees the answer, then the end), and what the client still sends is
+/// read and dropped until it stops, for at most [`LINGER_TIME`] and [`LINGER_BYTES`]
+/// (Apache's and nginx's lingering close). Closing at once with unread bytes makes the kernel
+/// reset the connection, and a client still writing its body then loses the answer too.
 pub(crate) struct Watched<I> {
     io: I,
     connection: Arc<Connection>,
+    lingering: Option<Lingering>,
+}
+
+/// A shut-down connection's drain: until when, and how much was dropped.
+struct Lingering {
+    until: Pin<Box<tokio::time::Sleep>>,
+    dropped: usize,
 }
 
 impl<I> Watched<I> {
     pub(crate) fn new(io: I, connection: Arc<Connection>) -> Self {
-        Watched { io, connection }
+        Watched {
+            io,
+            connection,
+            lingering: None,
+        }
     }
 
     fn observe<T>(&self, poll: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
@@ -127,7 +152,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+impl<I: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -156,7 +181,34 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        let this = &mut *self;
+        if this.lingering.is_none() {
+            std::task::ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+            this.lingering = Some(Lingering {
+                until: Box::pin(tokio::time::sleep(LINGER_TIME)),
+                dropped: 0,
+            });
+        }
+        let lingering = this.lingering.as_mut().expect("set just above");
+        let mut scratch = [0u8; 8192];
+        loop {
+            if lingering.until.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.io).poll_read(cx, &mut buf) {
+                Poll::Pending => return Poll::Pending,
+                // The client's end, or its reset: nothing more will come.
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    lingering.dropped += buf.filled().len();
+                    if lingering.dropped > LINGER_BYTES {
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -411,6 +411,58 @@ async fn request_bodies_share_a_bounded_budget() {
     assert!(started.elapsed() < Duration::from_millis(500));
 }
 
+/// The head of a putEvents request declaring one byte more than a body may be.
+fn oversized_head() -> String {
+    format!(
+        "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer concord_test-operator\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        (16 << 20) + 1
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_writes_its_whole_refused_body_before_reading_gets_the_answer() {
+    let served = Served::start(limits(), Duration::ZERO).await;
+    let mut stream = served.connect().await;
+    stream.write_all(oversized_head().as_bytes()).await.unwrap();
+    // As most clients do: the whole body first, then the answer. The server refused it from
+    // the header (413) and will not read it; it must not reset the connection under the
+    // client's writes, which would lose the answer too.
+    let wrote = stream.write_all(&vec![b' '; (16 << 20) + 1]).await;
+    let answer = read_all(&mut stream, Duration::from_secs(10)).await;
+    assert!(wrote.is_ok(), "the body's write failed: {wrote:?}");
+    assert_eq!(status(&answer), 413, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_client_that_never_stops_writing_is_cut_off() {
+    let served = Served::start(limits(), Duration::ZERO).await;
+    let mut stream = served.connect().await;
+    stream.write_all(oversized_head().as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let chunk = vec![b' '; 1 << 20];
+    let mut written = 0usize;
+    let cut = loop {
+        match tokio::time::timeout(Duration::from_secs(15), stream.write_all(&chunk)).await {
+            Ok(Ok(())) => written += chunk.len(),
+            Ok(Err(error)) => break error,
+            Err(_) => panic!("a write stalled for 15 s after {written} bytes"),
+        }
+        assert!(
+            written <= 256 << 20,
+            "still writing after {written} bytes and {:?}",
+            started.elapsed()
+        );
+    };
+    // What the server drops is bounded (32 MiB), or its time (5 s); then the connection ends.
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "cut after {:?}",
+        started.elapsed()
+    );
+    assert!(written >= 16 << 20, "cut after only {written} bytes: {cut}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
     let served = Served::start(
