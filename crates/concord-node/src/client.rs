@@ -32,6 +32,39 @@ pub enum ClientError {
     Build(#[source] reqwest::Error),
 }
 
+/// Why an answer's body could not be read whole.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// It is longer than the reader takes (said by `Content-Length`, or found while reading).
+    #[error("the answer is larger than the {} KiB read of it", max >> 10)]
+    TooLarge { max: usize },
+    /// The connection failed or timed out while the body was coming.
+    #[error(transparent)]
+    Read(#[from] reqwest::Error),
+}
+
+/// Reads an answer's body, refusing it once it grows past `max` bytes: a peer (or a service
+/// asked for its status) must not be able to fill the reader's memory with one answer.
+pub async fn read_bounded(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let expected = response.content_length().unwrap_or(0);
+    if expected > max as u64 {
+        return Err(BodyError::TooLarge { max });
+    }
+    // What the answer says it holds is reserved only up to a page's usual size: a length it
+    // declares and does not send must not cost more.
+    let mut body = Vec::with_capacity(expected.min(4 << 20) as usize);
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge { max });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// A pooled client for links; `ca_file` (PEM, one or more certificates) is trusted in
 /// addition to the system's roots. On a system without root certificates, https:// peers are
 /// trusted only through `ca_file` (plain http:// works either way).

@@ -22,6 +22,8 @@ use concord_core::wire::{self, Delivered, Page};
 use concord_sync::{DeliveryError, LinkSpec, TransportError, TransportKind};
 use serde_json::Value;
 
+use crate::client::{self, BodyError};
+
 pub type TransportFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Carries link requests to peers.
@@ -465,37 +467,20 @@ async fn error_body(response: reqwest::Response) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// Reads an answer's body, refusing it once it grows past `max` bytes.
-async fn read_bounded(
-    mut response: reqwest::Response,
-    max: usize,
-) -> Result<Vec<u8>, TransportError> {
-    let too_large = || {
-        TransportError::Malformed(format!(
-            "it is larger than the {} KiB a link reads; a smaller page size for this link may \
-             fit, unless one event of the peer is that large (a link reads four times \
-             [limits] max_event_bytes, at least 64 MiB)",
-            max >> 10
-        ))
-    };
-    let expected = response.content_length().unwrap_or(0);
-    if expected > max as u64 {
-        return Err(too_large());
-    }
-    // What the peer says it sends is reserved only up to a page's usual size: a length it
-    // declares and does not send must not cost more.
-    let mut body = Vec::with_capacity(expected.min(4 << 20) as usize);
-    while let Some(chunk) = response
-        .chunk()
+/// Reads an answer's body within `max` bytes ([`client::read_bounded`]); past it, the round
+/// fails with an error saying what may help.
+async fn read_bounded(response: reqwest::Response, max: usize) -> Result<Vec<u8>, TransportError> {
+    client::read_bounded(response, max)
         .await
-        .map_err(|e| TransportError::Unreachable(describe(&e)))?
-    {
-        if body.len() + chunk.len() > max {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        .map_err(|error| match error {
+            BodyError::TooLarge { max } => TransportError::Malformed(format!(
+                "it is larger than the {} KiB a link reads; a smaller page size for this link \
+                 may fit, unless one event of the peer is that large (a link reads four times \
+                 [limits] max_event_bytes, at least 64 MiB)",
+                max >> 10
+            )),
+            BodyError::Read(error) => TransportError::Unreachable(describe(&error)),
+        })
 }
 
 fn describe(error: &reqwest::Error) -> String {

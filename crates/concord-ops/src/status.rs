@@ -11,10 +11,14 @@ use std::time::Duration;
 
 use concord_core::wire::paths;
 use concord_core::Timestamp;
+use concord_node::client::{read_bounded, BodyError};
 use serde_json::Value;
 
 /// How long one service may take to answer, so a hung peer cannot hang the command.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// The most of one answer that is read, so a service answering without end cannot fill the
+/// command's memory: a `/api/sync` document is a few KiB per link.
+pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 
 /// What one service answered.
 #[derive(Clone, Debug)]
@@ -38,6 +42,8 @@ pub enum AskError {
     Refused { status: u16, error: String },
     #[error("answered {status} with something that is not JSON")]
     NotJson { status: u16 },
+    #[error("answered {status} with more than the {} MiB read of an answer", MAX_ANSWER_BYTES >> 20)]
+    TooLarge { status: u16 },
     /// Anything else the HTTP client reports.
     #[error("{0}")]
     Http(String),
@@ -86,7 +92,12 @@ async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> Result
     };
     let response = request.send().await.map_err(client_error)?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(client_error)?;
+    let body = read_bounded(response, MAX_ANSWER_BYTES)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge { .. } => AskError::TooLarge { status },
+            BodyError::Read(error) => client_error(error),
+        })?;
     let json: Value = serde_json::from_slice(&body).map_err(|_| AskError::NotJson { status })?;
     if !(200..300).contains(&status) {
         let error = json["error"]
@@ -316,6 +327,51 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// A service on loopback whose every answer is 200 with `bytes` of JSON-looking spaces,
+    /// without a `Content-Length`.
+    fn endless_service(bytes: usize) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(2) {
+                let mut stream = stream.unwrap();
+                let _ = stream.read(&mut [0u8; 4096]);
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+                // The reader may hang up once it has read enough: not an error here.
+                for _ in 0..bytes / (1 << 20) {
+                    if stream.write_all(&[b' '; 1 << 20]).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn an_answer_past_the_bound_is_reported_not_read_whole() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = concord_node::client::build(None).unwrap();
+        let url = endless_service(MAX_ANSWER_BYTES + (1 << 20));
+        let survey = runtime.block_on(survey(&client, &[url], None));
+        let report = &survey.services[0];
+        assert_eq!(report.sync, Err(AskError::TooLarge { status: 200 }));
+        assert!(
+            report
+                .sync
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("8 MiB"),
+            "{:?}",
+            report.sync
+        );
+    }
 
     #[test]
     fn renders_links_and_names_every_problem() {
