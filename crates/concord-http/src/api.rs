@@ -13,6 +13,7 @@
 //! same path, so they never trust a `Host` header.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -73,16 +74,19 @@ pub(crate) fn routes<M: Model>(host: &Host<M>, api: &Api<M>) -> Router {
     let mut by_path: BTreeMap<&'static str, MethodRouter> = BTreeMap::new();
     for route in &api.routes {
         let path = route.path;
+        // What a route's handler needs, behind one `Arc`: axum clones a route's handler
+        // for every request, at every layer around it, and a `Host` is three reference
+        // counts (one of them a channel's sender count) shared by every core.
         let method_router = match route.handler.clone() {
             Handler::Command(handler) => {
-                let host = host.clone();
+                let route = Arc::new((host.clone(), handler));
                 post(move |uri: Uri, body: Result<Bytes, BytesRejection>| {
-                    run_command(host.clone(), path, handler.clone(), uri, body)
+                    run_command(Arc::clone(&route), path, uri, body)
                 })
             }
             Handler::Query(query) => {
-                let host = host.clone();
-                get(move |uri: Uri| run_query(host.clone(), path, query.clone(), uri))
+                let route = Arc::new((host.clone(), query));
+                get(move |uri: Uri| run_query(Arc::clone(&route), path, uri))
             }
         };
         let merged = match by_path.remove(path) {
@@ -102,12 +106,12 @@ pub(crate) fn routes<M: Model>(host: &Host<M>, api: &Api<M>) -> Router {
 }
 
 async fn run_command<M: Model>(
-    host: Host<M>,
+    route: Arc<(Host<M>, CommandHandler<M>)>,
     pattern: &'static str,
-    handler: CommandHandler<M>,
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let (host, handler) = &*route;
     let body = body.map_err(ApiError::from_body_rejection)?;
     let params = path_params(pattern, &uri)?;
     let input: Value = serde_json::from_slice(&body)
@@ -118,9 +122,8 @@ async fn run_command<M: Model>(
 }
 
 async fn run_query<M: Model>(
-    host: Host<M>,
+    route: Arc<(Host<M>, Query<M>)>,
     pattern: &'static str,
-    query: Query<M>,
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let params = path_params(pattern, &uri)?;
@@ -129,6 +132,7 @@ async fn run_query<M: Model>(
             .into_owned()
             .collect();
     let answer = blocking(move || {
+        let (host, query) = &*route;
         let pairs = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()));
         host.query(|model| query.run(model, &params, pairs))
             .map_err(ApiError::from)
