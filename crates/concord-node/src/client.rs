@@ -53,8 +53,8 @@ pub async fn read_bounded(
     if expected > max as u64 {
         return Err(BodyError::TooLarge { max });
     }
-    // What the answer says it holds is reserved only up to a page's usual size: a length it
-    // declares and does not send must not cost more.
+    // What the answer says it holds is reserved only up to 4 MiB (a getEvents page of ours at
+    // most): a length it declares and does not send must not cost more.
     let mut body = Vec::with_capacity(expected.min(4 << 20) as usize);
     while let Some(chunk) = response.chunk().await? {
         if body.len() + chunk.len() > max {

@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 /// "Not waiting to write" in [`Connection::write_blocked_since`].
 const NOT_BLOCKED: u64 = u64::MAX;
@@ -65,6 +65,12 @@ impl Connection {
             Ordering::AcqRel,
             Ordering::Acquire,
         );
+    }
+
+    /// Its answers are done and it is only draining its client before it closes: the first
+    /// to make room when the cap is reached.
+    fn lingering(&self) {
+        self.idle_since.store(0, Ordering::Release);
     }
 
     /// Completes when the registry wants this connection closed (evicted, or its answer
@@ -115,6 +121,9 @@ pub(crate) const LINGER_BYTES: usize = 2 * crate::MAX_BODY_BYTES;
 pub(crate) struct Watched<I> {
     io: I,
     connection: Arc<Connection>,
+    /// Whether the server is stopping: then a connection closes at once, so that no client
+    /// holds the server's stop for the lingering time.
+    stopping: watch::Receiver<bool>,
     lingering: Option<Lingering>,
 }
 
@@ -125,10 +134,11 @@ struct Lingering {
 }
 
 impl<I> Watched<I> {
-    pub(crate) fn new(io: I, connection: Arc<Connection>) -> Self {
+    pub(crate) fn new(io: I, connection: Arc<Connection>, stopping: watch::Receiver<bool>) -> Self {
         Watched {
             io,
             connection,
+            stopping,
             lingering: None,
         }
     }
@@ -184,6 +194,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         let this = &mut *self;
         if this.lingering.is_none() {
             std::task::ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+            if *this.stopping.borrow() {
+                return Poll::Ready(Ok(()));
+            }
+            this.connection.lingering();
             this.lingering = Some(Lingering {
                 until: Box::pin(tokio::time::sleep(LINGER_TIME)),
                 dropped: 0,

@@ -8,10 +8,11 @@
 //! | request body                  | `body_timeout` in total, `body_budget` bytes for all at once |
 //! | handler                       | `request_timeout`; `max_requests` in flight, more are shed   |
 //! | writing the answer            | `write_timeout` without progress                             |
+//! | closing: the client's rest    | read and dropped for at most 5 s and 32 MiB (lingering close)|
 //! | connections                   | `max_connections`, below the file-descriptor limit           |
 //!
-//! Shutdown is graceful: stop accepting, close idle connections, let busy ones finish their
-//! answer, return when all are closed.
+//! Shutdown is graceful: stop accepting, close idle connections (lingering ones too), let
+//! busy ones finish their answer and close without lingering, return when all are closed.
 //!
 //! - `connections`: the registry (cap, eviction of the longest-idle, unread answers).
 //! - `admission`: the body and in-flight stages in front of the router.
@@ -265,7 +266,7 @@ impl Server {
             .header_read_timeout(self.limits.header_timeout)
             .keep_alive(true)
             .serve_connection(
-                TokioIo::new(Watched::new(io, Arc::clone(connection))),
+                TokioIo::new(Watched::new(io, Arc::clone(connection), stopping.clone())),
                 service,
             );
         tokio::pin!(served);

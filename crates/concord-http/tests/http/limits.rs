@@ -503,6 +503,38 @@ async fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_cap_a_closing_connection_makes_room_first() {
+    let served = Served::start(
+        ServerLimits {
+            max_connections: 2,
+            header_timeout: Duration::from_secs(30),
+            ..limits()
+        },
+        Duration::ZERO,
+    )
+    .await;
+    const HEALTH: &str = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    // Idle the longest, and its client may still use it.
+    let mut kept = served.connect().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Answered and closed by the server, but its client keeps the socket open: the server
+    // is only draining it.
+    let mut closing = served.connect().await;
+    closing.write_all(HEALTH.as_bytes()).await.unwrap();
+    let answer = read_all(&mut closing, Duration::from_secs(2)).await;
+    assert_eq!(status(&answer), 200, "{answer}");
+    // A newcomer at the cap: the draining connection makes room.
+    assert_eq!(status(&served.health().await), 200);
+    kept.write_all(HEALTH.as_bytes()).await.unwrap();
+    let answer = read_all(&mut kept, Duration::from_secs(2)).await;
+    assert_eq!(
+        status(&answer),
+        200,
+        "the idle connection was kept: {answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_the_client_does_not_read_is_cut_after_the_write_timeout() {
     let served = Served::start(
         ServerLimits {
@@ -556,6 +588,10 @@ async fn shutdown_closes_idle_connections_and_finishes_busy_ones() {
     let mut half_header = served.connect().await;
     half_header.write_all(b"GET /heal").await.unwrap();
     let busy = tokio::spawn(send(served.address, SYNC.to_owned()));
+    // Busy too, and it keeps its socket open after its answer: the server closes without
+    // draining it (a lingering close), or this client would hold the stop for 5 s.
+    let mut keeps_open = served.connect().await;
+    keeps_open.write_all(SYNC.as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let took = served.stop().await;
     assert!(
@@ -568,6 +604,8 @@ async fn shutdown_closes_idle_connections_and_finishes_busy_ones() {
         200,
         "the request in flight was answered: {answer}"
     );
+    let answer = read_all(&mut keeps_open, Duration::from_secs(1)).await;
+    assert_eq!(status(&answer), 200, "{answer}");
     assert_eq!(read_all(&mut idle, Duration::from_secs(1)).await, "");
     assert_eq!(read_all(&mut half_header, Duration::from_secs(1)).await, "");
 }
