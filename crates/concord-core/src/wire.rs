@@ -74,21 +74,29 @@ pub fn write_page(
     last_sequence: u64,
     store_id: &str,
 ) {
-    out.extend_from_slice(b"{\"events\":[");
+    out.extend_from_slice(b"{\"events\":");
+    write_events(out, events);
+    out.extend_from_slice(
+        format!(
+            ",\"next_after\":{next_after},\"has_more\":{has_more},\"last_sequence\":{last_sequence},\"store_id\":"
+        )
+        .as_bytes(),
+    );
+    serde_json::to_writer(&mut *out, store_id).expect("writing to a Vec cannot fail");
+    out.push(b'}');
+}
+
+/// Writes stored events as a JSON array, each with its `sequence` and its data as the exact
+/// stored text: a page's events, and what a command answers it raised.
+pub fn write_events(out: &mut Vec<u8>, events: &[StoredEvent]) {
+    out.push(b'[');
     for (i, stored) in events.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         stored.event.write_json(out, Some(stored.sequence));
     }
-    out.extend_from_slice(
-        format!(
-            "],\"next_after\":{next_after},\"has_more\":{has_more},\"last_sequence\":{last_sequence},\"store_id\":"
-        )
-        .as_bytes(),
-    );
-    serde_json::to_writer(&mut *out, store_id).expect("writing to a Vec cannot fail");
-    out.push(b'}');
+    out.push(b']');
 }
 
 /// Reads a getEvents page, each event on its own within `limits`.
@@ -228,6 +236,33 @@ mod tests {
         assert_eq!((page.next_after, page.has_more), (9, true));
         assert_eq!(page.last_sequence, Some(12));
         assert_eq!(page.store_id.as_deref(), Some("store-\"1\""));
+    }
+
+    #[test]
+    fn written_events_are_the_json_of_the_stored_events() {
+        let mut plain = sample_event("e\"1", "s\\x", "t\u{1}", json!({"n": 1, "s": "é\n"}));
+        plain.datacontenttype = Some("application/json".into());
+        let mut extended = sample_event("e2", "s", "t", json!({}));
+        extended
+            .extensions
+            .insert("traceparent".into(), json!("00-ab-cd-01"));
+        let events = vec![
+            StoredEvent {
+                sequence: 3,
+                event: plain,
+            },
+            StoredEvent {
+                sequence: 9,
+                event: extended,
+            },
+        ];
+        let mut out = Vec::new();
+        write_events(&mut out, &events);
+        let written: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(written, serde_json::to_value(&events).unwrap());
+        let mut none = Vec::new();
+        write_events(&mut none, &[]);
+        assert_eq!(none, b"[]");
     }
 
     #[test]
