@@ -11,8 +11,7 @@
 use axum::extract::rejection::BytesRejection;
 use axum::extract::Request;
 use axum::http::header::{ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use concord_core::event::EventError;
@@ -197,33 +196,46 @@ where
         })
 }
 
-/// Middleware: rewrites any 4xx/5xx that is not JSON (axum's own 405, a rejection from an
-/// extractor) into the JSON error shape, keeping its status (and an `Allow` header). The
-/// GUI's pages are the one exception: a form's error is shown as the page, in HTML.
-pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let uri = request.uri().clone();
-    let response = next.run(request).await;
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error())
-        || is_json(response.headers())
-        || is_html(response.headers())
-    {
-        return response;
-    }
-    let message = match status {
-        StatusCode::NOT_FOUND => format!("no route {method} {}", uri.path()),
-        // axum adds the `Allow` header itself, after this middleware has run.
-        StatusCode::METHOD_NOT_ALLOWED => {
-            format!("method {method} is not allowed on {}", uri.path())
+/// What an error's message names of the request it answers; see [`Asked::rewrite`].
+pub(crate) struct Asked {
+    method: Method,
+    uri: Uri,
+}
+
+impl Asked {
+    pub(crate) fn of(request: &Request) -> Self {
+        Asked {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
         }
-        other => other.canonical_reason().unwrap_or("error").to_owned(),
-    };
-    let mut rewritten = ApiError::new(status, message).into_response();
-    if let Some(allow) = response.headers().get(ALLOW) {
-        rewritten.headers_mut().insert(ALLOW, allow.clone());
     }
-    rewritten
+
+    /// Rewrites any 4xx/5xx that is not JSON (axum's own 405, a rejection from an extractor)
+    /// into the JSON error shape, keeping its status (and an `Allow` header). The GUI's pages
+    /// are the one exception: a form's error is shown as the page, in HTML.
+    pub(crate) fn rewrite(self, response: Response) -> Response {
+        let status = response.status();
+        if !(status.is_client_error() || status.is_server_error())
+            || is_json(response.headers())
+            || is_html(response.headers())
+        {
+            return response;
+        }
+        let Asked { method, uri } = self;
+        let message = match status {
+            StatusCode::NOT_FOUND => format!("no route {method} {}", uri.path()),
+            // axum adds the `Allow` header itself, after this rewrite has run.
+            StatusCode::METHOD_NOT_ALLOWED => {
+                format!("method {method} is not allowed on {}", uri.path())
+            }
+            other => other.canonical_reason().unwrap_or("error").to_owned(),
+        };
+        let mut rewritten = ApiError::new(status, message).into_response();
+        if let Some(allow) = response.headers().get(ALLOW) {
+            rewritten.headers_mut().insert(ALLOW, allow.clone());
+        }
+        rewritten
+    }
 }
 
 fn is_html(headers: &HeaderMap) -> bool {

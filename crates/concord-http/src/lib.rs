@@ -8,8 +8,8 @@
 //!
 //! # Layout
 //!
-//! - [`router`] (here): assembles the routes below behind the [`auth`] guard, the 16 MiB body
-//!   limit and JSON errors.
+//! - [`router`] (here): assembles the routes below behind the 16 MiB body limit and `front`:
+//!   one middleware for the [`auth`] guard, the request count and the JSON errors.
 //! - [`server`]: [`serve_with`] runs a router on a listener — our accept loop over hyper with
 //!   TLS, timeouts, connection and in-flight caps, and graceful shutdown; [`serve`] with the
 //!   default [`ServerLimits`].
@@ -29,9 +29,9 @@
 //!   service hands out and takes, from its catalogue and acceptance policy.
 //! - [`gui`]: the GUI at `GET /` — the domain's [`View`](concord_core::ui::View) rendered
 //!   as HTML, the sync panel, event log and topology — and its form routes under `/ui/`.
-//! - [`error`]: [`ApiError`], the one JSON error shape, and the middleware enforcing it.
+//! - [`error`]: [`ApiError`], the one JSON error shape, and the rewrite enforcing it.
 //! - [`metrics`]: `GET /metrics` (Prometheus), the store wrapper that times commits, and the
-//!   middleware counting requests; [`inbound`]: who pulled from and pushed to this service;
+//!   count of requests; [`inbound`]: who pulled from and pushed to this service;
 //!   [`lag`]: each link's recent lag, drawn in the sync panel.
 
 mod api;
@@ -40,6 +40,7 @@ pub mod auth;
 pub mod cloudevents_http;
 pub mod error;
 mod events;
+mod front;
 pub mod gui;
 mod health;
 pub mod inbound;
@@ -137,17 +138,14 @@ pub fn router<M: Model>(
             ApiError::not_found(format!("no route {method} {}", uri.path()))
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // Inside `json_errors`, so its refusals are JSON like every other error (the login
-        // page aside); it applies to the fallback too: an unknown path needs a token.
+        // The guard, the count and the JSON errors, in one layer (see `front.rs`); it applies
+        // to the fallback too: an unknown path needs a token.
         .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(auth),
-            auth::layer::guard,
-        ))
-        .layer(axum::middleware::from_fn(error::json_errors))
-        // Outermost, so refusals by the guard and errors are counted and timed too.
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&telemetry.metrics),
-            metrics::track,
+            Arc::new(front::Front {
+                auth: Arc::clone(auth),
+                metrics: Arc::clone(&telemetry.metrics),
+            }),
+            front::front,
         ))
 }
 

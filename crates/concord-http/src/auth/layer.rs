@@ -1,4 +1,4 @@
-//! The guard: the one middleware in front of every route (the router's architecture
+//! The guard: checked in front of every route by [`crate::front`] (the router's architecture
 //! invariant: every route but `GET /health` passes it with a credential).
 //!
 //! In order: the `Host` name must be allowed (400 without one, 421 for another name); the
@@ -14,9 +14,9 @@
 //! Whatever the outcome, every answer gets the security headers (`Content-Security-Policy`
 //! with `frame-ancestors 'none'`, `X-Content-Type-Options: nosniff`, …).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::{
     AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, HOST, LOCATION,
     REFERRER_POLICY, SET_COOKIE, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -32,7 +32,7 @@ use crate::cloudevents_http::{BATCHED, STRUCTURED};
 use crate::error::ApiError;
 
 /// A refusal: the answer sent instead of running the route (boxed, as a `Response` is large).
-type Refusal = Box<Response>;
+pub(crate) type Refusal = Box<Response>;
 
 /// Where a request goes, and so which credential counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,21 +53,8 @@ fn area(method: &Method, path: &str) -> Area {
     }
 }
 
-pub(crate) async fn guard(
-    State(auth): State<Arc<Authenticator>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let mut response = match admit(&auth, &mut request) {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => *refusal,
-    };
-    harden(response.headers_mut());
-    response
-}
-
 /// Lets the request through (with its [`Caller`](super::Caller) attached) or answers it.
-fn admit(auth: &Authenticator, request: &mut Request) -> Result<(), Refusal> {
+pub(crate) fn admit(auth: &Authenticator, request: &mut Request) -> Result<(), Refusal> {
     check_host(auth, request.headers())?;
     let path = request.uri().path().to_owned();
     let principal = match area(request.method(), &path) {
@@ -353,7 +340,7 @@ static CONTENT_SECURITY_POLICY_VALUE: LazyLock<HeaderValue> = LazyLock::new(|| {
 /// The security headers every answer carries. The referrer policy is `same-origin`, not
 /// `no-referrer`: under `no-referrer` browsers send `Origin: null` with a form's POST, which
 /// the GUI's same-origin check must refuse.
-fn harden(headers: &mut HeaderMap) {
+pub(crate) fn harden(headers: &mut HeaderMap) {
     headers.insert(
         CONTENT_SECURITY_POLICY,
         CONTENT_SECURITY_POLICY_VALUE.clone(),

@@ -6,7 +6,8 @@
 //!   stored by source and type — commands, putEvents and links alike;
 //! - putEvents (`events.rs`) and the pull links (`concord-node`, [`Metrics::record_intake`]):
 //!   what became of each event received, by source, type and outcome;
-//! - the HTTP middleware ([`track`]): requests by method, route and status, and their latency;
+//! - the HTTP middleware ([`crate::front`], with [`Tracked`]): requests by method, route and
+//!   status, and their latency;
 //! - at scrape time ([`live`]): the writer's queue depth, the store's last sequence, each
 //!   link's status (cursor, lag, carried, failures, last success) and the inbound view of
 //!   each peer ([`Inbound`]).
@@ -31,7 +32,6 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -325,27 +325,32 @@ async fn scrape(
         .into_response())
 }
 
-/// Middleware: counts and times every request by its route's pattern (`unmatched` for the
-/// fallback, so unknown paths cannot grow the label set).
-pub(crate) async fn track(
-    State(metrics): State<Arc<Metrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let response = next.run(request).await;
-    metrics.answered(
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
+/// One request being counted and timed by its route's pattern (`unmatched` for the fallback,
+/// so unknown paths cannot grow the label set); see [`crate::front`].
+pub(crate) struct Tracked {
+    started: Instant,
+    method: Method,
+    route: Option<MatchedPath>,
+}
+
+impl Tracked {
+    pub(crate) fn start(request: &Request) -> Self {
+        Tracked {
+            started: Instant::now(),
+            method: request.method().clone(),
+            route: request.extensions().get::<MatchedPath>().cloned(),
+        }
+    }
+
+    /// Counts the request with the status it was answered with, and its latency.
+    pub(crate) fn finish(self, metrics: &Metrics, response: &Response) {
+        metrics.answered(
+            &self.method,
+            self.route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            response.status().as_u16(),
+            self.started.elapsed().as_secs_f64(),
+        );
+    }
 }
 
 #[cfg(test)]

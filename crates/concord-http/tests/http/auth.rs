@@ -802,6 +802,10 @@ async fn every_answer_carries_the_security_headers_and_the_policy_fits_the_page(
             .send_raw(request("GET", "/api/sync", Who::Nobody, None, ""))
             .await,
         service.get("/nowhere").await,
+        // axum's own 405, rewritten into the JSON shape: hardened after the rewrite.
+        service
+            .send_raw(request("DELETE", "/api/sync", Who::Operator, None, ""))
+            .await,
     ] {
         assert_eq!(reply.headers["x-content-type-options"], "nosniff");
         // Not `no-referrer`: with it a browser's form post says `Origin: null`.
