@@ -351,7 +351,7 @@ impl Transport for HttpTransport {
                 .map_err(|e| TransportError::Unreachable(describe(&e)))?;
             let status = response.status();
             let body = if status.is_success() {
-                read_bounded(response, max_answer_bytes(limits)).await?
+                read_bounded(response, max_answer_bytes(limits), Answer::Page).await?
             } else {
                 error_body(response).await
             };
@@ -396,7 +396,12 @@ impl Transport for HttpTransport {
             let status = response.status();
             let body = if status.is_success() {
                 // A report names each event once: the page bound is ample.
-                read_bounded(response, max_answer_bytes(&Limits::default())).await?
+                read_bounded(
+                    response,
+                    max_answer_bytes(&Limits::default()),
+                    Answer::Report,
+                )
+                .await?
             } else {
                 error_body(response).await
             };
@@ -462,23 +467,45 @@ const ERROR_BODY_BYTES: usize = 64 << 10;
 /// An error answer's body, or nothing if it is longer than [`ERROR_BODY_BYTES`] or breaks
 /// off: the status alone then says what went wrong.
 async fn error_body(response: reqwest::Response) -> Vec<u8> {
-    read_bounded(response, ERROR_BODY_BYTES)
+    client::read_bounded(response, ERROR_BODY_BYTES)
         .await
         .unwrap_or_default()
 }
 
+/// Which answer a link reads, for what its error says when it is too large.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// A getEvents page.
+    Page,
+    /// A putEvents report.
+    Report,
+}
+
 /// Reads an answer's body within `max` bytes ([`client::read_bounded`]); past it, the round
 /// fails with an error saying what may help.
-async fn read_bounded(response: reqwest::Response, max: usize) -> Result<Vec<u8>, TransportError> {
+async fn read_bounded(
+    response: reqwest::Response,
+    max: usize,
+    answer: Answer,
+) -> Result<Vec<u8>, TransportError> {
     client::read_bounded(response, max)
         .await
         .map_err(|error| match error {
-            BodyError::TooLarge { max } => TransportError::Malformed(format!(
-                "it is larger than the {} KiB a link reads; a smaller page size for this link \
-                 may fit, unless one event of the peer is that large (a link reads four times \
-                 [limits] max_event_bytes, at least 64 MiB)",
-                max >> 10
-            )),
+            BodyError::TooLarge { max } => TransportError::Malformed(match answer {
+                Answer::Page => format!(
+                    "it is larger than the {} KiB a link reads; a smaller page size for this \
+                     link may fit, unless one event of the peer is that large (a link reads \
+                     four times [limits] max_event_bytes, at least 64 MiB)",
+                    max >> 10
+                ),
+                // A report names each event delivered once, in about a hundred bytes.
+                Answer::Report => format!(
+                    "the putEvents report is larger than the {} KiB a link reads, far more \
+                     than one entry per event delivered: the peer does not answer as the \
+                     contract says",
+                    max >> 10
+                ),
+            }),
             BodyError::Read(error) => TransportError::Unreachable(describe(&error)),
         })
 }
@@ -528,20 +555,31 @@ mod tests {
         for with_length in [true, false] {
             let url = one_answer(vec![b' '; 3 << 20], with_length);
             let response = client.get(&url).send().await.unwrap();
-            let refused = read_bounded(response, 1 << 20).await.unwrap_err();
+            let refused = read_bounded(response, 1 << 20, Answer::Page)
+                .await
+                .unwrap_err();
             assert!(
                 matches!(&refused, TransportError::Malformed(m) if m.contains("larger than the 1024 KiB")),
                 "{with_length}: {refused:?}"
             );
             let url = one_answer(vec![b' '; 1 << 20], with_length);
             let response = client.get(&url).send().await.unwrap();
-            let read = read_bounded(response, 1 << 20).await.unwrap();
+            let read = read_bounded(response, 1 << 20, Answer::Page).await.unwrap();
             assert_eq!(
                 read.len(),
                 1 << 20,
                 "{with_length}: an answer of exactly the bound"
             );
         }
+        let url = one_answer(vec![b' '; 3 << 20], true);
+        let response = client.get(&url).send().await.unwrap();
+        let refused = read_bounded(response, 1 << 20, Answer::Report)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&refused, TransportError::Malformed(m) if m.contains("putEvents report is larger than the 1024 KiB")),
+            "{refused:?}"
+        );
         assert_eq!(max_answer_bytes(&Limits::default()), 64 << 20);
         let large = Limits {
             max_event_bytes: 32 << 20,
