@@ -567,6 +567,20 @@ mod tests {
         let out = serde_json::to_value(&stored).unwrap();
         assert_eq!(out["sequence"], json!(3));
         assert_eq!(out["traceparent"], json!("00-abc"));
+        // As text (a page), whatever its value, but not twice: two parsers could disagree.
+        let text = |sequence: &str| {
+            format!(
+                r#"{{"specversion":"1.0","id":"e","source":"s","type":"t","time":"2026-11-26T09:30:00Z",{sequence},"data":{{}}}}"#
+            )
+        };
+        let parsed = CloudEvent::parse(&text(r#""sequence":{"a":[1]}"#), &Limits::default());
+        assert!(parsed.unwrap().extensions.is_empty());
+        let twice = CloudEvent::parse(&text(r#""sequence":1,"sequence":2"#), &Limits::default());
+        let error = twice.unwrap_err();
+        assert_eq!(
+            (error.attribute.as_str(), error.reason.as_str()),
+            ("sequence", "is given more than once")
+        );
     }
 
     #[test]

@@ -367,12 +367,23 @@ impl<'de> Visitor<'de> for WireVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut attributes = Attributes::default();
         let mut data: Option<Cow<'de, str>> = None;
+        let mut sequence = false;
         let mut repeated = None;
         while let Some(name) = map.next_key::<Cow<'de, str>>()? {
             if name == "data" {
                 let raw: &'de RawValue = map.next_value()?;
                 if data.replace(Cow::Borrowed(raw.get())).is_some() {
                     repeated.get_or_insert_with(|| "data".to_owned());
+                }
+                continue;
+            }
+            // A page's position of the event at its peer, never part of the event: skipped
+            // here rather than kept as an extension and removed again, which cost every event
+            // of a page a map node and a key.
+            if name == SEQUENCE {
+                map.next_value::<IgnoredAny>()?;
+                if std::mem::replace(&mut sequence, true) {
+                    repeated.get_or_insert_with(|| SEQUENCE.to_owned());
                 }
                 continue;
             }
