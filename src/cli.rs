@@ -298,6 +298,10 @@ pub struct BenchArgs {
     /// `cpu_cores`) instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// How many times every figure is measured (all in turn each time); each is reported by
+    /// its median round. Default: 3, or 1 with --quick.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=99))]
+    pub rounds: Option<u16>,
 }
 
 impl BenchArgs {
@@ -309,6 +313,7 @@ impl BenchArgs {
         };
         concord_bench::Options {
             skip_sync: self.skip_sync,
+            rounds: self.rounds.map_or(options.rounds, usize::from),
             ..options
         }
     }

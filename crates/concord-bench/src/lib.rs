@@ -83,6 +83,10 @@ pub struct Options {
     pub dir: Option<PathBuf>,
     /// A smoke test: sizes too small for the targets to mean anything, so none is judged.
     pub quick: bool,
+    /// How many times every figure is measured, all of them in turn each time; each line
+    /// reports its median round (these machines are noisy: one round's figure can be a third
+    /// off the next one's).
+    pub rounds: usize,
 }
 
 impl Options {
@@ -103,6 +107,7 @@ impl Options {
             skip_sync: false,
             dir: None,
             quick: false,
+            rounds: 3,
         }
     }
 
@@ -123,6 +128,7 @@ impl Options {
             skip_sync: false,
             dir: None,
             quick: true,
+            rounds: 1,
         }
     }
 }
@@ -151,6 +157,8 @@ pub struct Line {
     /// For a latency line: its median and 99th percentile, in milliseconds.
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// The rate of every round, in the order measured (this line is the median one).
+    pub round_rates: Vec<f64>,
 }
 
 impl Line {
@@ -165,6 +173,7 @@ impl Line {
             latency_ok: None,
             p50_ms: None,
             p99_ms: None,
+            round_rates: Vec::new(),
         }
     }
 
@@ -191,6 +200,8 @@ pub struct Report {
     pub release_build: bool,
     /// Whether targets were judged (not in a quick run).
     pub judged: bool,
+    /// How many times every figure was measured ([`Options::rounds`]).
+    pub rounds: usize,
 }
 
 impl Report {
@@ -248,6 +259,9 @@ impl Report {
             if let (Some(p50), Some(p99)) = (line.p50_ms, line.p99_ms) {
                 object["p50_ms"] = p50.into();
                 object["p99_ms"] = p99.into();
+            }
+            if line.round_rates.len() > 1 {
+                object["round_events_per_s"] = line.round_rates.clone().into();
             }
             if !line.note.is_empty() {
                 object["note"] = line.note.clone().into();
@@ -310,6 +324,14 @@ impl fmt::Display for Report {
         if !self.judged {
             writeln!(f, "quick run: sizes too small to judge the targets")?;
         }
+        if self.rounds > 1 {
+            writeln!(
+                f,
+                "every figure measured {} times, all in turn each time; each line is its median \
+                 round, with the lowest and highest rates of the rounds",
+                self.rounds
+            )?;
+        }
         if !self.release_build {
             writeln!(
                 f,
@@ -329,9 +351,18 @@ impl fmt::Display for Report {
                 None => String::new(),
             };
             let cores = line.cores.map_or("-".into(), |c| format!("{c:.2}"));
+            let spread = match (
+                line.round_rates.iter().copied().reduce(f64::min),
+                line.round_rates.iter().copied().reduce(f64::max),
+            ) {
+                (Some(low), Some(high)) if line.round_rates.len() > 1 => {
+                    format!("rounds {}–{}; ", thousands(low), thousands(high))
+                }
+                _ => String::new(),
+            };
             writeln!(
                 f,
-                "{:<42} {:>9} {:>9.3} {:>12} {:>5}  {:<21} {}",
+                "{:<42} {:>9} {:>9.3} {:>12} {:>5}  {:<21} {spread}{}",
                 line.name,
                 line.events,
                 line.seconds,
@@ -373,9 +404,24 @@ fn thousands(n: f64) -> String {
     out
 }
 
-/// Runs every measurement once and reports them. Panics (with the cause) if the temporary
-/// directory cannot be used or a store fails: a benchmark has nothing sensible to report then.
+/// Runs every measurement [`Options::rounds`] times, all of them in turn each time, and
+/// reports each line's median round. Panics (with the cause) if the temporary directory
+/// cannot be used or a store fails: a benchmark has nothing sensible to report then.
 pub fn run(options: &Options) -> Report {
+    let rounds = options.rounds.max(1);
+    let measured: Vec<Vec<Line>> = (0..rounds).map(|_| round(options)).collect();
+    Report {
+        lines: medians(measured),
+        dir: options.dir.clone().unwrap_or_else(std::env::temp_dir),
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        release_build: !cfg!(debug_assertions),
+        judged: !options.quick,
+        rounds,
+    }
+}
+
+/// Every measurement once, on files of its own (removed at the end of the round).
+fn round(options: &Options) -> Vec<Line> {
     let dir = match &options.dir {
         Some(dir) => tempfile::TempDir::new_in(dir),
         None => tempfile::TempDir::new(),
@@ -394,14 +440,36 @@ pub fn run(options: &Options) -> Report {
     if !options.skip_sync {
         lines.extend(sync::run(options, dir.path()));
     }
+    lines
+}
 
-    Report {
-        lines,
-        dir: options.dir.clone().unwrap_or_else(std::env::temp_dir),
-        cores: std::thread::available_parallelism().map_or(1, usize::from),
-        release_build: !cfg!(debug_assertions),
-        judged: !options.quick,
+/// Each line's median round (by rate; a latency line by its 99th percentile, lower first),
+/// with the rates of all rounds. Every round measures the same lines in the same order.
+fn medians(rounds: Vec<Vec<Line>>) -> Vec<Line> {
+    let mut by_line: Vec<Vec<Line>> = Vec::new();
+    for lines in rounds {
+        for (i, line) in lines.into_iter().enumerate() {
+            match by_line.get_mut(i) {
+                Some(same) => same.push(line),
+                None => by_line.push(vec![line]),
+            }
+        }
     }
+    by_line
+        .into_iter()
+        .map(|mut same| {
+            let rates: Vec<f64> = same.iter().map(Line::rate).collect();
+            // Worse first: a lower rate, or a higher latency.
+            same.sort_by(|a, b| match (a.p99_ms, b.p99_ms) {
+                (Some(a), Some(b)) => b.total_cmp(&a),
+                _ => a.rate().total_cmp(&b.rate()),
+            });
+            // Of an even count, the worse of the middle two.
+            let mut median = same.swap_remove((same.len() - 1) / 2);
+            median.round_rates = rates;
+            median
+        })
+        .collect()
 }
 
 /// (a) Batched durable appends, store and raw; leaves the store at `store_path` for replay.
@@ -610,6 +678,42 @@ mod tests {
             quick.replay_events as u64
         );
         println!("{report}");
+    }
+
+    fn measured(name: &'static str, events: u64, p99_ms: Option<f64>) -> Line {
+        let mut line = Line::new(name, events, Measured::default(), None);
+        line.seconds = 1.0;
+        line.p99_ms = p99_ms;
+        line
+    }
+
+    #[test]
+    fn each_line_is_its_median_round_with_every_round_s_rate() {
+        let rounds = vec![
+            vec![measured("a", 300, None), measured("lat", 10, Some(9.0))],
+            vec![measured("a", 100, None), measured("lat", 10, Some(1.0))],
+            vec![measured("a", 200, None), measured("lat", 10, Some(5.0))],
+        ];
+        let lines = medians(rounds);
+        assert_eq!(lines.len(), 2);
+        assert_eq!((lines[0].name, lines[0].rate()), ("a", 200.0));
+        assert_eq!(lines[0].round_rates, [300.0, 100.0, 200.0]);
+        assert_eq!(lines[1].p99_ms, Some(5.0), "by latency, not rate");
+        // Of two rounds, the worse one: a figure is not judged on its luckier half.
+        let two = medians(vec![
+            vec![measured("a", 300, None)],
+            vec![measured("a", 100, None)],
+        ]);
+        assert_eq!(two[0].rate(), 100.0);
+        let report = Report {
+            lines,
+            dir: PathBuf::from("/tmp"),
+            cores: 2,
+            release_build: true,
+            judged: true,
+            rounds: 3,
+        };
+        assert!(report.to_string().contains("rounds 100–300"), "{report}");
     }
 
     #[test]
