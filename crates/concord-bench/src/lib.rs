@@ -185,6 +185,12 @@ impl Line {
         }
     }
 
+    /// Whether the round went wrong, whatever its rate: commands failed, or pushed events
+    /// did not arrive.
+    fn failed(&self) -> bool {
+        self.target == Some(f64::INFINITY) || self.latency_ok == Some(false)
+    }
+
     /// Whether the line reaches its target (lines without one always do).
     pub fn meets_target(&self) -> bool {
         self.target.is_none_or(|target| self.rate() >= target) && self.latency_ok != Some(false)
@@ -226,7 +232,7 @@ impl Report {
                 Some(Ratio {
                     name,
                     baseline,
-                    value: line.rate() / base.rate(),
+                    value: median_share(line, base),
                     target,
                 })
             })
@@ -444,12 +450,14 @@ fn round(options: &Options) -> Vec<Line> {
 }
 
 /// Each line's median round (by rate; a latency line by its 99th percentile, lower first),
-/// with the rates of all rounds. Every round measures the same lines in the same order.
+/// with the rates of all rounds. A round that failed (commands that failed, pushed events
+/// that never arrived) is reported instead of the median: a failure is never outvoted.
 fn medians(rounds: Vec<Vec<Line>>) -> Vec<Line> {
+    // By name, in the order first measured.
     let mut by_line: Vec<Vec<Line>> = Vec::new();
     for lines in rounds {
-        for (i, line) in lines.into_iter().enumerate() {
-            match by_line.get_mut(i) {
+        for line in lines {
+            match by_line.iter_mut().find(|same| same[0].name == line.name) {
                 Some(same) => same.push(line),
                 None => by_line.push(vec![line]),
             }
@@ -459,17 +467,39 @@ fn medians(rounds: Vec<Vec<Line>>) -> Vec<Line> {
         .into_iter()
         .map(|mut same| {
             let rates: Vec<f64> = same.iter().map(Line::rate).collect();
-            // Worse first: a lower rate, or a higher latency.
-            same.sort_by(|a, b| match (a.p99_ms, b.p99_ms) {
-                (Some(a), Some(b)) => b.total_cmp(&a),
-                _ => a.rate().total_cmp(&b.rate()),
-            });
-            // Of an even count, the worse of the middle two.
-            let mut median = same.swap_remove((same.len() - 1) / 2);
-            median.round_rates = rates;
-            median
+            let mut chosen = match same.iter().position(Line::failed) {
+                Some(failed) => same.swap_remove(failed),
+                None => {
+                    // Worse first: a lower rate, or a higher latency.
+                    same.sort_by(|a, b| match (a.p99_ms, b.p99_ms) {
+                        (Some(a), Some(b)) => b.total_cmp(&a),
+                        _ => a.rate().total_cmp(&b.rate()),
+                    });
+                    // Of an even count, the worse of the middle two.
+                    same.swap_remove((same.len() - 1) / 2)
+                }
+            };
+            chosen.round_rates = rates;
+            chosen
         })
         .collect()
+}
+
+/// A figure's rate as a share of its baseline's: the median of the rounds' shares, each
+/// figure against the baseline measured in its own round (of an even count, the lower of
+/// the middle two).
+fn median_share(line: &Line, base: &Line) -> f64 {
+    let mut shares: Vec<f64> = line
+        .round_rates
+        .iter()
+        .zip(&base.round_rates)
+        .map(|(rate, base)| rate / base)
+        .collect();
+    if shares.is_empty() {
+        return line.rate() / base.rate();
+    }
+    shares.sort_by(f64::total_cmp);
+    shares[(shares.len() - 1) / 2]
 }
 
 /// (a) Batched durable appends, store and raw; leaves the store at `store_path` for replay.
@@ -705,6 +735,24 @@ mod tests {
             vec![measured("a", 100, None)],
         ]);
         assert_eq!(two[0].rate(), 100.0);
+        // A round that failed is the one reported, however fast the others were.
+        let mut failed = measured("a", 900, None);
+        failed.target = Some(f64::INFINITY);
+        let mut lost = measured("lat", 10, Some(1.0));
+        lost.latency_ok = Some(false);
+        let with_failure = medians(vec![
+            vec![measured("a", 300, None), measured("lat", 10, Some(5.0))],
+            vec![failed, lost],
+            vec![measured("a", 200, None), measured("lat", 10, Some(6.0))],
+        ]);
+        assert!(!with_failure[0].meets_target(), "{:?}", with_failure[0]);
+        assert!(!with_failure[1].meets_target(), "{:?}", with_failure[1]);
+        // Shares are taken within each round, then the median of them.
+        let mut figure = measured("f", 100, None);
+        figure.round_rates = vec![100.0, 60.0, 90.0];
+        let mut base = measured("b", 200, None);
+        base.round_rates = vec![200.0, 100.0, 300.0];
+        assert_eq!(median_share(&figure, &base), 0.5, "shares 0.5, 0.6, 0.3");
         let report = Report {
             lines,
             dir: PathBuf::from("/tmp"),

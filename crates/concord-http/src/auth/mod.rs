@@ -1,6 +1,7 @@
 //! Who may call a service, and what each caller may do (docs/protocol.md §5).
 //!
-//! Every request of the router passes one middleware, the guard (`layer`): it checks the
+//! Every request of the router passes the guard (`layer`, run by the one middleware in
+//! `front.rs`): it checks the
 //! `Host` name, lets `GET /health` and the login routes through, and otherwise establishes
 //! a [`Principal`] from the request's credential — `Authorization: Bearer TOKEN` for the
 //! JSON API, the bearer token or the GUI's session cookie for the GUI — or refuses it
@@ -18,7 +19,7 @@
 //! - [`token`]: tokens, their SHA-256 hashes, constant-time verification.
 //! - [`hosts`]: the `Host` allow-list.
 //! - `session`: the GUI's session table and cookie parsing.
-//! - `layer`: the guard middleware and the security headers of every answer.
+//! - `layer`: the guard and the security headers of every answer.
 //! - `login`: `GET`/`POST /login`, `POST /logout` and the login page.
 
 pub mod hosts;

@@ -193,11 +193,16 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
         if this.lingering.is_none() {
+            let stopping = *this.stopping.borrow();
+            if !stopping {
+                // Before the client can see the end and come back: it must find this
+                // connection already the first to make room.
+                this.connection.lingering();
+            }
             std::task::ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
-            if *this.stopping.borrow() {
+            if stopping {
                 return Poll::Ready(Ok(()));
             }
-            this.connection.lingering();
             this.lingering = Some(Lingering {
                 until: Box::pin(tokio::time::sleep(LINGER_TIME)),
                 dropped: 0,
