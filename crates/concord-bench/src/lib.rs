@@ -259,6 +259,11 @@ impl Report {
             if let Some(base) = baseline.and_then(|b| self.line(b)) {
                 object["baseline_events_per_s"] = base.rate().into();
             }
+            // The judged share, as the table prints it: the median of the rounds' shares.
+            if let Some(ratio) = self.ratios().into_iter().find(|ratio| ratio.name == name) {
+                object["share_of_baseline"] = ratio.value.into();
+                object["share_target"] = ratio.target.into();
+            }
             if let Some(target) = line.target {
                 object["target_events_per_s"] = target.into();
             }
@@ -387,7 +392,7 @@ impl fmt::Display for Report {
             };
             writeln!(
                 f,
-                "{} / {}: {:.0} % (target >= {:.0} %){verdict}",
+                "{} / {}: {:.1} % (target >= {:.0} %){verdict}",
                 ratio.name.trim(),
                 ratio.baseline.trim().trim_start_matches("baseline: "),
                 ratio.value * 100.0,
@@ -706,6 +711,25 @@ mod tests {
         assert_eq!(
             report.line(REPLAY).unwrap().events,
             quick.replay_events as u64
+        );
+        // One JSON object per figure; a figure judged against a baseline carries the share.
+        let objects: Vec<serde_json::Value> = report
+            .json_lines()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(objects.len(), JSON_NAMES.len());
+        let pull = objects
+            .iter()
+            .find(|o| o["name"] == "sync_pull_http")
+            .unwrap();
+        assert_eq!(pull["share_target"], 0.5);
+        let share = pull["share_of_baseline"].as_f64().unwrap();
+        let expected = pull["events_per_s"].as_f64().unwrap()
+            / pull["baseline_events_per_s"].as_f64().unwrap();
+        assert!(
+            (share - expected).abs() < 1e-9,
+            "one round: {share} {expected}"
         );
         println!("{report}");
     }
