@@ -295,9 +295,9 @@ pub struct BenchArgs {
     pub skip_sync: bool,
     /// Print JSON Lines (one object per figure, with `name`, `events`, `seconds`,
     /// `events_per_s`, its baseline's `baseline_events_per_s` and the cores it kept busy,
-    /// `cpu_cores`, `round_events_per_s`: the rate of every round, and `share_of_baseline`
-    /// with its `share_target` where a figure is judged against its baseline) instead of
-    /// the table.
+    /// `cpu_cores`; `round_events_per_s`, the rate of every round, when more than one; and
+    /// `share_of_baseline` with its `share_target` where a figure is judged against its
+    /// baseline) instead of the table.
     #[arg(long)]
     pub json: bool,
     /// How many times every figure is measured (all in turn each time); each is reported by

@@ -245,6 +245,7 @@ async fn http_commands(
     if failed > 0 {
         line.note.push_str(&format!("; {failed} failed"));
         line.target = Some(f64::INFINITY);
+        line.failed = true;
     }
     line
 }
@@ -513,5 +514,6 @@ async fn push_latency(events: usize, dir: &std::path::Path) -> Line {
         }
     );
     line.latency_ok = Some(p99 < P99_TARGET_MS && latencies.len() == events);
+    line.failed = latencies.len() < events;
     line
 }

@@ -2,7 +2,7 @@
 //!
 //! Clients (the GUIs, peers' sync links, scripts) read the reason from JSON, so nothing this
 //! crate answers with a 4xx or 5xx may carry another body — not even axum's own rejections.
-//! [`Asked::rewrite`], in the one middleware every request passes (`front.rs`), is the
+//! `Asked::rewrite`, in the one middleware every request passes (`front.rs`), is the
 //! safety net that rewrites any such response that slipped through.
 //!
 //! Statuses follow one rule: what a client sent wrong is a 4xx; a store failure, a stopping or

@@ -328,8 +328,8 @@ mod tests {
 
     use super::*;
 
-    /// A service on loopback whose every answer is 200 with `bytes` of JSON-looking spaces,
-    /// without a `Content-Length`.
+    /// A service on loopback that answers its first request 200 with `bytes` of spaces,
+    /// without a `Content-Length`, and takes no other.
     fn endless_service(bytes: usize) -> String {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

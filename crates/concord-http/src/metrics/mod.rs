@@ -6,7 +6,7 @@
 //!   stored by source and type — commands, putEvents and links alike;
 //! - putEvents (`events.rs`) and the pull links (`concord-node`, [`Metrics::record_intake`]):
 //!   what became of each event received, by source, type and outcome;
-//! - the HTTP middleware ([`crate::front`], with [`Tracked`]): requests by method, route and
+//! - the HTTP middleware (`front.rs`, with `Tracked`): requests by method, route and
 //!   status, and their latency;
 //! - at scrape time ([`live`]): the writer's queue depth, the store's last sequence, each
 //!   link's status (cursor, lag, carried, failures, last success) and the inbound view of

@@ -8,7 +8,7 @@
 //! | request body                  | `body_timeout` in total, `body_budget` bytes for all at once |
 //! | handler                       | `request_timeout`; `max_requests` in flight, more are shed   |
 //! | writing the answer            | `write_timeout` without progress                             |
-//! | closing: the client's rest    | read and dropped for at most 5 s and 32 MiB (lingering close)|
+//! | closing: the client's rest    | read and dropped, at most 5 s and 32 MiB (lingering close)   |
 //! | connections                   | `max_connections`, below the file-descriptor limit           |
 //!
 //! Shutdown is graceful: stop accepting, close idle connections (lingering ones too), let
