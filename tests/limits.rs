@@ -13,6 +13,17 @@ use std::time::{Duration, Instant};
 
 use support::{free_port, http, BIN, OFFICE};
 
+/// Taken by each test for its whole run: they measure latencies and peak memory on a machine
+/// of two cores, and run side by side one's load is another's noise (24 posts of 16 MiB
+/// parsed, or drained by the lingering close, stalled the slow-client test's own loop for
+/// 1.5 s in CI).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    // A test that failed while holding it poisoned it; the others still run alone.
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// `concord serve --service students-office --no-links` with `limits` as its `[limits]`
 /// table, optionally under a file-descriptor limit; killed on drop.
 struct Served {
@@ -202,6 +213,7 @@ impl Attacker {
 
 #[test]
 fn a_slow_client_attack_does_not_slow_health() {
+    let _alone = one_at_a_time();
     let served = Served::start("header_timeout_ms = 1500\nbody_timeout_ms = 2000\n", None);
     let address = served.address();
     let kinds = [Attack::Header, Attack::Body, Attack::Idle];
@@ -278,6 +290,7 @@ fn a_slow_client_attack_does_not_slow_health() {
 
 #[test]
 fn idle_connections_beyond_the_fd_limit_do_not_stop_health() {
+    let _alone = one_at_a_time();
     // Our own side needs 1,100 descriptors as well.
     let _ = concord_http::server::fd_limit::raise();
     // A hard limit of 1024: the connection cap drops below it. A soft limit of 1024 under a
@@ -334,6 +347,7 @@ fn heavy_batch(size: usize, id: usize) -> Vec<u8> {
 
 #[test]
 fn concurrent_16_mib_posts_keep_memory_bounded() {
+    let _alone = one_at_a_time();
     let mut served = Served::start("", None);
     let idle_mib = served.peak_mib();
     let port = served.port;
