@@ -190,9 +190,11 @@ impl Line {
         }
     }
 
-    /// Whether the line reaches its target (lines without one always do).
+    /// Whether the line reaches its target (lines without one do, unless their round failed).
     pub fn meets_target(&self) -> bool {
-        self.target.is_none_or(|target| self.rate() >= target) && self.latency_ok != Some(false)
+        !self.failed
+            && self.target.is_none_or(|target| self.rate() >= target)
+            && self.latency_ok != Some(false)
     }
 }
 
@@ -355,6 +357,7 @@ impl fmt::Display for Report {
         )?;
         for line in &self.lines {
             let target = match line.target {
+                _ if line.failed => "FAILED".to_owned(),
                 Some(target) if !self.judged => format!("(>= {})", thousands(target)),
                 Some(target) if line.meets_target() => format!(">= {} ok", thousands(target)),
                 Some(target) => format!(">= {} MISSED", thousands(target)),
@@ -760,7 +763,6 @@ mod tests {
         assert_eq!(two[0].rate(), 100.0);
         // A round that failed is the one reported, however fast the others were.
         let mut failed = measured("a", 900, None);
-        failed.target = Some(f64::INFINITY);
         failed.failed = true;
         let mut lost = measured("lat", 10, Some(1.0));
         lost.latency_ok = Some(false);

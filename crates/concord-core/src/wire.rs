@@ -89,6 +89,16 @@ pub fn write_page(
 /// Writes stored events as a JSON array, each with its `sequence` and its data as the exact
 /// stored text: a page's events, and what a command answers it raised.
 pub fn write_events(out: &mut Vec<u8>, events: &[StoredEvent]) {
+    // Sized once, with room for what follows the array (a page's trailer, an answer's
+    // closing brace): a page of thousands would otherwise be moved several times.
+    const AFTER: usize = 256;
+    out.reserve(
+        AFTER
+            + events
+                .iter()
+                .map(|e| e.event.encoded_len() + 1)
+                .sum::<usize>(),
+    );
     out.push(b'[');
     for (i, stored) in events.iter().enumerate() {
         if i > 0 {

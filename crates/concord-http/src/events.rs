@@ -71,8 +71,7 @@ async fn get_events<M: Model>(
         // is and tell a store that was replaced from the one its cursor belongs to. Read
         // after the page, so never below anything the page holds.
         let last_sequence = store.last_sequence()?;
-        let bytes: usize = page.events.iter().map(|e| e.event.encoded_len()).sum();
-        let mut out = Vec::with_capacity(128 + bytes);
+        let mut out = Vec::new();
         wire::write_page(
             &mut out,
             &page.events,

@@ -105,10 +105,10 @@ impl Drop for Exchange {
 }
 
 /// How long a closing connection keeps reading what its client still sends, at most.
-pub(crate) const LINGER_TIME: Duration = Duration::from_secs(5);
+const LINGER_TIME: Duration = Duration::from_secs(5);
 /// How much a closing connection reads and drops, at most: the rest of the largest body a
 /// client may send, with room to spare.
-pub(crate) const LINGER_BYTES: usize = 2 * crate::MAX_BODY_BYTES;
+const LINGER_BYTES: usize = 2 * crate::MAX_BODY_BYTES;
 
 /// A connection's socket (plain or TLS), telling its [`Connection`] whether writes go through.
 ///
