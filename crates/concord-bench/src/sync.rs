@@ -205,11 +205,18 @@ async fn http_commands(
     let address = service.addr;
     let clients = clients.max(1);
     let per_client = commands.div_ceil(clients);
+    // The clients stand for other programs: they run on a runtime of their own, one thread,
+    // and take no turns on the service's workers (they still share the machine's cores).
+    let clients_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("the clients' runtime");
     meter::settle();
     let span = Measured::start();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
-            tokio::spawn(async move {
+            clients_runtime.spawn(async move {
                 let mut connection = Connection::new(address);
                 let mut failed = 0usize;
                 for n in 0..per_client {
@@ -227,6 +234,8 @@ async fn http_commands(
         failed += task.await.expect("a client task");
     }
     let elapsed = span.stop();
+    // A runtime may not be dropped inside another's task (tokio panics): it is let go.
+    clients_runtime.shutdown_background();
     service.stop().await;
     let first = store
         .read(&ReadQuery::after(0, 1))

@@ -1,10 +1,11 @@
 //! The domain's own routes: every [`Route`](concord_core::service::Route) of its [`Api`] as an axum route.
 //!
 //! A command is a `POST` (JSON body → the domain's handler → [`Host::command`], answered once
-//! its events are durable); a query is a `GET` (the model read on the blocking pool, since
-//! it waits for the writer's lock). Route paths use `{name}` placeholders, which is axum
-//! 0.8's own syntax, so each path is registered as it is; the parameters are then bound with
-//! the core's [`match_path`], the same matcher the simulator uses, and percent-decoded.
+//! its events are durable; a body over 64 KiB is parsed and handled on the blocking pool); a
+//! query is a `GET` (the model read on the blocking pool, since it waits for the writer's
+//! lock). Route paths use `{name}` placeholders, which is axum 0.8's own syntax, so each path
+//! is registered as it is; the parameters are then bound with the core's [`match_path`], the
+//! same matcher the simulator uses, and percent-decoded.
 //!
 //! A list query reads `limit`, `cursor` and `q` from the query string (a bad one is a 400
 //! naming it), answers its page as a JSON array, and links the neighbouring pages in a
@@ -111,13 +112,17 @@ async fn run_command<M: Model>(
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (host, handler) = &*route;
     let body = body.map_err(ApiError::from_body_rejection)?;
     let params = path_params(pattern, &uri)?;
-    let input: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?;
-    let command = handler(&params, input)?;
-    let events = host.command(command).await?;
+    // A large body is parsed, and handed to the domain's handler (which walks it again), on
+    // the blocking pool: an async worker busy with megabytes serves no one else meanwhile.
+    let command = if body.len() <= PARSED_IN_PLACE {
+        (route.1)(&params, command_input(&body)?)?
+    } else {
+        let route = Arc::clone(&route);
+        blocking(move || Ok((route.1)(&params, command_input(&body)?)?)).await?
+    };
+    let events = route.0.command(command).await?;
     // Written straight from the stored events, as a page is: through a `serde_json::Value`
     // the answer cost about 6 % of a command's CPU (a map built per event, then dropped).
     let mut body = b"{\"events\":".to_vec();
@@ -128,6 +133,14 @@ async fn run_command<M: Model>(
         body,
     )
         .into_response())
+}
+
+/// The largest command body parsed on the async worker itself (a fraction of a millisecond).
+const PARSED_IN_PLACE: usize = 64 * 1024;
+
+fn command_input(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
 async fn run_query<M: Model>(

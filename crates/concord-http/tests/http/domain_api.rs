@@ -76,6 +76,30 @@ async fn command_refusals_map_to_400_404_409() {
         .as_str()
         .unwrap()
         .starts_with("the request body is not valid JSON: "));
+    // Over 64 KiB a body is parsed on the blocking pool, with the same answers.
+    let padding = "x".repeat(100 * 1024);
+    let large_not_json = service
+        .post(
+            "/api/notes",
+            "application/json",
+            format!("{{\"noteId\": \"{padding}"),
+        )
+        .await;
+    assert!(large_not_json.expect(400)["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("the request body is not valid JSON: "));
+    let large_missing = service
+        .post_json("/api/notes", &json!({"noteId": padding}))
+        .await;
+    assert_eq!(
+        large_missing.expect(400),
+        &json!({"error": "invalid request body: missing field `text`"})
+    );
+    let large = service
+        .post_json("/api/notes", &json!({"noteId": "n-large", "text": padding}))
+        .await;
+    assert_eq!(large.expect(200)["events"][0]["data"]["text"], padding);
     let empty = service.post("/api/notes", "application/json", "").await;
     assert!(empty.expect(400)["error"]
         .as_str()
@@ -94,7 +118,11 @@ async fn command_refusals_map_to_400_404_409() {
         conflict.expect(409),
         &json!({"error": "note n1 exists with another text; edit it instead"})
     );
-    assert_eq!(service.count(), 1, "no refused command raised an event");
+    assert_eq!(
+        service.count(),
+        2,
+        "only the two accepted commands raised events"
+    );
 }
 
 #[tokio::test]
