@@ -14,7 +14,7 @@ use std::time::Duration;
 use concord_core::event::{CloudEvent, Limits, Timestamp};
 use concord_core::host::{Host, HostError};
 use concord_core::runtime::{External, Intake, Verified};
-use concord_core::store::{LinkUpdate, StoreError};
+use concord_core::store::{EventStore, LinkUpdate, StoreError};
 use concord_core::Model;
 use concord_http::{
     LinkRun, Metrics, Repair, RepairFuture, SyncControl, SyncError, SyncFuture, SyncRun, SyncStatus,
@@ -542,11 +542,9 @@ impl<M: Model> Links<M> {
                     break;
                 }
             }
-            let rejected = self
-                .host
-                .store()
-                .dead_letters(&link.spec.name, 0)
-                .map_or(0, |(count, _)| count);
+            let rejected = dead_letter_count(self.host.store(), &link.spec.name)
+                .await
+                .unwrap_or(0);
             let machine = link.machine();
             let status = machine.status();
             summaries.push(LinkRun {
@@ -594,12 +592,6 @@ impl<M: Model> Links<M> {
     pub async fn retry(&self, name: &str) -> Result<Repair, SyncError> {
         let link = self.find(name)?;
         let _turn = link.round.lock().await;
-        let store = Arc::clone(self.host.store());
-        let key = name.to_owned();
-        let letters = tokio::task::spawn_blocking(move || store.dead_letters(&key, MAX_RETRY))
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))??
-            .1;
         let is_pull = matches!(*link.machine(), Machine::Pull(_));
         // A pulled event is judged by this service's limits again (they may have been
         // raised); a pushed one was this service's own, for the peer to judge.
@@ -608,13 +600,22 @@ impl<M: Model> Links<M> {
         } else {
             Limits::UNBOUNDED
         };
-        let events: Vec<CloudEvent> = letters
-            .iter()
-            .filter_map(|letter| letter.event.as_deref())
-            .filter_map(|text| CloudEvent::parse(text, &limits).ok())
-            .collect();
+        let store = Arc::clone(self.host.store());
+        let key = name.to_owned();
+        // Up to a thousand letters, each up to the largest event: read and parsed on the
+        // blocking pool, as is every store call of this function, never on an async worker.
+        let (before, events) = tokio::task::spawn_blocking(move || {
+            let (before, letters) = store.dead_letters(&key, MAX_RETRY)?;
+            let events: Vec<CloudEvent> = letters
+                .iter()
+                .filter_map(|letter| letter.event.as_deref())
+                .filter_map(|text| CloudEvent::parse(text, &limits).ok())
+                .collect();
+            Ok::<_, StoreError>((before, events))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))??;
         let retried = events.len();
-        let before = self.host.store().dead_letters(name, 0)?.0;
         if is_pull {
             let retry = External {
                 events,
@@ -637,7 +638,7 @@ impl<M: Model> Links<M> {
                 return Err(SyncError::Delivery(error));
             }
         }
-        let after = self.host.store().dead_letters(name, 0)?.0;
+        let after = dead_letter_count(self.host.store(), name).await?;
         Ok(Repair::Retry {
             link: name.to_owned(),
             retried,
@@ -645,6 +646,15 @@ impl<M: Model> Links<M> {
             rejected: after,
         })
     }
+}
+
+/// How many dead letters a link holds, counted on the blocking pool (a store call can be a
+/// network round trip: PostgreSQL).
+async fn dead_letter_count(store: &Arc<dyn EventStore>, link: &str) -> Result<u64, StoreError> {
+    let (store, link) = (Arc::clone(store), link.to_owned());
+    tokio::task::spawn_blocking(move || store.dead_letters(&link, 0).map(|(count, _)| count))
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
 }
 
 impl<M: Model> SyncControl for Links<M> {

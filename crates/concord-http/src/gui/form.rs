@@ -14,6 +14,8 @@
 //! then stays out of the body. The hints cannot widen what a user may do: the command runs
 //! through the API's own handler, which validates its body as for any JSON client.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+
 use concord_core::ui::{Form, Input, JsonKind};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{Map, Number, Value};
@@ -69,8 +71,10 @@ pub struct Submission {
     pub anchor: String,
     /// The user's fields (and the view's hidden ones), in order, without the `_` hints.
     pub fields: Vec<(String, String)>,
-    numbers: Vec<String>,
-    bools: Vec<String>,
+    /// Sets, not lists: a body of up to 16 MiB can name a million fields and as many hints,
+    /// and looking each field up in a list was a million times a million comparisons.
+    numbers: BTreeSet<String>,
+    bools: BTreeSet<String>,
 }
 
 impl Submission {
@@ -82,8 +86,12 @@ impl Submission {
                 ACTION => submission.action = value,
                 FORM => submission.key = value,
                 ANCHOR => submission.anchor = value,
-                NUMBER => submission.numbers.push(value),
-                BOOL => submission.bools.push(value),
+                NUMBER => {
+                    submission.numbers.insert(value);
+                }
+                BOOL => {
+                    submission.bools.insert(value);
+                }
                 other if other.starts_with('_') => {}
                 other => submission.fields.push((other.to_owned(), value)),
             }
@@ -99,14 +107,6 @@ impl Submission {
         }
     }
 
-    fn value(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
     /// The command's concrete path and JSON body; a 400 naming the field that does not fit.
     pub fn command(&self) -> Result<(String, Value), ApiError> {
         if !self.action.starts_with('/') {
@@ -114,26 +114,32 @@ impl Submission {
                 "the form names no command (its _action is missing)",
             ));
         }
-        let mut in_path = Vec::new();
+        // A field given twice counts by its last value, as a browser's form would send it.
+        let values: HashMap<&str, &str> = self
+            .fields
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        let mut in_path = HashSet::new();
         let mut path = String::new();
         for segment in self.action.trim_start_matches('/').split('/') {
             path.push('/');
             match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                 Some(name) => {
-                    let value = self.value(name).unwrap_or_default().trim();
+                    let value = values.get(name).copied().unwrap_or_default().trim();
                     if value.is_empty() {
                         return Err(ApiError::bad_request(format!("choose a value for {name}"))
                             .with("field", name));
                     }
                     path.extend(utf8_percent_encode(value, SEGMENT));
-                    in_path.push(name);
+                    in_path.insert(name);
                 }
                 None => path.push_str(segment),
             }
         }
         let mut body = Map::new();
         for (name, value) in &self.fields {
-            if in_path.contains(&name.as_str()) {
+            if in_path.contains(name.as_str()) {
                 continue;
             }
             let json = if self.numbers.contains(name) {
@@ -215,6 +221,39 @@ mod tests {
         let s = submit(&[(ACTION, "/api/x/{id}/y"), ("id", " ")]);
         assert_eq!(s.command().unwrap_err().message(), "choose a value for id");
         assert_eq!(submit(&[]).command().unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn a_form_of_a_million_fields_takes_linear_time() {
+        // 14 MiB of form: 600 000 fields, 300 000 number hints and path placeholders. Each
+        // field was looked up in the hints' list and each placeholder in the fields' (over
+        // 10^11 comparisons, hours of a worker); with sets it is a fraction of a second.
+        let n = 300_000;
+        let mut body = String::from("_action=/api");
+        for i in 0..n {
+            body.push_str(&format!("/%7Bf{i}%7D"));
+        }
+        for i in 0..n {
+            body.push_str(&format!("&_number=g{i}&f{i}=1&g{i}=2"));
+        }
+        assert!(body.len() < 16 << 20);
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let submission = Submission::parse(body.as_bytes());
+            let _ = done.send(submission.command().map(|(path, body)| (path.len(), body)));
+        });
+        // A bound no quadratic walk of these sizes meets, and no linear one misses.
+        let (path_len, body) = finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the form was built within a minute")
+            .unwrap();
+        assert_eq!(path_len, "/api".len() + n * "/1".len());
+        assert_eq!(
+            body.as_object().unwrap().len(),
+            n,
+            "the fields not in the path"
+        );
+        assert_eq!(body["g7"], json!(2));
     }
 
     #[test]

@@ -76,7 +76,7 @@ async fn command_refusals_map_to_400_404_409() {
         .as_str()
         .unwrap()
         .starts_with("the request body is not valid JSON: "));
-    // Over 64 KiB a body is parsed on the blocking pool, with the same answers.
+    // Over 64 KiB a body is parsed and handled on the blocking pool, with the same answers.
     let padding = "x".repeat(100 * 1024);
     let large_not_json = service
         .post(
