@@ -136,7 +136,7 @@ async fn run_command<M: Model>(
 }
 
 /// The largest command body parsed on the async worker itself (a fraction of a millisecond).
-const PARSED_IN_PLACE: usize = 64 * 1024;
+pub(crate) const PARSED_IN_PLACE: usize = 64 * 1024;
 
 fn command_input(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body)

@@ -544,7 +544,10 @@ impl<M: Model> Links<M> {
             }
             let rejected = dead_letter_count(self.host.store(), &link.spec.name)
                 .await
-                .unwrap_or(0);
+                .unwrap_or_else(|error| {
+                    tracing::warn!(link = %link.spec.name, %error, "cannot count the link's dead letters");
+                    0
+                });
             let machine = link.machine();
             let status = machine.status();
             summaries.push(LinkRun {

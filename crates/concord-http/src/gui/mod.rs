@@ -46,6 +46,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use concord_core::host::Host;
+use concord_core::runtime::Command;
 use concord_core::service::Handler;
 use concord_core::{Api, Model};
 use concord_sync::LinkSpec;
@@ -144,10 +145,33 @@ async fn command<M: Model>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(ApiError::from_body_rejection)?;
-    let submission = form::Submission::parse(&body);
-    let outcome = match cross_site(&headers) {
-        Some(error) => Err(error),
-        None => run(&shell, &submission).await,
+    if let Some(error) = cross_site(&headers) {
+        // Refused before a byte of the form is read.
+        let mut request = page::Request::from_query("", port(&headers));
+        request.problem = Some(Problem {
+            message: error.message().to_owned(),
+            ..Problem::default()
+        });
+        return render(shell, request, error.status()).await;
+    }
+    // A large form is read, and its command decided, on the blocking pool, as a large JSON
+    // command is (`api.rs`): an async worker busy with megabytes serves no one else.
+    let (submission, decided) = if body.len() <= crate::api::PARSED_IN_PLACE {
+        let submission = form::Submission::parse(&body);
+        let decided = decide(&shell, &submission);
+        (submission, decided)
+    } else {
+        let shell = Arc::clone(&shell);
+        blocking(move || {
+            let submission = form::Submission::parse(&body);
+            let decided = decide(&shell, &submission);
+            Ok((submission, decided))
+        })
+        .await?
+    };
+    let outcome = match decided {
+        Ok(command) => shell.host.command(command).await.map_err(ApiError::from),
+        Err(error) => Err(error),
     };
     match outcome {
         Ok(events) => {
@@ -157,7 +181,8 @@ async fn command<M: Model>(
                     submission.title()
                 )
             } else {
-                format!("{}: done ({}).", submission.title(), events.join(", "))
+                let types: Vec<&str> = events.iter().map(|e| e.event.ty.as_str()).collect();
+                format!("{}: done ({}).", submission.title(), types.join(", "))
             };
             Ok(see_other(&message, "good", &submission.anchor))
         }
@@ -173,12 +198,11 @@ async fn command<M: Model>(
     }
 }
 
-/// Runs a submitted form through the API's command handler and the host; the types of the
-/// events it raised.
-async fn run<M: Model>(
+/// The command a submitted form asks for, through the API's own command handler.
+fn decide<M: Model>(
     shell: &Shell<M>,
     submission: &form::Submission,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Command<M>, ApiError> {
     let (path, body) = submission.command()?;
     let Some((route, params)) = shell.api.route("POST", &path) else {
         return Err(ApiError::not_found(format!("no command at POST {path}")));
@@ -187,9 +211,7 @@ async fn run<M: Model>(
         return Err(ApiError::not_found(format!("POST {path} is not a command")));
     };
     let params = crate::api::decode_params(params)?;
-    let command = handler(&params, body)?;
-    let events = shell.host.command(command).await?;
-    Ok(events.into_iter().map(|e| e.event.ty).collect())
+    Ok(handler(&params, body)?)
 }
 
 /// `POST /ui/sync`: runs every link now, then back to the page's sync panel.

@@ -151,6 +151,38 @@ async fn a_form_post_converts_fields_and_runs_the_command() {
         json!({"noteId": "n1", "stars": 5, "pinned": true})
     );
 
+    // A form over 64 KiB is read on the blocking pool, with the same outcomes.
+    let long = "x".repeat(100 * 1024);
+    let written = service
+        .post(
+            "/ui/command",
+            FORM,
+            form(&[
+                ("_action", "/api/notes"),
+                ("_form", "Write a note|/api/notes"),
+                ("noteId", "n2"),
+                ("text", &long),
+            ]),
+        )
+        .await;
+    assert!(location(&written).starts_with("/?flash=Write+a+note%3A+done"));
+    assert_eq!(service.get("/api/notes/n2").await.expect(200)["text"], long);
+    let refused = service
+        .post(
+            "/ui/command",
+            FORM,
+            form(&[
+                ("_action", "/api/notes/{noteId}/ratings"),
+                ("_form", "Rate a note|/api/notes/{noteId}/ratings"),
+                ("_number", "stars"),
+                ("noteId", "n2"),
+                ("stars", &long),
+            ]),
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(html(&refused).contains("stars must be a number"));
+
     // Repeating a command changes nothing, and says so.
     let again = service
         .post(
