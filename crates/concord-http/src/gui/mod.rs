@@ -147,12 +147,7 @@ async fn command<M: Model>(
     let body = body.map_err(ApiError::from_body_rejection)?;
     if let Some(error) = cross_site(&headers) {
         // Refused before a byte of the form is read.
-        let mut request = page::Request::from_query("", port(&headers));
-        request.problem = Some(Problem {
-            message: error.message().to_owned(),
-            ..Problem::default()
-        });
-        return render(shell, request, error.status()).await;
+        return refused(shell, &headers, error).await;
     }
     // A large form is read, and its command decided, on the blocking pool, as a large JSON
     // command is (`api.rs`): an async worker busy with megabytes serves no one else.
@@ -220,14 +215,23 @@ async fn sync_now<M: Model>(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(error) = cross_site(&headers) {
-        let mut request = page::Request::from_query("", port(&headers));
-        request.problem = Some(Problem {
-            message: error.message().to_owned(),
-            ..Problem::default()
-        });
-        return render(shell, request, error.status()).await;
+        return refused(shell, &headers, error).await;
     }
     Ok(sync_now_allowed(&shell).await)
+}
+
+/// The page with a post's refusal as its message, under the refusal's status.
+async fn refused<M: Model>(
+    shell: Shared<M>,
+    headers: &HeaderMap,
+    error: ApiError,
+) -> Result<Response, ApiError> {
+    let mut request = page::Request::from_query("", port(headers));
+    request.problem = Some(Problem {
+        message: error.message().to_owned(),
+        ..Problem::default()
+    });
+    render(shell, request, error.status()).await
 }
 
 /// `POST /ui/sync/links/{name}/reset|retry`: an operator's repair of one link, then back to

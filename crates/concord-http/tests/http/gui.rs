@@ -24,6 +24,11 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// Posts a form to the GUI's command route.
+async fn submit(service: &Service, pairs: &[(&str, &str)]) -> Reply {
+    service.post("/ui/command", FORM, form(pairs)).await
+}
+
 fn html(reply: &Reply) -> &str {
     assert_eq!(
         reply.content_type(),
@@ -97,19 +102,17 @@ async fn the_page_renders_the_view_escaped() {
 #[tokio::test]
 async fn a_form_post_converts_fields_and_runs_the_command() {
     let service = Service::start();
-    let written = service
-        .post(
-            "/ui/command",
-            FORM,
-            form(&[
-                ("_action", "/api/notes"),
-                ("_form", "Write a note|/api/notes"),
-                ("_anchor", "notes"),
-                ("noteId", "n1"),
-                ("text", "milk & eggs"),
-            ]),
-        )
-        .await;
+    let written = submit(
+        &service,
+        &[
+            ("_action", "/api/notes"),
+            ("_form", "Write a note|/api/notes"),
+            ("_anchor", "notes"),
+            ("noteId", "n1"),
+            ("text", "milk & eggs"),
+        ],
+    )
+    .await;
     assert_eq!(
         location(&written),
         "/?flash=Write+a+note%3A+done+%28noteWritten%29.&tone=good#notes"
@@ -120,20 +123,18 @@ async fn a_form_post_converts_fields_and_runs_the_command() {
     );
 
     // A number and a checkbox, and a path parameter taken from a field.
-    let rated = service
-        .post(
-            "/ui/command",
-            FORM,
-            form(&[
-                ("_action", "/api/notes/{noteId}/ratings"),
-                ("_form", "Rate a note|/api/notes/{noteId}/ratings"),
-                ("_number", "stars"),
-                ("_bool", "pinned"),
-                ("noteId", "n1"),
-                ("stars", "4"),
-            ]),
-        )
-        .await;
+    let rated = submit(
+        &service,
+        &[
+            ("_action", "/api/notes/{noteId}/ratings"),
+            ("_form", "Rate a note|/api/notes/{noteId}/ratings"),
+            ("_number", "stars"),
+            ("_bool", "pinned"),
+            ("noteId", "n1"),
+            ("stars", "4"),
+        ],
+    )
+    .await;
     assert!(location(&rated).starts_with("/?flash=Rate+a+note%3A+done"));
     assert_eq!(
         last_event(&service),
@@ -153,49 +154,43 @@ async fn a_form_post_converts_fields_and_runs_the_command() {
 
     // A form over 64 KiB is read on the blocking pool, with the same outcomes.
     let long = "x".repeat(100 * 1024);
-    let written = service
-        .post(
-            "/ui/command",
-            FORM,
-            form(&[
-                ("_action", "/api/notes"),
-                ("_form", "Write a note|/api/notes"),
-                ("noteId", "n2"),
-                ("text", &long),
-            ]),
-        )
-        .await;
+    let written = submit(
+        &service,
+        &[
+            ("_action", "/api/notes"),
+            ("_form", "Write a note|/api/notes"),
+            ("noteId", "n2"),
+            ("text", &long),
+        ],
+    )
+    .await;
     assert!(location(&written).starts_with("/?flash=Write+a+note%3A+done"));
     assert_eq!(service.get("/api/notes/n2").await.expect(200)["text"], long);
-    let refused = service
-        .post(
-            "/ui/command",
-            FORM,
-            form(&[
-                ("_action", "/api/notes/{noteId}/ratings"),
-                ("_form", "Rate a note|/api/notes/{noteId}/ratings"),
-                ("_number", "stars"),
-                ("noteId", "n2"),
-                ("stars", &long),
-            ]),
-        )
-        .await;
+    let refused = submit(
+        &service,
+        &[
+            ("_action", "/api/notes/{noteId}/ratings"),
+            ("_form", "Rate a note|/api/notes/{noteId}/ratings"),
+            ("_number", "stars"),
+            ("noteId", "n2"),
+            ("stars", &long),
+        ],
+    )
+    .await;
     assert_eq!(refused.status, 400);
     assert!(html(&refused).contains("stars must be a number"));
 
     // Repeating a command changes nothing, and says so.
-    let again = service
-        .post(
-            "/ui/command",
-            FORM,
-            form(&[
-                ("_action", "/api/notes"),
-                ("_form", "Write a note|/api/notes"),
-                ("noteId", "n1"),
-                ("text", "milk & eggs"),
-            ]),
-        )
-        .await;
+    let again = submit(
+        &service,
+        &[
+            ("_action", "/api/notes"),
+            ("_form", "Write a note|/api/notes"),
+            ("noteId", "n1"),
+            ("text", "milk & eggs"),
+        ],
+    )
+    .await;
     assert!(location(&again).contains("nothing+to+change"));
 
     // The redirect's message is shown on the page, escaped.
@@ -262,7 +257,7 @@ async fn an_error_re_renders_the_page_with_the_message_and_status() {
         ),
     ];
     for (status, pairs, message) in cases {
-        let reply = service.post("/ui/command", FORM, form(&pairs)).await;
+        let reply = submit(&service, &pairs).await;
         assert_eq!(reply.status.as_u16(), status, "{message}");
         let page = html(&reply);
         assert!(page.contains("role=\"alert\""), "{message}");
@@ -275,18 +270,16 @@ async fn an_error_re_renders_the_page_with_the_message_and_status() {
     assert_eq!(service.count(), count, "no event was raised");
 
     // The form that failed shows the error and keeps what was typed, escaped.
-    let reply = service
-        .post(
-            "/ui/command",
-            FORM,
-            form(&[
-                ("_action", "/api/notes"),
-                ("_form", "Write a note|/api/notes"),
-                ("noteId", "n1"),
-                ("text", "<other>"),
-            ]),
-        )
-        .await;
+    let reply = submit(
+        &service,
+        &[
+            ("_action", "/api/notes"),
+            ("_form", "Write a note|/api/notes"),
+            ("noteId", "n1"),
+            ("text", "<other>"),
+        ],
+    )
+    .await;
     let page = html(&reply);
     assert!(page.contains(r#"<form class="form-card failed" method="post" action="/ui/command" data-form="Write a note|/api/notes">"#));
     assert!(page.contains(r#"name="text" value="&lt;other&gt;""#));
