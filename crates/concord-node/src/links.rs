@@ -607,17 +607,16 @@ impl<M: Model> Links<M> {
         let key = name.to_owned();
         // Up to a thousand letters, each up to the largest event: read and parsed on the
         // blocking pool, as is every store call of this function, never on an async worker.
-        let (before, events) = tokio::task::spawn_blocking(move || {
+        let (before, events) = on_blocking_pool(move || {
             let (before, letters) = store.dead_letters(&key, MAX_RETRY)?;
             let events: Vec<CloudEvent> = letters
                 .iter()
                 .filter_map(|letter| letter.event.as_deref())
                 .filter_map(|text| CloudEvent::parse(text, &limits).ok())
                 .collect();
-            Ok::<_, StoreError>((before, events))
+            Ok((before, events))
         })
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))??;
+        .await?;
         let retried = events.len();
         if is_pull {
             let retry = External {
@@ -651,11 +650,18 @@ impl<M: Model> Links<M> {
     }
 }
 
-/// How many dead letters a link holds, counted on the blocking pool (a store call can be a
-/// network round trip: PostgreSQL).
+/// How many dead letters a link holds, counted on the blocking pool.
 async fn dead_letter_count(store: &Arc<dyn EventStore>, link: &str) -> Result<u64, StoreError> {
     let (store, link) = (Arc::clone(store), link.to_owned());
-    tokio::task::spawn_blocking(move || store.dead_letters(&link, 0).map(|(count, _)| count))
+    on_blocking_pool(move || store.dead_letters(&link, 0).map(|(count, _)| count)).await
+}
+
+/// Runs store work on the blocking pool, never on an async worker (a store call can be a
+/// network round trip: PostgreSQL); a task that did not finish is a store failure.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))?
 }

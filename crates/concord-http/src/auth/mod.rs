@@ -1,9 +1,8 @@
 //! Who may call a service, and what each caller may do (docs/protocol.md §5).
 //!
 //! Every request of the router passes the guard (`layer`, run by the one middleware in
-//! `front.rs`): it checks the
-//! `Host` name, lets `GET /health` and the login routes through, and otherwise establishes
-//! a [`Principal`] from the request's credential — `Authorization: Bearer TOKEN` for the
+//! `front.rs`): it checks the `Host` name, lets `GET /health` and the login routes through,
+//! and otherwise establishes a [`Principal`] from the request's credential — `Authorization: Bearer TOKEN` for the
 //! JSON API, the bearer token or the GUI's session cookie for the GUI — or refuses it
 //! (401 unknown, 403 not allowed, 415 a POST that is not JSON or CloudEvents). What it lets
 //! through carries a [`Caller`] (a request extension) naming the principal and its scopes;
