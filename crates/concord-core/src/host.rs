@@ -7,6 +7,11 @@
 //! the model under a read lock that the writer holds while a batch is applied and committed,
 //! so no query sees state that is not yet durable.
 //!
+//! When a batch fails with the store and the model's rebuild fails with it (a database
+//! down), the model is left stale — empty or part-built — and queries see that until it is
+//! rebuilt: by the next batch, or by the writer itself while idle, within five seconds of the
+//! store answering again.
+//!
 //! The queue is bounded: when more requests wait than its capacity, a new one fails at once
 //! with [`HostError::Overloaded`] instead of queueing (load shedding). Waiting longer would not
 //! help a caller — the writer drains at the disk's pace — and an unbounded queue turns a burst
@@ -15,6 +20,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -373,6 +379,7 @@ fn write_loop<M: Model>(
             let mut core = shared.core.write().unwrap_or_else(|p| p.into_inner());
             core.execute_handing_back(&*shared.store, &mut *env, requests)
         };
+        let failed = result.is_err();
         match result {
             Ok(answers) => {
                 if let Ok(last) = shared.store.last_sequence() {
@@ -391,6 +398,59 @@ fn write_loop<M: Model>(
                     let _ = reply.send(Err(HostError::Store(error.clone())));
                 }
             }
+        }
+        if failed && !stopping {
+            recover_while_idle(shared, &jobs);
+        }
+    }
+}
+
+/// After a batch failed with the store, the model may be stale: its rebuild needed the
+/// store too. The next batch would rebuild it first, but a quiet service may get none for a
+/// long time, and its queries would show a model emptied by the failed rebuild. So while no
+/// request waits, the writer tries again, backing off from a tenth of a second to five, and
+/// asking the store whether it answers (without the lock) before each replay.
+fn recover_while_idle<M: Model>(shared: &Shared<M>, jobs: &mpsc::UnboundedReceiver<Job<M>>) {
+    const TICK: Duration = Duration::from_millis(100);
+    const LONGEST: Duration = Duration::from_secs(5);
+    if !shared
+        .core
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_stale()
+    {
+        return;
+    }
+    let mut wait = TICK;
+    let mut warned = false;
+    loop {
+        // Waits in ticks, so a request (or the stop) that arrives meanwhile is taken at once.
+        let mut waited = Duration::ZERO;
+        while waited < wait {
+            if !jobs.is_empty() || jobs.is_closed() {
+                return;
+            }
+            std::thread::sleep(TICK);
+            waited += TICK;
+        }
+        wait = (wait * 2).min(LONGEST);
+        if shared.store.last_sequence().is_err() {
+            continue;
+        }
+        let mut core = shared.core.write().unwrap_or_else(|p| p.into_inner());
+        if !core.is_stale() {
+            return;
+        }
+        match core.recover(&*shared.store) {
+            Ok(()) => {
+                tracing::info!(service = %core.name(), "the model is rebuilt from the store");
+                return;
+            }
+            Err(error) if !warned => {
+                warned = true;
+                tracing::warn!(service = %core.name(), %error, "the model cannot be rebuilt yet; trying again while idle");
+            }
+            Err(_) => {}
         }
     }
 }

@@ -34,10 +34,10 @@ fn env() -> SeededEnv {
 }
 
 /// Given a store holding `given`, when `requests` run, then the replies.
-fn when(
-    core: &mut ServiceCore<Inventory>,
+fn when<M: concord_core::Model>(
+    core: &mut ServiceCore<M>,
     store: &dyn EventStore,
-    requests: Vec<Request<Inventory>>,
+    requests: Vec<Request<M>>,
 ) -> Vec<Reply> {
     core.execute(store, &mut env(), requests).unwrap()
 }
@@ -728,4 +728,392 @@ fn a_full_writer_queue_refuses_at_once_and_keeps_what_it_took() {
         host.command_blocking(Box::new(|m| name_item(m, "late", "x"))),
         Err(HostError::Stopped)
     ));
+}
+
+/// The inventory, but its `apply` panics on the name `boom`, after changing the model.
+#[derive(Default)]
+struct Brittle(Inventory);
+
+impl concord_core::Model for Brittle {
+    type Event = common::InventoryEvent;
+
+    fn apply(&mut self, event: &Self::Event, envelope: &concord_core::model::Envelope<'_>) {
+        self.0.apply(event, envelope);
+        if matches!(event, common::InventoryEvent::Named { name, .. } if name == "boom") {
+            panic!("a brittle model");
+        }
+    }
+}
+
+fn open_brittle(store: &dyn EventStore) -> ServiceCore<Brittle> {
+    ServiceCore::open("shop", Arc::new(InventoryCatalogue), policy(), store).unwrap()
+}
+
+fn name_of(core: &ServiceCore<Brittle>, item: &str) -> Option<String> {
+    core.model().0.items.get(item)?.name.get().cloned()
+}
+
+/// The model holds i-1 and i-3 and nothing of i-2 (the event it panicked on), and is what
+/// replaying the store gives.
+fn holds_lamp_and_desk_only(core: &ServiceCore<Brittle>, store: &dyn EventStore) {
+    assert_eq!(name_of(core, "i-1").as_deref(), Some("Lamp"));
+    assert_eq!(name_of(core, "i-2"), None);
+    assert_eq!(name_of(core, "i-3").as_deref(), Some("Desk"));
+    assert_eq!(open_brittle(store).model().0, core.model().0);
+}
+
+#[test]
+fn a_command_whose_domain_code_panics_is_refused_alone_in_its_group_commit() {
+    let store = MemoryStore::new();
+    let mut core = open_brittle(&store);
+    let replies = when(
+        &mut core,
+        &store,
+        vec![
+            Request::Command(Box::new(|m: &Brittle| name_item(&m.0, "i-1", "Lamp"))),
+            // Applying what it raises panics, after the model took part of it.
+            Request::Command(Box::new(|m: &Brittle| name_item(&m.0, "i-2", "boom"))),
+            // Deciding panics.
+            Request::Command(Box::new(|_: &Brittle| panic!("cannot decide"))),
+            // Decided on the model as it stands after the two failures: i-1, not i-2.
+            Request::Command(Box::new(|m: &Brittle| {
+                assert!(m.0.items.contains("i-1") && !m.0.items.contains("i-2"));
+                name_item(&m.0, "i-3", "Desk")
+            })),
+        ],
+    );
+    let results: Vec<_> = replies.into_iter().map(command_events).collect();
+    assert_eq!(results[0].as_ref().unwrap().len(), 1);
+    assert!(
+        matches!(&results[1], Err(CommandError::Fault(m)) if m == "a brittle model"),
+        "{:?}",
+        results[1]
+    );
+    assert!(
+        matches!(&results[2], Err(CommandError::Fault(m)) if m == "cannot decide"),
+        "{:?}",
+        results[2]
+    );
+    assert_eq!(results[3].as_ref().unwrap().len(), 1);
+    assert_eq!(store.count().unwrap(), 2);
+    holds_lamp_and_desk_only(&core, &store);
+}
+
+#[test]
+fn a_link_rejects_an_event_the_model_panics_on_and_takes_the_rest() {
+    let store = MemoryStore::new();
+    let mut core = open_brittle(&store);
+    let page = vec![
+        named("e-1", "i-1", "Lamp"),
+        named("e-2", "i-2", "boom"),
+        named("e-3", "i-3", "Desk"),
+    ];
+    let replies = when(&mut core, &store, vec![link_page(page, 3)]);
+    let outcomes: Vec<_> = report(&replies[0])
+        .results
+        .iter()
+        .map(|(_, d)| d.clone())
+        .collect();
+    assert_eq!(outcomes[0], Disposition::Accepted);
+    assert!(
+        matches!(&outcomes[1], Disposition::Rejected(reason) if reason.contains("panicked")),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[2], Disposition::Accepted);
+    assert_eq!(store.count().unwrap(), 2);
+    assert_eq!(
+        store.cursor("pull-warehouse").unwrap(),
+        3,
+        "the link moves on"
+    );
+    let (count, letters) = store.dead_letters("pull-warehouse", 10).unwrap();
+    assert_eq!(count, 1, "kept for a re-delivery once the domain is fixed");
+    assert_eq!(letters[0].id, "e-2");
+    holds_lamp_and_desk_only(&core, &store);
+}
+
+#[test]
+fn a_model_the_store_could_not_rebuild_is_rebuilt_by_the_next_batch() {
+    let store = InstrumentedStore::new(MemoryStore::new());
+    let mut core = open(&store);
+    // One environment for the whole story: a fresh one would give the same event ids again.
+    let mut env = env();
+    let name = |item: &'static str, name: &'static str| {
+        Request::Command(Box::new(move |m: &Inventory| name_item(m, item, name)))
+    };
+    core.execute(&store, &mut env, vec![name("i-1", "Lamp")])
+        .unwrap();
+    // Down altogether: the append fails, and so does the rebuild after it.
+    store.fail_appends.store(true, Ordering::SeqCst);
+    store.fail_replays.store(true, Ordering::SeqCst);
+    assert!(core
+        .execute(&store, &mut env, vec![name("i-2", "Chair")])
+        .is_err());
+    assert!(core.is_stale());
+    store.fail_appends.store(false, Ordering::SeqCst);
+    store.fail_replays.store(false, Ordering::SeqCst);
+    // Decided on the model rebuilt first: i-1 known, i-2 not.
+    let replies = core
+        .execute(
+            &store,
+            &mut env,
+            vec![Request::Command(Box::new(|m: &Inventory| {
+                assert!(m.items.contains("i-1") && !m.items.contains("i-2"));
+                name_item(m, "i-3", "Desk")
+            }))],
+        )
+        .unwrap();
+    assert_eq!(
+        command_events(replies.into_iter().next().unwrap())
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!core.is_stale());
+    assert_eq!(core.model(), open(&store).model());
+}
+
+#[test]
+fn a_quiet_host_rebuilds_a_stale_model_once_the_store_answers() {
+    let store = Arc::new(InstrumentedStore::new(MemoryStore::new()));
+    let core = open(&*store);
+    let host = Host::start(
+        core,
+        Arc::clone(&store) as Arc<dyn EventStore>,
+        Box::new(env()),
+    )
+    .unwrap();
+    host.command_blocking(Box::new(|m| name_item(m, "i-1", "Lamp")))
+        .unwrap();
+    store.fail_appends.store(true, Ordering::SeqCst);
+    store.fail_replays.store(true, Ordering::SeqCst);
+    let failed = host.command_blocking(Box::new(|m| name_item(m, "i-2", "Chair")));
+    assert!(matches!(failed, Err(HostError::Store(_))), "{failed:?}");
+    assert_eq!(
+        host.query(|m| m.items.len()),
+        0,
+        "the failed rebuild emptied the model"
+    );
+    store.fail_appends.store(false, Ordering::SeqCst);
+    store.fail_replays.store(false, Ordering::SeqCst);
+    // No request comes: the writer rebuilds it on its own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while host.query(|m| m.items.len()) != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the model was not rebuilt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(host.query(|m| m.items.contains("i-1") && !m.items.contains("i-2")));
+    host.shutdown();
+}
+
+fn named(id: &str, item: &str, name: &str) -> CloudEvent {
+    external(
+        id,
+        "warehouse",
+        "itemNamed",
+        1,
+        json!({"itemId": item, "name": name}),
+    )
+}
+
+fn link_page(events: Vec<CloudEvent>, cursor: u64) -> Request<Brittle> {
+    Request::External(
+        External::from_link(events, LinkUpdate::cursor("pull-warehouse", cursor))
+            .decode(&InventoryCatalogue),
+    )
+}
+
+#[test]
+fn a_put_batch_the_model_panics_on_is_refused_whole_beside_the_requests_before_it() {
+    let store = MemoryStore::new();
+    let mut core = open_brittle(&store);
+    let put = |events| Request::External(External::put(events).decode(&InventoryCatalogue));
+    let replies = when(
+        &mut core,
+        &store,
+        vec![
+            put(vec![named("e-1", "i-1", "Lamp")]),
+            // The same event again (a duplicate of the request before), then one that
+            // panics: nothing of this request stays, the request before it does.
+            put(vec![
+                named("e-1", "i-1", "Lamp"),
+                named("e-2", "i-2", "boom"),
+            ]),
+            put(vec![
+                named("e-3", "i-3", "Desk"),
+                named("e-1", "i-1", "Lamp"),
+            ]),
+        ],
+    );
+    assert_eq!(statuses(&replies[0]), ["accepted"]);
+    let refused = refusal(&replies[1]);
+    assert_eq!(refused.index, 1);
+    assert!(
+        !refused.error.to_string().contains("brittle"),
+        "the panic's message stays in the log: {}",
+        refused.error
+    );
+    assert_eq!(statuses(&replies[2]), ["accepted", "duplicate"]);
+    assert_eq!(store.count().unwrap(), 2);
+    assert_eq!(name_of(&core, "i-2"), None);
+    assert_eq!(open_brittle(&store).model().0, core.model().0);
+}
+
+#[test]
+fn a_command_whose_second_event_panics_stores_neither() {
+    let store = MemoryStore::new();
+    let mut core = open_brittle(&store);
+    let replies = when(
+        &mut core,
+        &store,
+        vec![Request::Command(Box::new(|m: &Brittle| {
+            let mut drafts = name_item(&m.0, "i-1", "Lamp")?;
+            drafts.extend(name_item(&m.0, "i-2", "boom")?);
+            Ok(drafts)
+        }))],
+    );
+    assert!(matches!(
+        command_events(replies.into_iter().next().unwrap()),
+        Err(CommandError::Fault(_))
+    ));
+    assert_eq!(store.count().unwrap(), 0);
+    assert_eq!(name_of(&core, "i-1"), None, "nor is the first applied");
+}
+
+#[test]
+fn a_page_the_model_panics_on_fails_whole_if_the_store_cannot_rebuild_it() {
+    let store = InstrumentedStore::new(MemoryStore::new());
+    let mut core = open_brittle(&store);
+    let page = || {
+        vec![
+            named("e-1", "i-1", "Lamp"),
+            named("e-2", "i-2", "boom"),
+            named("e-3", "i-3", "Desk"),
+        ]
+    };
+    store.fail_replays.store(true, Ordering::SeqCst);
+    // The rebuild after e-2 fails; e-3 applied after it must not hide that.
+    let failed = core.execute(&store, &mut env(), vec![link_page(page(), 3)]);
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(core.is_stale());
+    assert_eq!(store.inner.count().unwrap(), 0, "nothing of it is stored");
+    assert_eq!(store.inner.cursor("pull-warehouse").unwrap(), 0);
+
+    store.fail_replays.store(false, Ordering::SeqCst);
+    let replies = when(&mut core, &store, vec![link_page(page(), 3)]);
+    assert_eq!(statuses(&replies[0]), ["accepted", "rejected", "accepted"]);
+    holds_lamp_and_desk_only(&core, &store);
+}
+
+#[test]
+fn a_page_of_events_the_model_panics_on_costs_at_most_a_few_rebuilds() {
+    let store = InstrumentedStore::new(MemoryStore::new());
+    let mut core = open_brittle(&store);
+    let mut page: Vec<CloudEvent> = (0..6)
+        .map(|i| named(&format!("b-{i}"), &format!("i-{i}"), "boom"))
+        .collect();
+    page.push(named("g-1", "i-9", "Fine"));
+    let before = store.replays();
+    let replies = when(&mut core, &store, vec![link_page(page, 7)]);
+    let limit = concord_core::runtime::MAX_PANICS_PER_BATCH;
+    assert_eq!(
+        store.replays() - before,
+        limit as u64,
+        "one rebuild per panic, up to the limit"
+    );
+    let report = report(&replies[0]);
+    assert!(report
+        .results
+        .iter()
+        .all(|(_, d)| matches!(d, Disposition::Rejected(_))));
+    let Disposition::Rejected(reason) = &report.results[limit].1 else {
+        unreachable!()
+    };
+    assert!(reason.starts_with("not applied"), "{reason}");
+    let Disposition::Rejected(last) = &report.results[6].1 else {
+        unreachable!()
+    };
+    assert!(last.starts_with("not applied"), "the good one too: {last}");
+    let (count, _) = store.dead_letters("pull-warehouse", 10).unwrap();
+    assert_eq!(count, 7, "all of it waits to be re-delivered");
+    assert_eq!(
+        store.cursor("pull-warehouse").unwrap(),
+        7,
+        "the link moves on"
+    );
+    assert_eq!(store.inner.count().unwrap(), 0);
+}
+
+#[test]
+fn a_stored_event_the_model_panics_on_fails_the_open_naming_it() {
+    let store = MemoryStore::new();
+    // Stored by a model that takes it (the domain's code changed since).
+    let mut core = open(&store);
+    when(
+        &mut core,
+        &store,
+        vec![Request::Command(Box::new(|m| name_item(m, "i-1", "boom")))],
+    );
+    let Err(error) =
+        ServiceCore::<Brittle>::open("shop", Arc::new(InventoryCatalogue), policy(), &store)
+    else {
+        panic!("the open succeeded");
+    };
+    let text = error.to_string();
+    assert!(text.contains("sequence 1"), "{text}");
+    assert!(
+        !text.contains("brittle"),
+        "the panic's message is logged: {text}"
+    );
+}
+
+/// The inventory's catalogue, but it panics reading a name `unreadable`.
+struct BrittleCatalogue;
+
+impl concord_core::runtime::Catalogue for BrittleCatalogue {
+    type Event = common::InventoryEvent;
+
+    fn decode(&self, event: &CloudEvent) -> Option<Result<Self::Event, concord_core::EventError>> {
+        assert_ne!(
+            event.data_str("name"),
+            Some("unreadable"),
+            "a brittle catalogue"
+        );
+        InventoryCatalogue.decode(event)
+    }
+
+    fn overwrite_key(&self, event: &CloudEvent) -> Option<String> {
+        InventoryCatalogue.overwrite_key(event)
+    }
+}
+
+#[test]
+fn an_event_the_catalogue_panics_on_is_malformed_on_every_path() {
+    let store = MemoryStore::new();
+    let mut core = open(&store);
+    let page = vec![
+        named("e-1", "i-1", "Lamp"),
+        named("e-2", "i-2", "unreadable"),
+        named("e-3", "i-3", "Desk"),
+    ];
+    let link = Request::External(
+        External::from_link(page.clone(), LinkUpdate::cursor("pull-warehouse", 3))
+            .decode(&BrittleCatalogue),
+    );
+    let put = Request::External(External::put(page).decode(&BrittleCatalogue));
+    let replies = when(&mut core, &store, vec![put, link]);
+    let refused = refusal(&replies[0]);
+    assert_eq!(refused.index, 1);
+    assert_eq!(refused.error.attribute, "event");
+    assert!(
+        !refused.error.to_string().contains("brittle"),
+        "the panic's message stays in the log: {}",
+        refused.error
+    );
+    assert_eq!(statuses(&replies[1]), ["accepted", "rejected", "accepted"]);
+    assert_eq!(store.count().unwrap(), 2);
+    assert_eq!(store.dead_letters("pull-warehouse", 10).unwrap().0, 1);
 }

@@ -157,6 +157,7 @@ impl From<CommandError> for ApiError {
             CommandError::Invalid(_) => StatusCode::BAD_REQUEST,
             CommandError::NotFound(_) => StatusCode::NOT_FOUND,
             CommandError::Conflict(_) => StatusCode::CONFLICT,
+            CommandError::Fault(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, error.to_string())
     }
@@ -167,6 +168,9 @@ impl From<HostError> for ApiError {
         match error {
             HostError::Command(error) => error.into(),
             HostError::Refused(refusal) => Self::malformed_event(refusal.index, &refusal.error),
+            // The domain's code failed rebuilding the model: a fault, not an outage that a
+            // retry outlasts.
+            HostError::Store(StoreError::Model(_)) => Self::internal(error.to_string()),
             HostError::Store(_) | HostError::Stopped => Self::unavailable(error.to_string()),
             HostError::Overloaded { .. } => Self::overloaded(error.to_string()),
         }
@@ -176,7 +180,10 @@ impl From<HostError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         tracing::error!(%error, "event store failure");
-        Self::unavailable(error.to_string())
+        match error {
+            StoreError::Model(_) => Self::internal(error.to_string()),
+            _ => Self::unavailable(error.to_string()),
+        }
     }
 }
 
@@ -251,4 +258,19 @@ fn is_json(headers: &HeaderMap) -> bool {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_that_cannot_be_rebuilt_is_a_500_and_a_store_down_a_503() {
+        let model = || StoreError::Model("the domain's code panicked".into());
+        let down = || StoreError::Backend("connection refused".into());
+        assert_eq!(ApiError::from(HostError::Store(model())).status(), 500);
+        assert_eq!(ApiError::from(model()).status(), 500);
+        assert_eq!(ApiError::from(HostError::Store(down())).status(), 503);
+        assert_eq!(ApiError::from(down()).status(), 503);
+    }
 }

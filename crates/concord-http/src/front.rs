@@ -1,21 +1,24 @@
 //! What every request goes through on its way in and out, as one middleware: counted and
-//! timed (`metrics`), let through or refused by the guard (`auth`), its errors put in the JSON
-//! shape (`error`), and the answer given the security headers.
+//! timed (`metrics`), let through or refused by the guard (`auth`), a panic in its handler
+//! answered with a 500 (the domain's handlers are code the framework does not control), its
+//! errors put in the JSON shape (`error`), and the answer given the security headers.
 //!
 //! One middleware rather than one layer each, because axum clones the service beneath a
 //! layer for every request it serves, so every layer costs each request a clone of all the
 //! layers under it (boxed services, the handlers' captures): three layers made one took
 //! about 8 % off the CPU of a command over HTTP.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 
 use crate::auth::layer::{admit, harden};
 use crate::auth::Authenticator;
-use crate::error::Asked;
+use crate::error::{ApiError, Asked};
 use crate::metrics::{Metrics, Tracked};
 
 /// The middleware's state: whom to let through, where to count.
@@ -35,7 +38,15 @@ pub(crate) async fn front(
     let tracked = Tracked::start(&request);
     let asked = Asked::of(&request);
     let response = match admit(&front.auth, &mut request) {
-        Ok(()) => next.run(request).await,
+        // Without the catch, a panic ends the connection's task: the client gets no answer
+        // and the count no line.
+        Ok(()) => AssertUnwindSafe(next.run(request))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!("a request's handler panicked");
+                ApiError::internal("internal error while handling the request").into_response()
+            }),
         Err(refusal) => *refusal,
     };
     let mut response = asked.rewrite(response);

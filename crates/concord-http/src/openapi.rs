@@ -185,6 +185,7 @@ fn domain_operation<M>(route: &Route<M>) -> Value {
             "404": error("It names something this service does not know"),
             "409": error("It conflicts with the current state"),
             "413": error("The body is larger than 16 MiB"),
+            "500": error("The service's domain code failed on it (a bug); nothing of it was stored"),
             "503": error("The event store failed or the service is stopping"),
         });
     } else if is_list {

@@ -12,13 +12,16 @@ use concord_core::store::{
 
 /// Wraps any store. While `fail_appends` is set every append fails and stores nothing; while
 /// `fail_reads` is set reads, counts and membership checks fail; `hold_reads` and
-/// `hold_appends` make reads and appends wait. Replay and cursors always
-/// work, since a service rebuilds its model by replay after a failed append.
+/// `hold_appends` make reads and appends wait. Replay and cursors work unless
+/// `fail_replays` is set too (a store down altogether, as a database server can be: the
+/// service's rebuild of its model after a failed append then fails as well).
 #[derive(Default)]
 pub struct InstrumentedStore<S> {
     pub inner: S,
     pub fail_appends: AtomicBool,
     pub fail_reads: AtomicBool,
+    /// While set, `replay` fails (not part of [`InstrumentedStore::set_failing`]).
+    pub fail_replays: AtomicBool,
     /// While set, `read` waits (a service slow to answer a page: its request cannot finish
     /// until the test clears it).
     pub hold_reads: AtomicBool,
@@ -27,6 +30,7 @@ pub struct InstrumentedStore<S> {
     pub hold_appends: AtomicBool,
     appends: AtomicU64,
     reads: AtomicU64,
+    replays: AtomicU64,
 }
 
 impl<S> InstrumentedStore<S> {
@@ -35,10 +39,12 @@ impl<S> InstrumentedStore<S> {
             inner,
             fail_appends: AtomicBool::new(false),
             fail_reads: AtomicBool::new(false),
+            fail_replays: AtomicBool::new(false),
             hold_reads: AtomicBool::new(false),
             hold_appends: AtomicBool::new(false),
             appends: AtomicU64::new(0),
             reads: AtomicU64::new(0),
+            replays: AtomicU64::new(0),
         }
     }
 
@@ -57,6 +63,11 @@ impl<S> InstrumentedStore<S> {
     /// hold).
     pub fn reads(&self) -> u64 {
         self.reads.load(Ordering::SeqCst)
+    }
+
+    /// How many replays (model rebuilds) were asked for, failed ones included.
+    pub fn replays(&self) -> u64 {
+        self.replays.load(Ordering::SeqCst)
     }
 
     fn hold(flag: &AtomicBool) {
@@ -81,6 +92,8 @@ impl<S: EventReader> EventReader for InstrumentedStore<S> {
         self.inner.read(query)
     }
     fn replay(&self, after: u64, sink: &mut dyn FnMut(&StoredEvent)) -> Result<u64, StoreError> {
+        self.replays.fetch_add(1, Ordering::SeqCst);
+        Self::check(&self.fail_replays)?;
         self.inner.replay(after, sink)
     }
     fn lookup(&self, ids: &[&str]) -> Result<Vec<Option<CloudEvent>>, StoreError> {

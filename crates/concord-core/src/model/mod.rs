@@ -22,6 +22,12 @@ use crate::event::CloudEvent;
 /// `apply` must never fail and never veto: an event that reached it has been validated and
 /// accepted, and is a fact. It must be idempotent and order independent; building the state
 /// from the blocks in this module gives both.
+///
+/// Should it panic all the same (a bug), the service does not stop: the command or external
+/// event it was applying is refused and not stored (a link keeps such an event as a dead
+/// letter), and the model, which may hold part of it, is rebuilt by replaying the store. A
+/// rebuild costs a replay of the whole store on the writer, so a panic is a fault to fix, not
+/// a way to refuse: refusing belongs to the catalogue (decode) and the commands.
 pub trait Model: Default + Send + Sync + 'static {
     /// The decoded events this model applies.
     type Event: Send + Sync + 'static;

@@ -10,6 +10,12 @@
 //! the link cursors that came along (group commit). If that append fails, the model is
 //! rebuilt from the store, so it never holds what the store does not.
 //!
+//! The domain's code (a command's decision, the model's `apply`) runs here, on the writer, and
+//! a panic in it is caught rather than let stop the writer: the request it was part of is
+//! refused alone ([`CommandError::Fault`]; an external event rejected, or its put batch
+//! refused naming it), and a model that may hold part of an event is rebuilt from the store
+//! and what the batch took before it.
+//!
 //! [`host`]: crate::host
 
 pub mod env;
@@ -92,6 +98,14 @@ pub enum CommandError {
     /// It conflicts with the current state (409).
     #[error("{0}")]
     Conflict(String),
+    /// The service failed on it (500): the domain's code panicked deciding it or applying
+    /// what it raised. Nothing of it was stored, the model holds what the store holds, and
+    /// the service goes on. The panic's message is for the service's log: the error's text
+    /// does not carry it to the caller.
+    #[error(
+        "the service failed on this command (its domain code panicked); nothing of it was stored"
+    )]
+    Fault(String),
 }
 
 /// A command: reads the model and decides which events to raise, or refuses.
@@ -243,7 +257,7 @@ fn arrivals<E: Send + Sync + 'static>(
                     if matches!(verdict, Verdict::Signed { .. }) {
                         keep_verified(&mut event);
                     }
-                    match catalogue.decode(&event) {
+                    match decode_guarded(catalogue, &event) {
                         None => Decoded::Unknown,
                         Some(Ok(decoded)) => Decoded::Event(decoded),
                         Some(Err(error)) => Decoded::Malformed(error),
@@ -254,6 +268,12 @@ fn arrivals<E: Send + Sync + 'static>(
         })
         .collect()
 }
+
+/// How many rebuilds after a panic one group commit may cost (each is a replay of the whole
+/// store) before the external events after them are set aside unapplied, as dead letters of
+/// their link or a refusal of their put batch. Commands are not held back: each that panics
+/// costs its rebuild.
+pub const MAX_PANICS_PER_BATCH: usize = 3;
 
 /// A page at least this long is verified on two threads (see [`verify_all`]).
 const SPLIT_VERIFY_MIN: usize = 256;
@@ -415,6 +435,12 @@ pub struct ServiceCore<M: Model> {
     signer: Option<Arc<Signer>>,
     /// The keys this service trusts per source; empty: it checks no signature.
     verifier: Arc<Verifier>,
+    /// Set while the domain's `apply` runs and while the model is rebuilt. Still set after
+    /// either, the model may hold part of an event or what the store does not (a panic, a
+    /// rebuild that failed): it is rebuilt before it is used again.
+    stale: bool,
+    /// Rebuilds after a panic in the current group commit (see [`MAX_PANICS_PER_BATCH`]).
+    panics: usize,
 }
 
 impl<M: Model> ServiceCore<M> {
@@ -434,6 +460,8 @@ impl<M: Model> ServiceCore<M> {
             limits: Limits::default(),
             signer: None,
             verifier: Arc::new(Verifier::new()),
+            stale: false,
+            panics: 0,
         };
         core.rebuild(store)?;
         Ok(core)
@@ -482,6 +510,21 @@ impl<M: Model> ServiceCore<M> {
         &self.limits
     }
 
+    /// Whether the model may hold what the store does not: a rebuild after a panic or a
+    /// failed append failed too (the store was down). The next batch rebuilds it first;
+    /// [`ServiceCore::recover`] does so without waiting for one.
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// Rebuilds a stale model from the store (nothing to do otherwise).
+    pub fn recover(&mut self, store: &dyn EventStore) -> Result<(), StoreError> {
+        if self.stale {
+            self.restore(store, &[])?;
+        }
+        Ok(())
+    }
+
     /// Validates an external batch statelessly: the first malformed event, with its index.
     pub fn validate(&self, events: &[CloudEvent]) -> Result<(), (usize, EventError)> {
         for (index, event) in events.iter().enumerate() {
@@ -515,6 +558,8 @@ impl<M: Model> ServiceCore<M> {
         env: &mut dyn Env,
         requests: Vec<Request<M>>,
     ) -> Result<Vec<(Reply, Spent)>, StoreError> {
+        self.recover(store)?;
+        self.panics = 0;
         let now = env.now();
         let external_ids: Vec<&str> = requests
             .iter()
@@ -542,12 +587,25 @@ impl<M: Model> ServiceCore<M> {
             let start = to_append.len();
             let outcome = match request {
                 Request::Command(command) => {
-                    Pending::Command(self.command(env, command, &mut to_append))
+                    // Its decision is guarded in `command`; a panic here came after it
+                    // (stamping, checking or applying what it raised). If in `apply`, the
+                    // model may hold part of it (`stale`), and is rebuilt below.
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.command(env, command, &mut to_append)
+                    }));
+                    Pending::Command(ran.unwrap_or_else(|panic| {
+                        to_append.truncate(start);
+                        let message = panic_message(&*panic);
+                        tracing::error!(service = %self.name, %message, rebuilding = self.stale, "a command panicked after its decision; it is refused");
+                        self.panics += usize::from(self.stale);
+                        Err(CommandError::Fault(message))
+                    }))
                 }
                 Request::External(incoming) => {
                     let already: Vec<Option<CloudEvent>> =
                         stored.by_ref().take(incoming.arrivals.len()).collect();
                     Pending::External(self.external(
+                        store,
                         now,
                         incoming,
                         already,
@@ -557,6 +615,12 @@ impl<M: Model> ServiceCore<M> {
                     ))
                 }
             };
+            if self.stale {
+                // What this batch took so far stays; the model is made again from the store
+                // and it, without the part of the request that panicked (already cut from
+                // `to_append`, and from `taken` by `external`; a command adds nothing there).
+                self.restore(store, &to_append)?;
+            }
             pending.push((outcome, start..to_append.len()));
         }
 
@@ -564,8 +628,8 @@ impl<M: Model> ServiceCore<M> {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 tracing::error!(service = %self.name, %error, "append failed; rebuilding the model from the store");
-                if let Err(rebuild) = self.rebuild(store) {
-                    tracing::error!(service = %self.name, error = %rebuild, "rebuilding the model failed");
+                if let Err(rebuild) = self.restore(store, &[]) {
+                    tracing::error!(service = %self.name, error = %rebuild, "rebuilding the model failed; the next batch tries again");
                 }
                 return Err(error);
             }
@@ -606,7 +670,15 @@ impl<M: Model> ServiceCore<M> {
         command: Command<M>,
         to_append: &mut Vec<CloudEvent>,
     ) -> Result<(), CommandError> {
-        let drafts = command(&self.model)?;
+        // A decision reads the model (`&M`): its panic refuses the command alone, with no
+        // rebuild. A model with interior mutability (a cache behind a lock) is on its own.
+        let decided =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| command(&self.model)));
+        let drafts = decided.unwrap_or_else(|panic| {
+            let message = panic_message(&*panic);
+            tracing::error!(service = %self.name, %message, "a command's decision panicked; it is refused");
+            Err(CommandError::Fault(message))
+        })?;
         let events = self.stamp(env, drafts);
         for event in &events {
             // What a command raises must be as carriable as what a peer may send.
@@ -644,8 +716,10 @@ impl<M: Model> ServiceCore<M> {
     }
 
     /// Takes in one external batch: see [`Intake`] for how refusals are handled.
+    #[allow(clippy::too_many_arguments)]
     fn external(
         &mut self,
+        store: &dyn EventStore,
         now: Timestamp,
         incoming: Incoming<M::Event>,
         already: Vec<Option<CloudEvent>>,
@@ -678,7 +752,8 @@ impl<M: Model> ServiceCore<M> {
         };
         let mut letters = Vec::new();
         let mut resolved = Vec::new();
-        for (arrival, mut disposition) in arrivals.into_iter().zip(decided) {
+        let start = to_append.len();
+        for (index, (arrival, mut disposition)) in arrivals.into_iter().zip(decided).enumerate() {
             let Arrival { event, decoded } = arrival;
             if disposition == Disposition::Accepted {
                 // A repeat of an id accepted a moment ago in this same batch or group commit.
@@ -690,11 +765,46 @@ impl<M: Model> ServiceCore<M> {
                     };
                 }
             }
+            if let (Disposition::Accepted, Decoded::Event(_)) = (&disposition, &decoded) {
+                if self.panics >= MAX_PANICS_PER_BATCH {
+                    // Each panic costs a replay of the store: a page of them would hold the
+                    // writer for as many. The rest waits as dead letters, to be re-delivered.
+                    disposition = Disposition::Rejected(
+                        "not applied: this service's model failed on events of the batch \
+                         before it (its domain code panicked, or could not be rebuilt after); \
+                         re-deliver it once that is fixed"
+                            .to_owned(),
+                    );
+                }
+            }
+            if let (Disposition::Accepted, Decoded::Event(typed)) = (&disposition, &decoded) {
+                if let Err(message) = self.guarded_apply(&event, typed) {
+                    self.panics += 1;
+                    tracing::error!(service = %self.name, id = %event.id, %message, "applying an external event panicked; it is refused and the model rebuilt");
+                    // The panic's message stays in the log: it may show the service's state.
+                    let error = EventError::new(
+                        "event",
+                        "this service's model failed applying it (its domain code panicked); it is not stored",
+                    );
+                    if intake == Intake::AllOrNothing {
+                        // Nothing of the batch is kept; the caller's loop rebuilds the model.
+                        to_append.truncate(start);
+                        taken.retain(|_, &mut i| i < start);
+                        return Err(Refusal { index, error });
+                    }
+                    // Rebuilt now, so the events after it apply to a whole model. Should
+                    // that fail, the model stays stale and the caller's loop tries again,
+                    // failing the batch if it cannot.
+                    if let Err(failed) = self.restore(store, to_append) {
+                        tracing::error!(service = %self.name, error = %failed, "rebuilding the model failed");
+                        // Nothing more is applied to a part-built model.
+                        self.panics = MAX_PANICS_PER_BATCH;
+                    }
+                    disposition = Disposition::Rejected(error.to_string());
+                }
+            }
             match &disposition {
                 Disposition::Accepted => {
-                    if let Decoded::Event(typed) = &decoded {
-                        self.apply(&event, typed);
-                    }
                     taken.insert(event.id.clone(), to_append.len());
                     report.results.push((event.id.clone(), disposition));
                     if retrying {
@@ -813,22 +923,70 @@ impl<M: Model> ServiceCore<M> {
     /// The one way the model changes.
     fn apply(&mut self, event: &CloudEvent, typed: &M::Event) {
         self.clock.observe(event.time);
+        // Set for the call, then put back as it was: a model already stale stays so.
+        let was = std::mem::replace(&mut self.stale, true);
         self.model.apply(typed, &Envelope::of(event));
+        self.stale = was;
     }
 
+    /// [`ServiceCore::apply`], a panic in the domain's code caught: its message, the model
+    /// left stale.
+    fn guarded_apply(&mut self, event: &CloudEvent, typed: &M::Event) -> Result<(), String> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply(event, typed)))
+            .map_err(|panic| panic_message(&*panic))
+    }
+
+    /// Makes the model again from the store and then `taken`, the events this batch has
+    /// taken so far (not yet stored): after a panic in the domain's code left it holding part
+    /// of an event, or a failed append left it holding what the store does not. On failure
+    /// the model stays stale.
+    fn restore(&mut self, store: &dyn EventStore, taken: &[CloudEvent]) -> Result<(), StoreError> {
+        self.stale = true;
+        self.rebuild(store)?;
+        let catalogue = Arc::clone(&self.catalogue);
+        for event in taken {
+            self.clock.observe(event.time);
+            if let Some(Ok(typed)) = decode_guarded(&*catalogue, event) {
+                // Applied once already in this batch; guarded all the same.
+                if let Err(message) = self.guarded_apply(event, &typed) {
+                    tracing::error!(service = %self.name, id = %event.id, %message, "applying an event of the batch again panicked");
+                    return Err(StoreError::Model(format!(
+                        "the domain's code panicked applying event {} of this batch again",
+                        event.id
+                    )));
+                }
+            }
+        }
+        self.stale = false;
+        Ok(())
+    }
+
+    /// Replays the whole store into a fresh model. A panic in the domain's code is caught in
+    /// the sink, not let unwind through the store's own code (its locks, its reader thread):
+    /// the rest of the replay is read and ignored, and the rebuild fails naming the event.
     fn rebuild(&mut self, store: &dyn EventStore) -> Result<(), StoreError> {
         self.model = M::default();
         self.clock = HybridClock::new(self.limits.max_skew_nanos());
         let (mut replayed, mut skipped) = (0u64, 0u64);
+        let mut failed: Option<(u64, String)> = None;
         let catalogue = Arc::clone(&self.catalogue);
         store.replay(0, &mut |stored: &StoredEvent| {
+            if failed.is_some() {
+                return;
+            }
             replayed += 1;
             self.clock.observe(stored.event.time);
             // Decoded once here, as at intake. A stored event the catalogue no longer reads
-            // (the catalogue changed under stored events) is skipped, never a panic: `apply`
-            // cannot fail.
-            match catalogue.decode(&stored.event) {
-                Some(Ok(typed)) => self.model.apply(&typed, &Envelope::of(&stored.event)),
+            // (the catalogue changed under stored events) is skipped.
+            match decode_guarded(&*catalogue, &stored.event) {
+                Some(Ok(typed)) => {
+                    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.model.apply(&typed, &Envelope::of(&stored.event))
+                    }));
+                    if let Err(panic) = applied {
+                        failed = Some((stored.sequence, panic_message(&*panic)));
+                    }
+                }
                 Some(Err(error)) => {
                     skipped += 1;
                     tracing::warn!(id = %stored.event.id, ty = %stored.event.ty, %error, "skipping a stored event whose data does not decode");
@@ -836,9 +994,42 @@ impl<M: Model> ServiceCore<M> {
                 None => {}
             }
         })?;
+        if let Some((sequence, message)) = failed {
+            tracing::error!(service = %self.name, sequence, %message, "replaying the store panicked");
+            return Err(StoreError::Model(format!(
+                "the domain's code panicked applying the stored event at sequence {sequence} \
+                 (its message is in the log)"
+            )));
+        }
         tracing::debug!(service = %self.name, replayed, skipped, "model rebuilt from the store");
         Ok(())
     }
+}
+
+/// The catalogue's decoding, a panic in the domain's code caught: an error about the event
+/// (so a link sets the event aside and a put batch is refused naming it), the message logged.
+fn decode_guarded<E: Send + Sync + 'static>(
+    catalogue: &dyn Catalogue<Event = E>,
+    event: &CloudEvent,
+) -> Option<Result<E, EventError>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| catalogue.decode(event)))
+        .unwrap_or_else(|panic| {
+            let message = panic_message(&*panic);
+            tracing::error!(id = %event.id, ty = %event.ty, %message, "the catalogue panicked decoding an event");
+            Some(Err(EventError::new(
+                "event",
+                "this service's catalogue failed reading it (its domain code panicked)",
+            )))
+        })
+}
+
+/// What a panic said, for the log.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// The dead letter id under which a link keeps an event refused for its signature: the

@@ -146,6 +146,10 @@ pub enum StoreError {
     Backend(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The store answered, but the model could not be built from it: the domain's code
+    /// panicked replaying it. Not the store's fault; a fix of the code, not a retry, helps.
+    #[error("the model cannot be rebuilt: {0}")]
+    Model(String),
 }
 
 /// The reading half of an event store.

@@ -18,7 +18,7 @@ use concord_core::host::Host;
 use concord_core::runtime::SeededEnv;
 use concord_core::scope::{EventPattern, Scope};
 use concord_core::store::MemoryStore;
-use concord_core::{EventReader, EventStore, Timestamp};
+use concord_core::{EventReader, EventStore, Model, Timestamp};
 use concord_http::{AuthConfig, PeerAuth, RunningService, TokenHash};
 pub use concord_testkit::notes::{Notes, NotesSpec};
 use serde_json::{json, Value};
@@ -62,9 +62,9 @@ pub fn notes_spec() -> NotesSpec {
 /// A store that fails reads and appends while told to (`set_failing`).
 pub type FlakyStore = concord_testkit::InstrumentedStore<MemoryStore>;
 
-/// A running notes service and its router.
-pub struct Service {
-    pub host: Host<Notes>,
+/// A running service (the notes one unless told) and its router.
+pub struct Service<M: Model = Notes> {
+    pub host: Host<M>,
     pub router: Router,
     pub store: Arc<FlakyStore>,
 }
@@ -85,14 +85,16 @@ impl Service {
         service.store = store;
         service
     }
+}
 
+impl<M: Model> Service<M> {
     /// A started service with the test principals (its store is not the flaky one).
-    pub fn of(running: RunningService<Notes>) -> Service {
+    pub fn of(running: RunningService<M>) -> Service<M> {
         Service::with_auth(running, &auth_config())
     }
 
     /// A started service admitting the principals of `config`.
-    pub fn with_auth(mut running: RunningService<Notes>, config: &AuthConfig) -> Service {
+    pub fn with_auth(mut running: RunningService<M>, config: &AuthConfig) -> Service<M> {
         running.set_auth(config).unwrap();
         Service {
             host: running.host.clone(),
@@ -158,7 +160,7 @@ impl Service {
     }
 }
 
-impl Drop for Service {
+impl<M: Model> Drop for Service<M> {
     fn drop(&mut self) {
         self.host.shutdown();
     }

@@ -9,6 +9,7 @@ mod gui;
 mod limits;
 mod lists;
 mod openapi;
+mod panics;
 mod put_events;
 mod serve;
 mod shell;
