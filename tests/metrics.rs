@@ -172,6 +172,17 @@ fn metrics_after_a_story_have_every_family_with_sensible_values() {
         written, stored,
         "every stored event was written by a commit"
     );
+    assert_eq!(families["concord_domain_panics"]["type"], "counter");
+    assert_eq!(
+        total(
+            &families,
+            "concord_domain_panics",
+            "concord_domain_panics_total",
+            &[("stage", "apply")]
+        ),
+        0.0,
+        "the demo's domain code never panics"
+    );
     assert_eq!(families["concord_writer_queue_depth"]["type"], "gauge");
     assert_eq!(
         total(

@@ -27,8 +27,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::event::{CloudEvent, Limits, StoredEvent};
 use crate::model::Model;
 use crate::runtime::{
-    Command, CommandError, Env, External, PutReport, Refusal, Reply, Request, ServiceCore,
-    SharedCatalogue, Spent, Verified,
+    Command, CommandError, DomainPanics, Env, External, PutReport, Refusal, Reply, Request,
+    ServiceCore, SharedCatalogue, Spent, Verified,
 };
 use crate::sign::Verifier;
 use crate::store::{EventStore, LinkUpdate, StoreError};
@@ -91,6 +91,8 @@ struct Shared<M: Model> {
     queued: AtomicUsize,
     /// The most `queued` may reach.
     capacity: usize,
+    /// The core's count of caught panics, outside the lock for the metrics.
+    panics: Arc<DomainPanics>,
 }
 
 /// A running service: cheap to clone, shared by every handler and link.
@@ -134,6 +136,7 @@ impl<M: Model> Host<M> {
             limits: *core.limits(),
             catalogue: Arc::clone(core.catalogue()),
             verifier: Arc::clone(core.verifier()),
+            panics: Arc::clone(core.domain_panics()),
             core: RwLock::new(core),
             store,
             committed,
@@ -275,6 +278,11 @@ impl<M: Model> Host<M> {
     /// Follows the last committed sequence, e.g. to wake a push link on every commit.
     pub fn commits(&self) -> watch::Receiver<u64> {
         self.shared.committed.subscribe()
+    }
+
+    /// The panics of the domain's code the writer caught, by stage ([`DomainPanics`]).
+    pub fn domain_panics(&self) -> &Arc<DomainPanics> {
+        &self.shared.panics
     }
 
     /// How many requests wait for the writer right now.

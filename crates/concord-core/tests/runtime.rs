@@ -13,7 +13,9 @@ use concord_core::host::{Host, HostError};
 use concord_core::runtime::{
     CommandError, Disposition, External, PutReport, Refusal, Reply, Request, SeededEnv, ServiceCore,
 };
-use concord_core::store::{EventReader, EventStore, LinkUpdate, MemoryStore, ReadQuery};
+use concord_core::store::{
+    EventReader, EventStore, LinkUpdate, MemoryStore, ReadQuery, StoreError,
+};
 use concord_core::StoredEvent;
 use concord_testkit::InstrumentedStore;
 use serde_json::json;
@@ -749,6 +751,16 @@ fn open_brittle(store: &dyn EventStore) -> ServiceCore<Brittle> {
     ServiceCore::open("shop", Arc::new(InventoryCatalogue), policy(), store).unwrap()
 }
 
+/// The stages at which `core` caught panics, with their counts (those with none left out).
+fn panics_caught<M: concord_core::Model>(core: &ServiceCore<M>) -> Vec<(&'static str, u64)> {
+    core.domain_panics()
+        .counts()
+        .into_iter()
+        .filter(|(_, count)| *count > 0)
+        .map(|(stage, count)| (stage.as_str(), count))
+        .collect()
+}
+
 fn name_of(core: &ServiceCore<Brittle>, item: &str) -> Option<String> {
     core.model().0.items.get(item)?.name.get().cloned()
 }
@@ -797,6 +809,7 @@ fn a_command_whose_domain_code_panics_is_refused_alone_in_its_group_commit() {
     assert_eq!(results[3].as_ref().unwrap().len(), 1);
     assert_eq!(store.count().unwrap(), 2);
     holds_lamp_and_desk_only(&core, &store);
+    assert_eq!(panics_caught(&core), [("decide", 1), ("apply", 1)]);
 }
 
 #[test]
@@ -1024,6 +1037,11 @@ fn a_page_of_events_the_model_panics_on_costs_at_most_a_few_rebuilds() {
         limit as u64,
         "one rebuild per panic, up to the limit"
     );
+    assert_eq!(
+        panics_caught(&core),
+        [("apply", limit as u64)],
+        "the events set aside unapplied did not panic"
+    );
     let report = report(&replies[0]);
     assert!(report
         .results
@@ -1067,6 +1085,74 @@ fn a_stored_event_the_model_panics_on_fails_the_open_naming_it() {
     assert!(
         !text.contains("brittle"),
         "the panic's message is logged: {text}"
+    );
+}
+
+#[test]
+fn a_rebuild_that_panics_fails_the_batch_and_is_counted() {
+    let store = MemoryStore::new();
+    let mut brittle = open_brittle(&store);
+    // Stored beside it by a model that takes it (another process, an older build).
+    let mut plain = open(&store);
+    when(
+        &mut plain,
+        &store,
+        vec![Request::Command(Box::new(|m| name_item(m, "i-1", "boom")))],
+    );
+    let failed = brittle.execute(
+        &store,
+        &mut env(),
+        vec![Request::Command(Box::new(|m: &Brittle| {
+            name_item(&m.0, "i-2", "boom")
+        }))],
+    );
+    let Err(error) = failed else {
+        panic!("the batch succeeded: {failed:?}");
+    };
+    assert!(matches!(error, StoreError::Model(_)), "{error:?}");
+    assert!(brittle.is_stale(), "the model is not used as it is");
+    assert_eq!(
+        panics_caught(&brittle),
+        [("apply", 1), ("rebuild", 1)],
+        "the command's apply, then the replay of the stored event"
+    );
+    assert_eq!(
+        store.count().unwrap(),
+        1,
+        "nothing of the command is stored"
+    );
+}
+
+/// An inventory whose `Default` panics (a model that reads a file, say, and finds none).
+struct Unmakeable(Inventory);
+
+impl Default for Unmakeable {
+    fn default() -> Self {
+        panic!("cannot make an empty model")
+    }
+}
+
+impl concord_core::Model for Unmakeable {
+    type Event = common::InventoryEvent;
+
+    fn apply(&mut self, event: &Self::Event, envelope: &concord_core::model::Envelope<'_>) {
+        self.0.apply(event, envelope);
+    }
+}
+
+#[test]
+fn a_model_whose_default_panics_fails_the_open_instead_of_panicking() {
+    let store = MemoryStore::new();
+    let Err(error) =
+        ServiceCore::<Unmakeable>::open("shop", Arc::new(InventoryCatalogue), policy(), &store)
+    else {
+        panic!("the open succeeded");
+    };
+    assert!(matches!(error, StoreError::Model(_)), "{error:?}");
+    assert!(error.to_string().contains("empty model"), "{error}");
+    assert!(
+        !error.to_string().contains("cannot make"),
+        "the panic's message is logged: {error}"
     );
 }
 
@@ -1116,4 +1202,9 @@ fn an_event_the_catalogue_panics_on_is_malformed_on_every_path() {
     assert_eq!(statuses(&replies[1]), ["accepted", "rejected", "accepted"]);
     assert_eq!(store.count().unwrap(), 2);
     assert_eq!(store.dead_letters("pull-warehouse", 10).unwrap().0, 1);
+    assert_eq!(
+        panics_caught(&core),
+        [("decode", 2)],
+        "once per batch that carried it, counted by the writer that took it"
+    );
 }

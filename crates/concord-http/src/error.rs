@@ -169,8 +169,8 @@ impl From<HostError> for ApiError {
             HostError::Command(error) => error.into(),
             HostError::Refused(refusal) => Self::malformed_event(refusal.index, &refusal.error),
             // The domain's code failed rebuilding the model: a fault, not an outage that a
-            // retry outlasts.
-            HostError::Store(StoreError::Model(_)) => Self::internal(error.to_string()),
+            // retry outlasts, and said so without "the event store failed".
+            HostError::Store(model @ StoreError::Model(_)) => Self::internal(model.to_string()),
             HostError::Store(_) | HostError::Stopped => Self::unavailable(error.to_string()),
             HostError::Overloaded { .. } => Self::overloaded(error.to_string()),
         }
@@ -268,7 +268,12 @@ mod tests {
     fn a_model_that_cannot_be_rebuilt_is_a_500_and_a_store_down_a_503() {
         let model = || StoreError::Model("the domain's code panicked".into());
         let down = || StoreError::Backend("connection refused".into());
-        assert_eq!(ApiError::from(HostError::Store(model())).status(), 500);
+        let failed = ApiError::from(HostError::Store(model()));
+        assert_eq!(failed.status(), 500);
+        assert_eq!(
+            failed.body["error"], "the model cannot be rebuilt: the domain's code panicked",
+            "not the store's failure"
+        );
         assert_eq!(ApiError::from(model()).status(), 500);
         assert_eq!(ApiError::from(HostError::Store(down())).status(), 503);
         assert_eq!(ApiError::from(down()).status(), 503);

@@ -146,6 +146,7 @@ pub fn start_service<S: ServiceSpec>(
     let core = ServiceCore::open(name.clone(), spec.catalogue(), policy, &*store)?
         .with_limits(limits)
         .with_signing(signing);
+    metrics.attach_panics(Arc::clone(core.domain_panics()));
     let events = store.count()?;
     let host = Host::start_with_queue(core, Arc::clone(&store), env, writer_queue)?;
     {

@@ -19,6 +19,7 @@
 //! [`host`]: crate::host
 
 pub mod env;
+pub mod panics;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +28,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use env::{Env, HybridClock, SeededEnv, SystemEnv};
+pub use panics::{DomainPanics, PanicStage};
+
+use panics::panic_message;
 
 use crate::acceptance::AcceptancePolicy;
 use crate::event::{CloudEvent, EventError, EventId, Limits, StoredEvent, Timestamp};
@@ -257,11 +261,7 @@ fn arrivals<E: Send + Sync + 'static>(
                     if matches!(verdict, Verdict::Signed { .. }) {
                         keep_verified(&mut event);
                     }
-                    match decode_guarded(catalogue, &event) {
-                        None => Decoded::Unknown,
-                        Some(Ok(decoded)) => Decoded::Event(decoded),
-                        Some(Err(error)) => Decoded::Malformed(error),
-                    }
+                    decode_guarded(catalogue, &event)
                 }
             };
             Arrival { event, decoded }
@@ -308,6 +308,9 @@ pub enum Decoded<E> {
     /// Its type is outside the catalogue (ignored, never an error).
     Unknown,
     Malformed(EventError),
+    /// The catalogue panicked decoding it: refused as a malformed event is, and counted
+    /// ([`PanicStage::Decode`]) when the writer takes it.
+    Panicked(EventError),
     /// Its signature does not verify, or it lacks one it must carry (see [`crate::sign`]):
     /// refused whatever else is true of it, even if its id is stored.
     Refused(EventError),
@@ -441,6 +444,8 @@ pub struct ServiceCore<M: Model> {
     stale: bool,
     /// Rebuilds after a panic in the current group commit (see [`MAX_PANICS_PER_BATCH`]).
     panics: usize,
+    /// Every panic of the domain's code caught so far, by stage, for the metrics.
+    domain_panics: Arc<DomainPanics>,
 }
 
 impl<M: Model> ServiceCore<M> {
@@ -451,9 +456,10 @@ impl<M: Model> ServiceCore<M> {
         policy: AcceptancePolicy,
         store: &dyn EventStore,
     ) -> Result<Self, StoreError> {
+        let domain_panics = Arc::<DomainPanics>::default();
         let mut core = ServiceCore {
             name: name.into(),
-            model: M::default(),
+            model: fresh_model(&domain_panics)?,
             policy,
             catalogue,
             clock: HybridClock::default(),
@@ -462,6 +468,7 @@ impl<M: Model> ServiceCore<M> {
             verifier: Arc::new(Verifier::new()),
             stale: false,
             panics: 0,
+            domain_panics,
         };
         core.rebuild(store)?;
         Ok(core)
@@ -508,6 +515,12 @@ impl<M: Model> ServiceCore<M> {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The panics of the domain's code this service caught, by stage: a handle that stays
+    /// current, read without the writer.
+    pub fn domain_panics(&self) -> &Arc<DomainPanics> {
+        &self.domain_panics
     }
 
     /// Whether the model may hold what the store does not: a rebuild after a panic or a
@@ -597,6 +610,7 @@ impl<M: Model> ServiceCore<M> {
                         to_append.truncate(start);
                         let message = panic_message(&*panic);
                         tracing::error!(service = %self.name, %message, rebuilding = self.stale, "a command panicked after its decision; it is refused");
+                        self.domain_panics.record(PanicStage::Apply);
                         self.panics += usize::from(self.stale);
                         Err(CommandError::Fault(message))
                     }))
@@ -677,6 +691,7 @@ impl<M: Model> ServiceCore<M> {
         let drafts = decided.unwrap_or_else(|panic| {
             let message = panic_message(&*panic);
             tracing::error!(service = %self.name, %message, "a command's decision panicked; it is refused");
+            self.domain_panics.record(PanicStage::Decide);
             Err(CommandError::Fault(message))
         })?;
         let events = self.stamp(env, drafts);
@@ -733,6 +748,12 @@ impl<M: Model> ServiceCore<M> {
             mut link,
             retrying,
         } = incoming;
+        // Decoded on the caller's thread, where nothing counts; counted here, once each.
+        for arrival in &arrivals {
+            if matches!(arrival.decoded, Decoded::Panicked(_)) {
+                self.domain_panics.record(PanicStage::Decode);
+            }
+        }
         // First decide every event, changing nothing, so that an all-or-nothing batch can
         // still be refused whole.
         let mut decided: Vec<Disposition> = Vec::with_capacity(arrivals.len());
@@ -879,7 +900,9 @@ impl<M: Model> ServiceCore<M> {
                 "type {} is outside this service's event catalogue",
                 event.ty
             ))),
-            Decoded::Malformed(error) | Decoded::Refused(error) => Err(error.clone()),
+            Decoded::Malformed(error) | Decoded::Panicked(error) | Decoded::Refused(error) => {
+                Err(error.clone())
+            }
             Decoded::Event(_) => match self.policy.check(event) {
                 Some(reason) => Ok(Disposition::Ignored(reason)),
                 None => self.within_skew(now, event).map(|()| Disposition::Accepted),
@@ -932,8 +955,12 @@ impl<M: Model> ServiceCore<M> {
     /// [`ServiceCore::apply`], a panic in the domain's code caught: its message, the model
     /// left stale.
     fn guarded_apply(&mut self, event: &CloudEvent, typed: &M::Event) -> Result<(), String> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply(event, typed)))
-            .map_err(|panic| panic_message(&*panic))
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply(event, typed))).map_err(
+            |panic| {
+                self.domain_panics.record(PanicStage::Apply);
+                panic_message(&*panic)
+            },
+        )
     }
 
     /// Makes the model again from the store and then `taken`, the events this batch has
@@ -946,8 +973,12 @@ impl<M: Model> ServiceCore<M> {
         let catalogue = Arc::clone(&self.catalogue);
         for event in taken {
             self.clock.observe(event.time);
-            if let Some(Ok(typed)) = decode_guarded(&*catalogue, event) {
-                // Applied once already in this batch; guarded all the same.
+            // Decoded and applied once already in this batch; guarded all the same.
+            let decoded = decode_guarded(&*catalogue, event);
+            if matches!(decoded, Decoded::Panicked(_)) {
+                self.domain_panics.record(PanicStage::Decode);
+            }
+            if let Decoded::Event(typed) = decoded {
                 if let Err(message) = self.guarded_apply(event, &typed) {
                     tracing::error!(service = %self.name, id = %event.id, %message, "applying an event of the batch again panicked");
                     return Err(StoreError::Model(format!(
@@ -965,7 +996,7 @@ impl<M: Model> ServiceCore<M> {
     /// the sink, not let unwind through the store's own code (its locks, its reader thread):
     /// the rest of the replay is read and ignored, and the rebuild fails naming the event.
     fn rebuild(&mut self, store: &dyn EventStore) -> Result<(), StoreError> {
-        self.model = M::default();
+        self.model = fresh_model(&self.domain_panics)?;
         self.clock = HybridClock::new(self.limits.max_skew_nanos());
         let (mut replayed, mut skipped) = (0u64, 0u64);
         let mut failed: Option<(u64, String)> = None;
@@ -978,20 +1009,25 @@ impl<M: Model> ServiceCore<M> {
             self.clock.observe(stored.event.time);
             // Decoded once here, as at intake. A stored event the catalogue no longer reads
             // (the catalogue changed under stored events) is skipped.
-            match decode_guarded(&*catalogue, &stored.event) {
-                Some(Ok(typed)) => {
+            let decoded = decode_guarded(&*catalogue, &stored.event);
+            if matches!(decoded, Decoded::Panicked(_)) {
+                self.domain_panics.record(PanicStage::Decode);
+            }
+            match decoded {
+                Decoded::Event(typed) => {
                     let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         self.model.apply(&typed, &Envelope::of(&stored.event))
                     }));
                     if let Err(panic) = applied {
+                        self.domain_panics.record(PanicStage::Rebuild);
                         failed = Some((stored.sequence, panic_message(&*panic)));
                     }
                 }
-                Some(Err(error)) => {
+                Decoded::Malformed(error) | Decoded::Panicked(error) | Decoded::Refused(error) => {
                     skipped += 1;
                     tracing::warn!(id = %stored.event.id, ty = %stored.event.ty, %error, "skipping a stored event whose data does not decode");
                 }
-                None => {}
+                Decoded::Unknown => {}
             }
         })?;
         if let Some((sequence, message)) = failed {
@@ -1008,28 +1044,36 @@ impl<M: Model> ServiceCore<M> {
 
 /// The catalogue's decoding, a panic in the domain's code caught: an error about the event
 /// (so a link sets the event aside and a put batch is refused naming it), the message logged.
+/// It runs on the caller's thread, so what took it counts the panic.
 fn decode_guarded<E: Send + Sync + 'static>(
     catalogue: &dyn Catalogue<Event = E>,
     event: &CloudEvent,
-) -> Option<Result<E, EventError>> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| catalogue.decode(event)))
-        .unwrap_or_else(|panic| {
+) -> Decoded<E> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| catalogue.decode(event))) {
+        Ok(None) => Decoded::Unknown,
+        Ok(Some(Ok(decoded))) => Decoded::Event(decoded),
+        Ok(Some(Err(error))) => Decoded::Malformed(error),
+        Err(panic) => {
             let message = panic_message(&*panic);
             tracing::error!(id = %event.id, ty = %event.ty, %message, "the catalogue panicked decoding an event");
-            Some(Err(EventError::new(
+            Decoded::Panicked(EventError::new(
                 "event",
                 "this service's catalogue failed reading it (its domain code panicked)",
-            )))
-        })
+            ))
+        }
+    }
 }
 
-/// What a panic said, for the log.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned())
+/// A model as its `Default` makes it, a panic there caught (and counted): the rebuild fails.
+fn fresh_model<M: Model>(panics: &DomainPanics) -> Result<M, StoreError> {
+    std::panic::catch_unwind(M::default).map_err(|panic| {
+        panics.record(PanicStage::Rebuild);
+        let message = panic_message(&*panic);
+        tracing::error!(%message, "making an empty model panicked");
+        StoreError::Model(
+            "the domain's code panicked making an empty model (its message is in the log)".into(),
+        )
+    })
 }
 
 /// The dead letter id under which a link keeps an event refused for its signature: the

@@ -1,9 +1,11 @@
-//! The metrics read at scrape time rather than counted: the writer's queue depth, the
-//! store's last sequence, each link's status and each peer's inbound activity. They are
-//! states, not events, so they are asked for when Prometheus asks, never stale.
+//! The metrics read at scrape time rather than counted here: the writer's queue depth, the
+//! store's last sequence, the panics of the domain's code the writer caught, each link's
+//! status and each peer's inbound activity. They are kept where they happen (or are states,
+//! not events), so they are asked for when Prometheus asks, never stale.
 
 use std::sync::{Arc, RwLock};
 
+use concord_core::runtime::DomainPanics;
 use concord_core::{EventStore, Timestamp};
 use concord_sync::{Direction, LinkState, LinkStatus};
 use prometheus_client::collector::Collector;
@@ -23,6 +25,7 @@ pub struct Live {
     inbound: Arc<Inbound>,
     store: RwLock<Option<Arc<dyn EventStore>>>,
     sync: RwLock<Option<Arc<dyn SyncControl>>>,
+    panics: RwLock<Option<Arc<DomainPanics>>>,
 }
 
 impl std::fmt::Debug for Live {
@@ -38,6 +41,7 @@ impl Live {
             inbound,
             store: RwLock::new(None),
             sync: RwLock::new(None),
+            panics: RwLock::new(None),
         }
     }
 
@@ -47,6 +51,10 @@ impl Live {
 
     pub(super) fn attach_store(&self, store: Arc<dyn EventStore>) {
         *self.store.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
+    }
+
+    pub(super) fn attach_panics(&self, panics: Arc<DomainPanics>) {
+        *self.panics.write().unwrap_or_else(|p| p.into_inner()) = Some(panics);
     }
 
     fn last_sequence(&self) -> Option<u64> {
@@ -118,6 +126,26 @@ impl Collector for Live {
             None,
             &[(Vec::new(), (self.queued)() as f64)],
         )?;
+        let panics = self
+            .panics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(panics) = panics {
+            let by_stage: Vec<(Labels, u64)> = panics
+                .counts()
+                .iter()
+                .map(|(stage, count)| (vec![("stage", stage.as_str().to_owned())], *count))
+                .collect();
+            rows.counter(
+                "domain_panics",
+                "Panics of the domain's code the service caught, by stage: decide (a command was \
+                 refused), apply (a command refused or an external event rejected; the model \
+                 rebuilt), decode (an event refused as malformed), rebuild (the model could not \
+                 be made from the store; retried).",
+                &by_stage,
+            )?;
+        }
         let last = self.last_sequence();
         if let Some(last) = last {
             rows.gauge(

@@ -8,9 +8,9 @@
 //!   what became of each event received, by source, type and outcome;
 //! - the HTTP middleware (`front.rs`, with `Tracked`): requests by method, route and
 //!   status, and their latency;
-//! - at scrape time ([`live`]): the writer's queue depth, the store's last sequence, each
-//!   link's status (cursor, lag, carried, failures, last success) and the inbound view of
-//!   each peer ([`Inbound`]).
+//! - at scrape time ([`live`]): the writer's queue depth, the store's last sequence, the
+//!   panics of the domain's code the writer caught (by stage), each link's status (cursor,
+//!   lag, carried, failures, last success) and the inbound view of each peer ([`Inbound`]).
 //!
 //! Names follow Prometheus conventions: a `concord_` prefix, base units in the name
 //! (`_seconds`, `_events`), `_total` on counters (added by the encoder). Labels that come
@@ -148,6 +148,11 @@ impl Metrics {
     }
 
     /// Lets the scrape show the store's last sequence.
+    /// The counts of the domain's panics its writer caught, once the service's core is open.
+    pub(crate) fn attach_panics(&self, panics: Arc<concord_core::runtime::DomainPanics>) {
+        self.live.attach_panics(panics);
+    }
+
     pub(crate) fn attach_store(&self, store: Arc<dyn concord_core::EventStore>) {
         self.live.attach_store(store);
     }

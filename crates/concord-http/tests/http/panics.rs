@@ -104,6 +104,18 @@ fn start() -> (Service<Fragile>, Arc<MemoryStore>) {
     (Service::of(running), store)
 }
 
+/// The service's count of the domain's panics caught at `stage`, as `/metrics` shows it.
+async fn panics_caught(service: &Service<Fragile>, stage: &str) -> u64 {
+    let scrape = service.get("/metrics").await;
+    let text = scrape.expect(200).as_str().unwrap().to_owned();
+    let sample = format!("concord_domain_panics_total{{stage=\"{stage}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&sample))
+        .unwrap_or_else(|| panic!("no {sample} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
 fn text(service: &Service<Fragile>, note: &str) -> Option<String> {
     service.host.query(|m| m.0.text(note).map(str::to_owned))
 }
@@ -140,6 +152,10 @@ async fn a_command_whose_domain_code_panics_is_a_500_and_the_service_goes_on() {
         .expect(200);
     assert_eq!(store.count().unwrap(), 2);
     assert_eq!(text(&service, "n3").as_deref(), Some("after"));
+    // An operator's alerting sees what the log says.
+    assert_eq!(panics_caught(&service, "decide").await, 1);
+    assert_eq!(panics_caught(&service, "apply").await, 1);
+    assert_eq!(panics_caught(&service, "rebuild").await, 0);
 }
 
 #[tokio::test]
@@ -187,4 +203,5 @@ async fn a_put_batch_with_an_event_the_model_panics_on_is_refused_whole_naming_i
     put(json!([good])).await.expect(200);
     assert_eq!(store.count().unwrap(), 1);
     assert_eq!(text(&service, "n1").as_deref(), Some("fine"));
+    assert_eq!(panics_caught(&service, "apply").await, 1);
 }
