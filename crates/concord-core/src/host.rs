@@ -387,7 +387,9 @@ fn write_loop<M: Model>(
             let mut core = shared.core.write().unwrap_or_else(|p| p.into_inner());
             core.execute_handing_back(&*shared.store, &mut *env, requests)
         };
-        let failed = result.is_err();
+        // A model the domain's code cannot rebuild is not retried while idle: the same replay
+        // would fail the same way (see `recover_while_idle`).
+        let failed = matches!(&result, Err(error) if !matches!(error, StoreError::Model(_)));
         match result {
             Ok(answers) => {
                 if let Ok(last) = shared.store.last_sequence() {
@@ -417,7 +419,8 @@ fn write_loop<M: Model>(
 /// store too. The next batch would rebuild it first, but a quiet service may get none for a
 /// long time, and its queries would show a model emptied by the failed rebuild. So while no
 /// request waits, the writer tries again, backing off from a tenth of a second to five, and
-/// asking the store whether it answers (without the lock) before each replay.
+/// asking the store whether it answers (without the lock) before each replay. A model the
+/// domain's code cannot rebuild ([`StoreError::Model`]) is not retried while idle.
 fn recover_while_idle<M: Model>(shared: &Shared<M>, jobs: &mpsc::UnboundedReceiver<Job<M>>) {
     const TICK: Duration = Duration::from_millis(100);
     const LONGEST: Duration = Duration::from_secs(5);
@@ -452,6 +455,14 @@ fn recover_while_idle<M: Model>(shared: &Shared<M>, jobs: &mpsc::UnboundedReceiv
         match core.recover(&*shared.store) {
             Ok(()) => {
                 tracing::info!(service = %core.name(), "the model is rebuilt from the store");
+                return;
+            }
+            Err(error @ StoreError::Model(_)) => {
+                // The domain's code fails on what is stored: the same replay would fail the
+                // same way every five seconds, holding the lock (and counting a panic) each
+                // time. A fix of the code helps, not a retry; the next request tries again.
+                // (Met here when the store answered again only to show such an event.)
+                tracing::error!(service = %core.name(), %error, "the model cannot be rebuilt: the domain's code fails on a stored event; not retrying while idle");
                 return;
             }
             Err(error) if !warned => {

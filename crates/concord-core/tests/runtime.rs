@@ -1208,3 +1208,125 @@ fn an_event_the_catalogue_panics_on_is_malformed_on_every_path() {
         "once per batch that carried it, counted by the writer that took it"
     );
 }
+
+#[test]
+fn a_put_after_a_page_that_used_up_the_rebuilds_is_taken_whole() {
+    let store = MemoryStore::new();
+    let mut core = open_brittle(&store);
+    let limit = concord_core::runtime::MAX_PANICS_PER_BATCH;
+    let page = (0..limit)
+        .map(|i| named(&format!("b-{i}"), &format!("i-{i}"), "boom"))
+        .collect();
+    let put = |events| Request::External(External::put(events).decode(&InventoryCatalogue));
+    let replies = when(
+        &mut core,
+        &store,
+        vec![
+            link_page(page, limit as u64),
+            // In the same group commit, after the link's page used up its rebuilds: a put is
+            // never cut in two by that cap (it would be stored in part, against §3.4).
+            put(vec![
+                named("g-1", "i-7", "Lamp"),
+                named("g-2", "i-8", "Desk"),
+            ]),
+            put(vec![
+                named("g-3", "i-9", "Chair"),
+                named("b-9", "i-10", "boom"),
+            ]),
+        ],
+    );
+    assert_eq!(statuses(&replies[1]), ["accepted", "accepted"]);
+    assert_eq!(refusal(&replies[2]).index, 1, "refused whole at its panic");
+    assert_eq!(
+        store.count().unwrap(),
+        2,
+        "g-1 and g-2, nothing of the third"
+    );
+    assert_eq!(name_of(&core, "i-8").as_deref(), Some("Desk"));
+    assert_eq!(name_of(&core, "i-9"), None);
+    assert_eq!(open_brittle(&store).model().0, core.model().0);
+    assert_eq!(panics_caught(&core), [("apply", limit as u64 + 1)]);
+}
+
+#[test]
+fn a_command_whose_own_event_the_catalogue_panics_on_is_refused_without_a_rebuild() {
+    let store = InstrumentedStore::new(MemoryStore::new());
+    let mut core =
+        ServiceCore::<Inventory>::open("shop", Arc::new(BrittleCatalogue), policy(), &store)
+            .unwrap();
+    let before = store.replays();
+    let name = |item: &'static str, name: &'static str| {
+        Request::Command(Box::new(move |m: &Inventory| name_item(m, item, name)))
+    };
+    let mut replies = when(
+        &mut core,
+        &store,
+        vec![name("i-1", "unreadable"), name("i-2", "Lamp")],
+    )
+    .into_iter();
+    let refused = command_events(replies.next().unwrap());
+    assert!(
+        matches!(refused, Err(CommandError::Fault(_))),
+        "{refused:?}"
+    );
+    assert_eq!(command_events(replies.next().unwrap()).unwrap().len(), 1);
+    assert_eq!(panics_caught(&core), [("decode", 1)], "not an apply's");
+    assert_eq!(store.replays(), before, "nothing was applied: no rebuild");
+    assert!(!core.model().items.contains("i-1"));
+    assert_eq!(store.inner.count().unwrap(), 1);
+}
+
+#[test]
+fn a_quiet_host_does_not_replay_a_store_its_domain_cannot_rebuild_from() {
+    let store = Arc::new(MemoryStore::new());
+    let brittle = open_brittle(&*store);
+    // Stored beside it by a model that takes it (another process, an older build).
+    when(
+        &mut open(&*store),
+        &*store,
+        vec![Request::Command(Box::new(|m| name_item(m, "i-1", "boom")))],
+    );
+    let host = Host::start(
+        brittle,
+        Arc::clone(&store) as Arc<dyn EventStore>,
+        Box::new(env()),
+    )
+    .unwrap();
+    let failed = host.command_blocking(Box::new(|m: &Brittle| name_item(&m.0, "i-2", "boom")));
+    assert!(
+        matches!(failed, Err(HostError::Store(StoreError::Model(_)))),
+        "{failed:?}"
+    );
+    // Idle, a retry would come after 0.1 s, 0.3 s and 0.7 s: each a replay that panics
+    // again under the writer's lock. A fix of the code helps, not a retry.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let rebuilds = host.domain_panics().counts();
+    assert!(
+        rebuilds.contains(&(concord_core::runtime::PanicStage::Rebuild, 1)),
+        "{rebuilds:?}"
+    );
+    host.shutdown();
+}
+
+#[test]
+fn a_rebuild_that_cannot_decode_an_event_of_its_batch_again_fails_the_batch() {
+    let store = MemoryStore::new();
+    // The writer's catalogue cannot read what the caller's did: its answers differ.
+    let mut core =
+        ServiceCore::<Brittle>::open("shop", Arc::new(BrittleCatalogue), policy(), &store).unwrap();
+    let page = vec![
+        named("e-1", "i-1", "unreadable"),
+        named("e-2", "i-2", "boom"),
+    ];
+    // e-2's panic rebuilds the model with e-1, which the writer's catalogue cannot decode:
+    // skipping it would store an event the model does not hold.
+    let failed = core.execute(&store, &mut env(), vec![link_page(page, 2)]);
+    assert!(matches!(failed, Err(StoreError::Model(_))), "{failed:?}");
+    assert!(
+        !failed.unwrap_err().to_string().contains("e-1"),
+        "the event is named in the log only"
+    );
+    assert!(core.is_stale());
+    assert_eq!(store.count().unwrap(), 0);
+    assert_eq!(store.cursor("pull-warehouse").unwrap(), 0);
+}

@@ -366,9 +366,12 @@ fn put_events() -> Value {
         },
         "responses": {
             "200": json_response("What happened to each event, in order", schema_ref("PutReport")),
-            "400": error("A malformed event (named by its index) or body; nothing was stored"),
+            "400": error("A malformed event (named by its index), one the service's model \
+                fails on, or a malformed body; nothing was stored"),
             "413": error("The body is larger than 16 MiB"),
             "415": error("The content type carries no CloudEvents"),
+            "500": error("The service's domain code failed rebuilding its model (a bug); \
+                nothing was stored"),
             "503": error("The event store failed or the service is stopping"),
         },
     })

@@ -270,9 +270,9 @@ fn arrivals<E: Send + Sync + 'static>(
 }
 
 /// How many rebuilds after a panic one group commit may cost (each is a replay of the whole
-/// store) before the external events after them are set aside unapplied, as dead letters of
-/// their link or a refusal of their put batch. Commands are not held back: each that panics
-/// costs its rebuild.
+/// store) before the events of a link's page after them are set aside unapplied, as dead
+/// letters of their link. Puts and commands are not held back: a put is refused whole at its
+/// first panic and a command at its own, so each costs one rebuild at most.
 pub const MAX_PANICS_PER_BATCH: usize = 3;
 
 /// A page at least this long is verified on two threads (see [`verify_all`]).
@@ -710,14 +710,19 @@ impl<M: Model> ServiceCore<M> {
         // stored, and the model, which cannot read it, does not apply it.
         let mut decoded = Vec::with_capacity(events.len());
         for event in &events {
-            match self.catalogue.decode(event) {
-                Some(Ok(typed)) => decoded.push(Some(typed)),
-                Some(Err(error)) => {
+            match decode_guarded(&*self.catalogue, event) {
+                Decoded::Event(typed) => decoded.push(Some(typed)),
+                Decoded::Malformed(error) | Decoded::Refused(error) => {
                     return Err(CommandError::Invalid(format!(
                         "the command built a malformed event: {error}"
                     )))
                 }
-                None => decoded.push(None),
+                Decoded::Panicked(error) => {
+                    // Nothing is applied yet: the model is whole, and the command refused.
+                    self.domain_panics.record(PanicStage::Decode);
+                    return Err(CommandError::Fault(error.to_string()));
+                }
+                Decoded::Unknown => decoded.push(None),
             }
         }
         for (event, typed) in events.into_iter().zip(decoded) {
@@ -786,7 +791,11 @@ impl<M: Model> ServiceCore<M> {
                     };
                 }
             }
-            if let (Disposition::Accepted, Decoded::Event(_)) = (&disposition, &decoded) {
+            // A put is refused whole at its first panic, so it costs one rebuild at most, as
+            // a command does: only a link's page is capped.
+            if let (Disposition::Accepted, Decoded::Event(_), Intake::EachEvent) =
+                (&disposition, &decoded, intake)
+            {
                 if self.panics >= MAX_PANICS_PER_BATCH {
                     // Each panic costs a replay of the store: a page of them would hold the
                     // writer for as many. The rest waits as dead letters, to be re-delivered.
@@ -966,7 +975,8 @@ impl<M: Model> ServiceCore<M> {
     /// Makes the model again from the store and then `taken`, the events this batch has
     /// taken so far (not yet stored): after a panic in the domain's code left it holding part
     /// of an event, or a failed append left it holding what the store does not. On failure
-    /// the model stays stale.
+    /// the model stays stale; the error names no event (only the log does), as it reaches
+    /// every caller of the group commit, some of whom may not read that event.
     fn restore(&mut self, store: &dyn EventStore, taken: &[CloudEvent]) -> Result<(), StoreError> {
         self.stale = true;
         self.rebuild(store)?;
@@ -974,22 +984,37 @@ impl<M: Model> ServiceCore<M> {
         for event in taken {
             self.clock.observe(event.time);
             // Decoded and applied once already in this batch; guarded all the same.
-            let decoded = decode_guarded(&*catalogue, event);
-            if matches!(decoded, Decoded::Panicked(_)) {
-                self.domain_panics.record(PanicStage::Decode);
-            }
-            if let Decoded::Event(typed) = decoded {
-                if let Err(message) = self.guarded_apply(event, &typed) {
-                    tracing::error!(service = %self.name, id = %event.id, %message, "applying an event of the batch again panicked");
-                    return Err(StoreError::Model(format!(
-                        "the domain's code panicked applying event {} of this batch again",
-                        event.id
-                    )));
+            let typed = match decode_guarded(&*catalogue, event) {
+                Decoded::Event(typed) => typed,
+                // Not applied the first time either: a command may raise a type the model
+                // does not read.
+                Decoded::Unknown => continue,
+                Decoded::Panicked(error) => {
+                    self.domain_panics.record(PanicStage::Decode);
+                    return Err(self.undecodable_again(event, &error));
                 }
+                Decoded::Malformed(error) | Decoded::Refused(error) => {
+                    return Err(self.undecodable_again(event, &error))
+                }
+            };
+            if let Err(message) = self.guarded_apply(event, &typed) {
+                tracing::error!(service = %self.name, id = %event.id, %message, "applying an event of the batch again panicked");
+                return Err(StoreError::Model(
+                    "the domain's code panicked applying an event of this batch again".to_owned(),
+                ));
             }
         }
         self.stale = false;
         Ok(())
+    }
+
+    /// An event of the batch that decoded once and not the second time (a catalogue whose
+    /// answer changes): the model cannot be made to hold it, so the rebuild fails.
+    fn undecodable_again(&self, event: &CloudEvent, error: &EventError) -> StoreError {
+        tracing::error!(service = %self.name, id = %event.id, %error, "decoding an event of the batch again failed");
+        StoreError::Model(
+            "the domain's catalogue failed decoding an event of this batch again".to_owned(),
+        )
     }
 
     /// Replays the whole store into a fresh model. A panic in the domain's code is caught in

@@ -20,7 +20,7 @@ pub enum PanicStage {
     /// The catalogue decoding an event: the event is refused as malformed.
     Decode,
     /// Making the model from the store (its `Default`, or applying a stored event): the
-    /// rebuild fails and is tried again.
+    /// rebuild fails, and is tried again by the next request.
     Rebuild,
 }
 

@@ -141,8 +141,9 @@ impl Collector for Live {
                 "domain_panics",
                 "Panics of the domain's code the service caught, by stage: decide (a command was \
                  refused), apply (a command refused or an external event rejected; the model \
-                 rebuilt), decode (an event refused as malformed), rebuild (the model could not \
-                 be made from the store; retried).",
+                 rebuilt), decode (an event refused as malformed, or the command raising it \
+                 refused), rebuild (the model could not be made from the store; the next \
+                 request tries again).",
                 &by_stage,
             )?;
         }

@@ -147,12 +147,12 @@ impl Metrics {
         self.live.attach_sync(sync);
     }
 
-    /// Lets the scrape show the store's last sequence.
     /// The counts of the domain's panics its writer caught, once the service's core is open.
     pub(crate) fn attach_panics(&self, panics: Arc<concord_core::runtime::DomainPanics>) {
         self.live.attach_panics(panics);
     }
 
+    /// Lets the scrape show the store's last sequence.
     pub(crate) fn attach_store(&self, store: Arc<dyn concord_core::EventStore>) {
         self.live.attach_store(store);
     }
