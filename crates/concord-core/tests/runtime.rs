@@ -1315,12 +1315,13 @@ fn a_rebuild_that_cannot_decode_an_event_of_its_batch_again_fails_the_batch() {
     let mut core =
         ServiceCore::<Brittle>::open("shop", Arc::new(BrittleCatalogue), policy(), &store).unwrap();
     let page = vec![
+        named("e-0", "i-0", "Chair"),
         named("e-1", "i-1", "unreadable"),
         named("e-2", "i-2", "boom"),
     ];
-    // e-2's panic rebuilds the model with e-1, which the writer's catalogue cannot decode:
-    // skipping it would store an event the model does not hold.
-    let failed = core.execute(&store, &mut env(), vec![link_page(page, 2)]);
+    // e-2's panic rebuilds the model with e-0 and e-1, which the writer's catalogue cannot
+    // decode: skipping it would store an event the model does not hold.
+    let failed = core.execute(&store, &mut env(), vec![link_page(page, 3)]);
     assert!(matches!(failed, Err(StoreError::Model(_))), "{failed:?}");
     assert!(
         !failed.unwrap_err().to_string().contains("e-1"),
@@ -1329,4 +1330,6 @@ fn a_rebuild_that_cannot_decode_an_event_of_its_batch_again_fails_the_batch() {
     assert!(core.is_stale());
     assert_eq!(store.count().unwrap(), 0);
     assert_eq!(store.cursor("pull-warehouse").unwrap(), 0);
+    // Nor does a query show e-0, applied again before e-1 failed: it is not stored.
+    assert_eq!(name_of(&core, "i-0"), None);
 }

@@ -102,8 +102,8 @@ pub enum CommandError {
     /// It conflicts with the current state (409).
     #[error("{0}")]
     Conflict(String),
-    /// The service failed on it (500): the domain's code panicked deciding it or applying
-    /// what it raised. Nothing of it was stored, the model holds what the store holds, and
+    /// The service failed on it (500): the domain's code panicked deciding it, decoding or
+    /// applying what it raised. Nothing of it was stored, the model holds what the store holds, and
     /// the service goes on. The panic's message is for the service's log: the error's text
     /// does not carry it to the caller.
     #[error(
@@ -980,6 +980,22 @@ impl<M: Model> ServiceCore<M> {
     fn restore(&mut self, store: &dyn EventStore, taken: &[CloudEvent]) -> Result<(), StoreError> {
         self.stale = true;
         self.rebuild(store)?;
+        let Err(error) = self.reapply(taken) else {
+            self.stale = false;
+            return Ok(());
+        };
+        // The batch fails, and the model holds part of it, which will never be stored: it is
+        // made from the store alone again, so that queries show what is stored. It stays
+        // stale all the same, so the batch cannot go on and the next one starts afresh.
+        match self.rebuild(store) {
+            // A store that failed now matters more: it is what a retry waits for.
+            Err(failed) if !matches!(failed, StoreError::Model(_)) => Err(failed),
+            _ => Err(error),
+        }
+    }
+
+    /// Applies again the events a batch took before its model was rebuilt.
+    fn reapply(&mut self, taken: &[CloudEvent]) -> Result<(), StoreError> {
         let catalogue = Arc::clone(&self.catalogue);
         for event in taken {
             self.clock.observe(event.time);
@@ -1004,7 +1020,6 @@ impl<M: Model> ServiceCore<M> {
                 ));
             }
         }
-        self.stale = false;
         Ok(())
     }
 

@@ -17,7 +17,8 @@ pub enum PanicStage {
     /// Applying an event (a command's or a peer's) to the model, or what a command's
     /// decision raised on its way there: the model is rebuilt from the store.
     Apply,
-    /// The catalogue decoding an event: the event is refused as malformed.
+    /// The catalogue decoding an event: the event is refused as malformed, or the command
+    /// that raised it refused.
     Decode,
     /// Making the model from the store (its `Default`, or applying a stored event): the
     /// rebuild fails, and is tried again by the next request.
