@@ -103,9 +103,9 @@ pub enum CommandError {
     #[error("{0}")]
     Conflict(String),
     /// The service failed on it (500): the domain's code panicked deciding it, decoding or
-    /// applying what it raised. Nothing of it was stored, the model holds what the store holds, and
-    /// the service goes on. The panic's message is for the service's log: the error's text
-    /// does not carry it to the caller.
+    /// applying what it raised. Nothing of it was stored, the model holds what the store
+    /// holds, and the service goes on. The panic's message is for the service's log: the
+    /// error's text does not carry it to the caller.
     #[error(
         "the service failed on this command (its domain code panicked); nothing of it was stored"
     )]
