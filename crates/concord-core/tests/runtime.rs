@@ -932,6 +932,10 @@ fn named(id: &str, item: &str, name: &str) -> CloudEvent {
     )
 }
 
+fn brittle_put(events: Vec<CloudEvent>) -> Request<Brittle> {
+    Request::External(External::put(events).decode(&InventoryCatalogue))
+}
+
 fn link_page(events: Vec<CloudEvent>, cursor: u64) -> Request<Brittle> {
     Request::External(
         External::from_link(events, LinkUpdate::cursor("pull-warehouse", cursor))
@@ -943,19 +947,18 @@ fn link_page(events: Vec<CloudEvent>, cursor: u64) -> Request<Brittle> {
 fn a_put_batch_the_model_panics_on_is_refused_whole_beside_the_requests_before_it() {
     let store = MemoryStore::new();
     let mut core = open_brittle(&store);
-    let put = |events| Request::External(External::put(events).decode(&InventoryCatalogue));
     let replies = when(
         &mut core,
         &store,
         vec![
-            put(vec![named("e-1", "i-1", "Lamp")]),
+            brittle_put(vec![named("e-1", "i-1", "Lamp")]),
             // The same event again (a duplicate of the request before), then one that
             // panics: nothing of this request stays, the request before it does.
-            put(vec![
+            brittle_put(vec![
                 named("e-1", "i-1", "Lamp"),
                 named("e-2", "i-2", "boom"),
             ]),
-            put(vec![
+            brittle_put(vec![
                 named("e-3", "i-3", "Desk"),
                 named("e-1", "i-1", "Lamp"),
             ]),
@@ -1217,7 +1220,6 @@ fn a_put_after_a_page_that_used_up_the_rebuilds_is_taken_whole() {
     let page = (0..limit)
         .map(|i| named(&format!("b-{i}"), &format!("i-{i}"), "boom"))
         .collect();
-    let put = |events| Request::External(External::put(events).decode(&InventoryCatalogue));
     let replies = when(
         &mut core,
         &store,
@@ -1225,11 +1227,11 @@ fn a_put_after_a_page_that_used_up_the_rebuilds_is_taken_whole() {
             link_page(page, limit as u64),
             // In the same group commit, after the link's page used up its rebuilds: a put is
             // never cut in two by that cap (it would be stored in part, against §3.4).
-            put(vec![
+            brittle_put(vec![
                 named("g-1", "i-7", "Lamp"),
                 named("g-2", "i-8", "Desk"),
             ]),
-            put(vec![
+            brittle_put(vec![
                 named("g-3", "i-9", "Chair"),
                 named("b-9", "i-10", "boom"),
             ]),
