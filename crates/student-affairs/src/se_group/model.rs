@@ -112,15 +112,23 @@ impl SeGroupModel {
             .collect()
     }
 
-    /// The grade the SE scheme gives a student for an examination now: points reached over
-    /// all its assignments, a missing score counting 0. `None` if it has no assignments.
-    pub fn se_grade_for(&self, student_id: &str, examination_id: &str) -> Option<Grade> {
+    /// The points a student reached in an examination and the most its assignments give
+    /// (a missing score counting 0). Saturating: maxPoints go up to 2^63 - 1 each, so a few
+    /// of them overflow a plain sum.
+    pub fn standing(&self, student_id: &str, examination_id: &str) -> (u64, u64) {
         let (mut reached, mut total) = (0u64, 0u64);
         for (assignment_id, assignment) in self.assignments_of(examination_id) {
             total = total.saturating_add(assignment.max_points().unwrap_or(0));
             let points = self.points(student_id, assignment_id).unwrap_or(0);
             reached = reached.saturating_add(points);
         }
+        (reached, total)
+    }
+
+    /// The grade the SE scheme gives a student for an examination now: points reached over
+    /// all its assignments, a missing score counting 0. `None` if it has no assignments.
+    pub fn se_grade_for(&self, student_id: &str, examination_id: &str) -> Option<Grade> {
+        let (reached, total) = self.standing(student_id, examination_id);
         se_grade(reached, total)
     }
 
